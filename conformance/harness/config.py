@@ -1,0 +1,122 @@
+"""The settings of one suite run against a server: target, credentials and the two timeouts.
+
+The suite distinguishes two kinds of waiting (conformance-anchors, lesson 5): *must happen
+within* (``timeout``: how long the suite waits for something the server owes it) and *must
+not happen during* (``quiet_period``: how long the suite watches for something the server
+must not do). Both are configurable by command-line flag and by environment variable
+(``RWS_TIMEOUT``, ``RWS_QUIET_PERIOD``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+__all__ = [
+    "CONFORMANCE_MODEL",
+    "DEFAULT_PARAMETERS",
+    "DEFAULT_QUIET_PERIOD",
+    "DEFAULT_TIMEOUT",
+    "SuiteConfig",
+    "env_float",
+    "responses_url",
+]
+
+CONFORMANCE_MODEL = "conformance-1"
+DEFAULT_TIMEOUT = 5.0
+DEFAULT_QUIET_PERIOD = 0.3
+
+# docs/development.md, "Server parameters a server declares": the values a server has when it
+# declares nothing. idle-timeout has no default (no idle limit).
+DEFAULT_PARAMETERS: Mapping[str, str] = MappingProxyType(
+    {
+        "max-connection-age": "3600",
+        "max-message-size": str(16 * 1024 * 1024),
+        "max-active-responses": "16",
+        "max-named-lanes": "32",
+        "busy-lane": "queue",
+    }
+)
+
+
+def env_float(name: str, default: float, environ: Mapping[str, str] | None = None) -> float:
+    """Return the float in environment variable ``name``, or ``default`` when unset or bad."""
+    value = (os.environ if environ is None else environ).get(name, "").strip()
+    if not value:
+        return default
+    try:
+        parsed = float(value)
+    except ValueError:
+        return default
+    return parsed if parsed > 0 else default
+
+
+def responses_url(server_url: str) -> str:
+    """Return the WebSocket URL of ``/v1/responses`` for a server URL.
+
+    Accepts a base URL (``ws://host:port``) or the full endpoint; ``http``/``https`` become
+    ``ws``/``wss`` the way the SDK builds its URL.
+    """
+    parts = urlsplit(server_url)
+    scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme or "ws")
+    path = parts.path.rstrip("/")
+    if not path.endswith("/v1/responses"):
+        path = f"{path}/v1/responses"
+    return urlunsplit((scheme, parts.netloc, path, parts.query, ""))
+
+
+@dataclass(frozen=True)
+class SuiteConfig:
+    """Everything a scenario may need to know about the target and the run."""
+
+    server_url: str
+    api_key: str | None = None
+    # A second API key the server accepts (RWS-LIMIT-5); None when the user has only one.
+    api_key2: str | None = None
+    model: str = CONFORMANCE_MODEL
+    profiles: frozenset[str] = frozenset({"core"})
+    parameters: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_PARAMETERS))
+    timeout: float = DEFAULT_TIMEOUT
+    quiet_period: float = DEFAULT_QUIET_PERIOD
+    # Whole-scenario cap, so that one hung check cannot stall the run.
+    scenario_timeout: float = 30.0
+
+    @property
+    def url(self) -> str:
+        """The WebSocket endpoint the suite connects to."""
+        return responses_url(self.server_url)
+
+    @property
+    def scripted(self) -> bool:
+        """Whether exact, directive-driven checks can run (the model is ``conformance-1``)."""
+        return self.model == CONFORMANCE_MODEL
+
+    def parameter(self, name: str) -> str | None:
+        """Return a declared server parameter, falling back to the documented default."""
+        value = self.parameters.get(name)
+        return value if value is not None else DEFAULT_PARAMETERS.get(name)
+
+    def int_parameter(self, name: str) -> int | None:
+        """Return a declared numeric server parameter as an int, or None."""
+        value = self.parameter(name)
+        try:
+            return int(float(value)) if value is not None else None
+        except ValueError:
+            return None
+
+    def describe(self) -> dict[str, Any]:
+        """The run's target, as reported in ``RunResult.target`` (no credentials)."""
+        return {
+            "server_url": self.server_url,
+            "url": self.url,
+            "model": self.model,
+            "profiles": sorted(self.profiles),
+            "parameters": dict(self.parameters),
+            "timeout_s": self.timeout,
+            "quiet_period_s": self.quiet_period,
+            "second_api_key": self.api_key2 is not None,
+        }

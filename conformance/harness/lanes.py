@@ -1,0 +1,160 @@
+"""Split what a connection received into request outcomes, lane by lane (sans-I/O).
+
+RWS-CREATE-12 gives every ``response.create`` exactly one outcome on its lane: one run (from
+``response.created`` to its terminal event) or one request-scoped ``error``. Outcomes on one
+lane come in request order (RWS-LANE-1), so the n-th outcome of a lane answers the n-th
+request sent on it. Scenarios use this to find "the answer to my k-th request" without
+re-implementing the checker's rules: nothing here judges the events, it only groups them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from conformance import _paths
+
+__all__ = [
+    "TERMINAL_TYPES",
+    "Outcome",
+    "error_code",
+    "error_registry",
+    "lane_of",
+    "outcomes",
+]
+
+TERMINAL_TYPES = frozenset({"response.completed", "response.incomplete", "response.failed"})
+
+
+@cache
+def error_registry() -> Mapping[str, Mapping[str, Any]]:
+    """The ``codes`` of ``schemas/rules/errors.json``."""
+    path = _paths.schemas_dir() / "rules" / "errors.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    codes: Mapping[str, Mapping[str, Any]] = data.get("codes", {})
+    return codes
+
+
+def lane_of(event: Mapping[str, Any]) -> str | None:
+    """The lane an event belongs to: its ``stream_id``, or None for the default lane."""
+    value = event.get("stream_id")
+    return value if isinstance(value, str) else None
+
+
+def error_code(event: Mapping[str, Any]) -> str | None:
+    """The ``error.code`` of an ``error`` event (or the flat ``code``), or None."""
+    inner = event.get("error")
+    if isinstance(inner, Mapping) and isinstance(inner.get("code"), str):
+        return str(inner["code"])
+    flat = event.get("code")
+    return flat if isinstance(flat, str) else None
+
+
+def _is_request_outcome_error(event: Mapping[str, Any]) -> bool:
+    # Frame- and connection-scoped errors answer no request; errors whose registry entry
+    # says they never carry a stream_id (invalid_stream_id) cannot be placed on a lane.
+    if event.get("type") != "error" or "sequence_number" in event:
+        return False
+    entry = error_registry().get(error_code(event) or "")
+    if entry is None:
+        return True
+    return entry.get("scope") == "request" and entry.get("stream_id") != "never"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The outcome of one request on a lane."""
+
+    kind: str  # "run" or "error"
+    events: tuple[Mapping[str, Any], ...]
+    complete: bool  # a run has its terminal event (errors are always complete)
+
+    @property
+    def first(self) -> Mapping[str, Any]:
+        """The first event (``response.created`` or the ``error``)."""
+        return self.events[0]
+
+    @property
+    def terminal(self) -> Mapping[str, Any] | None:
+        """The terminal event of a complete run."""
+        return self.events[-1] if self.kind == "run" and self.complete else None
+
+    @property
+    def status(self) -> str | None:
+        """``completed``/``incomplete``/``failed`` for a finished run; ``error``; or None."""
+        if self.kind == "error":
+            return "error"
+        terminal = self.terminal
+        return str(terminal["type"]).removeprefix("response.") if terminal else None
+
+    @property
+    def response(self) -> Mapping[str, Any]:
+        """The latest ``response`` object of a run (terminal when complete)."""
+        for event in reversed(self.events):
+            value = event.get("response")
+            if isinstance(value, Mapping):
+                return value
+        return {}
+
+    @property
+    def response_id(self) -> str | None:
+        """The run's response id, from its first event that names one."""
+        for event in self.events:
+            value = event.get("response")
+            if isinstance(value, Mapping) and isinstance(value.get("id"), str):
+                return str(value["id"])
+        return None
+
+    @property
+    def code(self) -> str | None:
+        """The error code of an error outcome (or of a failed run's ``response.error``)."""
+        if self.kind == "error":
+            return error_code(self.first)
+        error = self.response.get("error")
+        if isinstance(error, Mapping) and isinstance(error.get("code"), str):
+            return str(error["code"])
+        return None
+
+    def output_texts(self) -> list[str]:
+        """The ``output_text`` texts of the terminal response's message items, in order."""
+        texts: list[str] = []
+        for item in self.response.get("output") or []:
+            if not isinstance(item, Mapping) or item.get("type") != "message":
+                continue
+            for part in item.get("content") or []:
+                if isinstance(part, Mapping) and part.get("type") == "output_text":
+                    texts.append(str(part.get("text", "")))
+        return texts
+
+    def of_type(self, event_type: str) -> list[Mapping[str, Any]]:
+        """The run's events of one type."""
+        return [event for event in self.events if event.get("type") == event_type]
+
+
+def outcomes(events: Iterable[Mapping[str, Any]], lane: str | None) -> list[Outcome]:
+    """Group the events received on one connection into the outcomes of ``lane``, in order.
+
+    The last outcome may be an unfinished run (``complete`` False).
+    """
+    result: list[Outcome] = []
+    current: list[Mapping[str, Any]] | None = None
+    for event in events:
+        if lane_of(event) != lane:
+            continue
+        event_type = event.get("type")
+        if current is None:
+            if event_type == "response.created":
+                current = [event]
+            elif _is_request_outcome_error(event):
+                result.append(Outcome("error", (event,), True))
+            continue
+        current.append(event)
+        if event_type in TERMINAL_TYPES:
+            result.append(Outcome("run", tuple(current), True))
+            current = None
+    if current is not None:
+        result.append(Outcome("run", tuple(current), False))
+    return result
