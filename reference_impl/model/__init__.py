@@ -1,0 +1,64 @@
+"""The deterministic conformance model ``conformance-1`` (spec appendix A), pure and sans-I/O.
+
+The reference server calls it for every run of the model: it builds the run's context with
+``normalize_input`` and ``build_context`` (A.1), then ``generate_run`` returns every event of the
+run (without ``sequence_number`` and ``stream_id``), the delay to apply between events and the
+terminal response. Nothing here does I/O, reads a clock or draws random numbers: ids come from
+the caller's ``ids`` function and timestamps from the caller's response skeleton.
+"""
+
+from __future__ import annotations
+
+from .context import (
+    build_context,
+    canonical_json,
+    context_digest,
+    latest_user_text,
+    normalize_input,
+    tokens,
+    tool_outputs_after_latest_user,
+)
+from .directives import (
+    CallDirective,
+    ContextDirective,
+    DelayDirective,
+    Directive,
+    FailDirective,
+    IncompleteDirective,
+    LoopDirective,
+    ReasoningDirective,
+    RefusalDirective,
+    TextDirective,
+    parse_directives,
+)
+from .run import MODEL_ID, GeneratedRun, generate_run, usage
+from .text import PATTERN, pattern, split_chunks, truncate_utf8
+
+__all__ = [
+    "MODEL_ID",
+    "PATTERN",
+    "CallDirective",
+    "ContextDirective",
+    "DelayDirective",
+    "Directive",
+    "FailDirective",
+    "GeneratedRun",
+    "IncompleteDirective",
+    "LoopDirective",
+    "ReasoningDirective",
+    "RefusalDirective",
+    "TextDirective",
+    "build_context",
+    "canonical_json",
+    "context_digest",
+    "generate_run",
+    "latest_user_text",
+    "normalize_input",
+    "parse_directives",
+    "pattern",
+    "split_chunks",
+    "tokens",
+    "tool_outputs_after_latest_user",
+    "truncate_utf8",
+    "usage",
+]

@@ -1,0 +1,443 @@
+"""One run of the ``conformance-1`` model: from context and request to the full event stream.
+
+``generate_run`` is pure: the same arguments (and the same ``ids`` answers) give the same run.
+It works in three steps, each a small function:
+
+1. *plan*: the directives of the latest user message become planned items (A.3), the
+   ``rws:incomplete`` cut and the ``max_output_tokens`` budget are applied to the plan;
+2. *emit*: each planned item becomes its full event grammar (A.4), between ``response.created``
+   and ``response.in_progress`` and the terminal event;
+3. *end*: ``rws:fail`` cuts the event list, the terminal event is built with the output items
+   and the ``usage`` of what was actually sent (A.2).
+
+Events carry neither ``sequence_number`` nor ``stream_id``: the server adds both.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+from .context import (
+    context_digest,
+    latest_user_text,
+    tokens,
+    tool_outputs_after_latest_user,
+)
+from .directives import (
+    CallDirective,
+    ContextDirective,
+    DelayDirective,
+    Directive,
+    FailDirective,
+    IncompleteDirective,
+    LoopDirective,
+    ReasoningDirective,
+    RefusalDirective,
+    TextDirective,
+    parse_directives,
+)
+from .text import pattern, split_chunks, truncate_utf8
+
+__all__ = ["MODEL_ID", "GeneratedRun", "generate_run", "usage"]
+
+MODEL_ID = "conformance-1"
+
+Event = dict[str, Any]
+PartKind = Literal["output_text", "refusal", "summary_text", "reasoning_text", "arguments"]
+ItemKind = Literal["message", "reasoning", "function_call"]
+
+TERMINAL_TYPES: Mapping[str, str] = {
+    "completed": "response.completed",
+    "incomplete": "response.incomplete",
+    "failed": "response.failed",
+}
+# The delta event types whose concatenated deltas are generated text (A.2 output_tokens), keyed
+# to whether they count as reasoning tokens.
+DELTA_TYPES: Mapping[str, bool] = {
+    "response.output_text.delta": False,
+    "response.refusal.delta": False,
+    "response.function_call_arguments.delta": False,
+    "response.reasoning_summary_text.delta": True,
+    "response.reasoning_text.delta": True,
+}
+
+
+@dataclass(frozen=True)
+class GeneratedRun:
+    """Everything the server needs to stream one run of the model.
+
+    ``events`` are all events of the run in order, from ``response.created`` to the terminal
+    event, without ``sequence_number`` and ``stream_id``; ``delay_s`` is the wait before every
+    event after ``response.created`` (``rws:delay``); ``status`` is the terminal status;
+    ``response`` is the terminal event's ``response``; ``output`` the output items as in their
+    ``response.output_item.done`` events (what the next turn's context carries over).
+    """
+
+    events: tuple[dict[str, Any], ...]
+    delay_s: float
+    status: str
+    response: dict[str, Any]
+    output: tuple[dict[str, Any], ...]
+
+
+# --- 1. plan ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Part:
+    """One generated text of an item: a content part, a summary part or call arguments."""
+
+    kind: PartKind
+    text: str
+    chunks: int = 1
+    cut: bool = False  # stopped by max_output_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class _Item:
+    kind: ItemKind
+    parts: tuple[_Part, ...]
+    name: str = ""
+    incomplete: bool = False
+
+
+def _message(text: str, chunks: int = 1, kind: PartKind = "output_text") -> _Item:
+    return _Item("message", (_Part(kind, text, chunks),))
+
+
+def _call(name: str, arguments: str, chunks: int = 1) -> _Item:
+    return _Item("function_call", (_Part("arguments", arguments, chunks),), name=name)
+
+
+def _plan_directive(
+    directive: Directive, context: Sequence[Mapping[str, Any]], p: int
+) -> _Item | None:
+    """Return the item a directive produces, or None when it produces none (A.3 table)."""
+    match directive:
+        case TextDirective(length=length, chunks=chunks):
+            return _message(pattern(length), chunks)
+        case RefusalDirective(length=length, chunks=chunks):
+            return _message(pattern(length), chunks, "refusal")
+        case ReasoningDirective(summary=summary, text=text, chunks=chunks):
+            parts = [_Part("summary_text", pattern(summary), chunks)]
+            if text > 0:
+                parts.append(_Part("reasoning_text", pattern(text), chunks))
+            return _Item("reasoning", tuple(parts))
+        case CallDirective(name=name, chunks=chunks, arguments=arguments):
+            # A.3: "rws:call directives apply only while P = 0; when P > 0 they are skipped".
+            return _call(name, arguments, chunks) if p == 0 else None
+        case LoopDirective(calls=calls, name=name, arguments=arguments):
+            if p < calls:
+                return _call(name, arguments)
+            return _message(f"loop done after {calls} calls")
+        case ContextDirective():
+            return _message(f"context items={len(context)} digest={context_digest(context)}")
+    return None
+
+
+def _apply_budget(items: Sequence[_Item], max_output_tokens: int) -> list[_Item]:
+    """Stop the output where it would exceed ``max_output_tokens`` (A.3).
+
+    The texts are spent in order against the budget; the first text whose tokens exceed what is
+    left is cut at ``4 * left`` bytes (character boundary), its item ends ``incomplete`` and
+    nothing after it is produced (neither later parts of that item nor later items).
+    """
+    left = max_output_tokens
+    kept: list[_Item] = []
+    for item in items:
+        parts: list[_Part] = []
+        for part in item.parts:
+            cost = tokens(part.text)
+            if cost <= left:
+                left -= cost
+                parts.append(part)
+                continue
+            parts.append(replace(part, text=truncate_utf8(part.text, 4 * left), cut=True))
+            kept.append(replace(item, parts=tuple(parts), incomplete=True))
+            return kept
+        kept.append(item)
+    return kept
+
+
+def _plan(
+    directives: Sequence[Directive],
+    context: Sequence[Mapping[str, Any]],
+    max_output_tokens: int | None,
+) -> list[_Item]:
+    p = tool_outputs_after_latest_user(context)
+    items = [item for d in directives if (item := _plan_directive(d, context, p)) is not None]
+    if not items:
+        # A.3: "When no item directive applies, the model answers with one message whose text
+        # is ok when P = 0 and received <P> tool outputs when P > 0."
+        items = [_message("ok" if p == 0 else f"received {p} tool outputs")]
+    if any(isinstance(d, IncompleteDirective) for d in directives):
+        # A.3 rws:incomplete: the run ends after its first output item, which ends incomplete.
+        items = [replace(items[0], incomplete=True)]
+    if max_output_tokens is not None:
+        items = _apply_budget(items, max_output_tokens)
+    return items
+
+
+# --- 2. emit -----------------------------------------------------------------------------------
+
+
+def _event(event_type: str, **fields: Any) -> Event:
+    return {"type": event_type, **fields}
+
+
+def _empty_part(kind: PartKind) -> dict[str, Any]:
+    # RWS-DELTA-2: the part of content_part.added / reasoning_summary_part.added is empty.
+    return _final_part(kind, "")
+
+
+def _final_part(kind: PartKind, text: str) -> dict[str, Any]:
+    if kind == "output_text":
+        return {"type": "output_text", "annotations": [], "logprobs": [], "text": text}
+    if kind == "refusal":
+        return {"type": "refusal", "refusal": text}
+    return {"type": kind, "text": text}
+
+
+def _content_part_events(
+    part: _Part, item_id: str, output_index: int, content_index: int
+) -> Iterator[Event]:
+    """The events of one content part (output_text, refusal or reasoning_text)."""
+    where = {"item_id": item_id, "output_index": output_index, "content_index": content_index}
+    yield _event("response.content_part.added", **where, part=_empty_part(part.kind))
+    deltas = split_chunks(part.text, part.chunks)
+    # RWS-DELTA-1, RWS-DELTA-3, RWS-DELTA-6: the deltas are consecutive pieces of the done text.
+    if part.kind == "output_text":
+        for delta in deltas:
+            yield _event("response.output_text.delta", **where, delta=delta, logprobs=[])
+        yield _event("response.output_text.done", **where, text=part.text, logprobs=[])
+    elif part.kind == "refusal":
+        for delta in deltas:
+            yield _event("response.refusal.delta", **where, delta=delta)
+        yield _event("response.refusal.done", **where, refusal=part.text)
+    else:
+        for delta in deltas:
+            yield _event("response.reasoning_text.delta", **where, delta=delta)
+        yield _event("response.reasoning_text.done", **where, text=part.text)
+    yield _event("response.content_part.done", **where, part=_final_part(part.kind, part.text))
+
+
+def _summary_part_events(
+    part: _Part, item_id: str, output_index: int, summary_index: int
+) -> Iterator[Event]:
+    where = {"item_id": item_id, "output_index": output_index, "summary_index": summary_index}
+    yield _event("response.reasoning_summary_part.added", **where, part=_empty_part(part.kind))
+    for delta in split_chunks(part.text, part.chunks):
+        yield _event("response.reasoning_summary_text.delta", **where, delta=delta)
+    yield _event("response.reasoning_summary_text.done", **where, text=part.text)
+    done = _event(
+        "response.reasoning_summary_part.done", **where, part=_final_part(part.kind, part.text)
+    )
+    if part.cut:
+        # The SDK's model: status is "omitted when the part completed normally and set to
+        # incomplete when generation was interrupted".
+        done["status"] = "incomplete"
+    yield done
+
+
+def _item_events(item: _Item, output_index: int, ids: Callable[[str], str]) -> Iterator[Event]:
+    """The full grammar of one output item (A.4), from output_item.added to output_item.done."""
+    status = "incomplete" if item.incomplete else "completed"
+    if item.kind == "message":
+        item_id = ids("msg")
+        shell = {"id": item_id, "type": "message", "role": "assistant"}
+        yield _event(
+            "response.output_item.added",
+            output_index=output_index,
+            item={**shell, "status": "in_progress", "content": []},
+        )
+        (part,) = item.parts
+        yield from _content_part_events(part, item_id, output_index, 0)
+        final = {**shell, "status": status, "content": [_final_part(part.kind, part.text)]}
+    elif item.kind == "reasoning":
+        item_id = ids("rs")
+        shell = {"id": item_id, "type": "reasoning"}
+        yield _event(
+            "response.output_item.added",
+            output_index=output_index,
+            item={**shell, "status": "in_progress", "summary": [], "content": []},
+        )
+        summaries = [p for p in item.parts if p.kind == "summary_text"]
+        texts = [p for p in item.parts if p.kind == "reasoning_text"]
+        for index, part in enumerate(summaries):
+            yield from _summary_part_events(part, item_id, output_index, index)
+        for index, part in enumerate(texts):
+            yield from _content_part_events(part, item_id, output_index, index)
+        final = {
+            **shell,
+            "status": status,
+            "summary": [_final_part(p.kind, p.text) for p in summaries],
+            "content": [_final_part(p.kind, p.text) for p in texts],
+        }
+    else:
+        item_id = ids("fc")
+        shell = {"id": item_id, "type": "function_call", "call_id": ids("call"), "name": item.name}
+        yield _event(
+            "response.output_item.added",
+            output_index=output_index,
+            item={**shell, "status": "in_progress", "arguments": ""},
+        )
+        (part,) = item.parts
+        where = {"item_id": item_id, "output_index": output_index}
+        # RWS-DELTA-4: the argument deltas concatenate to the done arguments.
+        for delta in split_chunks(part.text, part.chunks):
+            yield _event("response.function_call_arguments.delta", **where, delta=delta)
+        # OpenAI's done event also names the function, though the SDK model omits it.
+        yield _event(
+            "response.function_call_arguments.done", **where, name=item.name, arguments=part.text
+        )
+        final = {**shell, "status": status, "arguments": part.text}
+    # RWS-DELTA-8: same id and type as the added item, status no longer in_progress.
+    yield _event("response.output_item.done", output_index=output_index, item=final)
+
+
+# --- 3. end ------------------------------------------------------------------------------------
+
+
+def usage(
+    *,
+    context: Sequence[Mapping[str, Any]],
+    instructions: object,
+    restored_items: int,
+    events: Sequence[Mapping[str, Any]],
+) -> dict[str, Any]:
+    """Return the ``usage`` of a run whose sent events are ``events`` (A.2).
+
+    RWS-MODEL-2 / RWS-MODEL-3: input tokens are those of the context plus the instructions;
+    cached tokens those of the ``restored_items`` leading context items restored from the
+    connection cache (0 when none); output tokens those of every generated text, i.e. of the
+    concatenated deltas of each text that was sent.
+    """
+    input_tokens = tokens(list(context)) + (0 if instructions is None else tokens(instructions))
+    cached = tokens(list(context[:restored_items])) if restored_items > 0 else 0
+    texts: dict[tuple[str, int, int], list[str]] = {}
+    for event in events:
+        if event["type"] in DELTA_TYPES:
+            index = event.get("content_index", event.get("summary_index", 0))
+            texts.setdefault((event["type"], event["output_index"], index), []).append(
+                event["delta"]
+            )
+    output_tokens = reasoning_tokens = 0
+    for (event_type, _, _), pieces in texts.items():
+        count = tokens("".join(pieces))
+        output_tokens += count
+        if DELTA_TYPES[event_type]:
+            reasoning_tokens += count
+    return {
+        "input_tokens": input_tokens,
+        "input_tokens_details": {"cached_tokens": cached},
+        "output_tokens": output_tokens,
+        "output_tokens_details": {"reasoning_tokens": reasoning_tokens},
+        "total_tokens": input_tokens + output_tokens,
+    }
+
+
+def _lifecycle(skeleton: Mapping[str, Any], **fields: Any) -> dict[str, Any]:
+    response = copy.deepcopy(dict(skeleton))
+    response.update(copy.deepcopy(fields))
+    return response
+
+
+def _last(directives: Sequence[Directive], cls: type[Any]) -> Any:
+    # Repeated run-level directives (rws:fail, rws:delay): the last line wins.
+    found = [d for d in directives if isinstance(d, cls)]
+    return found[-1] if found else None
+
+
+def generate_run(
+    *,
+    response: Mapping[str, Any],
+    context: Sequence[Mapping[str, Any]],
+    request: Mapping[str, Any],
+    restored_items: int,
+    ids: Callable[[str], str],
+) -> GeneratedRun:
+    """Generate one run of ``conformance-1`` (RWS-MODEL-1, RWS-MODEL-2).
+
+    ``response`` is the server's skeleton Response (``id``, ``created_at``, echoed settings,
+    ...); every lifecycle event carries a copy of it with ``status``, ``output``, ``usage``,
+    ``error``, ``incomplete_details`` and ``completed_at`` filled in. ``context`` is the run's
+    full context (A.1), ``restored_items`` how many of its leading items came from the
+    connection cache, ``request`` the parsed ``response.create``, and ``ids(prefix)`` returns a
+    fresh unique id with that prefix.
+    """
+    # A.3: "A run with generate: false produces no output and ignores directives".
+    directives = (
+        () if request.get("generate") is False else parse_directives(latest_user_text(context))
+    )
+    max_tokens = request.get("max_output_tokens")
+    budget = (
+        max_tokens if isinstance(max_tokens, int) and not isinstance(max_tokens, bool) else None
+    )
+
+    in_progress: dict[str, Any] = {
+        "status": "in_progress",
+        "output": [],
+        "usage": None,
+        "error": None,
+        "incomplete_details": None,
+        "completed_at": None,
+    }
+    events: list[Event] = [
+        _event("response.created", response=_lifecycle(response, **in_progress)),
+        _event("response.in_progress", response=_lifecycle(response, **in_progress)),
+    ]
+    status = "completed"
+    if request.get("generate") is not False:
+        for output_index, item in enumerate(_plan(directives, context, budget)):
+            events.extend(_item_events(item, output_index, ids))
+            if item.incomplete:
+                status = "incomplete"
+
+    fail: FailDirective | None = _last(directives, FailDirective)
+    if fail is not None:
+        # A.3 rws:fail: "after the run's N-th event (counting response.created as the first),
+        # the run ends with response.failed". N = 0 is read as 1: response.created always
+        # comes first. When the run has N events or fewer, response.failed replaces its
+        # terminal event.
+        events = events[: max(fail.after, 1)]
+        status = "failed"
+
+    output = [e["item"] for e in events if e["type"] == "response.output_item.done"]
+    terminal_fields: dict[str, Any] = {
+        "status": status,
+        "output": output,
+        "usage": usage(
+            context=context,
+            instructions=request.get("instructions"),
+            restored_items=restored_items,
+            events=events,
+        ),
+        "error": None,
+        "incomplete_details": None,
+        "completed_at": None,
+    }
+    if status == "completed":
+        # Deterministic: the skeleton's created_at (the server may overwrite it).
+        terminal_fields["completed_at"] = response.get("created_at")
+    elif status == "incomplete":
+        terminal_fields["incomplete_details"] = {"reason": "max_output_tokens"}
+    else:
+        terminal_fields["error"] = {
+            "code": "server_error",
+            "message": f"the conformance model failed the run after event {len(events)} "
+            "as directed by rws:fail",
+        }
+    final = _lifecycle(response, **terminal_fields)
+    events.append(_event(TERMINAL_TYPES[status], response=final))
+
+    delay: DelayDirective | None = _last(directives, DelayDirective)
+    return GeneratedRun(
+        events=tuple(copy.deepcopy(e) for e in events),
+        delay_s=0.0 if delay is None else delay.ms / 1000,
+        status=status,
+        response=copy.deepcopy(final),
+        output=tuple(copy.deepcopy(item) for item in output),
+    )
