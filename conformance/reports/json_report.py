@@ -1,0 +1,112 @@
+"""``report.json``: the machine-readable report of a run.
+
+The format is described by ``report.schema.json`` next to this module (tests validate every
+report we write against it). ``responses-ws trace`` reads it back to build the traceability
+matrix, so the matrix always comes from a real run, never from a scan of the source.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from conformance.baseline import StaleEntry, exit_reasons, exit_status, expected_failure_reason
+from conformance.reports._common import (
+    area_of,
+    check_level,
+    count_verdicts,
+    requirement_summaries,
+    stale_check_ids,
+    to_jsonable,
+)
+from conformance.requirements import Requirement
+from conformance.results import CheckResult, RunResult
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "SCHEMA_PATH", "build_report", "write_json_report"]
+
+FORMAT = "responses-ws-conformance-report"
+FORMAT_VERSION = 1
+SCHEMA_PATH = Path(__file__).with_name("report.schema.json")
+
+
+def _check_entry(
+    check: CheckResult, registry: Mapping[str, Requirement], stale_ids: Mapping[str, str]
+) -> dict[str, Any]:
+    return {
+        "id": check.id,
+        "title": check.title,
+        "area": area_of(check),
+        "level": check_level(check, registry),
+        "requirements": list(check.requirements),
+        "verdict": check.verdict.value,
+        "expected_failure": expected_failure_reason(check),
+        "stale_expected_failure": stale_ids.get(check.id),
+        "duration_s": check.duration_s,
+        "message": check.message,
+        "requirement_verdicts": {r: v.value for r, v in check.requirement_verdicts.items()},
+        "details": to_jsonable(dict(check.details)),
+        "wire_log": to_jsonable(list(check.wire_log)),
+    }
+
+
+def build_report(
+    run: RunResult,
+    *,
+    stale: Iterable[StaleEntry] = (),
+    registry: Mapping[str, Requirement] | None = None,
+) -> dict[str, Any]:
+    """The report of ``run`` as JSON data (``stale``: the baseline's stale entries;
+    ``registry``: requirement levels, empty when unknown)."""
+    registry = registry if registry is not None else {}
+    stale = tuple(stale)
+    stale_ids = stale_check_ids(run, stale)
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "started_at": run.started_at,
+        "duration_s": run.duration_s,
+        "target": to_jsonable(dict(run.target)),
+        "summary": {
+            "total": len(run.checks),
+            "verdicts": count_verdicts(run.checks),
+            "stale_expected_failures": len(stale),
+            "exit_status": exit_status(run, stale),
+            "exit_reasons": exit_reasons(run, stale),
+        },
+        "checks": [_check_entry(c, registry, stale_ids) for c in run.checks],
+        "requirements": [
+            {
+                "id": s.id,
+                "level": s.level,
+                "verdict": s.verdict.value,
+                "checks": [{"check": c, "verdict": v.value} for c, v in s.checks],
+            }
+            for s in requirement_summaries(run, registry)
+        ],
+        "stale_expected_failures": [
+            {
+                "check": s.entry.check,
+                "requirement": s.entry.requirement,
+                "reason": s.entry.reason,
+                "message": s.message,
+                "observed": [{"check": c, "verdict": v.value} for c, v in s.observed],
+            }
+            for s in stale
+        ],
+    }
+
+
+def write_json_report(
+    run: RunResult,
+    path: str | Path,
+    *,
+    stale: Iterable[StaleEntry] = (),
+    registry: Mapping[str, Requirement] | None = None,
+) -> Path:
+    """Write ``report.json`` to ``path`` and return the path."""
+    path = Path(path)
+    report = build_report(run, stale=stale, registry=registry)
+    path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
