@@ -1,0 +1,85 @@
+"""Run the sans-I/O checker (``conformance.checker``) over one scenario's transcript.
+
+The checker owns every rule of the data (schemas, ordering, deltas, sequence numbers, error
+shapes); the harness never re-implements them. This module only adapts its findings to the
+runner: one :class:`CheckerFinding` per requirement, plus how often each requirement was
+exercised.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from conformance.harness.config import SuiteConfig
+from conformance.results import Verdict
+
+__all__ = ["CheckerFinding", "check_transcript", "checker_available"]
+
+
+@dataclass(frozen=True)
+class CheckerFinding:
+    """What the checker concluded about one requirement over one transcript."""
+
+    verdict: Verdict
+    message: str
+
+
+def _checker_module() -> Any:
+    try:
+        return importlib.import_module("conformance.checker")
+    except ImportError:
+        return None
+
+
+def checker_available() -> bool:
+    """Whether ``conformance.checker`` can be imported."""
+    return _checker_module() is not None
+
+
+def _verdict(value: Any) -> Verdict:
+    name = getattr(value, "value", value)
+    try:
+        return Verdict(str(name).upper())
+    except ValueError:
+        return Verdict.FAILED
+
+
+def check_transcript(
+    records: Sequence[Mapping[str, Any]], config: SuiteConfig
+) -> tuple[dict[str, CheckerFinding], dict[str, int]]:
+    """Feed ``records`` to the checker; return findings and exercised counts by requirement."""
+    module = _checker_module()
+    if module is None:
+        return {}, {}
+    checker = module.Checker(_checker_config(module, config))
+    for record in records:
+        checker.feed(dict(record))
+    report = checker.finish()
+    findings: dict[str, list[tuple[Verdict, str]]] = {}
+    for finding in getattr(report, "findings", report):
+        requirement = str(getattr(finding, "requirement", ""))
+        verdict = _verdict(getattr(finding, "verdict", "FAILED"))
+        findings.setdefault(requirement, []).append((verdict, str(getattr(finding, "message", ""))))
+    exercised = {str(k): int(v) for k, v in dict(getattr(report, "exercised", {})).items()}
+    merged: dict[str, CheckerFinding] = {}
+    order = [Verdict.FAILED, Verdict.WARNING, Verdict.INFORMATIONAL, Verdict.PASSED]
+    for requirement, found in findings.items():
+        for verdict in order:
+            messages = [message for v, message in found if v is verdict]
+            if messages:
+                merged[requirement] = CheckerFinding(verdict, "; ".join(messages[:3]))
+                break
+    for requirement, count in exercised.items():
+        if count > 0 and requirement not in merged:
+            merged[requirement] = CheckerFinding(Verdict.PASSED, "")
+    return merged, exercised
+
+
+def _checker_config(module: Any, config: SuiteConfig) -> Any:
+    factory = getattr(module, "CheckerConfig", None)
+    if factory is None:
+        return None
+    return factory()

@@ -1,0 +1,234 @@
+"""Run scenarios against a server and turn what happened into :mod:`conformance.results`.
+
+For each scenario: skip it (with the reason) when its profile is not declared or it needs the
+scripted model; otherwise run it with a fresh transcript, feed that transcript to the
+sans-I/O checker, and merge the checker's findings with the scenario's own expectations into
+one :class:`~conformance.results.CheckResult`. The requirement's level decides FAILED versus
+WARNING; a prerequisite that could not be set up is FAILED, never skipped.
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib.metadata
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import trio
+from websockets.exceptions import ConnectionClosed
+
+from conformance.harness.checking import CheckerFinding, check_transcript
+from conformance.harness.config import SuiteConfig
+from conformance.harness.context import (
+    CheckFailure,
+    PrerequisiteFailed,
+    ScenarioContext,
+    level_verdict,
+)
+from conformance.harness.registry import Scenario
+from conformance.harness.wire import Recorder
+from conformance.requirements import Requirement, load_requirements
+from conformance.results import CheckResult, RunResult, Verdict
+
+__all__ = ["WORST_FIRST", "run_scenario", "run_suite", "select_scenarios", "worst"]
+
+# Verdict precedence when several conclusions about one thing meet.
+WORST_FIRST: tuple[Verdict, ...] = (
+    Verdict.FAILED,
+    Verdict.WARNING,
+    Verdict.INFORMATIONAL,
+    Verdict.PASSED,
+    Verdict.SKIPPED,
+)
+
+Progress = Callable[[CheckResult, int, int], None]
+
+
+def worst(verdicts: Iterable[Verdict]) -> Verdict:
+    """The most severe of ``verdicts`` (PASSED when there are none)."""
+    present = set(verdicts)
+    for verdict in WORST_FIRST:
+        if verdict in present:
+            return verdict
+    return Verdict.PASSED
+
+
+def suite_version() -> str:
+    """The installed version of the suite."""
+    try:
+        return importlib.metadata.version("responses-ws")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - source tree only
+        return "unknown"
+
+
+def select_scenarios(
+    scenarios: Iterable[Scenario],
+    *,
+    ids: Sequence[str] = (),
+    requirements: Sequence[str] = (),
+) -> list[Scenario]:
+    """Keep the scenarios whose id is in ``ids`` or that check one of ``requirements``.
+
+    With neither filter every scenario is kept.
+    """
+    chosen = list(scenarios)
+    if not ids and not requirements:
+        return chosen
+    wanted = set(requirements)
+    return [s for s in chosen if s.id in ids or wanted.intersection(s.requirements)]
+
+
+def _skipped(scn: Scenario, reason: str) -> CheckResult:
+    return CheckResult(
+        id=scn.id,
+        title=scn.title,
+        requirements=scn.requirements,
+        verdict=Verdict.SKIPPED,
+        duration_s=0.0,
+        message=reason,
+        wire_log=(),
+        requirement_verdicts=dict.fromkeys(scn.requirements, Verdict.SKIPPED),
+        details={"skip_reason": reason, "drives": scn.drives},
+    )
+
+
+def _level(requirements: Mapping[str, Requirement], requirement_id: str) -> str:
+    found = requirements.get(requirement_id)
+    return found.level if found is not None else "MUST"
+
+
+def merge_verdicts(
+    scn: Scenario,
+    requirements: Mapping[str, Requirement],
+    expectations: Sequence[tuple[str, bool, str]],
+    findings: Mapping[str, CheckerFinding],
+    prerequisite: str | None,
+) -> tuple[dict[str, Verdict], list[str]]:
+    """Combine scenario expectations and checker findings into per-requirement verdicts.
+
+    Returns the verdicts and the messages (one per broken requirement). A requirement the
+    scenario declares that nothing exercised is FAILED: the check could not test it.
+    """
+    verdicts: dict[str, list[Verdict]] = {}
+    messages: list[str] = []
+    for requirement_id, held, message in expectations:
+        verdict = Verdict.PASSED if held else level_verdict(_level(requirements, requirement_id))
+        verdicts.setdefault(requirement_id, []).append(verdict)
+        if not held:
+            messages.append(f"{requirement_id} ({verdict.value}): {message}")
+    for requirement_id, finding in findings.items():
+        declared = requirement_id in scn.requirements
+        if finding.verdict is Verdict.PASSED and not declared:
+            continue  # only the check's own requirements are reported when they hold
+        verdicts.setdefault(requirement_id, []).append(finding.verdict)
+        if finding.verdict not in (Verdict.PASSED, Verdict.SKIPPED):
+            messages.append(f"{requirement_id} ({finding.verdict.value}): {finding.message}")
+    result: dict[str, Verdict] = {}
+    for requirement_id in scn.requirements:
+        if requirement_id not in verdicts:
+            if prerequisite is not None:
+                result[requirement_id] = Verdict.FAILED
+            else:
+                result[requirement_id] = Verdict.FAILED
+                messages.append(
+                    f"{requirement_id} (FAILED): not exercised - the scenario's transcript "
+                    "holds nothing this requirement applies to"
+                )
+    for requirement_id, found in verdicts.items():
+        result[requirement_id] = worst(found)
+    if prerequisite is not None:
+        messages.insert(0, f"prerequisite not met: {prerequisite}")
+        for requirement_id in scn.requirements:
+            if result.get(requirement_id) is Verdict.PASSED:
+                continue
+            result[requirement_id] = Verdict.FAILED
+    return result, messages
+
+
+async def run_scenario(
+    scn: Scenario,
+    config: SuiteConfig,
+    requirements: Mapping[str, Requirement],
+) -> CheckResult:
+    """Run one scenario (or skip it) and return its result."""
+    reason = scn.skip_reason(config)
+    if reason is not None:
+        return _skipped(scn, reason)
+    recorder = Recorder()
+    started = trio.current_time()
+    prerequisite: str | None = None
+    ctx: ScenarioContext | None = None
+    with trio.move_on_after(config.scenario_timeout) as scope:
+        async with trio.open_nursery() as nursery:
+            ctx = ScenarioContext(config, nursery, recorder, requirements)
+            try:
+                await scn.func(ctx)
+            except CheckFailure as failure:
+                ctx.expect(failure.requirement, False, failure.message)
+            except PrerequisiteFailed as exc:
+                prerequisite = str(exc)
+            except ConnectionClosed as exc:
+                # The server closed a connection the scenario was still using.
+                prerequisite = f"the server closed the connection unexpectedly ({exc})"
+            finally:
+                with trio.CancelScope(shield=True), trio.move_on_after(2):
+                    for conn in ctx.connections:
+                        await conn.close()
+                nursery.cancel_scope.cancel()
+    if scope.cancelled_caught:
+        prerequisite = f"the scenario did not finish within {config.scenario_timeout:g} s"
+    assert ctx is not None
+    duration = trio.current_time() - started
+    records = tuple(recorder.records)
+    findings, exercised = check_transcript(records, config)
+    expectations = [(e.requirement, e.held, e.message) for e in ctx.expectations]
+    verdicts, messages = merge_verdicts(scn, requirements, expectations, findings, prerequisite)
+    verdict = worst(verdicts.values())
+    details: dict[str, Any] = {"drives": scn.drives, **ctx.details}
+    if exercised:
+        details["exercised"] = dict(exercised)
+    return CheckResult(
+        id=scn.id,
+        title=scn.title,
+        requirements=scn.requirements,
+        verdict=verdict,
+        duration_s=round(duration, 4),
+        message="" if verdict is Verdict.PASSED else "\n".join(messages),
+        wire_log=records,
+        requirement_verdicts=verdicts,
+        details=details,
+    )
+
+
+async def run_suite(
+    config: SuiteConfig,
+    scenarios: Sequence[Scenario],
+    *,
+    jobs: int = 4,
+    progress: Progress | None = None,
+    requirements: Mapping[str, Requirement] | None = None,
+) -> RunResult:
+    """Run ``scenarios`` (at most ``jobs`` at a time) and return the whole run's result."""
+    registry = requirements if requirements is not None else load_requirements()
+    started_at = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    start = trio.current_time()
+    results: dict[str, CheckResult] = {}
+    limiter = trio.CapacityLimiter(max(1, jobs))
+
+    async def one(scn: Scenario) -> None:
+        async with limiter:
+            result = await run_scenario(scn, config, registry)
+        results[scn.id] = result
+        if progress is not None:
+            progress(result, len(results), len(scenarios))
+
+    async with trio.open_nursery() as nursery:
+        for scn in scenarios:
+            nursery.start_soon(one, scn)
+    target = {**config.describe(), "suite_version": suite_version(), "jobs": jobs}
+    return RunResult(
+        checks=tuple(results[s.id] for s in scenarios),
+        started_at=started_at,
+        duration_s=round(trio.current_time() - start, 3),
+        target=target,
+    )

@@ -1,0 +1,142 @@
+"""Scenarios of ``response.create`` validation and parameters (RWS-CREATE-*)."""
+
+from __future__ import annotations
+
+from conformance.harness.context import ScenarioContext
+from conformance.harness.registry import scenario
+from conformance.scenarios._common import (
+    describe,
+    expect_error,
+    expect_run_status,
+    output_items,
+    quiet_after,
+)
+
+__all__: list[str] = []
+
+
+# RWS-CREATE-3: stream absent/null/true accepted; stream:false and background:true rejected
+# with unsupported_parameter naming the parameter.
+@scenario(
+    "create.stream-and-background",
+    "stream absent/null/true is accepted; stream:false and background:true are rejected",
+    requirements=("RWS-CREATE-3", "RWS-CREATE-12"),
+    drives="generate:false requests with stream null, true, false and background true",
+    needs_model=False,
+)
+async def stream_and_background(ctx: ScenarioContext) -> None:
+    conn = await ctx.connect()
+    for fields in ({}, {"stream": None}, {"stream": True}):
+        what = f"request with {fields or 'no stream field'}"
+        run = await ctx.request(conn, ctx.create("hi", generate=False, **fields), what=what)
+        expect_run_status(ctx, run, "completed", "RWS-CREATE-3", what=what)
+    for name, value in (("stream", False), ("background", True)):
+        what = f"request with {name}: {str(value).lower()}"
+        since = len(conn.messages)
+        outcome = await ctx.request(conn, ctx.create("hi", **{name: value}), what=what)
+        expect_error(ctx, outcome, "unsupported_parameter", "RWS-CREATE-3", what=what, param=name)
+        extra = await quiet_after(ctx, conn, since + 1)
+        ctx.expect(
+            "RWS-CREATE-12",
+            extra is None,
+            f"{what}: after its error the server sent {extra.type if extra else ''!r}",
+        )
+
+
+# RWS-CREATE-4 (SHOULD): unknown top-level fields are ignored (MAY: unknown_parameter).
+@scenario(
+    "create.unknown-field-ignored",
+    "an unknown top-level field of response.create is ignored",
+    requirements=("RWS-CREATE-4",),
+    drives="one generate:false request with the extra field x_rws_unknown_field",
+    needs_model=False,
+)
+async def unknown_field(ctx: ScenarioContext) -> None:
+    conn = await ctx.connect()
+    outcome = await ctx.request(
+        conn, ctx.create("hi", generate=False, x_rws_unknown_field=1), what="unknown field"
+    )
+    if outcome.kind == "error" and outcome.code == "unknown_parameter":
+        # The MAY alternative: permitted, reported as data.
+        ctx.note("unknown_field_answer", "unknown_parameter (permitted alternative)")
+        ctx.expect("RWS-CREATE-4", True, "")
+        return
+    expect_run_status(ctx, outcome, "completed", "RWS-CREATE-4", what="unknown field ignored")
+
+
+# RWS-CREATE-5, RWS-CREATE-12: a request that does not validate gets exactly one error
+# naming the field, and no run.
+@scenario(
+    "create.invalid-request",
+    "an invalid response.create gets one error naming the field and starts no run",
+    requirements=("RWS-CREATE-5", "RWS-CREATE-12"),
+    drives="input of type number; temperature as a string; then the quiet period",
+    needs_model=False,
+)
+async def invalid_request(ctx: ScenarioContext) -> None:
+    conn = await ctx.connect()
+    cases = (("input", ctx.create(12345)), ("temperature", ctx.create("hi", temperature="hot")))
+    allowed = ("invalid_type", "invalid_value", "missing_required_parameter")
+    for param, event in cases:
+        what = f"request with an invalid {param}"
+        since = len(conn.messages)
+        outcome = await ctx.request(conn, event, what=what, requirement="RWS-CREATE-5")
+        ok = outcome.kind == "error" and outcome.code in allowed
+        ctx.expect(
+            "RWS-CREATE-5", ok, f"{what}: expected one of {allowed}, got {describe(outcome)}"
+        )
+        if ok:
+            inner = outcome.first.get("error")
+            got = inner.get("param") if isinstance(inner, dict) else None
+            ctx.expect("RWS-CREATE-5", got == param, f"{what}: param {got!r}, expected {param!r}")
+        extra = await quiet_after(ctx, conn, since + 1)
+        ctx.expect(
+            "RWS-CREATE-12",
+            extra is None,
+            f"{what}: a second answer {extra.type if extra else ''!r} followed the first",
+        )
+
+
+# RWS-CREATE-6: generate:false runs a response with no output and output_tokens 0, usable
+# as previous_response_id.
+@scenario(
+    "create.generate-false",
+    "generate:false completes with empty output and 0 output tokens, and can be continued",
+    requirements=("RWS-CREATE-6",),
+    drives="a generate:false request, then a generate:false continuation of it",
+    needs_model=False,
+)
+async def generate_false(ctx: ScenarioContext) -> None:
+    conn = await ctx.connect()
+    run = await ctx.request(conn, ctx.create("warm up", generate=False, store=False))
+    if not expect_run_status(ctx, run, "completed", "RWS-CREATE-6", what="generate:false"):
+        return
+    usage = run.response.get("usage") or {}
+    ctx.expect("RWS-CREATE-6", output_items(run) == [], "generate:false produced output items")
+    ctx.expect(
+        "RWS-CREATE-6",
+        usage.get("output_tokens") == 0,
+        f"usage.output_tokens is {usage.get('output_tokens')!r}, expected 0",
+    )
+    follow = await ctx.request(
+        conn,
+        ctx.create("next", generate=False, store=False, previous_response_id=run.response_id),
+        what="continuation of the generate:false response",
+    )
+    expect_run_status(ctx, follow, "completed", "RWS-CREATE-6", what="continuing generate:false")
+
+
+# RWS-CREATE-7: "stream_id": null is the default lane.
+@scenario(
+    "create.null-stream-id",
+    '"stream_id": null is treated as the default lane',
+    requirements=("RWS-CREATE-7", "RWS-EVENT-5"),
+    drives='one generate:false request with "stream_id": null',
+    needs_model=False,
+)
+async def null_stream_id(ctx: ScenarioContext) -> None:
+    conn = await ctx.connect()
+    run = await ctx.request(conn, ctx.create("hi", generate=False, stream_id=None))
+    expect_run_status(ctx, run, "completed", "RWS-CREATE-7", what='"stream_id": null')
+    carried = [e.get("type") for e in run.events if "stream_id" in e]
+    ctx.expect("RWS-EVENT-5", not carried, f"default-lane events carry stream_id: {carried}")

@@ -1,0 +1,91 @@
+"""Scenarios of messages that are not valid client events (RWS-CREATE-9/10/11, RWS-ERR-3)."""
+
+from __future__ import annotations
+
+from conformance.harness.context import ScenarioContext
+from conformance.harness.registry import scenario
+from conformance.harness.wire import ConnectionClosedError, ExpectationTimeout
+from conformance.scenarios._common import expect_run_status, is_error
+
+__all__: list[str] = []
+
+
+async def _expect_frame_error(
+    ctx: ScenarioContext, conn_send: str | bytes, code: str, requirement: str, what: str
+) -> None:
+    conn = ctx.connections[-1]
+    since = len(conn.messages)
+    if isinstance(conn_send, bytes):
+        await conn.send_binary(conn_send, note=what)
+    else:
+        await conn.send_text(conn_send, note=what)
+    try:
+        await conn.expect_within(is_error(code), ctx.config.timeout, since=since, what=what)
+    except ExpectationTimeout as exc:
+        raise ctx.fail(requirement, f"{what}: expected the error {code!r}; {exc}") from exc
+    except ConnectionClosedError as exc:
+        raise ctx.fail(requirement, f"{what}: expected the error {code!r}; {exc}") from exc
+    ctx.expect(requirement, True, "")
+
+
+async def _still_usable(ctx: ScenarioContext, requirement: str) -> None:
+    conn = ctx.connections[-1]
+    run = await ctx.request(
+        conn,
+        ctx.create("still there?", generate=False),
+        what="a request after the frame error",
+        requirement="RWS-ERR-3",
+    )
+    expect_run_status(ctx, run, "completed", "RWS-ERR-3", what="a request after the error")
+    ctx.expect(requirement, not conn.closed.is_set(), "the connection did not stay open")
+
+
+# RWS-CREATE-10: binary message -> unsupported_frame_type, connection stays open.
+@scenario(
+    "frames.binary-message-error",
+    "a binary message is answered with unsupported_frame_type and the connection stays usable",
+    requirements=("RWS-CREATE-10", "RWS-ERR-3"),
+    drives="one binary message, then a generate:false response.create",
+    needs_model=False,
+)
+async def binary(ctx: ScenarioContext) -> None:
+    await ctx.connect()
+    payload = b'{"type":"response.create"}'
+    await _expect_frame_error(
+        ctx, payload, "unsupported_frame_type", "RWS-CREATE-10", "binary message"
+    )
+    await _still_usable(ctx, "RWS-CREATE-10")
+
+
+# RWS-CREATE-9: not JSON, and JSON that is not an object -> invalid_json.
+@scenario(
+    "frames.invalid-json-error",
+    "text that is not a JSON object is answered with invalid_json and the connection stays",
+    requirements=("RWS-CREATE-9", "RWS-ERR-3"),
+    drives="the text 'not json {', then the text '[1, 2]', then a generate:false request",
+    needs_model=False,
+)
+async def invalid_json(ctx: ScenarioContext) -> None:
+    await ctx.connect()
+    await _expect_frame_error(ctx, "not json {", "invalid_json", "RWS-CREATE-9", "text not JSON")
+    await _expect_frame_error(ctx, "[1, 2]", "invalid_json", "RWS-CREATE-9", "JSON array")
+    await _still_usable(ctx, "RWS-CREATE-9")
+
+
+# RWS-CREATE-11: unknown or missing type -> unknown_event_type.
+@scenario(
+    "frames.unknown-event-type",
+    "an object with an unknown or missing type is answered with unknown_event_type",
+    requirements=("RWS-CREATE-11", "RWS-ERR-3"),
+    drives='{"type": "response.bogus"}, then {"model": "x"}, then a generate:false request',
+    needs_model=False,
+)
+async def unknown_type(ctx: ScenarioContext) -> None:
+    await ctx.connect()
+    await _expect_frame_error(
+        ctx, '{"type":"response.bogus"}', "unknown_event_type", "RWS-CREATE-11", "unknown type"
+    )
+    await _expect_frame_error(
+        ctx, '{"model":"x"}', "unknown_event_type", "RWS-CREATE-11", "missing type"
+    )
+    await _still_usable(ctx, "RWS-CREATE-11")

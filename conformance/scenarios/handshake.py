@@ -1,0 +1,126 @@
+"""Scenarios of the opening handshake and WebSocket transport (RWS-TRANS-*)."""
+
+from __future__ import annotations
+
+from conformance.harness.context import ScenarioContext
+from conformance.harness.registry import scenario
+from conformance.harness.wire import Rejected, http_get_status
+from conformance.scenarios._common import expect_run_status
+
+__all__: list[str] = []
+
+
+# RWS-TRANS-1, RWS-TRANS-3: a bare upgrade (no subprotocol, no beta header, one header the
+# server cannot know) must succeed with 101.
+@scenario(
+    "handshake.upgrade-101",
+    "upgrade without subprotocol or beta header, with an unknown header, gets 101",
+    requirements=("RWS-TRANS-1", "RWS-TRANS-3"),
+    drives="one upgrade with Authorization and X-Rws-Unknown-Header only",
+    needs_model=False,
+)
+async def upgrade_101(ctx: ScenarioContext) -> None:
+    result = await ctx.try_connect(headers={"X-Rws-Unknown-Header": "ignore-me"})
+    status = result.status if isinstance(result, Rejected) else 101
+    ctx.expect("RWS-TRANS-1", status == 101, f"expected HTTP 101, got {status}")
+    ctx.expect("RWS-TRANS-3", status == 101, f"a bare upgrade was refused with HTTP {status}")
+
+
+# RWS-TRANS-2: no credentials -> 401 before the upgrade.
+@scenario(
+    "handshake.no-credentials-401",
+    "upgrade without Authorization is refused with 401",
+    requirements=("RWS-TRANS-2",),
+    drives="one upgrade without an Authorization header",
+    needs_model=False,
+)
+async def no_credentials(ctx: ScenarioContext) -> None:
+    result = await ctx.try_connect(api_key=None)
+    status = result.status if isinstance(result, Rejected) else 101
+    ctx.expect("RWS-TRANS-2", status == 401, f"expected HTTP 401, got {status}")
+
+
+# RWS-TRANS-2: credentials the server does not accept -> 401 before the upgrade.
+@scenario(
+    "handshake.bad-credentials-401",
+    "upgrade with an unknown API key is refused with 401",
+    requirements=("RWS-TRANS-2",),
+    drives="one upgrade with Authorization: Bearer <a key nobody issued>",
+    needs_model=False,
+)
+async def bad_credentials(ctx: ScenarioContext) -> None:
+    result = await ctx.try_connect(api_key="rws-conformance-not-a-valid-key-0000")
+    status = result.status if isinstance(result, Rejected) else 101
+    ctx.expect("RWS-TRANS-2", status == 401, f"expected HTTP 401, got {status}")
+
+
+# RWS-TRANS-4 (SHOULD): a plain GET on the WebSocket path gets 426.
+@scenario(
+    "handshake.plain-get-426",
+    "plain HTTP GET without upgrade headers is answered 426",
+    requirements=("RWS-TRANS-4",),
+    drives="one HTTP/1.1 GET /v1/responses without Upgrade/Connection: Upgrade",
+    needs_model=False,
+)
+async def plain_get(ctx: ScenarioContext) -> None:
+    status = await http_get_status(
+        ctx.recorder, ctx.config.url, api_key=ctx.config.api_key, within=ctx.config.timeout
+    )
+    ctx.expect("RWS-TRANS-4", status == 426, f"expected HTTP 426, got {status}")
+
+
+# RWS-TRANS-8: the handshake completes with and without a permessage-deflate offer.
+@scenario(
+    "handshake.permessage-deflate",
+    "handshake succeeds with and without a permessage-deflate offer",
+    requirements=("RWS-TRANS-8",),
+    drives="two upgrades: one offering permessage-deflate, one not; a generate:false run on each",
+    needs_model=False,
+)
+async def deflate(ctx: ScenarioContext) -> None:
+    for compression in ("deflate", None):
+        label = "with" if compression else "without"
+        result = await ctx.try_connect(compression=compression)
+        if isinstance(result, Rejected):
+            ctx.expect(
+                "RWS-TRANS-8", False, f"upgrade {label} permessage-deflate refused: {result}"
+            )
+            continue
+        ctx.note(f"deflate_{label}", result.response_headers.get("Sec-WebSocket-Extensions"))
+        run = await ctx.request(result, ctx.create("hello", generate=False), what=f"run {label}")
+        expect_run_status(ctx, run, "completed", "RWS-TRANS-8", what=f"run {label} deflate")
+
+
+# RWS-TRANS-9: pings are answered with pongs.
+@scenario(
+    "handshake.ping-answered",
+    "a WebSocket ping is answered with a pong",
+    requirements=("RWS-TRANS-9",),
+    drives="one ping frame on an idle connection",
+    needs_model=False,
+)
+async def ping(ctx: ScenarioContext) -> None:
+    conn = await ctx.connect()
+    answered = await conn.ping(ctx.config.timeout)
+    ctx.expect("RWS-TRANS-9", answered, f"no pong within {ctx.config.timeout:g} s")
+
+
+# RWS-TRANS-7: a client message of 1 MiB is accepted (here: a generate:false request whose
+# input is just over 1 MiB, so that no model has to read it).
+@scenario(
+    "handshake.one-mebibyte-message",
+    "a response.create message larger than 1 MiB is accepted",
+    requirements=("RWS-TRANS-7",),
+    drives="one response.create with generate:false and 1 MiB of input text",
+    needs_model=False,
+)
+async def large_message(ctx: ScenarioContext) -> None:
+    conn = await ctx.connect()
+    text = "x" * (1024 * 1024)
+    run = await ctx.request(
+        conn,
+        ctx.create(text, generate=False, store=False),
+        what="the 1 MiB request",
+        requirement="RWS-TRANS-7",
+    )
+    expect_run_status(ctx, run, "completed", "RWS-TRANS-7", what="the 1 MiB request")
