@@ -1,0 +1,155 @@
+"""Peer script: an ``openai-agents`` agent with a function tool, run over WebSocket mode.
+
+The agent's model is ``conformance-1``; the user input carries
+``rws:call name=get_weather arguments={"city":...}``, so the model calls the tool once, the
+Agents SDK runs it and sends its output back, and the model then answers
+``received 1 tool outputs`` (``rws:call`` is skipped once a tool output follows the user message).
+
+Three runs cover the SDK's ways into WebSocket mode:
+
+- ``session``: ``responses_websocket_session()`` (the SDK's helper) and ``session.run``; the SDK
+  replays the whole conversation as ``input`` on the second model call.
+- ``chained``: the same session with ``auto_previous_response_id=True``; the second model call
+  sends ``previous_response_id`` and only the tool output, served from the connection cache.
+- ``env``: a plain ``Runner.run`` whose ``OpenAIProvider`` is told to use the WebSocket
+  transport, with the endpoint taken from ``OPENAI_WEBSOCKET_BASE_URL``.
+
+To let the test see what went over the wire, the script wraps ``send``/``recv`` of the
+``websockets`` client connection class (the transport the Agents SDK opens itself) and records
+every text message with the connection it belonged to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from typing import Any
+
+# Tracing would try to export spans to the vendor's servers; a peer test talks to nothing else.
+os.environ["OPENAI_AGENTS_DISABLE_TRACING"] = "1"
+
+from agents import (  # type: ignore[import-not-found]
+    Agent,
+    OpenAIProvider,
+    RunConfig,
+    Runner,
+    function_tool,
+    set_tracing_disabled,
+)
+from agents.responses_websocket_session import (  # type: ignore[import-not-found]
+    responses_websocket_session,
+)
+from websockets.asyncio.client import ClientConnection
+
+from tests.peers.scripts._common import dump, env
+
+__all__ = ["main"]
+
+_TOOL_CALLS: list[dict[str, Any]] = []
+_WIRE: list[dict[str, Any]] = []
+
+
+def _record_wire() -> None:
+    """Wrap the client connection's ``send``/``recv`` to record text messages in order."""
+    send, recv = ClientConnection.send, ClientConnection.recv
+
+    async def recording_send(self: ClientConnection, message: Any, *args: Any, **kw: Any) -> Any:
+        if isinstance(message, str):
+            _WIRE.append({"conn": id(self), "dir": "c2s", "event": json.loads(message)})
+        return await send(self, message, *args, **kw)
+
+    async def recording_recv(self: ClientConnection, *args: Any, **kw: Any) -> Any:
+        message = await recv(self, *args, **kw)
+        if isinstance(message, str):
+            _WIRE.append({"conn": id(self), "dir": "s2c", "event": json.loads(message)})
+        return message
+
+    ClientConnection.send = recording_send  # type: ignore[method-assign, assignment]
+    ClientConnection.recv = recording_recv  # type: ignore[method-assign, assignment]
+
+
+@function_tool  # type: ignore[untyped-decorator]
+def get_weather(city: str) -> str:
+    """Return the weather for a city.
+
+    Args:
+        city: The city to report on.
+    """
+    _TOOL_CALLS.append({"city": city})
+    return f"sunny in {city}"
+
+
+def _agent(model: str) -> Any:
+    return Agent(
+        name="weather",
+        instructions="Answer with the weather tool.",
+        model=model,
+        tools=[get_weather],
+    )
+
+
+def _run_report(result: Any, wire_start: int) -> dict[str, Any]:
+    return {
+        "final_output": result.final_output,
+        "new_item_types": [item.type for item in result.new_items],
+        "responses": [
+            {
+                "response_id": response.response_id,
+                "output_types": [item.type for item in response.output],
+                "input_tokens": response.usage.input_tokens,
+                "cached_tokens": response.usage.input_tokens_details.cached_tokens,
+                "output_tokens": response.usage.output_tokens,
+            }
+            for response in result.raw_responses
+        ],
+        "wire": _WIRE[wire_start:],
+    }
+
+
+def _prompt(city: str) -> str:
+    return f"What is the weather in {city}?\nrws:call name=get_weather arguments=" + json.dumps(
+        {"city": city}, separators=(",", ":")
+    )
+
+
+async def _main() -> dict[str, Any]:
+    e = env()
+    set_tracing_disabled(True)
+    _record_wire()
+    report: dict[str, Any] = {"prompts": {}}
+    async with responses_websocket_session(api_key=e.api_key, base_url=e.base_url) as session:
+        for name, city, chained in (("session", "Paris", False), ("chained", "Oslo", True)):
+            start, calls_before = len(_WIRE), len(_TOOL_CALLS)
+            prompt = _prompt(city)
+            report["prompts"][name] = prompt
+            result = await session.run(
+                _agent(e.model), prompt, auto_previous_response_id=chained, max_turns=4
+            )
+            report[name] = _run_report(result, start)
+            report[name]["tool_calls"] = _TOOL_CALLS[calls_before:]
+
+    # The environment route: OPENAI_WEBSOCKET_BASE_URL names the WebSocket endpoint's base.
+    ws_base = "ws" + e.base_url.removeprefix("http")
+    os.environ["OPENAI_WEBSOCKET_BASE_URL"] = ws_base
+    provider = OpenAIProvider(api_key=e.api_key, use_responses_websocket=True)
+    start, calls_before = len(_WIRE), len(_TOOL_CALLS)
+    prompt = _prompt("Lima")
+    report["prompts"]["env"] = prompt
+    result = await Runner.run(
+        _agent(e.model), prompt, run_config=RunConfig(model_provider=provider), max_turns=4
+    )
+    report["env"] = _run_report(result, start)
+    report["env"]["tool_calls"] = _TOOL_CALLS[calls_before:]
+    report["env"]["websocket_base_url"] = ws_base
+    await provider.aclose()
+    return report
+
+
+def main() -> None:
+    """Run the three agent runs and print what was seen."""
+    dump(asyncio.run(_main()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,220 @@
+"""The official ``openai`` SDK (``client.responses.connect()``) against the server.
+
+Each test runs one script of ``tests/peers/scripts`` with the peers interpreter and checks its
+report: what the SDK sent and received, the values the SDK derived, and - for the conformance
+model - the exact context digests and token counts appendix A predicts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pytest
+
+from tests.peers._appendix import (
+    context_line,
+    normalise,
+    pattern,
+    piece_sizes,
+    text_tokens,
+    tokens,
+)
+
+__all__: list[str] = []
+
+pytestmark = pytest.mark.peers
+
+RunPeer = Callable[..., dict[str, Any]]
+
+
+def _usage(turn: dict[str, Any]) -> dict[str, Any]:
+    terminal = turn["terminal"]
+    assert terminal is not None, turn["types"]
+    assert terminal["type"] == "response.completed", terminal
+    usage: dict[str, Any] = terminal["response"]["usage"]
+    return usage
+
+
+def _assert_context_turn(
+    turn: dict[str, Any], context: Sequence[dict[str, Any]], restored: Sequence[dict[str, Any]]
+) -> None:
+    """The turn answered ``rws:context`` for ``context``; ``restored`` came from the cache."""
+    line = context_line(context)
+    assert turn["text"] == line
+    usage = _usage(turn)
+    # RWS-MODEL-2: input tokens are the tokens of the context (no instructions were sent).
+    assert usage["input_tokens"] == tokens(list(context))
+    # RWS-MODEL-3: cached tokens are the tokens of the part restored from the connection cache.
+    assert usage["input_tokens_details"]["cached_tokens"] == (
+        tokens(list(restored)) if restored else 0
+    )
+    assert usage["output_tokens"] == text_tokens(line)
+    assert usage["total_tokens"] == usage["input_tokens"] + usage["output_tokens"]
+
+
+def test_three_store_false_turns_continue_from_the_connection_cache(run_peer: RunPeer) -> None:
+    report = run_peer("sdk_multi_turn")
+    turns = report["turns"]
+    assert len(turns) == 3
+    context: list[dict[str, Any]] = []
+    previous_id: str | None = None
+    for index, turn in enumerate(turns):
+        assert turn["previous_response_id"] == previous_id
+        assert turn["types"][:2] == ["response.created", "response.in_progress"]
+        assert turn["types"][-1] == "response.completed"
+        # Default lane: no event carries a stream_id.
+        assert turn["stream_ids"] == ["None"]
+        restored = list(context)
+        context = [*restored, *normalise(turn["input"])]
+        # RWS-CACHE-2: the context is the previous context, its output, then the new input.
+        _assert_context_turn(turn, context, restored)
+        if index > 0:
+            assert _usage(turn)["input_tokens_details"]["cached_tokens"] > 0
+        # The SDK's own view agrees with the wire.
+        assert turn["sdk_output_text"] == turn["text"]
+        assert turn["sdk_cached_tokens"] == _usage(turn)["input_tokens_details"]["cached_tokens"]
+        assert turn["terminal"]["response"]["id"] == turn["sdk_id"]
+        context = [*context, *turn["items"]]
+        previous_id = turn["sdk_id"]
+    assert len({turn["sdk_id"] for turn in turns}) == 3
+
+
+def test_store_true_response_is_hydrated_on_a_new_connection(run_peer: RunPeer) -> None:
+    stored = run_peer("sdk_store_reconnect", "stored")["stored"]
+    first, second = stored["first"], stored["second"]
+    first_context = normalise(first["input"])
+    _assert_context_turn(first, first_context, [])
+    assert second["types"][0] == "response.created", second["types"]
+    assert second["terminal"]["response"]["previous_response_id"] == first["sdk_id"]
+    # RWS-CACHE-3: same context as a cache hit; RWS-MODEL-3: hydrated, so nothing counts as
+    # cached.
+    context = [*first_context, *first["items"], *normalise(second["input"])]
+    _assert_context_turn(second, context, [])
+
+
+def test_store_false_response_is_not_found_on_a_new_connection(run_peer: RunPeer) -> None:
+    unstored = run_peer("sdk_store_reconnect", "unstored")["unstored"]
+    first, second = unstored["first"], unstored["second"]
+    _assert_context_turn(first, normalise(first["input"]), [])
+    # RWS-CACHE-4 / RWS-CACHE-8 / RWS-CREATE-12: one error event and no run.
+    assert second["types"] == ["error"]
+    error = second["terminal"]
+    assert error["status"] == 400
+    assert error["error"]["code"] == "previous_response_not_found"
+    assert error["error"]["param"] == "previous_response_id"
+    assert error["error"]["type"] == "invalid_request_error"
+    assert "stream_id" not in error
+    # The SDK surfaces it as its typed WebSocket error event.
+    assert second["sdk_class"] == "ResponseWsError"
+    assert second["sdk_error_code"] == "previous_response_not_found"
+    assert second["sdk_error_param"] == "previous_response_id"
+    # RWS-CLIENT-2: resending the full context on the same connection works (it stayed open).
+    retry = unstored["retry"]
+    _assert_context_turn(retry, normalise(retry["input"]), [])
+    assert len(retry["input"]) == 3
+
+
+def test_generate_false_warmup_is_chainable(run_peer: RunPeer) -> None:
+    report = run_peer("sdk_generate_false")
+    warmup, chained = report["warmup"], report["chained"]
+    # RWS-CREATE-6: a run with no output items that completes with output_tokens 0.
+    assert warmup["types"][0] == "response.created"
+    assert warmup["types"][-1] == "response.completed"
+    assert not [t for t in warmup["types"] if t.startswith("response.output_item")]
+    warm_context = normalise(warmup["input"])
+    terminal = warmup["events"][-1]["response"]
+    assert terminal["output"] == []
+    assert terminal["usage"]["output_tokens"] == 0
+    assert terminal["usage"]["input_tokens"] == tokens(warm_context)
+    # The lane helper's final response agrees.
+    assert warmup["sdk"]["status"] == "completed"
+    assert warmup["sdk"]["output"] == []
+    assert warmup["sdk"]["usage"]["output_tokens"] == 0
+    # RWS-CACHE-10: the warm-up is a cached entry whose context is its input.
+    assert chained["terminal"]["response"]["previous_response_id"] == warmup["sdk"]["id"]
+    context = [*warm_context, *normalise(chained["input"])]
+    _assert_context_turn(chained, context, warm_context)
+    assert chained["sdk"]["output_text"] == chained["text"]
+
+
+def _lane_of(event: dict[str, Any]) -> str | None:
+    stream_id = event.get("stream_id")
+    return stream_id if isinstance(stream_id, str) else None
+
+
+def test_two_lanes_interleave_and_the_lane_helper_routes_them(run_peer: RunPeer) -> None:
+    report = run_peer("sdk_lanes")
+    lanes = {"alpha": (90, 30), "beta": (60, 20)}
+    arrivals: list[dict[str, Any]] = report["arrivals"]
+    first_round = arrivals[: report["first_round_arrivals"]]
+    # RWS-LANE-1/RWS-EVENT: every event of a named lane's run carries that lane's stream_id.
+    assert {_lane_of(event) for event in arrivals} == set(lanes)
+
+    for name, (length, chunks) in lanes.items():
+        lane_first = report["first"][name]
+        received = lane_first["events"]
+        # RWS-CLIENT-6: the helper gave this lane exactly its own events, in wire order.
+        assert all(event.get("stream_id") == name for event in received)
+        wire = [event for event in first_round if _lane_of(event) == name]
+        assert [e["type"] for e in received] == [e["type"] for e in wire]
+        assert [e.get("sequence_number") for e in received] == [
+            e.get("sequence_number") for e in wire
+        ]
+        deltas = [e["delta"] for e in received if e["type"] == "response.output_text.delta"]
+        assert [len(d) for d in deltas] == piece_sizes(length, chunks)
+        assert "".join(deltas) == pattern(length)
+        assert lane_first["final_output_text"] == pattern(length)
+
+    # RWS-LANE-4: the two runs were in flight at once, so their events interleave on the wire.
+    spans = {}
+    for name in lanes:
+        positions = [i for i, event in enumerate(first_round) if _lane_of(event) == name]
+        spans[name] = (positions[0], positions[-1])
+    (a_start, a_end), (b_start, b_end) = spans["alpha"], spans["beta"]
+    assert a_start < b_end, spans
+    assert b_start < a_end, spans
+
+    # Second round: each lane continues from its own cached entry (RWS-CACHE-1/2).
+    for name in lanes:
+        first_items = [
+            event["item"]
+            for event in first_round
+            if _lane_of(event) == name and event["type"] == "response.output_item.done"
+        ]
+        restored = [*normalise(report["first_inputs"][name]), *first_items]
+        context = [*restored, *normalise(report["second_inputs"][name])]
+        second = report["second"][name]
+        assert all(event.get("stream_id") == name for event in second["events"])
+        terminal = second["events"][-1]
+        assert terminal["type"] == "response.completed"
+        assert terminal["response"]["previous_response_id"] == report["first"][name]["final_id"]
+        assert second["final_output_text"] == context_line(context)
+        usage = second["final_usage"]
+        assert usage["input_tokens"] == tokens(context)
+        assert usage["input_tokens_details"]["cached_tokens"] == tokens(restored)
+
+
+def test_tool_loop_runs_three_calls_then_reports_done(run_peer: RunPeer) -> None:
+    report = run_peer("sdk_tool_loop")
+    turns, calls = report["turns"], report["calls"]
+    assert len(turns) == 4
+    assert len(calls) == 3
+    assert [c["name"] for c in calls] == ["lookup"] * 3
+    # A.3 rws:call: the arguments are the JSON text exactly as written in the directive.
+    assert [c["arguments"] for c in calls] == ['{"q":"x"}'] * 3
+    assert len({c["call_id"] for c in calls}) == 3
+    for index, (turn, call) in enumerate(zip(turns, calls, strict=False)):
+        assert [item["type"] for item in turn["items"]] == ["function_call"]
+        assert turn["items"][0]["call_id"] == call["call_id"]
+        assert "response.function_call_arguments.done" in turn["types"]
+        assert _usage(turn)["output_tokens"] == text_tokens('{"q":"x"}')
+        follow_up = turns[index + 1]
+        assert follow_up["previous_response_id"] == turn["terminal"]["response"]["id"]
+        assert follow_up["input"] == [
+            {"type": "function_call_output", "call_id": call["call_id"], "output": call["output"]}
+        ]
+    final = turns[-1]
+    assert final["text"] == "loop done after 3 calls"
+    assert final["sdk_output_text"] == "loop done after 3 calls"
+    assert [item["type"] for item in final["items"]] == ["message"]
