@@ -97,6 +97,10 @@ def _json_path(parts: Iterator[str | int] | tuple[str | int, ...] | Any) -> str:
     return out
 
 
+def _depth(error: jsonschema.exceptions.ValidationError) -> tuple[int, int]:
+    return (len(error.absolute_path), len(error.absolute_schema_path))
+
+
 def _relevance(error: jsonschema.exceptions.ValidationError) -> tuple[int, int]:
     # Deeper errors first (they name the actual offending field), then in schema order.
     return (-len(error.absolute_path), len(error.absolute_schema_path))
@@ -265,12 +269,19 @@ class SchemaSet:
     def _convert(error: jsonschema.exceptions.ValidationError) -> SchemaError:
         # Descend into the most relevant sub-error of anyOf/oneOf so the message names the
         # field that is actually wrong, not "is not valid under any of the given schemas".
+        # Among the branches, the one that got deepest into the instance (then into the
+        # schema) is the one the author meant: an annotation object with a missing `url` is
+        # reported as that, not as "is not of type 'null'".
         leaf = error
         while leaf.context:
-            leaf = jsonschema.exceptions.best_match(leaf.context)
+            leaf = max(leaf.context, key=_depth)
         schema_path = "/".join(str(p) for p in leaf.absolute_schema_path)
+        message = leaf.message
+        if leaf.validator == "not" and isinstance(leaf.schema, dict):
+            # "should not be valid under {}" says nothing; the schema's description says why.
+            message = str(leaf.schema.get("description", message))
         return SchemaError(
-            message=leaf.message,
+            message=message,
             path=_json_path(tuple(leaf.absolute_path)),
             schema_path=schema_path,
             keyword=str(leaf.validator),
