@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from tests.peers._appendix import tokens
+from tests.peers._wire import schema_problems
 
 __all__: list[str] = []
 
@@ -47,6 +48,8 @@ def _check_completed_tool_run(report: dict[str, Any], name: str) -> dict[str, An
         "message_output_item",
     ]
     assert [r["output_types"] for r in run["responses"]] == [["function_call"], ["message"]]
+    # What the Agents SDK sent and what the server answered validate against the schemas.
+    assert schema_problems(run["wire"]) == []
     requests = _requests(run)
     assert [r["type"] for r in requests] == ["response.create", "response.create"]
     assert all(r["model"] == "conformance-1" for r in requests)

@@ -20,12 +20,27 @@ from tests.peers._appendix import (
     text_tokens,
     tokens,
 )
+from tests.peers._wire import schema_problems, sent
 
 __all__: list[str] = []
 
 pytestmark = pytest.mark.peers
 
 RunPeer = Callable[..., dict[str, Any]]
+
+
+def _check_wire(report: dict[str, Any], creates: int) -> None:
+    """What the SDK sent and received validates; its requests are flat ``response.create``s."""
+    assert schema_problems(report["wire"]) == []
+    requests = sent(report["wire"])
+    assert len(requests) == creates
+    for request in requests:
+        # RWS-CREATE-1: the body is flattened next to "type", not wrapped in "response".
+        assert request["type"] == "response.create"
+        assert "response" not in request
+        # RWS-CREATE-2: the openai SDK sends neither stream nor background.
+        assert "stream" not in request
+        assert "background" not in request
 
 
 def _usage(turn: dict[str, Any]) -> dict[str, Any]:
@@ -55,6 +70,7 @@ def _assert_context_turn(
 
 def test_three_store_false_turns_continue_from_the_connection_cache(run_peer: RunPeer) -> None:
     report = run_peer("sdk_multi_turn")
+    _check_wire(report, creates=3)
     turns = report["turns"]
     assert len(turns) == 3
     context: list[dict[str, Any]] = []
@@ -81,7 +97,9 @@ def test_three_store_false_turns_continue_from_the_connection_cache(run_peer: Ru
 
 
 def test_store_true_response_is_hydrated_on_a_new_connection(run_peer: RunPeer) -> None:
-    stored = run_peer("sdk_store_reconnect", "stored")["stored"]
+    report = run_peer("sdk_store_reconnect", "stored")
+    _check_wire(report, creates=2)
+    stored = report["stored"]
     first, second = stored["first"], stored["second"]
     first_context = normalise(first["input"])
     _assert_context_turn(first, first_context, [])
@@ -94,7 +112,9 @@ def test_store_true_response_is_hydrated_on_a_new_connection(run_peer: RunPeer) 
 
 
 def test_store_false_response_is_not_found_on_a_new_connection(run_peer: RunPeer) -> None:
-    unstored = run_peer("sdk_store_reconnect", "unstored")["unstored"]
+    report = run_peer("sdk_store_reconnect", "unstored")
+    _check_wire(report, creates=3)
+    unstored = report["unstored"]
     first, second = unstored["first"], unstored["second"]
     _assert_context_turn(first, normalise(first["input"]), [])
     # RWS-CACHE-4 / RWS-CACHE-8 / RWS-CREATE-12: one error event and no run.
@@ -117,6 +137,8 @@ def test_store_false_response_is_not_found_on_a_new_connection(run_peer: RunPeer
 
 def test_generate_false_warmup_is_chainable(run_peer: RunPeer) -> None:
     report = run_peer("sdk_generate_false")
+    _check_wire(report, creates=2)
+    assert sent(report["wire"])[0]["generate"] is False
     warmup, chained = report["warmup"], report["chained"]
     # RWS-CREATE-6: a run with no output items that completes with output_tokens 0.
     assert warmup["types"][0] == "response.created"
@@ -145,6 +167,14 @@ def _lane_of(event: dict[str, Any]) -> str | None:
 
 def test_two_lanes_interleave_and_the_lane_helper_routes_them(run_peer: RunPeer) -> None:
     report = run_peer("sdk_lanes")
+    _check_wire(report, creates=4)
+    # The helper put each lane's stream_id into its response.create.
+    assert sorted(r["stream_id"] for r in sent(report["wire"])) == [
+        "alpha",
+        "alpha",
+        "beta",
+        "beta",
+    ]
     lanes = {"alpha": (90, 30), "beta": (60, 20)}
     arrivals: list[dict[str, Any]] = report["arrivals"]
     first_round = arrivals[: report["first_round_arrivals"]]
@@ -197,6 +227,7 @@ def test_two_lanes_interleave_and_the_lane_helper_routes_them(run_peer: RunPeer)
 
 def test_tool_loop_runs_three_calls_then_reports_done(run_peer: RunPeer) -> None:
     report = run_peer("sdk_tool_loop")
+    _check_wire(report, creates=4)
     turns, calls = report["turns"], report["calls"]
     assert len(turns) == 4
     assert len(calls) == 3

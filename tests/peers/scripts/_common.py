@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from openai import AsyncOpenAI, OpenAI  # type: ignore[import-not-found]
+from websockets.asyncio.client import ClientConnection as AsyncClientConnection
+from websockets.sync.client import ClientConnection as SyncClientConnection
 
 __all__ = [
     "Env",
@@ -39,6 +41,7 @@ __all__ = [
     "output_text",
     "record_arrivals",
     "run_turn",
+    "tap_wire",
 ]
 
 
@@ -146,6 +149,60 @@ def record_arrivals(connection: Any) -> list[dict[str, Any]]:
 
     connection.parse_event = recording_parse
     return arrivals
+
+
+def _wire_record(connection: object, direction: str, message: object) -> dict[str, Any]:
+    if isinstance(message, bytes | bytearray | memoryview):
+        text = bytes(message).decode("utf-8", "replace")
+    else:
+        text = str(message)
+    record: dict[str, Any] = {"conn": id(connection), "dir": direction}
+    try:
+        record["event"] = json.loads(text)
+    except ValueError:
+        record["text"] = text
+    return record
+
+
+def tap_wire() -> list[dict[str, Any]]:
+    """Record every message the ``websockets`` client connections send and receive, in order.
+
+    Both SDKs talk through ``websockets`` client connections (``openai`` through the sync or
+    asyncio ``ClientConnection``, ``openai-agents`` through the asyncio one it opens itself), so
+    wrapping ``send`` and ``recv`` of those two classes shows the test exactly what went over
+    the wire in each direction, per connection (``conn``), without changing what the SDKs do:
+    the wrappers pass every argument and result through. Records are
+    ``{"conn": ..., "dir": "c2s"|"s2c", "event": <parsed JSON>}``.
+    """
+    wire: list[dict[str, Any]] = []
+    sync_send, sync_recv = SyncClientConnection.send, SyncClientConnection.recv
+    async_send, async_recv = AsyncClientConnection.send, AsyncClientConnection.recv
+
+    def tapped_sync_send(self: SyncClientConnection, message: Any, *args: Any, **kw: Any) -> Any:
+        wire.append(_wire_record(self, "c2s", message))
+        return sync_send(self, message, *args, **kw)
+
+    def tapped_sync_recv(self: SyncClientConnection, *args: Any, **kw: Any) -> Any:
+        message = sync_recv(self, *args, **kw)
+        wire.append(_wire_record(self, "s2c", message))
+        return message
+
+    async def tapped_async_send(
+        self: AsyncClientConnection, message: Any, *args: Any, **kw: Any
+    ) -> Any:
+        wire.append(_wire_record(self, "c2s", message))
+        return await async_send(self, message, *args, **kw)
+
+    async def tapped_async_recv(self: AsyncClientConnection, *args: Any, **kw: Any) -> Any:
+        message = await async_recv(self, *args, **kw)
+        wire.append(_wire_record(self, "s2c", message))
+        return message
+
+    SyncClientConnection.send = tapped_sync_send  # type: ignore[method-assign, assignment]
+    SyncClientConnection.recv = tapped_sync_recv  # type: ignore[method-assign, assignment]
+    AsyncClientConnection.send = tapped_async_send  # type: ignore[method-assign, assignment]
+    AsyncClientConnection.recv = tapped_async_recv  # type: ignore[method-assign, assignment]
+    return wire
 
 
 def output_text(items: list[dict[str, Any]]) -> str:

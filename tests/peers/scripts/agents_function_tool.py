@@ -14,9 +14,8 @@ Three runs cover the SDK's ways into WebSocket mode:
 - ``env``: a plain ``Runner.run`` whose ``OpenAIProvider`` is told to use the WebSocket
   transport, with the endpoint taken from ``OPENAI_WEBSOCKET_BASE_URL``.
 
-To let the test see what went over the wire, the script wraps ``send``/``recv`` of the
-``websockets`` client connection class (the transport the Agents SDK opens itself) and records
-every text message with the connection it belonged to.
+``_common.tap_wire`` records what went over the wire, so the test can check the requests the
+Agents SDK built.
 """
 
 from __future__ import annotations
@@ -40,33 +39,12 @@ from agents import (  # type: ignore[import-not-found]
 from agents.responses_websocket_session import (  # type: ignore[import-not-found]
     responses_websocket_session,
 )
-from websockets.asyncio.client import ClientConnection
 
-from tests.peers.scripts._common import dump, env
+from tests.peers.scripts._common import dump, env, tap_wire
 
 __all__ = ["main"]
 
 _TOOL_CALLS: list[dict[str, Any]] = []
-_WIRE: list[dict[str, Any]] = []
-
-
-def _record_wire() -> None:
-    """Wrap the client connection's ``send``/``recv`` to record text messages in order."""
-    send, recv = ClientConnection.send, ClientConnection.recv
-
-    async def recording_send(self: ClientConnection, message: Any, *args: Any, **kw: Any) -> Any:
-        if isinstance(message, str):
-            _WIRE.append({"conn": id(self), "dir": "c2s", "event": json.loads(message)})
-        return await send(self, message, *args, **kw)
-
-    async def recording_recv(self: ClientConnection, *args: Any, **kw: Any) -> Any:
-        message = await recv(self, *args, **kw)
-        if isinstance(message, str):
-            _WIRE.append({"conn": id(self), "dir": "s2c", "event": json.loads(message)})
-        return message
-
-    ClientConnection.send = recording_send  # type: ignore[method-assign, assignment]
-    ClientConnection.recv = recording_recv  # type: ignore[method-assign, assignment]
 
 
 @function_tool  # type: ignore[untyped-decorator]
@@ -89,7 +67,7 @@ def _agent(model: str) -> Any:
     )
 
 
-def _run_report(result: Any, wire_start: int) -> dict[str, Any]:
+def _run_report(result: Any, wire: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "final_output": result.final_output,
         "new_item_types": [item.type for item in result.new_items],
@@ -103,7 +81,7 @@ def _run_report(result: Any, wire_start: int) -> dict[str, Any]:
             }
             for response in result.raw_responses
         ],
-        "wire": _WIRE[wire_start:],
+        "wire": wire,
     }
 
 
@@ -116,30 +94,30 @@ def _prompt(city: str) -> str:
 async def _main() -> dict[str, Any]:
     e = env()
     set_tracing_disabled(True)
-    _record_wire()
+    wire = tap_wire()
     report: dict[str, Any] = {"prompts": {}}
     async with responses_websocket_session(api_key=e.api_key, base_url=e.base_url) as session:
         for name, city, chained in (("session", "Paris", False), ("chained", "Oslo", True)):
-            start, calls_before = len(_WIRE), len(_TOOL_CALLS)
+            start, calls_before = len(wire), len(_TOOL_CALLS)
             prompt = _prompt(city)
             report["prompts"][name] = prompt
             result = await session.run(
                 _agent(e.model), prompt, auto_previous_response_id=chained, max_turns=4
             )
-            report[name] = _run_report(result, start)
+            report[name] = _run_report(result, wire[start:])
             report[name]["tool_calls"] = _TOOL_CALLS[calls_before:]
 
     # The environment route: OPENAI_WEBSOCKET_BASE_URL names the WebSocket endpoint's base.
     ws_base = "ws" + e.base_url.removeprefix("http")
     os.environ["OPENAI_WEBSOCKET_BASE_URL"] = ws_base
     provider = OpenAIProvider(api_key=e.api_key, use_responses_websocket=True)
-    start, calls_before = len(_WIRE), len(_TOOL_CALLS)
+    start, calls_before = len(wire), len(_TOOL_CALLS)
     prompt = _prompt("Lima")
     report["prompts"]["env"] = prompt
     result = await Runner.run(
         _agent(e.model), prompt, run_config=RunConfig(model_provider=provider), max_turns=4
     )
-    report["env"] = _run_report(result, start)
+    report["env"] = _run_report(result, wire[start:])
     report["env"]["tool_calls"] = _TOOL_CALLS[calls_before:]
     report["env"]["websocket_base_url"] = ws_base
     await provider.aclose()

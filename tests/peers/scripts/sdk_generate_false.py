@@ -20,7 +20,7 @@ from openai.types.responses.responses_client_event import (  # type: ignore[impo
     ResponseCreate,
 )
 
-from tests.peers.scripts._common import client, dump, env, output_text, record_arrivals
+from tests.peers.scripts._common import client, dump, env, output_text, record_arrivals, tap_wire
 
 __all__ = ["CHAINED_INPUT", "WARMUP_INPUT", "main"]
 
@@ -49,6 +49,7 @@ def _response_report(response: Any) -> dict[str, Any]:
 def main() -> None:
     """Warm up, chain, and print what was seen."""
     e = env()
+    wire = tap_wire()
     with client(e).responses.connect() as connection:
         arrivals = record_arrivals(connection)
         with ResponsesWebSocketSession(connection, limits=_LIMITS) as session:
@@ -94,6 +95,7 @@ def main() -> None:
                 "terminal": chained_events[-1] if chained_events else None,
                 "sdk": _response_report(chained),
             },
+            "wire": wire,
         }
     )
 

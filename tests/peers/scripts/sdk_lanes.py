@@ -22,7 +22,7 @@ from openai.lib.responses_websocket import (  # type: ignore[import-not-found]
     ResponsesWebSocketLimits,
 )
 
-from tests.peers.scripts._common import async_client, dump, env, record_arrivals
+from tests.peers.scripts._common import async_client, dump, env, record_arrivals, tap_wire
 
 __all__ = ["LANES", "main"]
 
@@ -65,6 +65,7 @@ async def _round(lanes: dict[str, Any], creates: dict[str, dict[str, Any]]) -> d
 
 async def _main() -> dict[str, Any]:
     e = env()
+    wire = tap_wire()
     async with async_client(e) as sdk, sdk.responses.connect() as connection:
         arrivals = record_arrivals(connection)
         async with AsyncResponsesWebSocketSession(connection, limits=_LIMITS) as session:
@@ -107,6 +108,7 @@ async def _main() -> dict[str, Any]:
         "second": second,
         "arrivals": arrivals,
         "first_round_arrivals": first_count,
+        "wire": wire,
     }
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.peers.scripts._common import client, dump, env, output_text, run_turn
+from tests.peers.scripts._common import client, dump, env, output_text, run_turn, tap_wire
 
 __all__ = ["INPUTS", "main"]
 
@@ -34,6 +34,7 @@ INPUTS: list[Any] = [
 def main() -> None:
     """Run the three turns and print what was seen."""
     e = env()
+    wire = tap_wire()
     turns: list[dict[str, Any]] = []
     previous: str | None = None
     with client(e).responses.connect() as connection:
@@ -67,7 +68,7 @@ def main() -> None:
             previous = getattr(response, "id", None)
             if previous is None:
                 break
-    dump({"turns": turns})
+    dump({"turns": turns, "wire": wire})
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from tests.peers.scripts._common import client, dump, env, output_text, run_turn
+from tests.peers.scripts._common import client, dump, env, output_text, run_turn, tap_wire
 
 __all__ = ["main"]
 
@@ -45,6 +45,7 @@ def _turn_report(raw: Any, typed: list[Any]) -> dict[str, Any]:
 def main() -> None:
     """Run both halves and print what was seen."""
     e = env()
+    wire = tap_wire()
     sdk = client(e)
     report: dict[str, Any] = {}
     halves = {"stored": True, "unstored": False}
@@ -86,6 +87,7 @@ def main() -> None:
                     retry["input"] = full_context
                     half["retry"] = retry
         report[name] = half
+    report["wire"] = wire
     dump(report)
 
 

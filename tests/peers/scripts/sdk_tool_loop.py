@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.peers.scripts._common import client, dump, env, output_text, run_turn
+from tests.peers.scripts._common import client, dump, env, output_text, run_turn, tap_wire
 
 __all__ = ["LOOP_INPUT", "TOOLS", "lookup", "main"]
 
@@ -45,6 +45,7 @@ def lookup(q: str, n: int) -> str:
 def main() -> None:
     """Drive the loop to its final text and print what was seen."""
     e = env()
+    wire = tap_wire()
     turns: list[dict[str, Any]] = []
     calls: list[dict[str, Any]] = []
     with client(e).responses.connect() as connection:
@@ -88,7 +89,7 @@ def main() -> None:
                     {"type": "function_call_output", "call_id": call.call_id, "output": result}
                 )
             create = {"previous_response_id": response.id, "input": outputs}
-    dump({"turns": turns, "calls": calls})
+    dump({"turns": turns, "calls": calls, "wire": wire})
 
 
 if __name__ == "__main__":
