@@ -1,0 +1,224 @@
+"""The command line of the reference server: ``python -m reference_impl serve [options]``.
+
+``responses-ws serve`` runs exactly this. On startup the server prints one line
+``listening on ws://HOST:PORT/v1/responses`` (with the real port when ``--port 0``), which
+harnesses parse, then how to connect.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import trio
+
+from reference_impl.faults import Faults, UnknownFaultError, describe
+from reference_impl.server import (
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    DEVELOPMENT_KEY,
+    RunningServer,
+    ServerConfig,
+    serve,
+)
+from reference_impl.session import DEFAULT_LIMITS, CostModel, Limits
+
+__all__ = ["build_parser", "default_data_dir", "main", "parse_size"]
+
+_UNITS = {"": 1, "b": 1, "kib": 1024, "mib": 1024**2, "gib": 1024**3, "kb": 1000, "mb": 1000**2}
+
+
+def parse_size(text: str) -> int:
+    """Parse a byte size: ``1048576``, ``16MiB``, ``512KiB``."""
+    match = re.fullmatch(r"\s*(\d+)\s*([A-Za-z]*)\s*", text)
+    if match is None or match.group(2).lower() not in _UNITS:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r}")
+    return int(match.group(1)) * _UNITS[match.group(2).lower()]
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be positive")
+    return value
+
+
+def _optional_seconds(text: str) -> float | None:
+    return None if text.lower() == "none" else _seconds(text)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def default_data_dir() -> Path:
+    """Return where ``store=true`` responses live when ``--data-dir`` is not given."""
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "responses-ws"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the parser of ``python -m reference_impl``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m reference_impl",
+        description="The responses-ws reference server.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    serve_parser = commands.add_parser(
+        "serve",
+        help="run the reference server",
+        description="Run the reference server of the Responses API over WebSocket, serving "
+        "the conformance model conformance-1 at ws://HOST:PORT/v1/responses.",
+    )
+    add = serve_parser.add_argument
+    add("--host", default=DEFAULT_HOST, help="address to listen on (default %(default)s)")
+    add(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help="port; 0 picks a free one (default %(default)s)",
+    )
+    add(
+        "--api-key",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="accept this bearer key (repeatable); without one the server accepts only the "
+        f"development key {DEVELOPMENT_KEY!r}",
+    )
+    add(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="where store=true responses are persisted (SQLite); default "
+        "$XDG_STATE_HOME/responses-ws",
+    )
+    add(
+        "--max-connection-age",
+        type=_seconds,
+        default=DEFAULT_LIMITS.max_connection_age,
+        metavar="SECONDS",
+        help="connection-age limit (default %(default)s)",
+    )
+    add(
+        "--idle-timeout",
+        type=_optional_seconds,
+        default=DEFAULT_LIMITS.idle_timeout,
+        metavar="SECONDS",
+        help="close idle connections after this long (default none)",
+    )
+    add(
+        "--max-message-size",
+        type=parse_size,
+        default=DEFAULT_LIMITS.max_message_size,
+        metavar="SIZE",
+        help="largest client message, e.g. 16MiB (default 16MiB)",
+    )
+    add(
+        "--max-active-responses",
+        type=_positive_int,
+        default=DEFAULT_LIMITS.max_active_responses,
+        metavar="N",
+        help="runs at once per connection (default %(default)s)",
+    )
+    add(
+        "--max-named-lanes",
+        type=_positive_int,
+        default=DEFAULT_LIMITS.max_named_lanes,
+        metavar="N",
+        help="distinct stream_id values per connection (default %(default)s)",
+    )
+    add(
+        "--busy-lane",
+        choices=("queue", "reject"),
+        default=DEFAULT_LIMITS.busy_lane,
+        help="what a response.create on a busy lane gets (default %(default)s)",
+    )
+    add(
+        "--prefill-us-per-token",
+        type=float,
+        default=0.0,
+        metavar="US",
+        help="cost model: microseconds per uncached input token (default 0, off)",
+    )
+    add(
+        "--decode-us-per-token",
+        type=float,
+        default=0.0,
+        metavar="US",
+        help="cost model: microseconds per output token (default 0, off)",
+    )
+    add(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="break one rule on purpose (repeatable); '--fault help' lists them",
+    )
+    return parser
+
+
+def _config(args: argparse.Namespace) -> ServerConfig:
+    return ServerConfig(
+        host=args.host,
+        port=args.port,
+        api_keys=frozenset(args.api_key) or frozenset({DEVELOPMENT_KEY}),
+        data_dir=args.data_dir or default_data_dir(),
+        limits=Limits(
+            max_connection_age=args.max_connection_age,
+            idle_timeout=args.idle_timeout,
+            max_message_size=args.max_message_size,
+            max_active_responses=args.max_active_responses,
+            max_named_lanes=args.max_named_lanes,
+            busy_lane=args.busy_lane,
+        ),
+        cost=CostModel(args.prefill_us_per_token, args.decode_us_per_token),
+        faults=Faults(args.fault),
+    )
+
+
+async def _run(config: ServerConfig, development_key: bool) -> None:
+    async with trio.open_nursery() as nursery:
+        running: RunningServer = await nursery.start(serve, config)
+        print(f"listening on {running.url}", flush=True)
+        print(f"limits: {config.limits.header()}", flush=True)
+        print(f"data: {config.data_dir}", flush=True)
+        if development_key:
+            print(
+                f"no --api-key given: accepting the development key {DEVELOPMENT_KEY!r}; "
+                f"connect with the header 'Authorization: Bearer {DEVELOPMENT_KEY}'",
+                flush=True,
+            )
+        if config.faults:
+            print(f"FAULTS ON: {', '.join(sorted(config.faults.names))}", flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    args = build_parser().parse_args(argv)
+    if "help" in args.fault:
+        print(describe())
+        return 0
+    try:
+        config = _config(args)
+    except UnknownFaultError as exc:
+        print(f"error: {exc} (see --fault help)", file=sys.stderr)
+        return 2
+    try:
+        trio.run(_run, config, not args.api_key)
+    except KeyboardInterrupt:
+        return 0
+    return 0

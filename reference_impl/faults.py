@@ -1,0 +1,120 @@
+"""The fault switches of the reference server: deliberate, named violations of single rules.
+
+They exist so that the conformance suite can prove each of its checks fails against a server
+that breaks the rule it checks. Every fault is off by default, is switched on with
+``responses-ws serve --fault NAME`` (repeatable) and is listed by ``--fault help``.
+
+The table below is the one place that names them. The code that implements a rule carries a
+small ``if faults.active("name")`` hook right where the rule is implemented, so that the
+correct behaviour and its broken twin sit side by side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+__all__ = ["FAULTS", "NO_FAULTS", "Fault", "Faults", "UnknownFaultError", "describe"]
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """One fault switch: its name, what it does and the requirement it breaks."""
+
+    name: str
+    description: str
+    requirement: str
+
+
+def _table(*rows: tuple[str, str, str]) -> dict[str, Fault]:
+    return {name: Fault(name, description, requirement) for name, requirement, description in rows}
+
+
+#: Every fault switch, by name. The names are a contract with the conformance suite.
+FAULTS: dict[str, Fault] = _table(
+    # Ordering grammar of one run.
+    ("drop-terminal", "RWS-ORDER-2", "runs end without their terminal event"),
+    ("duplicate-terminal", "RWS-ORDER-2", "the terminal event of every run is sent twice"),
+    ("created-not-first", "RWS-ORDER-1", "response.in_progress is sent before response.created"),
+    ("no-item-added", "RWS-ORDER-5", "response.output_item.added events are not sent"),
+    ("wrong-item-id", "RWS-ORDER-8", "the first delta of a run names a different item_id"),
+    ("empty-terminal-output", "RWS-ORDER-9", "the terminal response lists no output items"),
+    ("wrong-response-id", "RWS-EVENT-6", "the terminal response carries a different id"),
+    # Sequence numbers.
+    ("sequence-repeat", "RWS-SEQ-2", "the third event of a run reuses the previous number"),
+    ("sequence-start-1", "RWS-SEQ-3", "sequence numbers of a run start at 1"),
+    # Deltas.
+    ("delta-mismatch", "RWS-DELTA-1", "output_text.done text differs from the deltas"),
+    # Cache.
+    ("shared-cache", "RWS-CACHE-8", "one cache serves all connections"),
+    ("no-cache", "RWS-CACHE-2", "continuations miss the cache unless they can be hydrated"),
+    ("context-drop-output", "RWS-CACHE-2", "a continuation's context omits the previous output"),
+    ("no-persist", "RWS-CACHE-3", "store=true responses are not persisted"),
+    ("no-evict", "RWS-CACHE-5", "a failed continuation does not evict its lane's entry"),
+    ("cache-failed", "RWS-CACHE-7", "failed runs become cached entries"),
+    ("wrong-cached-tokens", "RWS-MODEL-3", "usage reports every input token as cached"),
+    # Errors.
+    ("flat-error", "RWS-ERR-1", "errors use the flat HTTP-streaming shape"),
+    ("error-no-status", "RWS-ERR-2", "error events carry no status"),
+    ("close-on-error", "RWS-ERR-3", "the connection closes after a request-scoped error"),
+    # Lanes.
+    ("no-stream-id", "RWS-EVENT-4", "events of named lanes carry no stream_id"),
+    ("stream-id-on-default", "RWS-EVENT-5", "events of the default lane carry a stream_id"),
+    ("lane-overlap", "RWS-LANE-1", "runs on one lane run concurrently"),
+    ("lane-limit-off", "RWS-LANE-5", "the named-lane limit is never enforced"),
+    ("accept-bad-stream-id", "RWS-LANE-3", "any string is accepted as stream_id"),
+    # Transport, limits, steering.
+    ("no-auth", "RWS-TRANS-2", "the upgrade is accepted without valid credentials"),
+    ("binary-crash", "RWS-CREATE-10", "a binary message closes the connection with 1011"),
+    ("ignore-age-limit", "RWS-LIMIT-1", "the connection-age limit is never enforced"),
+    ("steer-ignored", "RWS-STEER-1", "response.steer gets no reply"),
+    ("cross-key", "RWS-LIMIT-5", "stored responses are served to any API key"),
+    ("crash-on-deep-input", "RWS-LIMIT-6", "deeply nested input crashes the connection handler"),
+)
+
+
+class UnknownFaultError(ValueError):
+    """A fault name that is not in :data:`FAULTS`."""
+
+
+class Faults:
+    """The set of fault switches that are on; empty (a correct server) by default."""
+
+    __slots__ = ("_names",)
+
+    def __init__(self, names: Iterable[str] = ()) -> None:
+        names = frozenset(names)
+        unknown = sorted(names - FAULTS.keys())
+        if unknown:
+            raise UnknownFaultError(f"unknown fault {', '.join(unknown)}")
+        self._names = names
+
+    def active(self, name: str) -> bool:
+        """Return whether fault ``name`` is on."""
+        # A typo in a hook would silently disable the fault: fail loudly instead.
+        assert name in FAULTS, name
+        return name in self._names
+
+    @property
+    def names(self) -> frozenset[str]:
+        """The names of the faults that are on."""
+        return self._names
+
+    def __bool__(self) -> bool:
+        return bool(self._names)
+
+    def __repr__(self) -> str:
+        return f"Faults({sorted(self._names)!r})"
+
+
+#: A correct server: no fault switch on.
+NO_FAULTS = Faults()
+
+
+def describe() -> str:
+    """Return the ``--fault help`` text: one line per fault."""
+    width = max(map(len, FAULTS))
+    lines = ["fault switches (repeat --fault NAME to combine; all are off by default):"]
+    for fault in FAULTS.values():
+        lines.append(f"  {fault.name:<{width}}  {fault.requirement:<13} {fault.description}")
+    return "\n".join(lines)

@@ -1,0 +1,292 @@
+"""The I/O layer of the reference server: thin glue between ``websockets.trio`` and the session.
+
+No protocol logic lives here. The upgrade is checked in :func:`_process_request` (path,
+RFC 6455 upgrade, credentials); every accepted connection gets one :class:`Session` and
+one nursery, whose tasks are:
+
+* the reader (the connection handler itself): feeds every message to the session;
+* the writer: sends the session's messages in order, then closes when the session asks;
+* the timer: calls :meth:`Session.tick` at :meth:`Session.next_deadline`;
+* one task per run, which steps the run (sleeping and persisting as told);
+* one task per storage lookup (hydration), off the event loop.
+
+When the connection closes, the reader returns and the nursery is cancelled: in-flight
+runs stop where they are and never become continuable (RWS-LIMIT-7).
+"""
+
+from __future__ import annotations
+
+import functools
+import http
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import trio
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+from websockets.trio.server import Server, ServerConnection
+from websockets.trio.server import serve as websockets_serve
+
+from reference_impl.cache import ResponseCache
+from reference_impl.faults import NO_FAULTS, Faults
+from reference_impl.session import (
+    DEFAULT_LIMITS,
+    CloseConnection,
+    CostModel,
+    Limits,
+    LoadStored,
+    Persist,
+    RunDone,
+    SendText,
+    Session,
+    StartRun,
+    Wait,
+)
+from reference_impl.store import ResponseStore
+
+__all__ = [
+    "DEFAULT_HOST",
+    "DEFAULT_PORT",
+    "DEVELOPMENT_KEY",
+    "PATH",
+    "RunningServer",
+    "ServerConfig",
+    "serve",
+]
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+#: RWS-TRANS-1: the WebSocket endpoint.
+PATH = "/v1/responses"
+#: The key accepted when no ``--api-key`` is given. For local development only.
+DEVELOPMENT_KEY = "rws-dev-key"
+#: The upgrade response header that advertises the limits (RWS-TRANS-11).
+LIMITS_HEADER = "responses-ws-limits"
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Everything ``responses-ws serve`` can set."""
+
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    api_keys: frozenset[str] = frozenset({DEVELOPMENT_KEY})
+    data_dir: Path | None = None  # None: responses are stored in memory only
+    limits: Limits = DEFAULT_LIMITS
+    cost: CostModel = field(default_factory=CostModel)
+    faults: Faults = NO_FAULTS
+
+
+@dataclass(frozen=True)
+class RunningServer:
+    """What :func:`serve` hands to ``nursery.start``: the bound address and the handles."""
+
+    url: str
+    port: int
+    server: Server
+    store: ResponseStore
+
+    async def aclose(self) -> None:
+        """Close every connection with 1001 and stop listening."""
+        await self.server.aclose()
+
+
+class _Connection(ServerConnection):
+    # The API key the upgrade authenticated; the session is scoped by it (RWS-LIMIT-5).
+    api_key: str = ""
+
+
+def _bearer_key(request: Request) -> str | None:
+    value = request.headers.get("Authorization", "")
+    scheme, _, key = value.partition(" ")
+    return key.strip() if scheme.lower() == "bearer" and key.strip() else None
+
+
+def _process_request(
+    config: ServerConfig, connection: ServerConnection, request: Request
+) -> Response | None:
+    """Accept or refuse the upgrade before the WebSocket opens."""
+    assert isinstance(connection, _Connection)
+    if request.path.partition("?")[0] != PATH:
+        return connection.respond(http.HTTPStatus.NOT_FOUND, "Not Found\n")
+    # RWS-TRANS-4: a plain GET on the WebSocket path gets 426 Upgrade Required.
+    upgrade = request.headers.get("Upgrade", "")
+    if "websocket" not in upgrade.lower():
+        response = connection.respond(http.HTTPStatus.UPGRADE_REQUIRED, "Upgrade Required\n")
+        response.headers["Upgrade"] = "websocket"
+        return response
+    key = _bearer_key(request)
+    # RWS-TRANS-2: no accepted credentials, no WebSocket: 401 before the upgrade.
+    if (key is None or key not in config.api_keys) and not config.faults.active("no-auth"):
+        response = connection.respond(http.HTTPStatus.UNAUTHORIZED, "Unauthorized\n")
+        response.headers["WWW-Authenticate"] = 'Bearer realm="responses-ws"'
+        return response
+    # RWS-TRANS-3: nothing else is required; other headers are ignored.
+    connection.api_key = key or ""
+    return None
+
+
+def _process_response(
+    config: ServerConfig, connection: ServerConnection, request: Request, response: Response
+) -> None:
+    # RWS-TRANS-11: advertise the limits on a successful upgrade.
+    if response.status_code == http.HTTPStatus.SWITCHING_PROTOCOLS:
+        response.headers[LIMITS_HEADER] = config.limits.header()
+
+
+class _ConnectionTasks:
+    """The tasks of one connection around its session (see the module docstring)."""
+
+    def __init__(
+        self,
+        websocket: _Connection,
+        session: Session,
+        store: ResponseStore,
+        nursery: trio.Nursery,
+    ) -> None:
+        self.websocket = websocket
+        self.session = session
+        self.store = store
+        self.nursery = nursery
+        self.outbox, self.outbox_reader = trio.open_memory_channel[str | CloseConnection](math.inf)
+        self.deadline: float | None = session.next_deadline()
+        self.deadline_changed = trio.Event()
+
+    def perform(self) -> None:
+        """Perform the session's pending actions, in order, without blocking."""
+        for action in self.session.actions():
+            match action:
+                case SendText(text):
+                    self.outbox.send_nowait(text)
+                case StartRun(run_id):
+                    self.nursery.start_soon(self.drive_run, run_id)
+                case LoadStored():
+                    self.nursery.start_soon(self.load, action)
+                case CloseConnection():
+                    self.outbox.send_nowait(action)
+        deadline = self.session.next_deadline()
+        if deadline != self.deadline:
+            self.deadline = deadline
+            self.deadline_changed.set()
+
+    async def read(self) -> None:
+        try:
+            async for message in self.websocket:
+                now = trio.current_time()
+                if isinstance(message, str):
+                    self.session.receive_text(message, now)
+                else:
+                    self.session.receive_binary(message, now)
+                self.perform()
+        except ConnectionClosed:
+            pass
+
+    async def write(self) -> None:
+        async for item in self.outbox_reader:
+            try:
+                if isinstance(item, CloseConnection):
+                    await self.websocket.aclose(item.code, item.reason)
+                    return
+                await self.websocket.send(item)
+            except ConnectionClosed:
+                return
+
+    async def time(self) -> None:
+        while True:
+            with trio.move_on_at(math.inf if self.deadline is None else self.deadline):
+                await self.deadline_changed.wait()
+            self.deadline_changed = trio.Event()
+            if self.deadline is not None and trio.current_time() >= self.deadline:
+                self.session.tick(trio.current_time())
+                self.perform()
+
+    async def drive_run(self, run_id: int) -> None:
+        try:
+            while True:
+                step = self.session.step(run_id, trio.current_time())
+                self.perform()
+                match step:
+                    case Wait(seconds):
+                        await trio.sleep(seconds)
+                    case Persist(record, api_key):
+                        # RWS-CACHE-11: durable before the next step sends the terminal event.
+                        await trio.to_thread.run_sync(self.store.save, record, api_key)
+                    case RunDone():
+                        return
+        finally:
+            self.session.run_cancelled(run_id)
+
+    async def load(self, action: LoadStored) -> None:
+        record = await trio.to_thread.run_sync(self.store.load, action.response_id, action.api_key)
+        self.session.stored_loaded(action.ticket, record, trio.current_time())
+        self.perform()
+
+
+async def _handle(
+    config: ServerConfig,
+    store: ResponseStore,
+    shared_cache: ResponseCache | None,
+    websocket: ServerConnection,
+) -> None:
+    """Serve one connection: one session, one nursery."""
+    assert isinstance(websocket, _Connection)
+    session = Session(
+        api_key=websocket.api_key,
+        now=trio.current_time(),
+        limits=config.limits,
+        faults=config.faults,
+        cost=config.cost,
+        cache=shared_cache,
+    )
+    async with trio.open_nursery() as nursery:
+        tasks = _ConnectionTasks(websocket, session, store, nursery)
+        nursery.start_soon(tasks.write)
+        nursery.start_soon(tasks.time)
+        await tasks.read()
+        # The client is gone (or the session closed the connection): stop everything.
+        nursery.cancel_scope.cancel()
+
+
+async def serve(
+    config: ServerConfig = ServerConfig(),
+    *,
+    task_status: trio.TaskStatus[RunningServer] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run the reference server until cancelled; for ``nursery.start``."""
+    store = ResponseStore(config.data_dir)
+    # shared-cache fault: one cache for every connection, against RWS-CACHE-8.
+    shared_cache = ResponseCache() if config.faults.active("shared-cache") else None
+    try:
+        async with trio.open_nursery() as nursery:
+            server: Server = await nursery.start(
+                functools.partial(
+                    websockets_serve,
+                    functools.partial(_handle, config, store, shared_cache),
+                    config.port,
+                    host=config.host,
+                    process_request=functools.partial(_process_request, config),
+                    process_response=functools.partial(_process_response, config),
+                    # RWS-TRANS-7: messages up to max-message-size; above it, close 1009.
+                    max_size=config.limits.max_message_size,
+                    create_connection=_Connection,
+                )
+            )
+            port = _bound_port(server.listeners)
+            task_status.started(
+                RunningServer(f"ws://{_url_host(config.host)}:{port}{PATH}", port, server, store)
+            )
+    finally:
+        store.close()
+
+
+def _bound_port(listeners: Iterable[trio.SocketListener]) -> int:
+    for listener in listeners:
+        port: int = listener.socket.getsockname()[1]
+        return port
+    raise RuntimeError("the server has no listener")
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host

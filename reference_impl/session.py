@@ -1,0 +1,922 @@
+"""The sans-I/O core of the reference server: one :class:`Session` per WebSocket connection.
+
+The session holds everything about a connection - its lanes and their FIFO queues, the
+connection-scoped cache, the runs in flight, the limits - and does no I/O, reads no clock
+and starts no task. The I/O layer (:mod:`reference_impl.server`) drives it:
+
+1. Feed every input: :meth:`Session.receive_text`, :meth:`Session.receive_binary`,
+   :meth:`Session.tick` (when :meth:`Session.next_deadline` passes) and
+   :meth:`Session.stored_loaded` (the answer to a :class:`LoadStored` action).
+2. After every call, including every :meth:`Session.step`, call
+   :meth:`Session.actions` and perform what it returns, in order: :class:`SendText` (send
+   one text message), :class:`StartRun` (start a task that drives the run),
+   :class:`LoadStored` (look a stored response up, off the event loop) and
+   :class:`CloseConnection` (send the pending messages, then close).
+3. A run task calls :meth:`Session.step` until it returns :class:`RunDone`: :class:`Wait`
+   asks it to sleep, :class:`Persist` to save a record durably before the next step.
+
+Every failure becomes the error event of :mod:`reference_impl.errors`; nothing a client
+sends raises out of the session (RWS-LIMIT-6) - except the ``crash-on-deep-input`` fault.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from reference_impl import model
+from reference_impl.cache import CacheEntry, ResponseCache
+from reference_impl.errors import ProtocolError, RequestError, code_info, error_event
+from reference_impl.faults import NO_FAULTS, Faults
+from reference_impl.store import StoredResponse
+from reference_impl.validation import (
+    CreateRequest,
+    DeepInputError,
+    check_create,
+    check_stream_id,
+    parse_message,
+)
+
+__all__ = [
+    "DEFAULT_LIMITS",
+    "Action",
+    "CloseConnection",
+    "CostModel",
+    "LaneEvent",
+    "LaneState",
+    "Limits",
+    "LoadStored",
+    "Persist",
+    "RunDone",
+    "RunStep",
+    "SendText",
+    "Session",
+    "StartRun",
+    "Wait",
+]
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The server parameters a server declares (docs/development.md)."""
+
+    max_connection_age: float = 3600.0  # RWS-LIMIT-1/2, seconds
+    idle_timeout: float | None = None  # RWS-LIMIT-4, seconds
+    max_message_size: int = 16 * MiB  # RWS-TRANS-7, bytes
+    max_active_responses: int = 16  # RWS-LANE-4
+    max_named_lanes: int = 32  # RWS-LANE-5
+    busy_lane: Literal["queue", "reject"] = "queue"  # RWS-LANE-2
+
+    def header(self) -> str:
+        """Return the ``responses-ws-limits`` upgrade header value (RWS-TRANS-11)."""
+        pairs = {
+            "max-connection-age": _number(self.max_connection_age),
+            "idle-timeout": "none" if self.idle_timeout is None else _number(self.idle_timeout),
+            "max-message-size": str(self.max_message_size),
+            "max-active-responses": str(self.max_active_responses),
+            "max-named-lanes": str(self.max_named_lanes),
+            "busy-lane": self.busy_lane,
+        }
+        return ",".join(f"{name}={value}" for name, value in pairs.items())
+
+
+DEFAULT_LIMITS = Limits()
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(value)
+
+
+@dataclass(frozen=True, slots=True)
+class CostModel:
+    """Simulated compute time for benchmarks; off (all zero) by default.
+
+    Prefill costs per input token that was not restored from the cache - cached tokens cost
+    nothing - before the run's first event after ``response.created``; decode costs per
+    generated token, before the delta that carries it.
+    """
+
+    prefill_us_per_token: float = 0.0
+    decode_us_per_token: float = 0.0
+
+
+# --- actions: what the I/O layer must do --------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SendText:
+    """Send one text message."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class StartRun:
+    """Start a task that drives run ``run_id`` with :meth:`Session.step`."""
+
+    run_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class LoadStored:
+    """Look up a stored response; answer with :meth:`Session.stored_loaded`.
+
+    ``api_key`` None means any key (the ``cross-key`` fault).
+    """
+
+    ticket: int
+    response_id: str
+    api_key: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CloseConnection:
+    """Send what is pending, then close the connection with ``code``."""
+
+    code: int
+    reason: str = ""
+
+
+Action = SendText | StartRun | LoadStored | CloseConnection
+
+
+# --- run steps: what a run task must do next ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Wait:
+    """Sleep ``seconds``, then call :meth:`Session.step` again."""
+
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Persist:
+    """Save ``record`` for ``api_key`` durably, then call :meth:`Session.step` again."""
+
+    record: StoredResponse
+    api_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunDone:
+    """The run has sent its last event; the task ends."""
+
+
+RunStep = Wait | Persist | RunDone
+
+
+# --- lanes: a table-driven state machine ------------------------------------------------------
+
+
+class LaneState(enum.Enum):
+    """Where a lane is: free, resolving its head request from storage, or running it."""
+
+    IDLE = "idle"
+    LOADING = "loading"
+    RUNNING = "running"
+
+
+class LaneEvent(enum.Enum):
+    """What happens to a lane."""
+
+    START = "start"  # the head request starts a run
+    LOAD = "load"  # the head request waits for a stored response
+    LOADED_START = "loaded-start"  # ... which was found: the run starts
+    LOADED_REJECT = "loaded-reject"  # ... which was not found: the request is rejected
+    END = "end"  # the run sent its terminal event
+
+
+# RWS-LANE-1: a lane runs one request at a time; every other transition is a bug.
+LANE_TRANSITIONS: dict[tuple[LaneState, LaneEvent], LaneState] = {
+    (LaneState.IDLE, LaneEvent.START): LaneState.RUNNING,
+    (LaneState.IDLE, LaneEvent.LOAD): LaneState.LOADING,
+    (LaneState.LOADING, LaneEvent.LOADED_START): LaneState.RUNNING,
+    (LaneState.LOADING, LaneEvent.LOADED_REJECT): LaneState.IDLE,
+    (LaneState.RUNNING, LaneEvent.END): LaneState.IDLE,
+}
+
+
+@dataclass(slots=True)
+class _Request:
+    """A ``response.create`` waiting in its lane's FIFO."""
+
+    arrival: int
+    lane: str | None
+    create: CreateRequest | None  # None when it was rejected on arrival
+    rejection: RequestError | None
+    previous_response_id: str | None  # as sent, for eviction even when the request is invalid
+
+
+@dataclass(slots=True)
+class _Lane:
+    name: str | None
+    state: LaneState = LaneState.IDLE
+    queue: deque[_Request] = field(default_factory=deque)
+
+    def fire(self, event: LaneEvent) -> None:
+        try:
+            self.state = LANE_TRANSITIONS[self.state, event]
+        except KeyError:
+            message = f"lane {self.name!r}: no transition {event} from {self.state}"
+            raise AssertionError(message) from None
+
+
+@dataclass(slots=True)
+class _Run:
+    """A run in flight: its events, already stamped and encoded, and where it is."""
+
+    run_id: int
+    lane: str | None
+    request: CreateRequest
+    response_id: str
+    context: list[dict[str, Any]]
+    generated: model.GeneratedRun
+    texts: list[tuple[float, str]]  # (wait before, message) in sending order
+    terminal_at: int  # index in texts of the (first) terminal event
+    parent_own_lane: bool  # continues the cached entry of its own lane (RWS-CACHE-5)
+    cursor: int = 0
+    waited: bool = False
+    persisted: bool = False
+    ended: bool = False
+
+
+# --- the session ------------------------------------------------------------------------------
+
+
+def _dumps(event: Mapping[str, Any]) -> str:
+    return json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex}"
+
+
+_ECHOED = (
+    "instructions",
+    "max_output_tokens",
+    "temperature",
+    "top_p",
+    "text",
+    "reasoning",
+    "max_tool_calls",
+    "service_tier",
+    "prompt_cache_key",
+    "safety_identifier",
+    "user",
+)
+
+
+class Session:
+    """The state of one connection, driven by the I/O layer (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        now: float,
+        limits: Limits = DEFAULT_LIMITS,
+        faults: Faults = NO_FAULTS,
+        cost: CostModel = CostModel(),
+        cache: ResponseCache | None = None,
+        ids: Callable[[str], str] = _new_id,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.api_key = api_key
+        self.limits = limits
+        self.faults = faults
+        self.cost = cost
+        # The owner tag files this connection's entries in a cache that the shared-cache
+        # fault may hand to every connection.
+        self._owner: Hashable = object()
+        self.cache = ResponseCache() if cache is None else cache
+        self._ids = ids
+        self._wall_clock = wall_clock
+
+        self._opened_at = now
+        self._last_activity = now
+        self._actions: list[Action] = []
+        self._lanes: dict[str | None, _Lane] = {None: _Lane(None)}
+        self._named_lanes: set[str] = set()
+        self._arrivals = 0
+        self._runs: dict[int, _Run] = {}
+        self._next_run = 0
+        self._active = 0  # runs plus lookups holding a slot (RWS-LANE-4)
+        self._loading: dict[int, tuple[_Lane, _Request]] = {}
+        self._aged = False
+        self._limit_error_sent = False
+        self._closing = False
+
+    # --- public methods for receiving data ---------------------------------------------------
+
+    def receive_text(self, text: str, now: float) -> None:
+        """Handle one text message from the client."""
+        self._last_activity = now
+        if self._closing:
+            return
+        try:
+            event = parse_message(text)
+        except ProtocolError as exc:
+            # RWS-CREATE-9, RWS-CREATE-11: frame-scoped errors keep the connection open.
+            self._send_error(exc)
+            return
+        try:
+            if event["type"] == "response.steer":
+                self._receive_steer(event)
+            else:
+                self._receive_create(event, now)
+        except DeepInputError:
+            raise  # the crash-on-deep-input fault: deliberately unhandled
+        except Exception:
+            # RWS-LIMIT-6, RWS-ERR-5: a failure of ours is a server_error, with no details.
+            stream_id = event.get("stream_id")
+            self._reject_now(
+                RequestError("server_error", "The server failed to process the request."),
+                stream_id=stream_id if isinstance(stream_id, str) else None,
+            )
+
+    def receive_binary(self, data: bytes, now: float) -> None:
+        """Handle one binary message from the client."""
+        self._last_activity = now
+        if self._closing:
+            return
+        if self.faults.active("binary-crash"):
+            self._close(1011, "binary message")
+            return
+        # RWS-CREATE-10: answer with unsupported_frame_type and keep the connection open.
+        self._send_error(
+            ProtocolError("unsupported_frame_type", "Binary messages are not supported.")
+        )
+
+    def stored_loaded(self, ticket: int, record: StoredResponse | None, now: float) -> None:
+        """Answer a :class:`LoadStored` action with the stored response, or None."""
+        lane, request = self._loading.pop(ticket)
+        self._active -= 1
+        create = request.create
+        assert create is not None
+        if self._closing:
+            return
+        if self._aged:
+            self._fire(lane, LaneEvent.LOADED_REJECT)
+            self._send_limit_error()
+        elif record is None:
+            self._fire(lane, LaneEvent.LOADED_REJECT)
+            self._reject(request, _not_found(create))
+        else:
+            # RWS-CACHE-3, RWS-MODEL-3: a hydrated run has the context of a cache hit, but
+            # nothing of it was restored from the connection cache.
+            self._start_run(
+                lane,
+                create,
+                LaneEvent.LOADED_START,
+                context=lambda: model.build_context(
+                    record.context, record.output, model.normalize_input(create.input)
+                ),
+                restored_items=0,
+                parent_own_lane=False,
+            )
+        self._pump(now)
+
+    def tick(self, now: float) -> None:
+        """Apply the timers whose deadline has passed (call it at :meth:`next_deadline`)."""
+        if self._closing:
+            return
+        # RWS-LIMIT-1/2: at the connection-age limit no new run starts; queued requests are
+        # answered with the limit error and the connection closes once the runs have ended.
+        if not self._aged and now >= self._age_deadline():
+            self._aged = True
+            for lane in self._lanes.values():
+                while lane.queue:
+                    lane.queue.popleft()
+                    self._send_limit_error()
+            self._close_if_aged_and_idle()
+        # RWS-LIMIT-4: idle only with nothing in flight and no message for idle_timeout.
+        deadline = self._idle_deadline()
+        if deadline is not None and now >= deadline:
+            self._close(1001, "idle timeout")
+
+    def next_deadline(self) -> float | None:
+        """Return when :meth:`tick` must next be called, or None when no timer runs."""
+        if self._closing:
+            return None
+        deadlines = [] if self._aged else [self._age_deadline()]
+        idle = self._idle_deadline()
+        if idle is not None:
+            deadlines.append(idle)
+        deadline = min(deadlines, default=None)
+        return None if deadline == float("inf") else deadline
+
+    # --- public methods for runs -----------------------------------------------------------
+
+    def step(self, run_id: int, now: float) -> RunStep:
+        """Advance run ``run_id``: send its due events and say what the task does next."""
+        run = self._runs[run_id]
+        while run.cursor < len(run.texts):
+            wait, text = run.texts[run.cursor]
+            if wait > 0 and not run.waited:
+                run.waited = True
+                return Wait(wait)
+            if run.cursor == run.terminal_at and not run.persisted:
+                run.persisted = True
+                record = self._record_to_persist(run)
+                if record is not None:
+                    return Persist(record, self.api_key)
+            run.waited = False
+            if text:  # empty: the terminal event dropped by the drop-terminal fault
+                self._actions.append(SendText(text))
+            if run.cursor == run.terminal_at:
+                # The terminal event is queued before anything the commit sends.
+                self._end_run(run, now)
+            run.cursor += 1
+        del self._runs[run_id]
+        return RunDone()
+
+    def run_cancelled(self, run_id: int) -> None:
+        """Forget a run whose task was cancelled (the connection closed, RWS-LIMIT-7)."""
+        self._runs.pop(run_id, None)
+
+    # --- public method for getting the actions ------------------------------------------------
+
+    def actions(self) -> list[Action]:
+        """Return and forget the actions the I/O layer must perform, in order."""
+        actions, self._actions = self._actions, []
+        return actions
+
+    @property
+    def closing(self) -> bool:
+        """Whether the session asked for the connection to close."""
+        return self._closing
+
+    @property
+    def runs_in_flight(self) -> int:
+        """The number of runs that have not sent their terminal event."""
+        return sum(1 for run in self._runs.values() if not run.ended)
+
+    # --- private methods: requests -------------------------------------------------------
+
+    def _receive_create(self, event: dict[str, Any], now: float) -> None:
+        # RWS-LIMIT-1: once aged, every response.create gets the connection-scoped error.
+        if self._aged:
+            self._send_limit_error()
+            return
+        try:
+            lane_name = check_stream_id(event, lenient=self.faults.active("accept-bad-stream-id"))
+        except RequestError as exc:
+            self._reject_now(exc, stream_id=None)
+            return
+        if lane_name is not None and lane_name not in self._named_lanes:
+            # RWS-LANE-5: a lane id stays counted until the connection closes.
+            if len(self._named_lanes) >= self.limits.max_named_lanes and not self.faults.active(
+                "lane-limit-off"
+            ):
+                self._reject_now(
+                    RequestError(
+                        "websocket_stream_limit_reached",
+                        f"Too many streams on this connection (limit "
+                        f"{self.limits.max_named_lanes}).",
+                        param="stream_id",
+                    ),
+                    stream_id=lane_name,
+                )
+                return
+            self._named_lanes.add(lane_name)
+            self._lanes[lane_name] = _Lane(lane_name)
+        lane = self._lanes[lane_name]
+
+        # RWS-LANE-2: with busy-lane=reject, a request on a busy lane is refused at once.
+        if self.limits.busy_lane == "reject" and (lane.state is not LaneState.IDLE or lane.queue):
+            self._reject_now(
+                RequestError(
+                    "response_already_in_flight",
+                    "A response is already in flight on this lane.",
+                ),
+                stream_id=lane_name,
+            )
+            return
+
+        previous = event.get("previous_response_id")
+        request = _Request(
+            arrival=self._arrivals,
+            lane=lane_name,
+            create=None,
+            rejection=None,
+            previous_response_id=previous if isinstance(previous, str) else None,
+        )
+        self._arrivals += 1
+        try:
+            create = check_create(
+                event, crash_on_deep_input=self.faults.active("crash-on-deep-input")
+            )
+            # RWS-MODEL-1: this server serves the conformance model only.
+            if create.model != model.MODEL_ID:
+                raise RequestError("model_not_found", f"The model '{create.model}' does not exist.")
+            request.create = create
+        except RequestError as exc:
+            request.rejection = exc
+        # RWS-LANE-1, RWS-CREATE-12: every request's outcome, error or run, takes its turn in
+        # the lane's FIFO, so outcomes arrive in the order of the requests.
+        lane.queue.append(request)
+        self._pump(now)
+
+    def _receive_steer(self, event: dict[str, Any]) -> None:
+        if self.faults.active("steer-ignored"):
+            return
+        # RWS-STEER-1: without the steering profile every response.steer fails with
+        # steering_not_supported, echoing the input without an id; the target is untouched.
+        target = event.get("previous_response_id")
+        reply: dict[str, Any] = {
+            "type": "response.steer.failed",
+            "steer": {
+                "previous_response_id": target if isinstance(target, str) else "",
+                "input": event.get("input", []),
+            },
+            "error": {
+                "type": "invalid_request_error",
+                "code": "steering_not_supported",
+                "message": "This server does not support steering.",
+            },
+            # Not drawn from the target's counter: the target must stay unaffected.
+            "sequence_number": 0,
+        }
+        lane = self._lane_of_response(target) if isinstance(target, str) else None
+        if lane is not None:
+            reply["stream_id"] = lane
+        self._actions.append(SendText(_dumps(reply)))
+
+    def _lane_of_response(self, response_id: str) -> str | None:
+        for run in self._runs.values():
+            if run.response_id == response_id:
+                return run.lane
+        found = self.cache.find(response_id)
+        if found is not None and found[0] is self._owner:
+            return found[1].lane
+        return None
+
+    def _pump(self, now: float) -> None:
+        """Move every lane whose head request can go: reject it, start it or look it up."""
+        while not self._closing:
+            ready = [
+                lane
+                for lane in self._lanes.values()
+                if lane.queue
+                and (lane.state is LaneState.IDLE or self.faults.active("lane-overlap"))
+            ]
+            if not ready:
+                return
+            # Fair across lanes: the earliest request goes first.
+            ready.sort(key=lambda lane: lane.queue[0].arrival)
+            progressed = False
+            for lane in ready:
+                request = lane.queue[0]
+                if request.rejection is not None:
+                    lane.queue.popleft()
+                    self._reject(request, request.rejection)
+                    progressed = True
+                    break
+                if self._aged:
+                    lane.queue.popleft()
+                    self._send_limit_error()
+                    progressed = True
+                    break
+                # RWS-LANE-4: up to max-active-responses runs at once; the others wait.
+                if self._active >= self.limits.max_active_responses:
+                    continue
+                self._dispatch(lane, request)
+                progressed = True
+                break
+            if not progressed:
+                return
+
+    def _dispatch(self, lane: _Lane, request: _Request) -> None:
+        """Resolve ``previous_response_id`` (RWS-CACHE-12) and start or look up the run."""
+        create = request.create
+        assert create is not None
+        new_items = model.normalize_input(create.input)
+        previous = create.previous_response_id
+        lane.queue.popleft()
+        if previous is None:
+            self._start_run(
+                lane,
+                create,
+                LaneEvent.START,
+                context=lambda: model.build_context((), (), new_items),
+                restored_items=0,
+                parent_own_lane=False,
+            )
+            return
+        hit = None if self.faults.active("no-cache") else self.cache.find(previous)
+        # RWS-LIMIT-5: an entry of another API key is not there for this connection.
+        if hit is not None and hit[1].api_key == self.api_key:
+            owner, entry = hit
+            # RWS-CACHE-2: the context is the previous context, its output, the new input.
+            output = () if self.faults.active("context-drop-output") else entry.output
+            self._start_run(
+                lane,
+                create,
+                LaneEvent.START,
+                context=lambda: model.build_context(entry.context, output, new_items),
+                # RWS-MODEL-3: cached tokens are those of the items restored from the cache.
+                restored_items=len(entry.context) + len(output),
+                parent_own_lane=owner is self._owner and entry.lane == lane.name,
+            )
+            return
+        # RWS-CACHE-3: a miss is hydrated from storage when the response was stored.
+        ticket = request.arrival
+        self._loading[ticket] = (lane, request)
+        self._active += 1
+        self._fire(lane, LaneEvent.LOAD)
+        api_key = None if self.faults.active("cross-key") else self.api_key
+        self._actions.append(LoadStored(ticket, previous, api_key))
+
+    def _reject(self, request: _Request, error: RequestError) -> None:
+        """Send the outcome of a request that starts no run, and evict its parent."""
+        lane = request.lane
+        # RWS-CACHE-5: a failed continuation of its own lane's entry evicts that entry; a fork
+        # (the entry of another lane) leaves it alone (RWS-CACHE-6).
+        if request.previous_response_id is not None and not self.faults.active("no-evict"):
+            self.cache.evict(self._owner, lane, request.previous_response_id)
+        info = code_info(error.code)
+        stream_id = lane if info.stream_id == "lane" else None
+        self._reject_now(error, stream_id=stream_id)
+
+    def _reject_now(self, error: RequestError, *, stream_id: str | None) -> None:
+        if stream_id is not None and self.faults.active("no-stream-id"):
+            stream_id = None
+        self._send_error(error, stream_id=stream_id)
+        if self.faults.active("close-on-error"):
+            self._close(1008, "request error")
+
+    def _send_error(self, error: ProtocolError, *, stream_id: str | None = None) -> None:
+        event = error_event(error, stream_id=stream_id, faults=self.faults)
+        self._actions.append(SendText(_dumps(event)))
+
+    def _send_limit_error(self) -> None:
+        self._limit_error_sent = True
+        self._send_error(
+            ProtocolError(
+                "websocket_connection_limit_reached",
+                "Responses websocket connection limit reached. "
+                "Create a new websocket connection to continue.",
+            )
+        )
+        self._close_if_aged_and_idle()
+
+    # --- private methods: runs -------------------------------------------------------------
+
+    def _skeleton(self, create: CreateRequest, response_id: str) -> dict[str, Any]:
+        event = create.event
+        tool_choice = event.get("tool_choice")
+        truncation = event.get("truncation")
+        parallel = event.get("parallel_tool_calls")
+        skeleton: dict[str, Any] = {
+            "id": response_id,
+            "object": "response",
+            "created_at": int(self._wall_clock()),
+            "status": "in_progress",
+            "model": create.model,
+            "output": [],
+            "previous_response_id": create.previous_response_id,
+            "store": create.store,
+            "metadata": event.get("metadata") or {},
+            "tools": event.get("tools") or [],
+            "tool_choice": tool_choice if isinstance(tool_choice, str | dict) else "auto",
+            "parallel_tool_calls": parallel if isinstance(parallel, bool) else True,
+            "truncation": truncation if truncation in ("auto", "disabled") else "disabled",
+            "usage": None,
+            "error": None,
+            "incomplete_details": None,
+        }
+        for name in _ECHOED:
+            if event.get(name) is not None:
+                skeleton[name] = event[name]
+        skeleton.setdefault("instructions", None)
+        return skeleton
+
+    def _fire(self, lane: _Lane, event: LaneEvent) -> None:
+        # lane-overlap: the lane never becomes busy, so its runs overlap.
+        if not self.faults.active("lane-overlap"):
+            lane.fire(event)
+
+    def _start_run(
+        self,
+        lane: _Lane,
+        create: CreateRequest,
+        start: LaneEvent,
+        *,
+        context: Callable[[], list[dict[str, Any]]],
+        restored_items: int,
+        parent_own_lane: bool,
+    ) -> None:
+        """Generate the run and start it; a failure of ours rejects the request instead."""
+        response_id = self._ids("resp")
+        try:
+            full_context = context()
+            request_view = dict(create.event)
+            request_view["generate"] = create.generate
+            generated = model.generate_run(
+                response=self._skeleton(create, response_id),
+                context=full_context,
+                request=request_view,
+                restored_items=restored_items,
+                ids=self._ids,
+            )
+            texts, terminal_at = self._encode(lane.name, generated, full_context)
+        except Exception:
+            # RWS-LIMIT-6: whatever the input, the connection and its cache live on.
+            if start is LaneEvent.LOADED_START:
+                self._fire(lane, LaneEvent.LOADED_REJECT)
+            self._reject_now(
+                RequestError("server_error", "The server failed to start the response."),
+                stream_id=lane.name,
+            )
+            return
+        self._fire(lane, start)
+        self._active += 1
+        run_id = self._next_run
+        self._next_run += 1
+        self._runs[run_id] = _Run(
+            run_id=run_id,
+            lane=lane.name,
+            request=create,
+            response_id=response_id,
+            context=full_context,
+            generated=generated,
+            texts=texts,
+            terminal_at=terminal_at,
+            parent_own_lane=parent_own_lane,
+        )
+        self._actions.append(StartRun(run_id))
+
+    def _encode(
+        self,
+        lane: str | None,
+        generated: model.GeneratedRun,
+        context: Sequence[Mapping[str, Any]],
+    ) -> tuple[list[tuple[float, str]], int]:
+        """Return the run's messages with their waits, and the index of its terminal event."""
+        events = _break_events(list(generated.events), self.faults, self._ids)
+        waits = self._waits(events, generated)
+        # RWS-SEQ-2, RWS-SEQ-3: per run, from 0, each event the previous number plus one.
+        number = 1 if self.faults.active("sequence-start-1") else 0
+        texts: list[tuple[float, str]] = []
+        for index, (event, wait) in enumerate(zip(events, waits, strict=True)):
+            if index == 2 and self.faults.active("sequence-repeat"):
+                number -= 1
+            stamped = {**event, "sequence_number": number}
+            number += 1
+            # RWS-EVENT-4 / RWS-EVENT-5: named lanes carry stream_id, the default lane never.
+            if lane is not None and not self.faults.active("no-stream-id"):
+                stamped["stream_id"] = lane
+            elif lane is None and self.faults.active("stream-id-on-default"):
+                stamped["stream_id"] = "default"
+            texts.append((wait, _dumps(stamped)))
+        terminal_at = len(texts) - 1
+        if self.faults.active("duplicate-terminal"):
+            texts.append((0.0, texts[-1][1]))
+        if self.faults.active("drop-terminal"):
+            texts[terminal_at] = (texts[terminal_at][0], "")
+        return texts, terminal_at
+
+    def _waits(
+        self,
+        events: Sequence[Mapping[str, Any]],
+        generated: model.GeneratedRun,
+    ) -> list[float]:
+        """Return the wait before each event: the model's delay plus the cost model."""
+        waits = [0.0] + [generated.delay_s] * (len(events) - 1)
+        if self.cost.prefill_us_per_token and len(events) > 1:
+            usage = generated.response.get("usage") or {}
+            uncached = usage.get("input_tokens", 0) - usage.get("input_tokens_details", {}).get(
+                "cached_tokens", 0
+            )
+            waits[1] += max(uncached, 0) * self.cost.prefill_us_per_token / 1e6
+        if self.cost.decode_us_per_token:
+            for index, event in enumerate(events):
+                delta = event.get("delta")
+                if isinstance(delta, str):
+                    waits[index] += model.tokens(delta) * self.cost.decode_us_per_token / 1e6
+        return waits
+
+    def _record_to_persist(self, run: _Run) -> StoredResponse | None:
+        # RWS-CACHE-11: a stored response is durable before its terminal event is sent. Only
+        # continuable responses are stored; a failed one is not (RWS-CACHE-7).
+        if not run.request.store or run.generated.status == "failed":
+            return None
+        if self.faults.active("no-persist"):
+            return None
+        return StoredResponse(
+            response_id=run.response_id,
+            context=run.context,
+            output=run.generated.output,
+            response=run.generated.response,
+        )
+
+    def _end_run(self, run: _Run, now: float) -> None:
+        """Commit a run as its terminal event goes out: cache, lane, next requests."""
+        run.ended = True
+        self._last_activity = now
+        failed = run.generated.status == "failed"
+        if not failed or self.faults.active("cache-failed"):
+            # RWS-CACHE-1, RWS-CACHE-10: a completed or incomplete run (generate:false too)
+            # becomes its lane's entry. RWS-CACHE-7: a failed one does not.
+            self.cache.put(
+                self._owner,
+                CacheEntry(
+                    response_id=run.response_id,
+                    context=run.context,
+                    output=run.generated.output,
+                    store=run.request.store,
+                    api_key=self.api_key,
+                    lane=run.lane,
+                ),
+            )
+        elif run.parent_own_lane and not self.faults.active("no-evict"):
+            # RWS-CACHE-5: a failed continuation of its own lane's entry evicts it.
+            assert run.request.previous_response_id is not None
+            self.cache.evict(self._owner, run.lane, run.request.previous_response_id)
+        lane = self._lanes[run.lane]
+        if not self.faults.active("lane-overlap"):
+            lane.fire(LaneEvent.END)
+        self._active -= 1
+        self._pump(now)
+        self._close_if_aged_and_idle()
+
+    # --- private methods: limits and closing ---------------------------------------------
+
+    def _age_deadline(self) -> float:
+        if self.faults.active("ignore-age-limit"):
+            return float("inf")
+        return self._opened_at + self.limits.max_connection_age
+
+    def _idle_deadline(self) -> float | None:
+        if self.limits.idle_timeout is None or self._active or self._loading:
+            return None
+        if any(lane.queue for lane in self._lanes.values()):
+            return None
+        return self._last_activity + self.limits.idle_timeout
+
+    def _close_if_aged_and_idle(self) -> None:
+        # RWS-LIMIT-2: once the runs already started have ended, send the limit error if it
+        # was not sent yet, and close with 1001.
+        if not self._aged or self._closing or self._active or self._loading:
+            return
+        if not self._limit_error_sent:
+            self._send_limit_error()
+            return
+        self._close(1001, "connection age limit")
+
+    def _close(self, code: int, reason: str) -> None:
+        if not self._closing:
+            self._closing = True
+            self._actions.append(CloseConnection(code, reason))
+
+
+def _not_found(create: CreateRequest) -> RequestError:
+    # RWS-CACHE-4, RWS-LIMIT-5: not cached here and not stored for this API key.
+    return RequestError(
+        "previous_response_not_found",
+        f"Previous response with id '{create.previous_response_id}' not found.",
+    )
+
+
+def _break_events(
+    events: list[dict[str, Any]], faults: Faults, ids: Callable[[str], str]
+) -> list[dict[str, Any]]:
+    """Apply the fault switches that break the ordering grammar or the deltas of a run."""
+    if not faults:
+        return events
+    events = [dict(event) for event in events]  # the faults below edit events in place
+    if faults.active("created-not-first") and len(events) > 1:
+        events[0], events[1] = events[1], events[0]
+    if faults.active("no-item-added"):
+        events = [e for e in events if e["type"] != "response.output_item.added"]
+    if faults.active("wrong-item-id"):
+        for event in events:
+            if event["type"].endswith(".delta") and "item_id" in event:
+                event["item_id"] = ids("msg")
+                break
+    if faults.active("delta-mismatch"):
+        for event in events:
+            if event["type"] == "response.output_text.done":
+                event["text"] += "!"
+    terminal = events[-1]
+    if terminal["type"] in ("response.completed", "response.incomplete", "response.failed"):
+        response = dict(terminal["response"])
+        if faults.active("empty-terminal-output"):
+            response["output"] = []
+        if faults.active("wrong-response-id"):
+            response["id"] = ids("resp")
+        if faults.active("wrong-cached-tokens") and isinstance(response.get("usage"), dict):
+            usage = dict(response["usage"])
+            usage["input_tokens_details"] = {"cached_tokens": usage["input_tokens"]}
+            response["usage"] = usage
+        events[-1] = {**terminal, "response": response}
+    return events

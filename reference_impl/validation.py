@@ -1,0 +1,263 @@
+"""Parsing and validation of client messages: text in, a checked event or a ProtocolError out.
+
+Pure functions, no state. The order of the checks is fixed so that the same message always
+gets the same answer:
+
+1. :func:`parse_message`: JSON object or ``invalid_json`` (RWS-CREATE-9), then a supported
+   ``type`` or ``unknown_event_type`` (RWS-CREATE-11).
+2. :func:`check_stream_id`: the lane, or ``invalid_stream_id`` (RWS-LANE-3).
+3. :func:`check_create`: the fields of ``response.create``, or one request-scoped error whose
+   ``param`` names the offending field (RWS-CREATE-3, RWS-CREATE-5).
+
+Unknown top-level fields are ignored (RWS-CREATE-4).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from reference_impl.errors import ProtocolError, RequestError
+
+__all__ = [
+    "CLIENT_EVENT_TYPES",
+    "MAX_DEPTH",
+    "CreateRequest",
+    "DeepInputError",
+    "check_create",
+    "check_stream_id",
+    "parse_message",
+]
+
+#: The client events this server supports.
+CLIENT_EVENT_TYPES = frozenset({"response.create", "response.steer"})
+
+#: The deepest nesting of JSON values accepted inside one field. Real requests stay far
+#: below it; the limit keeps the canonical-JSON encoding of contexts from recursing
+#: without bound (RWS-LIMIT-6).
+MAX_DEPTH = 100
+
+# RWS-LANE-3: "1 to 256 ASCII letters, digits, `_`, `-` and `.`".
+_STREAM_ID = re.compile(r"[A-Za-z0-9_.\-]{1,256}")
+
+
+class DeepInputError(Exception):
+    """A field nests deeper than :data:`MAX_DEPTH`; raised only when the caller asks."""
+
+    def __init__(self, param: str) -> None:
+        super().__init__(param)
+        self.param = param
+
+
+@dataclass(frozen=True, slots=True)
+class CreateRequest:
+    """A checked ``response.create``: the fields the server acts on, and the event itself."""
+
+    model: str
+    input: str | list[Any]
+    previous_response_id: str | None
+    store: bool
+    generate: bool
+    instructions: str | None
+    max_output_tokens: int | None
+    event: Mapping[str, Any]
+
+
+def _reject_constant(name: str) -> Any:
+    # NaN and Infinity are not JSON (RFC 8259), although Python's parser accepts them.
+    raise ValueError(name)
+
+
+def parse_message(text: str) -> dict[str, Any]:
+    """Parse one text message into a client event of a supported type."""
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise ProtocolError("invalid_json", "The message nests too deeply.") from None
+    except ValueError:
+        raise ProtocolError("invalid_json", "The message is not valid JSON.") from None
+    # RWS-CREATE-9: JSON that is not an object is answered like invalid JSON.
+    if not isinstance(value, dict):
+        raise ProtocolError("invalid_json", "The message is not a JSON object.")
+    # RWS-CREATE-11: a missing or unsupported type.
+    event_type = value.get("type")
+    if not isinstance(event_type, str) or event_type not in CLIENT_EVENT_TYPES:
+        raise ProtocolError(
+            "unknown_event_type",
+            "The event type is missing or not supported.",
+            param="type",
+        )
+    return value
+
+
+def check_stream_id(event: Mapping[str, Any], *, lenient: bool = False) -> str | None:
+    """Return the lane of ``event``: its ``stream_id``, or None for the default lane.
+
+    ``lenient`` (the ``accept-bad-stream-id`` fault) accepts any string.
+    """
+    stream_id = event.get("stream_id")
+    # RWS-CREATE-7: "stream_id": null is the default lane, exactly like an absent field.
+    if stream_id is None:
+        return None
+    if isinstance(stream_id, str) and (lenient or _STREAM_ID.fullmatch(stream_id)):
+        return stream_id
+    # RWS-LANE-3: anything else is invalid_stream_id, which carries no stream_id.
+    raise RequestError(
+        "invalid_stream_id",
+        "Invalid stream_id: use 1 to 256 ASCII letters, digits, '_', '-' or '.'.",
+        param="stream_id",
+    )
+
+
+def _type_error(param: str, expected: str) -> RequestError:
+    return RequestError(
+        "invalid_type", f"Invalid type for '{param}': expected {expected}.", param=param
+    )
+
+
+def _value_error(param: str, message: str) -> RequestError:
+    return RequestError("invalid_value", f"Invalid value for '{param}': {message}.", param=param)
+
+
+def _optional(event: Mapping[str, Any], name: str, kind: type | tuple[type, ...], what: str) -> Any:
+    value = event.get(name)
+    if value is None:
+        return None
+    # bool is an int in Python; a JSON boolean is never a number here.
+    if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+        raise _type_error(name, what)
+    if not isinstance(value, kind):
+        raise _type_error(name, what)
+    return value
+
+
+def _number(event: Mapping[str, Any], name: str, low: float, high: float) -> None:
+    value = _optional(event, name, (int, float), "a number")
+    if value is not None and not low <= value <= high:
+        raise _value_error(name, f"expected a number from {low:g} to {high:g}")
+
+
+def _depth_and_text(value: Any) -> tuple[int, bool]:
+    """Return the nesting depth of ``value`` and whether all its strings are valid Unicode.
+
+    Iterative, so that it never recurses however deep the value is.
+    """
+    deepest = 0
+    sound = True
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if isinstance(item, dict):
+            for key, child in item.items():
+                sound = sound and _is_unicode(key)
+                stack.append((child, depth + 1))
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+        elif isinstance(item, str):
+            sound = sound and _is_unicode(item)
+    return deepest, sound
+
+
+def _is_unicode(text: str) -> bool:
+    # A JSON escape can encode a lone surrogate, which no UTF-8 text can hold.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def check_create(event: Mapping[str, Any], *, crash_on_deep_input: bool = False) -> CreateRequest:
+    """Check the fields of a ``response.create`` and return the request.
+
+    Raises :class:`RequestError` with the first failure, in a fixed order. With
+    ``crash_on_deep_input`` (a fault switch) an over-deep field raises
+    :class:`DeepInputError` instead, which the server does not handle.
+    """
+    # RWS-LIMIT-6: input the server cannot process is refused, never crashes the handler.
+    for name, value in event.items():
+        depth, sound = _depth_and_text(value)
+        if depth > MAX_DEPTH:
+            if crash_on_deep_input:
+                raise DeepInputError(name)
+            raise _value_error(name, f"nested deeper than {MAX_DEPTH} levels")
+        if not sound:
+            raise _value_error(name, "the text is not valid Unicode")
+
+    # RWS-CREATE-5: the model is required by this server.
+    if "model" not in event or event["model"] is None:
+        raise RequestError(
+            "missing_required_parameter", "Missing required parameter: 'model'.", param="model"
+        )
+    model = event["model"]
+    if not isinstance(model, str):
+        raise _type_error("model", "a string")
+
+    raw_input = event.get("input")
+    if raw_input is None:
+        raw_input = []
+    if isinstance(raw_input, list):
+        for index, item in enumerate(raw_input):
+            if not isinstance(item, dict):
+                raise _type_error(f"input[{index}]", "an object")
+            content = item.get("content")
+            if "content" in item and not isinstance(content, (str, list)):
+                raise _type_error(f"input[{index}].content", "a string or an array")
+            if isinstance(content, list) and not all(isinstance(p, dict) for p in content):
+                raise _type_error(f"input[{index}].content", "an array of objects")
+    elif not isinstance(raw_input, str):
+        raise _type_error("input", "a string or an array")
+
+    previous = _optional(event, "previous_response_id", str, "a string")
+    if previous == "":
+        raise _value_error("previous_response_id", "expected a response id")
+    store = _optional(event, "store", bool, "a boolean")
+    stream = _optional(event, "stream", bool, "a boolean")
+    background = _optional(event, "background", bool, "a boolean")
+    generate = _optional(event, "generate", bool, "a boolean")
+    instructions = _optional(event, "instructions", str, "a string")
+    max_output_tokens = _optional(event, "max_output_tokens", int, "an integer")
+    if max_output_tokens is not None and max_output_tokens < 1:
+        raise _value_error("max_output_tokens", "expected an integer of at least 1")
+    _number(event, "temperature", 0.0, 2.0)
+    _number(event, "top_p", 0.0, 1.0)
+    for name in ("parallel_tool_calls",):
+        _optional(event, name, bool, "a boolean")
+    for name in ("tools", "include"):
+        _optional(event, name, list, "an array")
+    for name in ("stream_options", "reasoning", "text"):
+        _optional(event, name, dict, "an object")
+    metadata = _optional(event, "metadata", dict, "an object")
+    if metadata is not None and not all(isinstance(v, str) for v in metadata.values()):
+        raise _type_error("metadata", "an object of strings")
+
+    # RWS-CREATE-3: stream false and background true are not supported over WebSocket.
+    if stream is False:
+        raise RequestError(
+            "unsupported_parameter",
+            "stream: false is not supported over WebSocket.",
+            param="stream",
+        )
+    if background is True:
+        raise RequestError(
+            "unsupported_parameter",
+            "background: true is not supported over WebSocket.",
+            param="background",
+        )
+
+    return CreateRequest(
+        model=model,
+        input=raw_input,
+        previous_response_id=previous,
+        # RWS-CACHE-3: store is true unless it is false.
+        store=store is not False,
+        # RWS-CREATE-6: generate is true when it is absent.
+        generate=generate is not False,
+        instructions=instructions,
+        max_output_tokens=max_output_tokens,
+        event=event,
+    )
