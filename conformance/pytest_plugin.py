@@ -1,6 +1,456 @@
 """The pytest plugin of the conformance suite (registered as the ``pytest11`` entry point
-``responses_ws``)."""
+``responses_ws``): run the server suite as pytest items.
+
+Usage::
+
+    pytest --pyargs conformance --rws-server-url ws://127.0.0.1:8080 --rws-report-dir out
+    pytest -p responses_ws --rws-server-url ws://... --rws-expected-failures baseline.yaml
+
+Because the entry point loads the plugin into *every* pytest run of anyone who installs the
+package, it does nothing at all unless ``--rws-server-url`` is given: it only adds its
+options. With the option, a session object is registered that
+
+* collects one :class:`CheckItem` per suite check (under the node ``responses-ws``), taken as
+  data from a :class:`SuiteSource` - by default the harness's scenario registry; a
+  ``conftest.py`` can supply another through the ``pytest_rws_suite_source`` hook;
+* runs each check when its item runs and maps the verdict: FAILED -> failure (expected vs
+  actual and the wire log), FAILED but listed in the expected-failures file -> xfail,
+  WARNING and INFORMATIONAL -> pass with a report section and ``user_properties`` (never a
+  Python warning: this project's pytest turns warnings into errors, and so may yours),
+  SKIPPED -> skip with the reason; a check named by a stale expected-failures entry fails;
+* at the end writes ``report.json``, ``junit.xml`` and ``report.html`` into
+  ``--rws-report-dir`` and fails the session when an expected-failures entry is stale or
+  every check was skipped (a vacuous run must not read as green).
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import datetime
+import importlib
+import os
+import pkgutil
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import pytest
+
+from conformance.baseline import (
+    BaselineError,
+    ExpectedFailure,
+    StaleEntry,
+    apply_expected_failures,
+    exit_reasons,
+    expected_failure_reason,
+    load_expected_failures,
+    unmatched_entries,
+)
+from conformance.results import CheckResult, RunResult, Verdict
+
+__all__ = [
+    "CheckFailedError",
+    "CheckItem",
+    "CheckSpec",
+    "HarnessSource",
+    "RwsSession",
+    "RwsSettings",
+    "StaleExpectedFailureError",
+    "SuiteSource",
+    "pytest_addhooks",
+    "pytest_addoption",
+    "pytest_configure",
+]
+
+# How many wire records a pytest failure shows (the full log is in the reports).
+_WIRE_TAIL = 20
+_SESSION_NAME = "responses_ws_session"
+
+
+class CheckSpec(Protocol):
+    """What collection needs to know about a check (a harness ``Scenario`` is one)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def title(self) -> str: ...
+
+    @property
+    def requirements(self) -> tuple[str, ...]: ...
+
+
+class SuiteSource(Protocol):
+    """Where the checks come from and how one is run; the plugin takes the suite as data."""
+
+    def checks(self) -> Sequence[CheckSpec]:
+        """Every check, in run order."""
+        ...
+
+    def run_check(self, check_id: str) -> CheckResult:
+        """Run one check to completion (blocking) and return its result."""
+        ...
+
+    def target(self) -> Mapping[str, Any]:
+        """What the run is against (``RunResult.target``); no credentials."""
+        ...
+
+
+@dataclass(frozen=True)
+class RwsSettings:
+    """The plugin's options."""
+
+    server_url: str
+    api_key: str | None = None
+    model: str | None = None
+    profiles: tuple[str, ...] = ()
+    expected_failures: Path | None = None
+    report_dir: Path | None = None
+    timeout: float | None = None
+
+    @classmethod
+    def from_config(cls, config: pytest.Config) -> RwsSettings | None:
+        """The settings, or ``None`` when ``--rws-server-url`` is absent."""
+        url = config.getoption("rws_server_url")
+        if not url:
+            return None
+        profiles: list[str] = []
+        for value in config.getoption("rws_profile") or ():
+            profiles.extend(p.strip() for p in str(value).split(",") if p.strip())
+        baseline = config.getoption("rws_expected_failures")
+        report_dir = config.getoption("rws_report_dir")
+        return cls(
+            server_url=str(url),
+            # The key may come from the environment so that it stays out of shell history.
+            api_key=config.getoption("rws_api_key") or os.environ.get("RWS_API_KEY") or None,
+            model=config.getoption("rws_model"),
+            profiles=tuple(dict.fromkeys(profiles)),
+            expected_failures=Path(baseline) if baseline else None,
+            report_dir=Path(report_dir) if report_dir else None,
+            timeout=config.getoption("rws_timeout"),
+        )
+
+
+class HarnessSource:
+    """The default source: the harness's scenario registry, each scenario run with trio."""
+
+    def __init__(self, settings: RwsSettings) -> None:
+        # Imported here, not at module level: the plugin module is imported by every pytest
+        # run, and the harness pulls in trio, websockets and the checker.
+        from conformance.harness.config import DEFAULT_TIMEOUT, SuiteConfig, env_float
+        from conformance.harness.registry import REGISTRY
+        from conformance.requirements import load_requirements
+
+        _import_scenarios()
+        options: dict[str, Any] = {
+            "server_url": settings.server_url,
+            "api_key": settings.api_key,
+            "timeout": settings.timeout or env_float("RWS_TIMEOUT", DEFAULT_TIMEOUT),
+        }
+        if settings.model:
+            options["model"] = settings.model
+        if settings.profiles:
+            options["profiles"] = frozenset(settings.profiles)
+        self.config = SuiteConfig(**options)
+        self.scenarios = dict(REGISTRY)
+        self.requirements = load_requirements()
+
+    def checks(self) -> Sequence[CheckSpec]:
+        """Every registered scenario, in registration order."""
+        return list(self.scenarios.values())
+
+    def run_check(self, check_id: str) -> CheckResult:
+        """Run one scenario in its own trio run."""
+        import trio
+
+        from conformance.harness.runner import run_scenario
+
+        scenario = self.scenarios[check_id]
+        return trio.run(run_scenario, scenario, self.config, self.requirements)
+
+    def target(self) -> Mapping[str, Any]:
+        """The suite config's description plus the suite version."""
+        from conformance.harness.runner import suite_version
+
+        return {**self.config.describe(), "suite_version": suite_version(), "runner": "pytest"}
+
+
+def _import_scenarios() -> None:
+    """Import every scenario module so that its ``@scenario`` decorators register."""
+    package = importlib.import_module("conformance.scenarios")
+    for module in pkgutil.iter_modules(package.__path__):
+        if not module.name.startswith("_"):
+            importlib.import_module(f"conformance.scenarios.{module.name}")
+
+
+class CheckFailedError(Exception):
+    """A check FAILED; carries its result so that the failure shows expected vs actual."""
+
+    def __init__(self, result: CheckResult) -> None:
+        super().__init__(result.id)
+        self.result = result
+
+
+class StaleExpectedFailureError(Exception):
+    """The expected-failures file lists this check but it no longer fails."""
+
+
+def _wire_tail(result: CheckResult) -> str:
+    records = result.wire_log[-_WIRE_TAIL:]
+    lines = []
+    for record in records:
+        kind = record.get("kind")
+        body = (
+            record.get("text")
+            if kind == "text"
+            else {k: v for k, v in record.items() if k not in ("ts", "conn", "kind", "dir")}
+        )
+        text = str(body)
+        text = text if len(text) <= 300 else text[:300] + " …"
+        lines.append(f"  {record.get('conn', '')} {record.get('dir', '')} {kind}: {text}")
+    skipped = len(result.wire_log) - len(records)
+    head = (
+        f"wire log (last {len(records)} of {len(result.wire_log)} records)"
+        if skipped
+        else (f"wire log ({len(records)} records)")
+    )
+    return head + ":\n" + "\n".join(lines) if lines else "wire log: empty"
+
+
+class CheckItem(pytest.Item):
+    """One suite check as a pytest item."""
+
+    def __init__(self, *, spec: CheckSpec, session_plugin: RwsSession, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.spec = spec
+        self.session_plugin = session_plugin
+        self.user_properties.append(("rws_requirements", " ".join(spec.requirements)))
+
+    def runtest(self) -> None:
+        """Run the check and turn its verdict into a pytest outcome."""
+        result = self.session_plugin.run(self.spec.id)
+        self.user_properties.append(("rws_verdict", result.verdict.value))
+        reason = self.session_plugin.expected_reason(result)
+        if result.verdict is Verdict.FAILED:
+            if reason is not None:
+                self.user_properties.append(("rws_expected_failure", reason))
+                pytest.xfail(f"expected failure: {reason}")
+            raise CheckFailedError(result)
+        stale = self.session_plugin.stale_for(result)
+        if stale is not None:
+            raise StaleExpectedFailureError(stale.message)
+        if result.verdict is Verdict.SKIPPED:
+            pytest.skip(result.message or "skipped")
+        if result.verdict in (Verdict.WARNING, Verdict.INFORMATIONAL):
+            # A section, not warnings.warn(): warnings are errors under filterwarnings=error.
+            self.add_report_section(
+                "call", "responses-ws", f"{result.verdict.value}: {result.message}"
+            )
+            self.user_properties.append(("rws_message", result.message))
+
+    def repr_failure(
+        self,
+        excinfo: pytest.ExceptionInfo[BaseException],
+        style: Any = None,
+    ) -> str | Any:
+        """Expected vs actual and the tail of the wire log, not a Python traceback."""
+        if isinstance(excinfo.value, CheckFailedError):
+            result = excinfo.value.result
+            return (
+                f"{result.id} FAILED [{' '.join(result.requirements)}]\n"
+                f"{result.message}\n\n{_wire_tail(result)}"
+            )
+        if isinstance(excinfo.value, StaleExpectedFailureError):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        """Where the item "is": the check id and title."""
+        return self.path, None, f"{self.spec.id}: {self.spec.title}"
+
+
+class _SuiteCollector(pytest.Collector):
+    """The node every check item hangs under (node id ``responses-ws``)."""
+
+    def __init__(self, *, session_plugin: RwsSession, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.session_plugin = session_plugin
+
+    def collect(self) -> list[pytest.Item]:
+        """One item per check of the source."""
+        return [
+            CheckItem.from_parent(self, name=spec.id, spec=spec, session_plugin=self.session_plugin)
+            for spec in self.session_plugin.source.checks()
+        ]
+
+
+@dataclass
+class RwsSession:
+    """The plugin's state for one pytest session; registered only with ``--rws-server-url``."""
+
+    config: pytest.Config
+    settings: RwsSettings
+    source: SuiteSource
+    baseline: tuple[ExpectedFailure, ...] = ()
+    results: dict[str, CheckResult] = field(default_factory=dict)
+    started_at: str = ""
+    started: float = 0.0
+    stale: tuple[StaleEntry, ...] = ()
+    written: dict[str, Path] = field(default_factory=dict)
+
+    def run(self, check_id: str) -> CheckResult:
+        """Run one check and keep its result for the reports."""
+        if not self.results:
+            self.started_at = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+            self.started = time.monotonic()
+        result = self.source.run_check(check_id)
+        self.results[check_id] = result
+        return result
+
+    def _single(self, result: CheckResult) -> tuple[RunResult, tuple[StaleEntry, ...]]:
+        one = RunResult(checks=(result,), started_at="", duration_s=0.0, target={})
+        return apply_expected_failures(one, self.baseline)
+
+    def expected_reason(self, result: CheckResult) -> str | None:
+        """The baseline reason when ``result`` is a listed failure."""
+        adjusted, _stale = self._single(result)
+        return expected_failure_reason(adjusted.checks[0])
+
+    def stale_for(self, result: CheckResult) -> StaleEntry | None:
+        """A stale entry naming exactly this check. Pattern entries are judged at session
+        end only: one passing match does not make ``cache.*`` stale while another fails."""
+        _adjusted, stale = self._single(result)
+        for entry in stale:
+            if entry.entry.check == result.id:
+                return entry
+        return None
+
+    def run_result(self) -> RunResult:
+        """Everything that ran, in run order."""
+        duration = time.monotonic() - self.started if self.results else 0.0
+        return RunResult(
+            checks=tuple(self.results.values()),
+            started_at=self.started_at or datetime.datetime.now(datetime.UTC).isoformat(),
+            duration_s=round(duration, 3),
+            target=dict(self.source.target()),
+        )
+
+    @pytest.hookimpl(tryfirst=True)  # before -k/-m deselection, so that they apply to checks
+    def pytest_collection_modifyitems(
+        self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
+        """Add the suite's check items."""
+        collector = _SuiteCollector.from_parent(session, name="responses-ws", session_plugin=self)
+        items.extend(collector.collect())
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        """Write the reports; fail the session on stale entries or a vacuous run."""
+        if not self.results:
+            return  # nothing ran (collect-only, or everything deselected): pytest says so
+        run, self.stale = apply_expected_failures(self.run_result(), self.baseline)
+        if self.settings.report_dir is not None:
+            from conformance.reports import write_reports
+
+            self.written = write_reports(run, self.settings.report_dir, stale=self.stale)
+        if exit_reasons(run, self.stale) and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        """Verdict counts, warnings, stale and unmatched entries, report paths."""
+        if not self.results:
+            return
+        run = self.run_result()
+        tr = terminalreporter
+        tr.section("responses-ws conformance")
+        counts: dict[str, int] = {}
+        for result in run.checks:
+            counts[result.verdict.value] = counts.get(result.verdict.value, 0) + 1
+        tr.write_line(
+            f"{len(run.checks)} checks against {self.settings.server_url}: "
+            + ", ".join(f"{n} {v}" for v, n in counts.items())
+        )
+        for result in run.checks:
+            if result.verdict is Verdict.WARNING:
+                first = result.message.splitlines()[0] if result.message else ""
+                tr.write_line(f"WARNING {result.id}: {first}")
+        for stale in self.stale:
+            tr.write_line(f"STALE {stale.message}", red=True)
+        for entry in unmatched_entries(run, self.baseline):
+            tr.write_line(f"expected-failures entry matched no check that ran: {entry.describe()}")
+        for reason in exit_reasons(*apply_expected_failures(run, self.baseline)):
+            tr.write_line(f"run fails: {reason}")
+        for name, path in self.written.items():
+            tr.write_line(f"{name}: {path}")
+
+
+class _HookSpecs:
+    """The plugin's own hook."""
+
+    @pytest.hookspec(firstresult=True)
+    def pytest_rws_suite_source(
+        self, config: pytest.Config, settings: RwsSettings
+    ) -> SuiteSource | None:
+        """Return the source of checks to run instead of the harness's scenario registry."""
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    """Register ``pytest_rws_suite_source``."""
+    pluginmanager.add_hookspecs(_HookSpecs)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """The ``--rws-*`` options (the only thing the plugin does without ``--rws-server-url``)."""
+    group = parser.getgroup("responses-ws", "responses-ws conformance suite")
+    group.addoption(
+        "--rws-server-url",
+        default=None,
+        help="run the server conformance suite against this base URL (ws://host:port)",
+    )
+    group.addoption(
+        "--rws-api-key", default=None, help="API key for the server (default: $RWS_API_KEY)"
+    )
+    group.addoption("--rws-model", default=None, help="model to request (default: conformance-1)")
+    group.addoption(
+        "--rws-profile",
+        action="append",
+        default=[],
+        help="a profile the server declares (repeatable or comma-separated; default: core)",
+    )
+    group.addoption(
+        "--rws-expected-failures", default=None, help="expected-failures (baseline) YAML file"
+    )
+    group.addoption(
+        "--rws-report-dir",
+        default=None,
+        help="write report.json, junit.xml and report.html into this folder",
+    )
+    group.addoption(
+        "--rws-timeout",
+        type=float,
+        default=None,
+        help="seconds to wait for what the server owes (default: $RWS_TIMEOUT or 5)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the session plugin, only when ``--rws-server-url`` is given."""
+    settings = RwsSettings.from_config(config)
+    if settings is None:
+        return
+    baseline: tuple[ExpectedFailure, ...] = ()
+    if settings.expected_failures is not None:
+        try:
+            baseline = load_expected_failures(settings.expected_failures)
+        except (OSError, BaselineError) as exc:
+            raise pytest.UsageError(f"--rws-expected-failures: {exc}") from exc
+    source: SuiteSource | None = config.hook.pytest_rws_suite_source(
+        config=config, settings=settings
+    )
+    if source is None:
+        source = HarnessSource(settings)
+    config.pluginmanager.register(
+        RwsSession(config=config, settings=settings, source=source, baseline=baseline),
+        _SESSION_NAME,
+    )
