@@ -133,3 +133,32 @@ def test_agents_sdk_sends_stream_true_and_the_server_accepts_it(
     assert requests
     assert all(r.get("stream") is True for r in requests)
     assert all(agents_report[name]["final_output"] for name in _CITIES)
+
+
+def test_agents_sdk_surfaces_previous_response_not_found_and_recovers(
+    agents_report: dict[str, Any],
+) -> None:
+    outcome = agents_report["unknown_previous"]
+    assert schema_problems(outcome["wire"]) == []
+    # RWS-CACHE-4: one error event answers the request; no run starts.
+    assert [(w["dir"], w["event"]["type"]) for w in outcome["wire"]] == [
+        ("c2s", "response.create"),
+        ("s2c", "error"),
+    ]
+    error = outcome["wire"][1]["event"]
+    assert error["status"] == 400
+    assert error["error"]["code"] == "previous_response_not_found"
+    assert error["error"]["param"] == "previous_response_id"
+    # The Agents SDK raises its ResponsesWebSocketError carrying the code.
+    raised = outcome["raised"]
+    assert raised is not None
+    assert any(
+        link["class"] == "ResponsesWebSocketError" and link["code"] == "previous_response_not_found"
+        for link in raised
+    )
+    # The next run in the same session completes (the model answers "ok": no directive). The
+    # Agents SDK drops its socket after any error event and opens a new one for this run, so the
+    # connection-scoped cache does not survive an error there; that is the SDK's choice, the
+    # server keeps the connection open (see the openai SDK store test).
+    assert outcome["after_final_output"] == "ok"
+    assert schema_problems(outcome["after_wire"]) == []

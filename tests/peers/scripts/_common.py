@@ -151,12 +151,25 @@ def record_arrivals(connection: Any) -> list[dict[str, Any]]:
     return arrivals
 
 
+# Connections seen by the tap, kept alive so that their numbers (index in this list) stay unique
+# for the whole script; ``id()`` alone could be reused after a connection is collected.
+_CONNECTIONS: list[object] = []
+
+
+def _connection_number(connection: object) -> int:
+    for number, seen in enumerate(_CONNECTIONS):
+        if seen is connection:
+            return number
+    _CONNECTIONS.append(connection)
+    return len(_CONNECTIONS) - 1
+
+
 def _wire_record(connection: object, direction: str, message: object) -> dict[str, Any]:
     if isinstance(message, bytes | bytearray | memoryview):
         text = bytes(message).decode("utf-8", "replace")
     else:
         text = str(message)
-    record: dict[str, Any] = {"conn": id(connection), "dir": direction}
+    record: dict[str, Any] = {"conn": _connection_number(connection), "dir": direction}
     try:
         record["event"] = json.loads(text)
     except ValueError:
@@ -167,12 +180,13 @@ def _wire_record(connection: object, direction: str, message: object) -> dict[st
 def tap_wire() -> list[dict[str, Any]]:
     """Record every message the ``websockets`` client connections send and receive, in order.
 
-    Both SDKs talk through ``websockets`` client connections (``openai`` through the sync or
+        Both SDKs talk through ``websockets`` client connections (``openai`` through the sync or
     asyncio ``ClientConnection``, ``openai-agents`` through the asyncio one it opens itself), so
     wrapping ``send`` and ``recv`` of those two classes shows the test exactly what went over
-    the wire in each direction, per connection (``conn``), without changing what the SDKs do:
-    the wrappers pass every argument and result through. Records are
-    ``{"conn": ..., "dir": "c2s"|"s2c", "event": <parsed JSON>}``.
+    the wire in each direction and on which connection, without changing what the SDKs do: the
+    wrappers pass every argument and result through. Records are
+    ``{"conn": <n>, "dir": "c2s"|"s2c", "event": <parsed JSON>}``, connections numbered from 0
+    in order of first use.
     """
     wire: list[dict[str, Any]] = []
     sync_send, sync_recv = SyncClientConnection.send, SyncClientConnection.recv

@@ -91,6 +91,44 @@ def _prompt(city: str) -> str:
     )
 
 
+def _error_chain(exc: BaseException) -> list[dict[str, Any]]:
+    chain: list[dict[str, Any]] = []
+    current: BaseException | None = exc
+    while current is not None and len(chain) < 5:
+        chain.append(
+            {
+                "class": type(current).__name__,
+                "code": getattr(current, "code", None),
+                "payload": getattr(current, "payload", None),
+            }
+        )
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+async def _unknown_previous(session: Any, model: str, wire: list[dict[str, Any]]) -> dict[str, Any]:
+    """Continue from an id the server never issued, then run once more in the same session.
+
+    Observes how the Agents SDK surfaces a request-scoped ``error`` event
+    (``previous_response_not_found``) and whether it keeps or replaces the connection.
+    """
+    start = len(wire)
+    outcome: dict[str, Any] = {}
+    try:
+        await session.run(
+            _agent(model), "hello", previous_response_id="resp_never_issued_by_server"
+        )
+        outcome["raised"] = None
+    except Exception as exc:
+        outcome["raised"] = _error_chain(exc)
+    outcome["wire"] = wire[start:]
+    start = len(wire)
+    after = await session.run(_agent(model), "hello again", max_turns=2)
+    outcome["after_final_output"] = after.final_output
+    outcome["after_wire"] = wire[start:]
+    return outcome
+
+
 async def _main() -> dict[str, Any]:
     e = env()
     set_tracing_disabled(True)
@@ -106,6 +144,7 @@ async def _main() -> dict[str, Any]:
             )
             report[name] = _run_report(result, wire[start:])
             report[name]["tool_calls"] = _TOOL_CALLS[calls_before:]
+        report["unknown_previous"] = await _unknown_previous(session, e.model, wire)
 
     # The environment route: OPENAI_WEBSOCKET_BASE_URL names the WebSocket endpoint's base.
     ws_base = "ws" + e.base_url.removeprefix("http")
