@@ -69,13 +69,15 @@ def scenarios(draw: st.DrawFn) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     return [*normalize_input(text), *outputs], request
 
 
-def generate(context: list[dict[str, Any]], request: dict[str, Any]) -> GeneratedRun:
+def generate(
+    context: list[dict[str, Any]], request: dict[str, Any], restored_items: int = 0
+) -> GeneratedRun:
     counter = itertools.count()
     return generate_run(
         response=SKELETON,
         context=context,
         request=request,
-        restored_items=0,
+        restored_items=restored_items,
         ids=lambda prefix: f"{prefix}_{next(counter)}",
     )
 
@@ -190,13 +192,14 @@ def check_stream(result: GeneratedRun) -> list[dict[str, Any]]:
 
 
 @settings(deadline=None, max_examples=300)
-@given(scenarios())
+@given(scenarios(), st.data())
 def test_any_directives_give_a_consistent_stream(
-    scenario: tuple[list[dict[str, Any]], dict[str, Any]],
+    scenario: tuple[list[dict[str, Any]], dict[str, Any]], data: st.DataObject
 ) -> None:
     """Deltas equal done texts, terminal output equals the item-done items, indexes are dense."""
     context, request = scenario
-    result = generate(context, request)
+    restored = data.draw(st.integers(0, len(context)), label="restored_items")
+    result = generate(context, request, restored)
     done_items = check_stream(result)
     # The terminal output lists exactly the item-done items in output_index order.
     assert result.response["output"] == done_items
@@ -212,6 +215,10 @@ def test_any_directives_give_a_consistent_stream(
     usage = result.response["usage"]
     assert usage["total_tokens"] == usage["input_tokens"] + usage["output_tokens"]
     assert usage["input_tokens"] == tokens(context) + tokens(request.get("instructions") or "")
+    # RWS-MODEL-3: cached tokens are those of the restored prefix, 0 when nothing was restored.
+    cached = usage["input_tokens_details"]["cached_tokens"]
+    assert cached == (tokens(context[:restored]) if restored else 0)
+    assert cached <= usage["input_tokens"]
     if result.status != "failed":
         generated = (
             [_part_text(p) for item in done_items for p in item.get("content", [])]
