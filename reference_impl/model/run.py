@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from .context import (
     context_digest,
@@ -345,7 +345,10 @@ def _lifecycle(skeleton: Mapping[str, Any], **fields: Any) -> dict[str, Any]:
     return response
 
 
-def _last(directives: Sequence[Directive], cls: type[Any]) -> Any:
+_RunLevel = TypeVar("_RunLevel", FailDirective, DelayDirective)
+
+
+def _last(directives: Sequence[Directive], cls: type[_RunLevel]) -> _RunLevel | None:
     # Repeated run-level directives (rws:fail, rws:delay): the last line wins.
     found = [d for d in directives if isinstance(d, cls)]
     return found[-1] if found else None
@@ -368,6 +371,7 @@ def generate_run(
     connection cache, ``request`` the parsed ``response.create``, and ``ids(prefix)`` returns a
     fresh unique id with that prefix.
     """
+    # RWS-MODEL-1, RWS-MODEL-2: every value below follows from the appendix and the arguments.
     # A.3: "A run with generate: false produces no output and ignores directives".
     directives = (
         () if request.get("generate") is False else parse_directives(latest_user_text(context))
@@ -396,12 +400,11 @@ def generate_run(
             if item.incomplete:
                 status = "incomplete"
 
-    fail: FailDirective | None = _last(directives, FailDirective)
+    fail = _last(directives, FailDirective)
     if fail is not None:
         # A.3 rws:fail: "after the run's N-th event (counting response.created as the first),
         # the run ends with response.failed". N = 0 is read as 1: response.created always
-        # comes first. When the run has N events or fewer, response.failed replaces its
-        # terminal event.
+        # comes first. When N reaches the terminal event, response.failed takes its place.
         events = events[: max(fail.after, 1)]
         status = "failed"
 
@@ -433,7 +436,7 @@ def generate_run(
     final = _lifecycle(response, **terminal_fields)
     events.append(_event(TERMINAL_TYPES[status], response=final))
 
-    delay: DelayDirective | None = _last(directives, DelayDirective)
+    delay = _last(directives, DelayDirective)
     return GeneratedRun(
         events=tuple(copy.deepcopy(e) for e in events),
         delay_s=0.0 if delay is None else delay.ms / 1000,
