@@ -77,6 +77,12 @@ class SuiteConfig:
     api_key: str | None = None
     # A second API key the server accepts (RWS-LIMIT-5); None when the user has only one.
     api_key2: str | None = None
+    # The user declares that only one API key exists, so RWS-LIMIT-5 is SKIPPED rather than
+    # FAILED for the missing second key.
+    single_key: bool = False
+    # The server runs with this short connection age for testing (seconds), so that the
+    # suite can wait for the limit (RWS-LIMIT-1/2); None when it cannot.
+    test_connection_age: float | None = None
     model: str = CONFORMANCE_MODEL
     profiles: frozenset[str] = frozenset({"core"})
     parameters: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_PARAMETERS))
@@ -119,4 +125,5 @@ class SuiteConfig:
             "timeout_s": self.timeout,
             "quiet_period_s": self.quiet_period,
             "second_api_key": self.api_key2 is not None,
+            "test_connection_age_s": self.test_connection_age,
         }

@@ -98,6 +98,7 @@ class ScenarioContext:
         api_key: str | None = _DEFAULT_KEY,
         headers: Mapping[str, str] | None = None,
         compression: str | None = None,
+        url: str | None = None,
     ) -> Connection | Rejected:
         """Open a connection; return the :class:`Rejected` outcome instead of raising."""
         key = self.config.api_key if api_key is _DEFAULT_KEY else api_key
@@ -105,7 +106,7 @@ class ScenarioContext:
             connection = await open_connection(
                 self.nursery,
                 self.recorder,
-                self.config.url,
+                url or self.config.url,
                 api_key=key,
                 headers=headers,
                 compression=compression,

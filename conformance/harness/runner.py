@@ -112,7 +112,11 @@ def merge_verdicts(
     verdicts: dict[str, list[Verdict]] = {}
     messages: list[str] = []
     for requirement_id, held, message in expectations:
-        verdict = Verdict.PASSED if held else level_verdict(_level(requirements, requirement_id))
+        level = _level(requirements, requirement_id)
+        verdict = Verdict.PASSED if held else level_verdict(level)
+        if level == "MAY":
+            # Behaviour the spec leaves open is reported as data, never as a pass or fail.
+            verdict = Verdict.INFORMATIONAL
         verdicts.setdefault(requirement_id, []).append(verdict)
         if not held:
             messages.append(f"{requirement_id} ({verdict.value}): {message}")

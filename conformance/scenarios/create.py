@@ -20,8 +20,9 @@ __all__: list[str] = []
 @scenario(
     "create.stream-and-background",
     "stream absent/null/true is accepted; stream:false and background:true are rejected",
-    requirements=("RWS-CREATE-3", "RWS-CREATE-12"),
-    drives="generate:false requests with stream null, true, false and background true",
+    requirements=("RWS-CREATE-3", "RWS-CREATE-12", "RWS-CREATE-14"),
+    drives="generate:false requests with stream null, true, stream_options, stream false and "
+    "background true",
     needs_model=False,
 )
 async def stream_and_background(ctx: ScenarioContext) -> None:
@@ -30,6 +31,10 @@ async def stream_and_background(ctx: ScenarioContext) -> None:
         what = f"request with {fields or 'no stream field'}"
         run = await ctx.request(conn, ctx.create("hi", generate=False, **fields), what=what)
         expect_run_status(ctx, run, "completed", "RWS-CREATE-3", what=what)
+    # RWS-CREATE-14: stream_options is accepted (and has no effect).
+    options = {"stream_options": {"include_obfuscation": False}}
+    run = await ctx.request(conn, ctx.create("hi", generate=False, **options), what="options")
+    expect_run_status(ctx, run, "completed", "RWS-CREATE-14", what="request with stream_options")
     for name, value in (("stream", False), ("background", True)):
         what = f"request with {name}: {str(value).lower()}"
         since = len(conn.messages)
@@ -140,3 +145,28 @@ async def null_stream_id(ctx: ScenarioContext) -> None:
     expect_run_status(ctx, run, "completed", "RWS-CREATE-7", what='"stream_id": null')
     carried = [e.get("type") for e in run.events if "stream_id" in e]
     ctx.expect("RWS-EVENT-5", not carried, f"default-lane events carry stream_id: {carried}")
+
+
+# RWS-CREATE-16 (SHOULD): each request is served with the model it names, not with the model
+# of an earlier request on the connection.
+@scenario(
+    "create.model-per-request",
+    "a request naming an unknown model is not served with the connection's earlier model",
+    requirements=("RWS-CREATE-16",),
+    drives="a generate:false request with the configured model, then one naming "
+    "'rws-no-such-model'",
+    needs_model=False,
+)
+async def model_per_request(ctx: ScenarioContext) -> None:
+    conn = await ctx.connect()
+    await ctx.completed(conn, ctx.create("hi", generate=False))
+    outcome = await ctx.request(
+        conn, ctx.create("hi", generate=False, model="rws-no-such-model"), what="unknown model"
+    )
+    served = outcome.response.get("model") if outcome.kind == "run" else None
+    ctx.expect(
+        "RWS-CREATE-16",
+        outcome.kind == "error" or served == "rws-no-such-model",
+        f"a request for 'rws-no-such-model' was served by {served!r}",
+    )
+    ctx.note("unknown_model_answer", describe(outcome))

@@ -10,27 +10,45 @@ from conformance.scenarios._common import expect_run_status
 __all__: list[str] = []
 
 
-# RWS-TRANS-1, RWS-TRANS-3: a bare upgrade (no subprotocol, no beta header, one header the
-# server cannot know) must succeed with 101.
+# RWS-TRANS-1, RWS-TRANS-3: a bare upgrade (no subprotocol, no beta header) must succeed
+# with 101.
 @scenario(
     "handshake.upgrade-101",
-    "upgrade without subprotocol or beta header, with an unknown header, gets 101",
+    "upgrade without subprotocol or beta header gets 101",
     requirements=("RWS-TRANS-1", "RWS-TRANS-3"),
-    drives="one upgrade with Authorization and X-Rws-Unknown-Header only",
+    drives="one upgrade carrying Authorization and the RFC 6455 headers only",
     needs_model=False,
 )
 async def upgrade_101(ctx: ScenarioContext) -> None:
-    result = await ctx.try_connect(headers={"X-Rws-Unknown-Header": "ignore-me"})
+    result = await ctx.try_connect()
     status = result.status if isinstance(result, Rejected) else 101
     ctx.expect("RWS-TRANS-1", status == 101, f"expected HTTP 101, got {status}")
     ctx.expect("RWS-TRANS-3", status == 101, f"a bare upgrade was refused with HTTP {status}")
+
+
+# RWS-TRANS-13, RWS-TRANS-15: unknown headers and query parameters are ignored.
+@scenario(
+    "handshake.unknown-header-and-query",
+    "upgrade with an unknown header and an unknown query parameter gets 101",
+    requirements=("RWS-TRANS-13", "RWS-TRANS-15"),
+    drives="one upgrade with X-Rws-Unknown-Header and ?x_rws_unknown=1 on the URL",
+    needs_model=False,
+)
+async def unknown_header_and_query(ctx: ScenarioContext) -> None:
+    result = await ctx.try_connect(headers={"X-Rws-Unknown-Header": "ignore-me"})
+    status = result.status if isinstance(result, Rejected) else 101
+    ctx.expect("RWS-TRANS-13", status == 101, f"unknown header: HTTP {status}, expected 101")
+    separator = "&" if "?" in ctx.config.url else "?"
+    result = await ctx.try_connect(url=f"{ctx.config.url}{separator}x_rws_unknown=1")
+    status = result.status if isinstance(result, Rejected) else 101
+    ctx.expect("RWS-TRANS-15", status == 101, f"unknown query: HTTP {status}, expected 101")
 
 
 # RWS-TRANS-2: no credentials -> 401 before the upgrade.
 @scenario(
     "handshake.no-credentials-401",
     "upgrade without Authorization is refused with 401",
-    requirements=("RWS-TRANS-2",),
+    requirements=("RWS-TRANS-2", "RWS-TRANS-12"),
     drives="one upgrade without an Authorization header",
     needs_model=False,
 )
@@ -38,6 +56,7 @@ async def no_credentials(ctx: ScenarioContext) -> None:
     result = await ctx.try_connect(api_key=None)
     status = result.status if isinstance(result, Rejected) else 101
     ctx.expect("RWS-TRANS-2", status == 401, f"expected HTTP 401, got {status}")
+    ctx.expect("RWS-TRANS-12", status == 401, f"expected HTTP 401 and no WebSocket, got {status}")
 
 
 # RWS-TRANS-2: credentials the server does not accept -> 401 before the upgrade.
@@ -58,7 +77,7 @@ async def bad_credentials(ctx: ScenarioContext) -> None:
 @scenario(
     "handshake.plain-get-426",
     "plain HTTP GET without upgrade headers is answered 426",
-    requirements=("RWS-TRANS-4",),
+    requirements=("RWS-TRANS-4", "RWS-TRANS-12"),
     drives="one HTTP/1.1 GET /v1/responses without Upgrade/Connection: Upgrade",
     needs_model=False,
 )
@@ -67,6 +86,12 @@ async def plain_get(ctx: ScenarioContext) -> None:
         ctx.recorder, ctx.config.url, api_key=ctx.config.api_key, within=ctx.config.timeout
     )
     ctx.expect("RWS-TRANS-4", status == 426, f"expected HTTP 426, got {status}")
+    # RWS-TRANS-12: whatever the status, a refusal is 400 or above.
+    ctx.expect(
+        "RWS-TRANS-12",
+        status is not None and status >= 400,
+        f"a plain GET was answered {status}, expected a status of 400 or above",
+    )
 
 
 # RWS-TRANS-8: the handshake completes with and without a permessage-deflate offer.

@@ -22,6 +22,7 @@ _GRAMMAR = (
     "RWS-EVENT-1",
     "RWS-EVENT-2",
     "RWS-EVENT-6",
+    "RWS-EVENT-7",
     "RWS-ORDER-1",
     "RWS-ORDER-2",
     "RWS-ORDER-3",

@@ -1,0 +1,241 @@
+"""Scenarios of limits and robustness (RWS-LIMIT-*, RWS-ERR-6)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import trio
+
+from conformance.harness.config import SuiteConfig
+from conformance.harness.context import ScenarioContext
+from conformance.harness.registry import scenario
+from conformance.harness.wire import ConnectionClosedError, ExpectationTimeout, Message
+from conformance.scenarios._common import describe, expect_error, expect_run_status, is_error
+
+__all__: list[str] = []
+
+# A declared limit this short or shorter is one the suite can wait for.
+_TESTABLE_LIMIT_S = 30.0
+
+
+def _short_age(config: SuiteConfig) -> str | None:
+    if config.test_connection_age is None:
+        return (
+            "the connection-age limit can be waited for only when the server runs with a short "
+            "age for testing: start it so and pass --test-connection-age SECONDS"
+        )
+    return None
+
+
+def _short_idle(config: SuiteConfig) -> str | None:
+    idle = config.parameter("idle-timeout")
+    try:
+        seconds = float(idle) if idle is not None else None
+    except ValueError:
+        seconds = None
+    if seconds is None or seconds > _TESTABLE_LIMIT_S:
+        return (
+            "no idle-timeout of at most 30 s declared (--server-param idle-timeout=SECONDS); "
+            "RWS-LIMIT-4 applies only to a server that declares one"
+        )
+    return None
+
+
+# RWS-LIMIT-1, RWS-LIMIT-2, RWS-ERR-6: at the age limit: no new runs, running ones finish,
+# websocket_connection_limit_reached, close 1001.
+@scenario(
+    "limits.connection-age",
+    "at the connection-age limit new requests are refused, running runs end, close 1001",
+    requirements=("RWS-LIMIT-1", "RWS-LIMIT-2", "RWS-ERR-6"),
+    drives="a slow run started just before the test age limit; a request just after it",
+    skip_if=_short_age,
+)
+async def connection_age(ctx: ScenarioContext) -> None:
+    age = ctx.config.test_connection_age
+    assert age is not None
+    opened = trio.current_time()
+    conn = await ctx.connect()
+    await trio.sleep_until(opened + max(0.0, age - 0.4))
+    slow = "rws:delay ms=60\nrws:text length=30 chunks=10"
+    index = await ctx.send_create(conn, ctx.create(slow, store=False))
+    await trio.sleep_until(opened + age + 0.2)
+    since = len(conn.messages)
+    await conn.send_json(ctx.create("rws:text length=4", store=False), note="after the limit")
+    try:
+        limit = await conn.expect_within(
+            is_error("websocket_connection_limit_reached"), ctx.config.timeout, since=since
+        )
+    except (ExpectationTimeout, ConnectionClosedError) as exc:
+        raise ctx.fail(
+            "RWS-LIMIT-1", f"no websocket_connection_limit_reached after the age limit: {exc}"
+        ) from exc
+    event = limit.event or {}
+    ctx.expect(
+        "RWS-LIMIT-1",
+        event.get("status") == 400 and "stream_id" not in event,
+        f"the limit error must have status 400 and no stream_id: {dict(event)!r}"[:300],
+    )
+    run = await ctx.outcome(
+        conn, index, what="the run started before the limit", requirement="RWS-LIMIT-2"
+    )
+    expect_run_status(ctx, run, "completed", "RWS-LIMIT-2", what="the run spanning the limit")
+    late = [
+        m.index
+        for m in conn.messages[since:]
+        if m.type == "response.created" and _response_id(m) != run.response_id
+    ]
+    ctx.expect("RWS-LIMIT-1", not late, f"runs started after the age limit (messages {late})")
+
+    def closed(message: Message) -> bool:
+        return message.kind == "close"
+
+    try:
+        close = await conn.expect_within(closed, ctx.config.timeout, what="the close")
+    except (ExpectationTimeout, ConnectionClosedError) as exc:
+        raise ctx.fail("RWS-LIMIT-2", f"the connection was not closed: {exc}") from exc
+    ctx.expect("RWS-LIMIT-2", close.close_code == 1001, f"close code {close.close_code}")
+    ctx.expect("RWS-ERR-6", close.close_code == 1001, f"close code {close.close_code}")
+
+
+def _response_id(message: Message) -> str | None:
+    response = (message.event or {}).get("response")
+    value = response.get("id") if isinstance(response, Mapping) else None
+    return value if isinstance(value, str) else None
+
+
+# RWS-LIMIT-4: the idle timeout closes with 1001 after idle time only.
+@scenario(
+    "limits.idle-timeout",
+    "an idle connection is closed with 1001 after the declared idle-timeout, not before",
+    requirements=("RWS-LIMIT-4", "RWS-ERR-6"),
+    drives="a connection kept busy with a message at half the timeout, then left idle",
+    needs_model=False,
+    skip_if=_short_idle,
+)
+async def idle_timeout(ctx: ScenarioContext) -> None:
+    idle = float(ctx.config.parameter("idle-timeout") or 0)
+    conn = await ctx.connect()
+    await trio.sleep(idle * 0.6)
+    await ctx.request(conn, ctx.create("hi", generate=False))
+    activity = trio.current_time()
+    await trio.sleep(idle * 0.6)
+    ctx.expect("RWS-LIMIT-4", not conn.closed.is_set(), "closed before the idle timeout")
+    await trio.sleep_until(activity + idle + ctx.config.timeout / 2)
+    ctx.expect("RWS-LIMIT-4", conn.closed.is_set(), "not closed after the idle timeout")
+    if conn.closed.is_set():
+        ctx.expect("RWS-ERR-6", conn.close_code == 1001, f"close code {conn.close_code}")
+
+
+# RWS-LIMIT-3, RWS-LIMIT-8 (SHOULD): the declared connection age.
+@scenario(
+    "limits.declared-connection-age",
+    "the declared (or advertised) max-connection-age is 60 minutes, at least 10",
+    requirements=("RWS-LIMIT-3", "RWS-LIMIT-8"),
+    drives="one upgrade; reads the responses-ws-limits header or the declared parameter",
+    needs_model=False,
+)
+async def declared_age(ctx: ScenarioContext) -> None:
+    conn = await ctx.connect()
+    advertised: dict[str, str] = {}
+    header = next(
+        (v for k, v in conn.response_headers.items() if k.lower() == "responses-ws-limits"), ""
+    )
+    for pair in header.split(","):
+        name, _, raw = pair.strip().partition("=")
+        if name:
+            advertised[name.strip()] = raw.strip()
+    ctx.note("advertised_limits", advertised)
+    value: str | None = advertised.get("max-connection-age")
+    if value is None:
+        value = ctx.config.parameter("max-connection-age")
+    try:
+        seconds = float(value) if value is not None else None
+    except ValueError:
+        seconds = None
+    ctx.expect(
+        "RWS-LIMIT-3", seconds is not None and seconds >= 600, f"max-connection-age {value!r}"
+    )
+    ctx.expect("RWS-LIMIT-8", seconds == 3600, f"max-connection-age {value!r}, expected 3600")
+
+
+# RWS-LIMIT-6: input the server cannot process harms nothing.
+@scenario(
+    "limits.deeply-nested-input",
+    "a deeply nested request harms neither the server, other connections nor the cache",
+    requirements=("RWS-LIMIT-6",),
+    drives="run 1 store:false on c1; c2 open; c1 sends input nested 20000 levels; "
+    "continue run 1 on c1; a run on c2",
+)
+async def deep_input(ctx: ScenarioContext) -> None:
+    conn = await ctx.connect()
+    other = await ctx.connect()
+    first = await ctx.completed(conn, ctx.create("rws:text length=10", store=False))
+    depth = 20000
+    text = (
+        '{"type":"response.create","model":'
+        + f'"{ctx.config.model}","input":'
+        + "[" * depth
+        + "]" * depth
+        + "}"
+    )
+    since = len(conn.messages)
+    await conn.send_text(text, note=f"input nested {depth} levels")
+    answer = await conn.expect_nothing_during(
+        lambda m: m.event is not None or m.kind == "close", ctx.config.timeout, since=since
+    )
+    ctx.note("deep_input_answer", (answer.type or answer.kind) if answer else None)
+    ctx.expect(
+        "RWS-LIMIT-6",
+        not conn.closed.is_set(),
+        f"the connection closed after the deep input (code {conn.close_code})",
+    )
+    if not conn.closed.is_set():
+        follow = await ctx.request(
+            conn,
+            ctx.create("rws:text length=5", store=False, previous_response_id=first.response_id),
+            what="continuing after the deep input",
+            requirement="RWS-LIMIT-6",
+        )
+        expect_run_status(ctx, follow, "completed", "RWS-LIMIT-6", what="the cached entry")
+    run = await ctx.request(
+        other,
+        ctx.create("rws:text length=5"),
+        what="the other connection",
+        requirement="RWS-LIMIT-6",
+    )
+    expect_run_status(ctx, run, "completed", "RWS-LIMIT-6", what="the other connection")
+
+
+# RWS-LIMIT-7, RWS-LIMIT-10: closing the connection stops its runs; they are not continuable.
+@scenario(
+    "limits.client-close-stops-runs",
+    "a run whose connection the client closed is stopped and cannot be continued",
+    requirements=("RWS-LIMIT-7", "RWS-LIMIT-10"),
+    drives="a slow store:true run; close after response.created; wait; continue it on c2",
+)
+async def client_close(ctx: ScenarioContext) -> None:
+    conn = await ctx.connect()
+    await conn.send_json(ctx.create("rws:delay ms=50\nrws:text length=40 chunks=10", store=True))
+    created = await conn.expect_within(
+        lambda m: m.type == "response.created", ctx.config.timeout, what="response.created"
+    )
+    response = (created.event or {}).get("response")
+    target = response.get("id") if isinstance(response, Mapping) else None
+    await conn.close()
+    # Long enough for the whole run (18 events, 50 ms apart) to have finished had it gone on.
+    await trio.sleep(1.2 + ctx.config.quiet_period)
+    other = await ctx.connect()
+    outcome = await ctx.request(
+        other, ctx.create("rws:text length=4", previous_response_id=target), what="continuation"
+    )
+    held = expect_error(
+        ctx,
+        outcome,
+        "previous_response_not_found",
+        "RWS-LIMIT-10",
+        what="continuing the stopped run",
+        param="previous_response_id",
+    )
+    ctx.expect(
+        "RWS-LIMIT-7", held, f"the run went on after its connection closed: {describe(outcome)}"
+    )
