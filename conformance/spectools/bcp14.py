@@ -32,8 +32,8 @@ _FENCE = re.compile(r"^\s*(```|~~~)")
 EXEMPT_START = "<!-- bcp14-exempt -->"
 EXEMPT_END = "<!-- /bcp14-exempt -->"
 # Kept in step with conformance.spectools.render (imported there would be circular).
-_REQ_START = re.compile(r"^<!-- req: \S+ -->\s*$")
-_REQ_END = "<!-- /req -->"
+_REQ_START = re.compile(r"^<!-- (?:req|table): \S+ -->\s*$")
+_REQ_END = ("<!-- /req -->", "<!-- /table -->")
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,8 @@ def keywords_outside_requirements(page: str) -> list[KeywordHit]:
     """Return the key words of a Markdown page that are not inside a requirement block.
 
     Skipped: fenced code blocks, rendered requirement blocks (``<!-- req: ... -->`` to
-    ``<!-- /req -->``), exemption blocks and HTML comments on one line.
+    ``<!-- /req -->``), generated tables (``<!-- table: ... -->`` to ``<!-- /table -->``,
+    whose cells come from the registries), exemption blocks and one-line HTML comments.
     """
     hits: list[KeywordHit] = []
     fence: str | None = None
@@ -89,7 +90,7 @@ def keywords_outside_requirements(page: str) -> list[KeywordHit]:
         if _REQ_START.match(stripped):
             in_requirement = True
             continue
-        if stripped == _REQ_END:
+        if stripped in _REQ_END:
             in_requirement = False
             continue
         if stripped == EXEMPT_START:

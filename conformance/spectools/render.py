@@ -211,7 +211,7 @@ def _requirement_index(
     for requirement in requirements.values():
         level = "withdrawn" if requirement.status == "withdrawn" else requirement.level
         lines.append(
-            f"| {_link(requirement.id, pages)} | {level} | {requirement.role} "
+            f"| {_link(requirement.id, pages)} | `{level}` | {requirement.role} "
             f"| `{requirement.profile}` |"
         )
     return lines
