@@ -31,10 +31,20 @@ from .directives import (
     TextDirective,
     parse_directives,
 )
-from .run import MODEL_ID, GeneratedRun, generate_run, usage
+from .run import (
+    MAX_RUN_CHARACTERS,
+    MAX_RUN_DELTAS,
+    MODEL_ID,
+    GeneratedRun,
+    ModelLimitError,
+    generate_run,
+    usage,
+)
 from .text import PATTERN, pattern, split_chunks, truncate_utf8
 
 __all__ = [
+    "MAX_RUN_CHARACTERS",
+    "MAX_RUN_DELTAS",
     "MODEL_ID",
     "PATTERN",
     "CallDirective",
@@ -45,6 +55,7 @@ __all__ = [
     "GeneratedRun",
     "IncompleteDirective",
     "LoopDirective",
+    "ModelLimitError",
     "ReasoningDirective",
     "RefusalDirective",
     "TextDirective",

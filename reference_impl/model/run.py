@@ -41,9 +41,20 @@ from .directives import (
 )
 from .text import pattern, split_chunks, truncate_utf8
 
-__all__ = ["MODEL_ID", "GeneratedRun", "generate_run", "usage"]
+__all__ = [
+    "MAX_RUN_CHARACTERS",
+    "MAX_RUN_DELTAS",
+    "MODEL_ID",
+    "GeneratedRun",
+    "ModelLimitError",
+    "generate_run",
+    "usage",
+]
 
 MODEL_ID = "conformance-1"
+# Guards against directives that would exhaust memory (not in the appendix; see ModelLimitError).
+MAX_RUN_CHARACTERS = 1_000_000
+MAX_RUN_DELTAS = 100_000
 
 Event = dict[str, Any]
 PartKind = Literal["output_text", "refusal", "summary_text", "reasoning_text", "arguments"]
@@ -162,11 +173,56 @@ def _apply_budget(items: Sequence[_Item], max_output_tokens: int) -> list[_Item]
     return kept
 
 
+class ModelLimitError(ValueError):
+    """The directives ask for more than the model generates in one run.
+
+    Not part of the appendix: a guard so that ``rws:text length=999999999`` cannot exhaust the
+    server's memory. The server answers the request with ``server_error`` and the connection
+    lives on (RWS-LIMIT-6).
+    """
+
+    def __init__(self, characters: int, deltas: int) -> None:
+        super().__init__(characters, deltas)
+        self.characters = characters
+        self.deltas = deltas
+
+    def __str__(self) -> str:
+        return (
+            f"directives ask for {self.characters} characters in {self.deltas} deltas; "
+            f"the limit is {MAX_RUN_CHARACTERS} characters and {MAX_RUN_DELTAS} deltas"
+        )
+
+
+def _check_size(directives: Sequence[Directive]) -> None:
+    """Raise ModelLimitError before generating texts larger than the run limits."""
+    characters = deltas = 0
+    for directive in directives:
+        lengths: tuple[int, ...] = ()
+        chunks = 1
+        match directive:
+            case (
+                TextDirective(length=length, chunks=chunks)
+                | RefusalDirective(length=length, chunks=chunks)
+            ):
+                lengths = (length,)
+            case ReasoningDirective(summary=summary, text=text, chunks=chunks):
+                lengths = (summary, text)
+            case CallDirective(chunks=chunks, arguments=arguments):
+                lengths = (len(arguments),)
+            case LoopDirective(arguments=arguments):
+                lengths = (len(arguments),)
+        characters += sum(lengths)
+        deltas += sum(min(max(chunks, 1), length) for length in lengths)
+    if characters > MAX_RUN_CHARACTERS or deltas > MAX_RUN_DELTAS:
+        raise ModelLimitError(characters, deltas)
+
+
 def _plan(
     directives: Sequence[Directive],
     context: Sequence[Mapping[str, Any]],
     max_output_tokens: int | None,
 ) -> list[_Item]:
+    _check_size(directives)
     p = tool_outputs_after_latest_user(context)
     items = [item for d in directives if (item := _plan_directive(d, context, p)) is not None]
     if not items:

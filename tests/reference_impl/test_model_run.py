@@ -13,8 +13,11 @@ from typing import Any
 import pytest
 
 from reference_impl.model import (
+    MAX_RUN_CHARACTERS,
+    MAX_RUN_DELTAS,
     MODEL_ID,
     GeneratedRun,
+    ModelLimitError,
     build_context,
     generate_run,
     normalize_input,
@@ -596,3 +599,24 @@ class TestLifecycle:
         }
         assert used == set(issued)
         assert any(i.startswith(f"{prefix}_") for i in used)
+
+
+class TestRunLimits:
+    """Not in the appendix: a run never generates more than the model's size limits."""
+
+    def test_oversized_text_is_refused_before_generating(self) -> None:
+        """A length beyond MAX_RUN_CHARACTERS raises ModelLimitError, naming the numbers."""
+        with pytest.raises(ModelLimitError, match="1000001 characters"):
+            run(f"rws:text length={MAX_RUN_CHARACTERS + 1}")
+
+    def test_too_many_deltas_are_refused(self) -> None:
+        """More than MAX_RUN_DELTAS deltas in one run raise ModelLimitError."""
+        half = MAX_RUN_DELTAS // 2 + 1
+        with pytest.raises(ModelLimitError):
+            run(f"rws:text length={half} chunks={half}\nrws:refusal length={half} chunks={half}")
+
+    @pytest.mark.slow
+    def test_run_at_the_limits_is_generated(self) -> None:
+        """Exactly MAX_RUN_DELTAS deltas are still generated."""
+        result = run(f"rws:text length={MAX_RUN_DELTAS} chunks={MAX_RUN_DELTAS}")
+        assert len(deltas(result, "response.output_text.delta")) == MAX_RUN_DELTAS
