@@ -168,6 +168,7 @@ def test_server_union_admits_vendor_events(
     assert server_union.is_valid({"type": "x-acme.trace", "anything": [1, 2]})
     assert not server_union.is_valid({"type": "response.hologram.delta", "delta": "x"})
     assert not server_union.is_valid({"type": "trace"})
+    assert not server_union.is_valid({"type": "x-acme.trace\n"})
     assert not server_union.is_valid({"no_type": True})
     # The fast per-type path knows no vendor events.
     assert not schemas.is_valid({"type": "x-acme.trace"})
