@@ -341,8 +341,17 @@ class RwsSession:
         self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
     ) -> None:
         """Add the suite's check items."""
-        collector = _SuiteCollector.from_parent(session, name="responses-ws", session_plugin=self)
-        items.extend(collector.collect())
+        # Our items come from no file, so they are added here rather than by a file
+        # collector; the explicit node id keeps them at "responses-ws::<check id>".
+        collector = _SuiteCollector.from_parent(
+            session, name="responses-ws", nodeid="responses-ws", session_plugin=self
+        )
+        checks = collector.collect()
+        # Report the collection as pytest does for files, so "collected N items" counts them.
+        session.ihook.pytest_collectreport(
+            report=pytest.CollectReport(collector.nodeid, "passed", None, list(checks))
+        )
+        items.extend(checks)
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:

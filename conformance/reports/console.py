@@ -93,6 +93,12 @@ class Progress:
                 self._column = 0
         self.stream.flush()
 
+    def __call__(self, check: CheckResult, done: int, total: int) -> None:
+        """The runner's progress-callback form: ``progress(result, done, total)``."""
+        self.total = total
+        self.check_finished(check)
+        self.done = done
+
     def finish(self) -> None:
         """End the progress output (closes a partly filled line)."""
         if not self.verbose and self._column:

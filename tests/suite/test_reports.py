@@ -428,6 +428,16 @@ class TestConsole:
         progress.finish()
         assert out.getvalue() == ".FxW [4/7]\nis. [7/7]\n"
 
+    def test_progress_works_as_the_runner_callback(self) -> None:
+        """progress(result, done, total) prints the same characters with the runner's count."""
+        out = io.StringIO()
+        progress = Progress(out, width=2)
+        checks = sample_run().checks
+        for done, result in enumerate(checks[:3], start=1):
+            progress(result, done, 3)
+        progress.finish()
+        assert out.getvalue() == ".F [2/3]\nF [3/3]\n"
+
     def test_verbose_progress_prints_a_line_per_check(self) -> None:
         """With verbose, each check gets a line with verdict, id and first message line."""
         out = io.StringIO()
