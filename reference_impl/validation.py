@@ -6,8 +6,10 @@ gets the same answer:
 1. :func:`parse_message`: JSON object or ``invalid_json`` (RWS-CREATE-9), then a supported
    ``type`` or ``unknown_event_type`` (RWS-CREATE-11).
 2. :func:`check_stream_id`: the lane, or ``invalid_stream_id`` (RWS-LANE-3).
-3. :func:`check_create`: the fields of ``response.create``, or one request-scoped error whose
-   ``param`` names the offending field (RWS-CREATE-3, RWS-CREATE-5).
+3. :func:`check_create`: nesting depth and Unicode, then the schema of ``response.create``
+   (:mod:`reference_impl.schemas`), then what this server requires (``model``, no
+   ``stream: false``, no ``background: true``), or one request-scoped error whose ``param``
+   names the offending field (RWS-CREATE-3, RWS-CREATE-5).
 
 Unknown top-level fields are ignored (RWS-CREATE-4).
 """
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reference_impl.errors import ProtocolError, RequestError
+from reference_impl.schemas import create_error
 
 __all__ = [
     "CLIENT_EVENT_TYPES",
@@ -188,6 +191,11 @@ def check_create(event: Mapping[str, Any], *, crash_on_deep_input: bool = False)
         if not sound:
             raise _value_error(name, "the text is not valid Unicode")
 
+    # RWS-CREATE-5: the event validates against its schema (the lane was checked before).
+    error = create_error({name: value for name, value in event.items() if name != "stream_id"})
+    if error is not None:
+        raise error
+
     # RWS-CREATE-5: the model is required by this server.
     if "model" not in event or event["model"] is None:
         raise RequestError(
@@ -221,8 +229,8 @@ def check_create(event: Mapping[str, Any], *, crash_on_deep_input: bool = False)
     generate = _optional(event, "generate", bool, "a boolean")
     instructions = _optional(event, "instructions", str, "a string")
     max_output_tokens = _optional(event, "max_output_tokens", int, "an integer")
-    if max_output_tokens is not None and max_output_tokens < 1:
-        raise _value_error("max_output_tokens", "expected an integer of at least 1")
+    if max_output_tokens is not None and max_output_tokens < 0:
+        raise _value_error("max_output_tokens", "expected a non-negative integer")
     _number(event, "temperature", 0.0, 2.0)
     _number(event, "top_p", 0.0, 1.0)
     for name in ("parallel_tool_calls",):
