@@ -143,7 +143,10 @@ def peer_server(
     )
     drainer: threading.Thread | None = None
     try:
-        ws_url = _wait_for_listening(proc, logs)
+        try:
+            ws_url = _wait_for_listening(proc, logs)
+        except (TimeoutError, RuntimeError) as exc:
+            raise RuntimeError(f"{exc}; the server printed:\n{''.join(logs)}") from exc
         assert proc.stdout is not None
         drainer = threading.Thread(target=_drain, args=(proc.stdout, logs), daemon=True)
         drainer.start()
