@@ -26,9 +26,7 @@ options. With the option, a session object is registered that
 from __future__ import annotations
 
 import datetime
-import importlib
 import os
-import pkgutil
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -103,11 +101,13 @@ class RwsSettings:
 
     server_url: str
     api_key: str | None = None
+    api_key2: str | None = None
     model: str | None = None
     profiles: tuple[str, ...] = ()
     expected_failures: Path | None = None
     report_dir: Path | None = None
     timeout: float | None = None
+    parameters: tuple[tuple[str, str], ...] = ()  # declared server parameters
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> RwsSettings | None:
@@ -118,46 +118,62 @@ class RwsSettings:
         profiles: list[str] = []
         for value in config.getoption("rws_profile") or ():
             profiles.extend(p.strip() for p in str(value).split(",") if p.strip())
+        parameters: list[tuple[str, str]] = []
+        for pair in config.getoption("rws_server_param") or ():
+            name, sep, value = str(pair).partition("=")
+            if not sep or not name.strip():
+                raise pytest.UsageError(f"--rws-server-param expects NAME=VALUE, got {pair!r}")
+            parameters.append((name.strip(), value.strip()))
         baseline = config.getoption("rws_expected_failures")
         report_dir = config.getoption("rws_report_dir")
         return cls(
             server_url=str(url),
             # The key may come from the environment so that it stays out of shell history.
             api_key=config.getoption("rws_api_key") or os.environ.get("RWS_API_KEY") or None,
+            api_key2=config.getoption("rws_api_key2") or os.environ.get("RWS_API_KEY2") or None,
             model=config.getoption("rws_model"),
             profiles=tuple(dict.fromkeys(profiles)),
             expected_failures=Path(baseline) if baseline else None,
             report_dir=Path(report_dir) if report_dir else None,
             timeout=config.getoption("rws_timeout"),
+            parameters=tuple(parameters),
         )
 
 
 class HarnessSource:
-    """The default source: the harness's scenario registry, each scenario run with trio."""
+    """The default source: the harness's scenarios (``conformance.scenarios``), each run in
+    its own trio run. Defaults follow ``responses-ws check``: model ``conformance-1``, and
+    profiles ``core`` plus ``conformance-model`` when that model is used."""
 
     def __init__(self, settings: RwsSettings) -> None:
         # Imported here, not at module level: the plugin module is imported by every pytest
         # run, and the harness pulls in trio, websockets and the checker.
-        from conformance.harness.config import DEFAULT_TIMEOUT, SuiteConfig, env_float
-        from conformance.harness.registry import REGISTRY
+        from conformance.harness.config import (
+            CONFORMANCE_MODEL,
+            DEFAULT_PARAMETERS,
+            DEFAULT_TIMEOUT,
+            SuiteConfig,
+            env_float,
+        )
         from conformance.requirements import load_requirements
+        from conformance.scenarios import all_scenarios
 
-        _import_scenarios()
-        options: dict[str, Any] = {
-            "server_url": settings.server_url,
-            "api_key": settings.api_key,
-            "timeout": settings.timeout or env_float("RWS_TIMEOUT", DEFAULT_TIMEOUT),
-        }
-        if settings.model:
-            options["model"] = settings.model
-        if settings.profiles:
-            options["profiles"] = frozenset(settings.profiles)
-        self.config = SuiteConfig(**options)
-        self.scenarios = dict(REGISTRY)
+        model = settings.model or CONFORMANCE_MODEL
+        default_profiles = {"core", "conformance-model"} if model == CONFORMANCE_MODEL else {"core"}
+        self.config = SuiteConfig(
+            server_url=settings.server_url,
+            api_key=settings.api_key,
+            api_key2=settings.api_key2,
+            model=model,
+            profiles=frozenset(settings.profiles or default_profiles),
+            parameters={**DEFAULT_PARAMETERS, **dict(settings.parameters)},
+            timeout=settings.timeout or env_float("RWS_TIMEOUT", DEFAULT_TIMEOUT),
+        )
+        self.scenarios = {scn.id: scn for scn in all_scenarios()}
         self.requirements = load_requirements()
 
     def checks(self) -> Sequence[CheckSpec]:
-        """Every registered scenario, in registration order."""
+        """Every scenario, in the suite's order."""
         return list(self.scenarios.values())
 
     def run_check(self, check_id: str) -> CheckResult:
@@ -174,14 +190,6 @@ class HarnessSource:
         from conformance.harness.runner import suite_version
 
         return {**self.config.describe(), "suite_version": suite_version(), "runner": "pytest"}
-
-
-def _import_scenarios() -> None:
-    """Import every scenario module so that its ``@scenario`` decorators register."""
-    package = importlib.import_module("conformance.scenarios")
-    for module in pkgutil.iter_modules(package.__path__):
-        if not module.name.startswith("_"):
-            importlib.import_module(f"conformance.scenarios.{module.name}")
 
 
 class CheckFailedError(Exception):
@@ -420,12 +428,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--rws-api-key", default=None, help="API key for the server (default: $RWS_API_KEY)"
     )
+    group.addoption(
+        "--rws-api-key2",
+        default=None,
+        help="a second API key the server accepts, for RWS-LIMIT-5 (default: $RWS_API_KEY2)",
+    )
+    group.addoption(
+        "--rws-server-param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a server parameter the server declares (repeatable), e.g. busy-lane=reject",
+    )
     group.addoption("--rws-model", default=None, help="model to request (default: conformance-1)")
     group.addoption(
         "--rws-profile",
         action="append",
         default=[],
-        help="a profile the server declares (repeatable or comma-separated; default: core)",
+        help="a profile the server declares (repeatable or comma-separated; default: core, "
+        "plus conformance-model with the model conformance-1)",
     )
     group.addoption(
         "--rws-expected-failures", default=None, help="expected-failures (baseline) YAML file"
