@@ -29,9 +29,10 @@ class CheckerFinding:
 
 def _checker_module() -> Any:
     try:
-        return importlib.import_module("conformance.checker")
+        module = importlib.import_module("conformance.checker")
     except ImportError:
         return None
+    return module if hasattr(module, "Checker") else None
 
 
 def checker_available() -> bool:

@@ -83,6 +83,8 @@ class SuiteConfig:
     # The server runs with this short connection age for testing (seconds), so that the
     # suite can wait for the limit (RWS-LIMIT-1/2); None when it cannot.
     test_connection_age: float | None = None
+    # Where that short-lived server listens, when it is not server_url itself.
+    age_limit_url: str | None = None
     model: str = CONFORMANCE_MODEL
     profiles: frozenset[str] = frozenset({"core"})
     parameters: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_PARAMETERS))
@@ -126,4 +128,5 @@ class SuiteConfig:
             "quiet_period_s": self.quiet_period,
             "second_api_key": self.api_key2 is not None,
             "test_connection_age_s": self.test_connection_age,
+            "age_limit_url": self.age_limit_url,
         }

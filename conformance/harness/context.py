@@ -123,9 +123,12 @@ class ScenarioContext:
         api_key: str | None = _DEFAULT_KEY,
         headers: Mapping[str, str] | None = None,
         compression: str | None = None,
+        url: str | None = None,
     ) -> Connection:
         """Open a connection the scenario needs; a refusal is a failed prerequisite."""
-        result = await self.try_connect(api_key=api_key, headers=headers, compression=compression)
+        result = await self.try_connect(
+            api_key=api_key, headers=headers, compression=compression, url=url
+        )
         if isinstance(result, Rejected):
             raise PrerequisiteFailed(f"could not open a WebSocket to {self.config.url}: {result}")
         return result

@@ -26,7 +26,7 @@ from conformance.harness.context import (
     level_verdict,
 )
 from conformance.harness.registry import Scenario
-from conformance.harness.wire import Recorder
+from conformance.harness.wire import ConnectionClosedError, ExpectationTimeout, Recorder
 from conformance.requirements import Requirement, load_requirements
 from conformance.results import CheckResult, RunResult, Verdict
 
@@ -161,6 +161,7 @@ async def run_scenario(
     recorder = Recorder()
     started = trio.current_time()
     prerequisite: str | None = None
+    suite_error = False
     ctx: ScenarioContext | None = None
     with trio.move_on_after(config.scenario_timeout) as scope:
         async with trio.open_nursery() as nursery:
@@ -171,9 +172,17 @@ async def run_scenario(
                 ctx.expect(failure.requirement, False, failure.message)
             except PrerequisiteFailed as exc:
                 prerequisite = str(exc)
+            except (ExpectationTimeout, ConnectionClosedError) as exc:
+                # A wait the scenario did not guard itself: charge its first requirement.
+                ctx.expect(scn.requirements[0], False, str(exc))
             except ConnectionClosed as exc:
                 # The server closed a connection the scenario was still using.
                 prerequisite = f"the server closed the connection unexpectedly ({exc})"
+            except Exception as exc:
+                # A bug of the scenario itself must not pass as a verdict about the server;
+                # it fails the check and says so.
+                prerequisite = f"suite error in the scenario: {type(exc).__name__}: {exc}"
+                suite_error = True
             finally:
                 with trio.CancelScope(shield=True), trio.move_on_after(2):
                     for conn in ctx.connections:
@@ -189,6 +198,8 @@ async def run_scenario(
     verdicts, messages = merge_verdicts(scn, requirements, expectations, findings, prerequisite)
     verdict = worst(verdicts.values())
     details: dict[str, Any] = {"drives": scn.drives, **ctx.details}
+    if suite_error:
+        details["suite_error"] = True
     if exercised:
         details["exercised"] = dict(exercised)
     return CheckResult(

@@ -249,7 +249,7 @@ async def failed_not_cached(ctx: ScenarioContext) -> None:
 @scenario(
     "cache.generate-false-chainable",
     "a generate:false response is cached and its context is exactly its input",
-    requirements=("RWS-CACHE-10", "RWS-CREATE-6"),
+    requirements=("RWS-CACHE-10",),
     drives="generate:false store:false with a two-message input; continue it with 'rws:context'",
 )
 async def generate_false_chain(ctx: ScenarioContext) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import trio
 
-from conformance.harness.config import SuiteConfig
+from conformance.harness.config import SuiteConfig, responses_url
 from conformance.harness.context import ScenarioContext
 from conformance.harness.registry import scenario
 from conformance.harness.wire import ConnectionClosedError, ExpectationTimeout, Message
@@ -54,7 +54,8 @@ async def connection_age(ctx: ScenarioContext) -> None:
     age = ctx.config.test_connection_age
     assert age is not None
     opened = trio.current_time()
-    conn = await ctx.connect()
+    url = ctx.config.age_limit_url
+    conn = await ctx.connect(url=responses_url(url) if url else None)
     await trio.sleep_until(opened + max(0.0, age - 0.4))
     slow = "rws:delay ms=60\nrws:text length=30 chunks=10"
     index = await ctx.send_create(conn, ctx.create(slow, store=False))

@@ -1,0 +1,49 @@
+"""Ask a server whether it serves a model, before a run chooses its model."""
+
+from __future__ import annotations
+
+import trio
+
+from conformance.harness.config import SuiteConfig
+from conformance.harness.lanes import outcomes
+from conformance.harness.wire import Recorder, Rejected, open_connection
+
+__all__ = ["offers_model"]
+
+
+async def offers_model(config: SuiteConfig, model: str) -> bool:
+    """Whether a ``generate: false`` request for ``model`` completes on the server."""
+    recorder = Recorder()
+    async with trio.open_nursery() as nursery:
+        try:
+            conn = await open_connection(
+                nursery,
+                recorder,
+                config.url,
+                api_key=config.api_key,
+                open_timeout=config.timeout,
+            )
+        except Rejected:
+            return False
+        await conn.send_json(
+            {
+                "type": "response.create",
+                "model": model,
+                "input": "probe",
+                "generate": False,
+                "store": False,
+            }
+        )
+
+        def answered() -> bool:
+            found = outcomes(conn.events, None)
+            return bool(found) and found[0].complete
+
+        try:
+            await conn.wait_until(answered, config.timeout, what="the model probe")
+        except Exception:
+            return False
+        finally:
+            await conn.close()
+            nursery.cancel_scope.cancel()
+        return outcomes(conn.events, None)[0].status == "completed"
