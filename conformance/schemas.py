@@ -54,9 +54,10 @@ SCHEMA_BASE_URI = "https://responses-ws.org/schemas/draft/"
 
 Direction = Literal["client", "server"]
 
-# Folders below schemas/ that hold data rather than schemas: examples are instances, and
-# rules/ holds registries (error codes, state tables) that have no $id.
-_NOT_SCHEMAS = ("examples", "rules")
+# examples/ holds instances, never schemas. rules/ holds registries (error codes, state
+# tables); a file there is a schema only if it declares an $id.
+_INSTANCES = "examples"
+_DATA = "rules"
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,10 +123,12 @@ class SchemaSet:
         docs: dict[Path, dict[str, Any]] = {}
         for path in sorted(self.root.rglob("*.json")):
             rel = path.relative_to(self.root)
-            if rel.parts[0] in _NOT_SCHEMAS:
+            if rel.parts[0] == _INSTANCES:
                 continue
             with path.open(encoding="utf-8") as f:
                 doc = json.load(f)
+            if rel.parts[0] == _DATA and not (isinstance(doc, dict) and "$id" in doc):
+                continue
             if not isinstance(doc, dict):
                 raise ValueError(f"{rel}: a schema must be a JSON object")
             expected = SCHEMA_BASE_URI + rel.as_posix()

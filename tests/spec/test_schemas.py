@@ -29,9 +29,13 @@ ALL_TYPES = sorted(SCHEMAS.client_event_types() | SCHEMAS.server_event_types())
 
 
 def _schema_files() -> list[Path]:
-    return sorted(
-        p for p in ROOT.rglob("*.json") if p.relative_to(ROOT).parts[0] not in ("examples", "rules")
-    )
+    def is_schema(path: Path) -> bool:
+        folder = path.relative_to(ROOT).parts[0]
+        if folder == "rules":
+            return "$id" in json.loads(path.read_text(encoding="utf-8"))
+        return folder != "examples"
+
+    return sorted(p for p in ROOT.rglob("*.json") if is_schema(p))
 
 
 def _refs(node: Any) -> Iterator[str]:
@@ -271,6 +275,22 @@ def test_schema_set_refuses_an_example_with_an_unclear_name(tmp_path: Path) -> N
     (copy / "examples" / "error" / "maybe-ok.json").write_text("{}", encoding="utf-8")
     with pytest.raises(ValueError, match="valid- or invalid-"):
         list(schemas.SchemaSet(copy).examples())
+
+
+def test_rules_files_are_schemas_only_when_they_declare_an_id(tmp_path: Path) -> None:
+    copy = tmp_path / "schemas"
+    shutil.copytree(ROOT, copy)
+    (copy / "rules" / "data.json").write_text('{"codes": {}}', encoding="utf-8")
+    rule_schema = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": schemas.SCHEMA_BASE_URI + "rules/data.schema.json",
+        "type": "object",
+    }
+    (copy / "rules" / "data.schema.json").write_text(json.dumps(rule_schema), encoding="utf-8")
+    registry = schemas.SchemaSet(copy).registry()
+    assert registry.contents(rule_schema["$id"]) == rule_schema
+    with pytest.raises(referencing.exceptions.NoSuchResource):
+        registry.contents(schemas.SCHEMA_BASE_URI + "rules/data.json")
 
 
 def test_schema_set_needs_an_events_folder(tmp_path: Path) -> None:
