@@ -1,0 +1,852 @@
+"""One connection of a transcript: client messages, lanes, request outcomes, errors, the cache.
+
+The client's ``response.create`` messages queue per lane (FIFO); each server event is routed to
+a lane by its ``stream_id`` and either starts the outcome of the lane's oldest waiting request
+(``response.created`` or a request-scoped ``error``, RWS-CREATE-12) or belongs to the lane's
+running run. Expectations come from the rule tables: ``requests.json`` for what a message must
+be answered with, ``cache.json`` for continuations, ``errors.json`` for error scopes and shapes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from conformance.checker import model
+from conformance.checker.cache import CacheModel, Prediction, ResponseFacts, facts
+from conformance.checker.cache import predict as predict_cache
+from conformance.checker.ordering import short
+from conformance.checker.rules import MISSING, Path, Rules, resolve
+from conformance.checker.run import Expectation, Request, Run
+from conformance.transcript import Record
+
+if TYPE_CHECKING:
+    from conformance.checker.core import Checker
+
+__all__ = ["Connection"]
+
+_REPLY_TEXT: Path = ("content", 0, "text")
+_CACHED_TOKENS: Path = ("response", "usage", "input_tokens_details", "cached_tokens")
+_LIFECYCLE_STATUS = {
+    "response.completed": "completed",
+    "response.incomplete": "incomplete",
+    "response.failed": "failed",
+}
+
+
+class _Lane:
+    __slots__ = ("active", "pending")
+
+    def __init__(self) -> None:
+        self.pending: deque[Request] = deque()
+        self.active: Run | None = None
+
+    def busy(self) -> bool:
+        return bool(self.pending) or (self.active is not None and not self.active.ended)
+
+
+class Connection:
+    """The checker's state for one connection."""
+
+    def __init__(self, checker: Checker, conn: str, principal: str | None) -> None:
+        self.checker = checker
+        self.rules: Rules = checker.rules
+        self.recorder = checker.recorder
+        self.conn = conn
+        self.principal = principal
+        self.lanes: dict[str | None, _Lane] = {}
+        self.wire_runs: dict[str | None, Run] = {}
+        self.invalid_pending: deque[Request] = deque()
+        self.named_lanes: set[str] = set()
+        self.frames: deque[tuple[str, tuple[str, ...], int]] = deque()
+        self.steers: deque[tuple[int, Any]] = deque()
+        self.not_found: set[str] = set()
+        self.cache = CacheModel()
+        self.closed = False
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _fail(self, requirements: tuple[str, ...], message: str, *records: int) -> None:
+        self.recorder.report(requirements, message, self.conn, records)
+
+    def _lane(self, key: str | None) -> _Lane:
+        lane = self.lanes.get(key)
+        if lane is None:
+            lane = self.lanes[key] = _Lane()
+        return lane
+
+    @staticmethod
+    def _wire(event: Mapping[str, Any]) -> str | None:
+        value = event.get("stream_id")
+        if value is None or isinstance(value, str):
+            return value
+        return repr(value)
+
+    # --- client to server --------------------------------------------------------------------
+
+    def client_text(self, record: Record) -> None:
+        """A text message from the client."""
+        text = record.text or ""
+        try:
+            obj = json.loads(text)
+        except (ValueError, RecursionError):
+            self._bad_frame("not_json", record.index)
+            return
+        if not isinstance(obj, dict):
+            self._bad_frame("not_object", record.index)
+            return
+        self.recorder.exercise1("RWS-TRANS-6")
+        etype = obj.get("type")
+        if etype not in self.rules.requests.client_events:
+            self._bad_frame("unknown_type", record.index)
+        elif etype == "response.create":
+            self._create(obj, record.index)
+        else:
+            self._steer(obj, record.index)
+
+    def client_binary(self, record: Record) -> None:
+        """A binary message from the client."""
+        self._bad_frame("binary", record.index)
+
+    def _bad_frame(self, kind: str, index: int) -> None:
+        row = self.rules.requests.frames.get(kind)
+        if row is not None:
+            self.frames.append((str(row["code"]), tuple(row.get("requirements", ())), index))
+        for rule in self.rules.requests.client:
+            if rule.get("check") == "frame" and rule.get("frame") == kind:
+                requirements = tuple(rule.get("requirements", ()))
+                self.recorder.exercise(requirements)
+                self._fail(
+                    requirements,
+                    f"expected one JSON object per text message / actual {kind.replace('_', ' ')}",
+                    index,
+                )
+
+    def _create(self, body: dict[str, Any], index: int) -> None:
+        rules = self.rules.requests
+        raw_sid = body.get("stream_id")
+        null_sid = "stream_id" in body and raw_sid is None
+        named = isinstance(raw_sid, str) and rules.stream_id_pattern.fullmatch(raw_sid) is not None
+        invalid = raw_sid is not None and not named
+        lane_key = raw_sid if named else None
+        lane = self._lane(lane_key)
+        previous = body.get("previous_response_id")
+        request = Request(
+            index=index,
+            body=body,
+            lane=lane_key,
+            named=named,
+            invalid_stream_id=invalid,
+            null_stream_id=null_sid,
+            previous=previous if isinstance(previous, str) else None,
+            store=body.get("store") is not False,
+            generate=body.get("generate") is not False,
+        )
+        self._client_checks(body, request, lane, index)
+        request.expectation = self._expectation(body, request, lane)
+        if named and request.expectation is None:
+            self.named_lanes.add(str(raw_sid))
+        if request.previous is not None and request.expectation is None:
+            request.prediction = self._predict(request)
+        if invalid:
+            self.invalid_pending.append(request)
+        else:
+            lane.pending.append(request)
+
+    def _client_checks(
+        self, body: Mapping[str, Any], request: Request, lane: _Lane, index: int
+    ) -> None:
+        config = self.checker.config
+        for rule in self.rules.requests.client:
+            check = rule.get("check")
+            requirements = tuple(rule.get("requirements", ()))
+            if check == "field_value":
+                field = str(rule["field"])
+                self.recorder.exercise(requirements)
+                if field in body and _same(body[field], rule.get("value")):
+                    self._fail(
+                        requirements,
+                        f"expected no {field}: {json.dumps(rule.get('value'))} in "
+                        f"response.create / actual {field}: {short(body[field])}",
+                        index,
+                    )
+            elif check == "field_type":
+                field = str(rule["field"])
+                self.recorder.exercise(requirements)
+                if isinstance(body.get(field), dict):
+                    self._fail(
+                        requirements,
+                        f"expected the request body flattened into response.create / "
+                        f"actual it is wrapped in {field!r}",
+                        index,
+                    )
+            elif check == "lane_busy":
+                policy = config.parameters.get(str(rule.get("parameter")), "")
+                if policy == rule.get("unless"):
+                    continue
+                self.recorder.exercise(requirements)
+                if lane.busy():
+                    self._fail(
+                        requirements,
+                        f"expected no second response.create on lane "
+                        f"{_lane_name(request.lane)} before its run ended (busy-lane={policy}) "
+                        f"/ actual one sent while the lane is busy",
+                        index,
+                    )
+            elif check == "retry_after_not_found" and request.previous is not None:
+                self.recorder.exercise(requirements)
+                if request.previous in self.not_found:
+                    self._fail(
+                        requirements,
+                        f"expected the full context without previous_response_id after "
+                        f"{rule.get('code')} / actual previous_response_id "
+                        f"{short(request.previous)} sent again",
+                        index,
+                    )
+
+    def _expectation(
+        self, body: Mapping[str, Any], request: Request, lane: _Lane
+    ) -> Expectation | None:
+        config = self.checker.config
+        for rule in self.rules.requests.create:
+            check = rule.get("check")
+            applies = False
+            if check == "stream_id_invalid":
+                applies = request.invalid_stream_id
+            elif check == "named_lane_limit" and request.named:
+                limit = _int(config.parameters.get(str(rule.get("parameter"))))
+                applies = (
+                    limit is not None
+                    and request.lane not in self.named_lanes
+                    and len(self.named_lanes) >= limit
+                )
+            elif check == "field_value":
+                field = str(rule["field"])
+                applies = field in body and _same(body[field], rule.get("value"))
+            elif check == "lane_busy":
+                policy = config.parameters.get(str(rule.get("parameter")), "")
+                applies = policy == rule.get("policy") and lane.busy()
+            if applies:
+                return Expectation(
+                    code=str(rule.get("code")),
+                    requirements=tuple(rule.get("requirements", ())),
+                    reason=str(check),
+                    param=rule.get("param"),
+                )
+        return None
+
+    def _predict(self, request: Request) -> Prediction:
+        assert request.previous is not None
+        found = facts(
+            self.cache,
+            self.checker.knowledge,
+            request.previous,
+            request.lane,
+            self.conn,
+            self.principal,
+        )
+        return predict_cache(self.rules.cache, found)
+
+    def _steer(self, body: Mapping[str, Any], index: int) -> None:
+        # RWS-STEER-7: a client never sends stream_id in response.steer.
+        self.recorder.exercise1("RWS-STEER-7")
+        if "stream_id" in body:
+            self._fail(
+                ("RWS-STEER-7",),
+                f"expected no stream_id in response.steer / actual {short(body['stream_id'])}",
+                index,
+            )
+        self.steers.append((index, body.get("previous_response_id")))
+
+    # --- server to client --------------------------------------------------------------------
+
+    def server_event(self, event: dict[str, Any], etype: str, index: int) -> None:
+        """A server event that is a JSON object with a known type."""
+        if etype == "error":
+            self._error(event, index)
+        elif etype.startswith("response.steer."):
+            self._steer_event(event, etype, index)
+        else:
+            self._run_event(event, etype, index)
+
+    def _run_event(self, event: dict[str, Any], etype: str, index: int) -> None:
+        wire = self._wire(event)
+        if etype == "response.created":
+            self._created(event, wire, index)
+            return
+        run = self.wire_runs.get(wire)
+        if run is None or run.ended:
+            lane = self.lanes.get(wire)
+            if run is not None:
+                self._fail(
+                    ("RWS-ORDER-2",),
+                    f"expected no event on lane {_lane_name(wire)} after the run's terminal "
+                    f"event / actual {etype}",
+                    run.first,
+                    index,
+                )
+            elif lane is not None and lane.pending:
+                self._fail(
+                    ("RWS-ORDER-1",),
+                    f"expected response.created as the first event of the run on lane "
+                    f"{_lane_name(wire)} / actual {etype}",
+                    lane.pending[0].index,
+                    index,
+                )
+            else:
+                self._fail(
+                    ("RWS-CREATE-12",),
+                    f"expected no event on lane {_lane_name(wire)} (no run and no waiting "
+                    f"response.create) / actual {etype}",
+                    index,
+                )
+            return
+        run.feed(event, etype, index)
+        if run.ended:
+            self._run_ended(run, index)
+
+    def _take_request(self, wire: str | None) -> Request | None:
+        lane = self.lanes.get(wire)
+        if lane is not None and lane.pending:
+            return lane.pending.popleft()
+        # A run whose events carry the wrong stream_id: when exactly one lane has a request
+        # waiting, the run is that request's (its events are then checked against its lane).
+        waiting = [ln for ln in self.lanes.values() if ln.pending]
+        if len(waiting) == 1:
+            return waiting[0].pending.popleft()
+        return None
+
+    def _created(self, event: dict[str, Any], wire: str | None, index: int) -> None:
+        request = self._take_request(wire)
+        self.recorder.exercise1("RWS-CREATE-12")
+        if request is None:
+            self._fail(
+                ("RWS-CREATE-12",),
+                f"expected a run only as the answer to a response.create on lane "
+                f"{_lane_name(wire)} / actual response.created with no request waiting",
+                index,
+            )
+            return
+        lane = self._lane(request.lane)
+        # RWS-LANE-1: runs of one lane do not overlap.
+        self.recorder.exercise1("RWS-LANE-1")
+        previous = lane.active
+        if previous is not None and not previous.ended:
+            self._fail(
+                ("RWS-LANE-1",),
+                f"expected the run on lane {_lane_name(request.lane)} to end before the next "
+                f"starts / actual response.created while the run of record "
+                f"{previous.first} is still running",
+                previous.first,
+                index,
+            )
+        self._judge_outcome(request, None, index)
+        run = Run(self.rules, self.recorder, self.conn, request, wire, index)
+        lane.active = run
+        self.wire_runs[wire] = run
+        response = event.get("response")
+        rid = response.get("id") if isinstance(response, dict) else None
+        if isinstance(rid, str):
+            knowledge = self.checker.knowledge
+            # RWS-EVENT-6: a response id is never reused.
+            self.recorder.exercise1("RWS-EVENT-6")
+            if rid in knowledge.responses:
+                self._fail(
+                    ("RWS-EVENT-6",),
+                    f"expected a new response id / actual {short(rid)} used before",
+                    index,
+                )
+            run.response_id = rid
+            run.facts = ResponseFacts(
+                id=rid,
+                conn=self.conn,
+                principal=self.principal,
+                store=request.store,
+                lane=request.lane,
+                context=self._context(request),
+            )
+            knowledge.responses[rid] = run.facts
+        run.feed(event, "response.created", index)
+
+    def _context(self, request: Request) -> list[Any] | None:
+        """A.1: the context of the run (None when the checker cannot know it)."""
+        normalized = model.normalize_input(request.body.get("input"))
+        if normalized is None:
+            return None
+        if request.previous is None:
+            return normalized
+        before = self.checker.knowledge.responses.get(request.previous)
+        if before is None or before.context is None:
+            return None
+        request.restored = [*before.context, *before.output]
+        return [*request.restored, *normalized]
+
+    def _judge_outcome(self, request: Request, error_code: str | None, index: int) -> None:
+        """Compare a request's outcome (a run when error_code is None) with its prediction."""
+        outcome = "a run" if error_code is None else f"error {error_code}"
+        expectation = request.expectation
+        if expectation is not None:
+            self.recorder.exercise(expectation.requirements)
+            if error_code != expectation.code:
+                self._fail(
+                    expectation.requirements,
+                    f"expected error {expectation.code} ({expectation.reason}) / actual {outcome}",
+                    request.index,
+                    index,
+                )
+            return
+        if request.prediction is None:
+            return
+        sent = request.prediction
+        now = self._predict(request)
+        # The cache changed while the request waited: no verdict, unless the previous
+        # response was not known yet when the request was sent (a pipelined continuation).
+        changed = (sent.expect, sent.code) != (now.expect, now.code)
+        if changed and (sent.facts.get("known") is not False or now.expect == "open"):
+            return
+        request.judged = now
+        if now.expect == "open":
+            if now.requirements:
+                self._fail(
+                    now.requirements,
+                    f"observed {outcome} for a continuation of {now.describe()}",
+                    request.index,
+                    index,
+                )
+            return
+        self.recorder.exercise(now.requirements)
+        wanted = "a run" if now.expect == "run" else f"error {now.code}"
+        if wanted != outcome:
+            self._fail(
+                now.requirements,
+                f"expected {wanted} for a continuation of {now.describe()} / actual {outcome}",
+                request.index,
+                index,
+            )
+
+    def _run_ended(self, run: Run, index: int) -> None:
+        terminal = run.terminal or {}
+        etype = str(terminal.get("type"))
+        status = _LIFECYCLE_STATUS.get(etype, "failed")
+        request = run.request
+        ordering = self.rules.ordering
+        # RWS-ORDER-11: a run with an incomplete item ends response.incomplete.
+        condition = ordering.incomplete_item
+        if run.incomplete_item is not None:
+            self.recorder.exercise(condition.requirements)
+            if etype not in (condition.run_ends, "response.failed"):
+                run.fail(
+                    condition.requirements,
+                    f"expected {condition.run_ends} after the incomplete item "
+                    f"{run.incomplete_item} / actual {etype}",
+                )
+        # RWS-CREATE-6: generate: false completes with no output.
+        if not request.generate:
+            gen = ordering.generate_false
+            self.recorder.exercise(gen.requirements)
+            if etype != gen.run_ends:
+                run.fail(
+                    gen.requirements,
+                    f"expected {gen.run_ends} for generate: false / actual {etype}",
+                )
+            if run.items_added:
+                run.fail(
+                    gen.requirements,
+                    f"expected no output items for generate: false / actual {run.items_added}",
+                )
+            for assertion in gen.asserts:
+                ok, actual = assertion.holds(terminal)
+                if not ok:
+                    run.fail(
+                        assertion.requirements,
+                        f"expected {assertion.expected_text()} for generate: false / actual "
+                        f"{short(actual)}",
+                    )
+        if run.facts is not None:
+            run.facts.status = status
+            run.facts.output = [run.items[k] for k in sorted(run.items)]
+        self._model_checks(run, terminal, etype)
+        self.cache.apply(
+            self.rules.cache,
+            self.checker.knowledge,
+            "run_ended",
+            request.lane,
+            request.body,
+            run.response_id,
+            status,
+        )
+
+    def _model_checks(self, run: Run, terminal: Mapping[str, Any], etype: str) -> None:
+        request = run.request
+        if (
+            "conformance-model" not in self.checker.config.profiles
+            or request.body.get("model") != model.MODEL_ID
+            or etype not in ("response.completed", "response.incomplete")
+            or run.facts is None
+            or run.facts.context is None
+        ):
+            return
+        judged = request.judged
+        hit = judged is not None and judged.facts.get("cached") in ("own_lane", "other_lane")
+        if request.previous is None:
+            requirements: tuple[str, ...] = ("RWS-LANE-8", "RWS-MODEL-2")
+        elif judged is not None and judged.expect == "run":
+            requirements = judged.requirements
+        else:
+            requirements = ("RWS-MODEL-2",)
+        context = run.facts.context
+        for item in run.facts.output:
+            text = resolve(item, _REPLY_TEXT)
+            match = model.CONTEXT_REPLY.fullmatch(text) if isinstance(text, str) else None
+            if match is None:
+                continue
+            # RWS-CACHE-2: the context is the previous context, its output, the new input.
+            self.recorder.exercise(requirements)
+            count, dig = int(match.group(1)), match.group(2)
+            want = (len(context), model.digest(context))
+            if (count, dig) != want:
+                run.fail(
+                    requirements,
+                    f"expected rws:context reply items={want[0]} digest={want[1][:12]}... / "
+                    f"actual items={count} digest={dig[:12]}...",
+                )
+        # RWS-MODEL-3: cached_tokens = tokens of what was restored from the connection cache.
+        if request.previous is None or (judged is not None and judged.expect == "run"):
+            expected = model.tokens(request.restored) if hit and request.restored else 0
+            actual = resolve(
+                terminal, ("response", "usage", "input_tokens_details", "cached_tokens")
+            )
+            self.recorder.exercise1("RWS-MODEL-3")
+            if actual != expected:
+                run.fail(
+                    ("RWS-MODEL-3",),
+                    f"expected usage.input_tokens_details.cached_tokens {expected} / actual "
+                    f"{short(actual)}",
+                )
+
+    # --- errors ------------------------------------------------------------------------------
+
+    def _error(self, event: dict[str, Any], index: int) -> None:
+        registry = self.rules.errors
+        body = event.get("error")
+        # RWS-ERR-1: the wrapped shape, never the flat HTTP-streaming shape.
+        self.recorder.exercise1("RWS-ERR-1")
+        code: Any = None
+        if not isinstance(body, dict):
+            self._fail(
+                ("RWS-ERR-1",),
+                f"expected an 'error' object in the error event / actual "
+                f"{short(body)}"
+                + (" (flat shape)" if "code" in event or "message" in event else ""),
+                index,
+            )
+        else:
+            code = body.get("code")
+            self._error_shape(event, body, index)
+        entry = registry.get(code) if isinstance(code, str) else None
+        wire = self._wire(event)
+        has_seq = "sequence_number" in event
+        run = self.wire_runs.get(wire)
+        if has_seq and run is not None and not run.ended:
+            # A mid-run error (RWS-ORDER-12): part of the run, followed by response.failed.
+            run.feed(event, "error", index)
+            return
+        scope = entry.scope if entry is not None else "request"
+        code_text = code if isinstance(code, str) else short(code)
+        # RWS-SEQ-4: rejections and connection-scoped errors carry no sequence_number.
+        self.recorder.exercise1("RWS-SEQ-4")
+        if has_seq:
+            self._fail(
+                ("RWS-SEQ-4",),
+                f"expected no sequence_number on error {code_text} outside a run / actual "
+                f"{short(event['sequence_number'])}",
+                index,
+            )
+        mode = entry.stream_id if entry is not None else "lane"
+        if scope in ("frame", "connection") or mode == "never":
+            # RWS-EVENT-5: errors not about a lane carry no stream_id.
+            requirements = ("RWS-LANE-3",) if scope == "request" else ("RWS-EVENT-5",)
+            self.recorder.exercise(requirements)
+            if "stream_id" in event:
+                self._fail(
+                    requirements,
+                    f"expected no stream_id on error {code_text} / actual "
+                    f"{short(event['stream_id'])}",
+                    index,
+                )
+        if scope == "frame":
+            self._frame_error(code_text, index)
+            return
+        if scope == "connection":
+            request = self._oldest_waiting()
+            if request is not None:
+                self._remove(request)
+            return
+        request = self._request_for_error(mode, wire)
+        self.recorder.exercise1("RWS-CREATE-12")
+        if request is None:
+            self._fail(
+                ("RWS-CREATE-12",),
+                f"expected a request-scoped error only as the answer to a response.create on "
+                f"lane {_lane_name(wire)} / actual error {code_text} with no request waiting",
+                index,
+            )
+            return
+        self._request_error(request, event, code_text, mode, index)
+
+    def _error_shape(self, event: Mapping[str, Any], body: Mapping[str, Any], index: int) -> None:
+        # RWS-ERR-2: status, error.type, error.code, error.message; registry agreement.
+        self.recorder.exercise1("RWS-ERR-2")
+        problems = []
+        status = event.get("status")
+        if not isinstance(status, int) or isinstance(status, bool):
+            problems.append(f"status {short(status)}")
+        for name in ("type", "code", "message"):
+            if not isinstance(body.get(name), str):
+                problems.append(f"error.{name} {short(body.get(name, MISSING))}")
+        code = body.get("code")
+        entry = self.rules.errors.get(code) if isinstance(code, str) else None
+        if entry is not None:
+            if entry.status is not None and isinstance(status, int) and status != entry.status:
+                problems.append(f"status {status} (registry: {entry.status})")
+            if entry.type is not None and body.get("type") not in (entry.type, None, MISSING):
+                problems.append(f"error.type {short(body.get('type'))} (registry: {entry.type})")
+            if entry.param_fixed and body.get("param") != entry.param:
+                problems.append(
+                    f"error.param {short(body.get('param', MISSING))} (registry: "
+                    f"{short(entry.param)})"
+                )
+        if problems:
+            self._fail(
+                ("RWS-ERR-2",),
+                f"expected the error fields the registry gives for {short(code)} / actual "
+                + "; ".join(problems),
+                index,
+            )
+
+    def _frame_error(self, code: str, index: int) -> None:
+        if not self.frames:
+            return
+        expected, requirements, frame_index = self.frames.popleft()
+        self.recorder.exercise(requirements)
+        if code != expected:
+            self._fail(
+                requirements,
+                f"expected error {expected} for the message of record {frame_index} / actual "
+                f"error {code}",
+                frame_index,
+                index,
+            )
+
+    def _oldest_waiting(self) -> Request | None:
+        candidates = [ln.pending[0] for ln in self.lanes.values() if ln.pending]
+        if self.invalid_pending:
+            candidates.append(self.invalid_pending[0])
+        return min(candidates, key=lambda r: r.index) if candidates else None
+
+    def _remove(self, request: Request) -> None:
+        if request.invalid_stream_id:
+            self.invalid_pending.remove(request)
+        else:
+            self.lanes[request.lane].pending.remove(request)
+
+    def _request_for_error(self, mode: str, wire: str | None) -> Request | None:
+        if mode == "never":
+            if self.invalid_pending:
+                return self.invalid_pending.popleft()
+            return self._take_request(None)
+        if mode == "rejected":
+            lane = self.lanes.get(wire)
+            return lane.pending.popleft() if lane is not None and lane.pending else None
+        return self._take_request(wire)
+
+    def _request_error(
+        self,
+        request: Request,
+        event: Mapping[str, Any],
+        code: str,
+        mode: str,
+        index: int,
+    ) -> None:
+        if mode == "lane":
+            if request.named:
+                # RWS-EVENT-4: a request-scoped error for a named lane carries its stream_id.
+                self.recorder.exercise1("RWS-EVENT-4")
+                if event.get("stream_id") != request.lane:
+                    self._fail(
+                        ("RWS-EVENT-4",),
+                        f"expected stream_id {short(request.lane)} on error {code} / actual "
+                        f"{short(event.get('stream_id', MISSING))}",
+                        request.index,
+                        index,
+                    )
+            else:
+                self.recorder.exercise1("RWS-EVENT-5")
+                if "stream_id" in event:
+                    self._fail(
+                        ("RWS-EVENT-5",),
+                        f"expected no stream_id on error {code} for a default-lane request / "
+                        f"actual {short(event['stream_id'])}",
+                        request.index,
+                        index,
+                    )
+        self._judge_outcome(request, code, index)
+        expectation = request.expectation
+        if expectation is not None and expectation.param is not None and code == expectation.code:
+            body = event.get("error")
+            param = body.get("param") if isinstance(body, dict) else None
+            if param != expectation.param:
+                self._fail(
+                    expectation.requirements,
+                    f"expected error.param {short(expectation.param)} / actual {short(param)}",
+                    request.index,
+                    index,
+                )
+        if code == "previous_response_not_found" and request.previous is not None:
+            self.not_found.add(request.previous)
+        if not request.invalid_stream_id:
+            self.cache.apply(
+                self.rules.cache,
+                self.checker.knowledge,
+                "request_error",
+                request.lane,
+                request.body,
+            )
+
+    # --- steering ----------------------------------------------------------------------------
+
+    def _steer_event(self, event: dict[str, Any], etype: str, index: int) -> None:
+        steer = event.get("steer")
+        steer = steer if isinstance(steer, dict) else {}
+        target = steer.get("previous_response_id")
+        wire = self._wire(event)
+        run = self.wire_runs.get(wire)
+        if run is not None and not run.ended and run.response_id == target:
+            # RWS-STEER-3: steering events draw from the running target's counter.
+            run.feed(event, etype, index)
+        is_reply = etype == "response.steer.accepted" or (
+            etype == "response.steer.failed" and "id" not in steer
+        )
+        if is_reply:
+            self._steer_reply(event, etype, target, index)
+        elif etype == "response.steer.pending":
+            # RWS-STEER-6: pending only after the target's response.completed.
+            self.recorder.exercise1("RWS-STEER-6")
+            known = (
+                self.checker.knowledge.responses.get(target) if isinstance(target, str) else None
+            )
+            if known is None or known.status != "completed":
+                self._fail(
+                    ("RWS-STEER-6",),
+                    f"expected response.steer.pending after the target's response.completed / "
+                    f"actual target {short(target)} "
+                    + ("unknown" if known is None else f"status {known.status or 'running'}"),
+                    index,
+                )
+
+    def _steer_reply(self, event: Mapping[str, Any], etype: str, target: Any, index: int) -> None:
+        steering = "steering" in self.checker.config.profiles
+        match = next((s for s in self.steers if s[1] == target), None)
+        if match is None and self.steers:
+            match = self.steers[0]
+        requirement = "RWS-STEER-2" if steering else "RWS-STEER-1"
+        self.recorder.exercise1(requirement)
+        if match is None:
+            self._fail(
+                (requirement,),
+                f"expected a steering reply only to a response.steer / actual {etype}",
+                index,
+            )
+            return
+        self.steers.remove(match)
+        if not steering:
+            error = event.get("error")
+            code = error.get("code") if isinstance(error, dict) else None
+            if etype != "response.steer.failed" or code != "steering_not_supported":
+                self._fail(
+                    ("RWS-STEER-1",),
+                    f"expected response.steer.failed with steering_not_supported (no steering "
+                    f"profile) / actual {etype} {short(code)}",
+                    match[0],
+                    index,
+                )
+
+    # --- close -------------------------------------------------------------------------------
+
+    def close(self, record: Record) -> None:
+        """The connection closed (by either side)."""
+        if self.closed:
+            return
+        self.closed = True
+        by_server = record.dir == "s2c"
+        if by_server and record.code is not None:
+            # RWS-ERR-6: only the close codes of the registry.
+            self.recorder.exercise1("RWS-ERR-6")
+            if record.code not in self.rules.close_codes:
+                self._fail(
+                    ("RWS-ERR-6",),
+                    f"expected a close code of the registry ({sorted(self.rules.close_codes)}) "
+                    f"/ actual {record.code}",
+                    record.index,
+                )
+        for run in {id(r): r for r in self.wire_runs.values()}.values():
+            if run.ended:
+                continue
+            if by_server:
+                self._fail(
+                    ("RWS-ORDER-2",),
+                    "expected a terminal event for every run before the server closes / actual "
+                    "the connection closed with the run still running",
+                    run.first,
+                    record.index,
+                )
+            if run.facts is not None:
+                # RWS-LIMIT-7: a run cut short by the close is not continuable.
+                run.facts.status = "aborted"
+        if by_server:
+            waiting = [r for ln in self.lanes.values() for r in ln.pending]
+            waiting += list(self.invalid_pending)
+            for request in waiting:
+                self._fail(
+                    ("RWS-CREATE-12",),
+                    "expected an outcome for every response.create / actual the server closed "
+                    "the connection without one",
+                    request.index,
+                    record.index,
+                )
+            for expected, requirements, frame_index in self.frames:
+                self._fail(
+                    requirements,
+                    f"expected error {expected} / actual the server closed the connection",
+                    frame_index,
+                    record.index,
+                )
+            for steer_index, _ in self.steers:
+                self._fail(
+                    ("RWS-STEER-2",)
+                    if "steering" in self.checker.config.profiles
+                    else ("RWS-STEER-1",),
+                    "expected a reply to response.steer / actual the server closed the connection",
+                    steer_index,
+                    record.index,
+                )
+        self.cache.apply(self.rules.cache, self.checker.knowledge, "connection_closed", None, None)
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool) or a is None or b is None:
+        return a is b
+    return bool(a == b)
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _lane_name(lane: str | None) -> str:
+    return "default" if lane is None else short(lane, 40)

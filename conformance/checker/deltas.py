@@ -1,0 +1,161 @@
+"""Execute the delta equalities (``schemas/rules/deltas.json``) on the events of one run.
+
+Per equality and key, the executor keeps the concatenated deltas (or the single source value)
+and, once the done event arrived, the done value; every ``same_as`` place is compared with that
+value when its event arrives. Listings (E12) collect the done items and compare the terminal
+response's ``output`` with them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from conformance.checker.ordering import Sink, short
+from conformance.checker.rules import MISSING, DeltaRules, Equality, SameAs, resolve
+
+__all__ = ["RunDeltas"]
+
+
+class _Acc:
+    __slots__ = ("done", "parts", "value")
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.value: Any = MISSING
+        self.done: Any = MISSING
+
+    def expected(self, concat: bool) -> Any:
+        if self.done is not MISSING:
+            return self.done
+        return "".join(self.parts) if concat else self.value
+
+
+class RunDeltas:
+    """The delta equalities of one run."""
+
+    __slots__ = ("_acc", "_collected", "_rules", "_sink")
+
+    def __init__(self, rules: DeltaRules, sink: Sink) -> None:
+        self._rules = rules
+        self._sink = sink
+        self._acc: dict[str, dict[tuple[Any, ...], _Acc]] = {}
+        self._collected: dict[str, dict[Any, Any]] = {}
+
+    def feed(self, event: Mapping[str, Any], etype: str) -> None:
+        """Account for one event of the run."""
+        rules = self._rules
+        terminal = etype in rules.terminal
+        for eq in rules.by_event.get(etype, ()):
+            self._source(eq, event, etype)
+        for eq in rules.by_event.get(etype, ()):
+            places = eq.same_as.get(etype, ())
+            if terminal:
+                places = places + eq.same_as.get("terminal", ())
+            if places:
+                self._compare(eq, event, etype, places)
+        for eq in rules.star:
+            # "*" places apply to the events that carry the whole key (every item event).
+            if all(k in event for k in eq.key):
+                self._compare(eq, event, etype, eq.same_as["*"])
+        for listing in rules.collect_by_event.get(etype, ()):
+            item = resolve(event, listing.collect_path)
+            self._collected.setdefault(listing.id, {})[_key(event.get(listing.order_by))] = item
+        if terminal:
+            self._listings(event, etype)
+
+    def _source(self, eq: Equality, event: Mapping[str, Any], etype: str) -> None:
+        if etype not in (eq.concat_event, eq.value_event, eq.done_event):
+            return
+        key = tuple(_key(event.get(k, MISSING)) for k in eq.key)
+        if MISSING in key:
+            return
+        accs = self._acc.setdefault(eq.id, {})
+        acc = accs.get(key)
+        if acc is None:
+            acc = accs[key] = _Acc()
+        if etype == eq.concat_event:
+            delta = event.get(eq.concat_field or "delta")
+            if isinstance(delta, str):
+                acc.parts.append(delta)
+        elif etype == eq.value_event:
+            acc.value = resolve(event, eq.value_path)
+        else:
+            done = resolve(event, eq.done_path)
+            expected = "".join(acc.parts)
+            self._sink.exercise(eq.requirements)
+            if done != expected:
+                self._sink.fail(
+                    eq.requirements,
+                    f"expected {etype}.{eq.done_path_text} = the concatenated deltas "
+                    f"{short(expected)} / actual {short(done)} ({eq.id}, {_fmt(eq.key, key)})",
+                )
+            acc.done = done
+
+    def _compare(
+        self, eq: Equality, event: Mapping[str, Any], etype: str, places: tuple[SameAs, ...]
+    ) -> None:
+        accs = self._acc.get(eq.id)
+        if not accs:
+            return
+        # Match on the key fields this event carries; substitute the others from the key.
+        carried = [(i, _key(event[k])) for i, k in enumerate(eq.key) if k in event]
+        if len(carried) == len(eq.key):
+            exact = tuple(v for _, v in carried)
+            entries = [(exact, accs[exact])] if exact in accs else []
+        else:
+            entries = [(k, a) for k, a in accs.items() if all(k[i] == v for i, v in carried)]
+        concat = eq.concat_event is not None
+        for key, acc in entries:
+            expected = acc.expected(concat)
+            if expected is MISSING:
+                continue
+            subst = dict(zip(eq.key, key, strict=True))
+            for place in places:
+                actual = resolve(event, place.path, subst)
+                if actual is MISSING and place.skip_absent:
+                    continue
+                self._sink.exercise(eq.requirements)
+                if actual is MISSING or actual != expected:
+                    where = place.path_text.format(**subst)
+                    self._sink.fail(
+                        eq.requirements,
+                        f"expected {etype}.{where} = {short(expected)} / actual {short(actual)} "
+                        f"({eq.id}, {_fmt(eq.key, key)})",
+                    )
+
+    def _listings(self, event: Mapping[str, Any], etype: str) -> None:
+        for listing in self._rules.listings:
+            collected = self._collected.get(listing.id, {})
+            ordered = [collected[k] for k in sorted(collected, key=_order)]
+            actual = resolve(event, listing.equals_path)
+            self._sink.exercise(listing.requirements)
+            if actual != ordered:
+                count = len(actual) if isinstance(actual, list) else short(actual)
+                self._sink.fail(
+                    listing.requirements,
+                    f"expected {etype}.{listing.equals_path_text} to list the {len(ordered)} "
+                    f"items of response.output_item.done in output_index order / actual "
+                    f"{count} items{_first_difference(ordered, actual)}",
+                )
+
+
+def _key(value: Any) -> Any:
+    return value if isinstance(value, int | str) or value is MISSING else repr(value)
+
+
+def _order(value: Any) -> tuple[int, Any]:
+    return (0, value) if isinstance(value, int) else (1, str(value))
+
+
+def _fmt(names: tuple[str, ...], key: tuple[Any, ...]) -> str:
+    return ", ".join(f"{n}={v}" for n, v in zip(names, key, strict=True)) or "run"
+
+
+def _first_difference(expected: list[Any], actual: Any) -> str:
+    if not isinstance(actual, list):
+        return ""
+    for i, (a, b) in enumerate(zip(expected, actual, strict=False)):
+        if a != b:
+            return f"; first difference at index {i}: expected {short(a)} / actual {short(b)}"
+    return ""

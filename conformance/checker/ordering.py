@@ -1,0 +1,184 @@
+"""Execute the ordering grammar (``schemas/rules/ordering.json``) on the events of one run.
+
+Each event is routed to a scope by the index keys it carries; the scope instance for its key
+runs the machine chosen when the scope was opened. The enclosing scopes see the event as
+``child:<scope>``. A missing transition is a finding and leaves the state unchanged (as in
+h11), so one bad event yields one finding rather than a cascade.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from conformance.checker.rules import MISSING, Machine, OrderingRules, Scope, Transition, resolve
+
+__all__ = ["RunOrdering", "Sink"]
+
+
+class Sink(Protocol):
+    """Where the executors send what they evaluated and what they found."""
+
+    def exercise(self, requirements: tuple[str, ...]) -> None:
+        """Count one evaluation of each requirement."""
+
+    def fail(self, requirements: tuple[str, ...], message: str) -> None:
+        """Report a deviation."""
+
+
+def _hashable(value: Any) -> Any:
+    return value if isinstance(value, int | str) or value is None else repr(value)
+
+
+def short(value: Any, limit: int = 80) -> str:
+    """A value for a message, cut to ``limit`` characters."""
+    if value is MISSING:
+        return "absent"
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class _Instance:
+    """One running machine: the response, an item, a part."""
+
+    __slots__ = ("children", "counts", "label", "machine", "selected", "state")
+
+    def __init__(self, machine: Machine, selected: Any, label: str) -> None:
+        self.machine = machine
+        self.state = machine.initial
+        self.selected = selected
+        self.label = label
+        self.children: list[_Instance] = []
+        self.counts: dict[str, int] = {}
+
+
+class RunOrdering:
+    """The ordering machines of one run."""
+
+    __slots__ = ("_instances", "_response", "_rules", "_sink")
+
+    def __init__(self, rules: OrderingRules, sink: Sink) -> None:
+        self._rules = rules
+        self._sink = sink
+        self._response = _Instance(
+            rules.machines[rules.scopes["response"].machines["*"]], None, "run"
+        )
+        self._instances: dict[tuple[Any, ...], _Instance] = {}
+
+    @property
+    def state(self) -> str:
+        """The state of the response machine."""
+        return self._response.state
+
+    @property
+    def ended(self) -> bool:
+        """Whether the response machine reached a final state."""
+        return self._response.state in self._response.machine.final
+
+    def feed(self, event: Mapping[str, Any], etype: str) -> None:
+        """Run one event of the run through the machines of its scope and of the enclosing ones."""
+        rules = self._rules
+        target = rules.scopes[rules.route(event)]
+        chain = target.chain
+        parent = self._response
+        # The enclosing scopes see the event as child:<next scope down>.
+        for depth, name in enumerate(chain):
+            scope = rules.scopes[name]
+            if depth == 0:
+                instance: _Instance | None = self._response
+            else:
+                key = (name, *(_hashable(event.get(k)) for k in scope.key))
+                instance = self._instances.get(key)
+                if instance is None:
+                    if name != target.name or etype not in scope.opened_by:
+                        self._sink.fail(
+                            scope.before_open,
+                            f"expected {' or '.join(sorted(scope.opened_by))} before any other "
+                            f"event of {name} {_label(scope, event)} / actual {etype} first",
+                        )
+                        return
+                    instance = self._open(scope, parent, event, key)
+            assert instance is not None
+            token = etype if name == target.name else f"child:{chain[depth + 1]}"
+            if not self._step(instance, token, etype, event, scope):
+                return
+            parent = instance
+
+    def _open(
+        self, scope: Scope, parent: _Instance, event: Mapping[str, Any], key: tuple[Any, ...]
+    ) -> _Instance:
+        rules = self._rules
+        selected = parent.selected if scope.select is None else resolve(event, scope.select)
+        name = scope.machines.get(selected) if isinstance(selected, str) else None
+        machine = rules.machines[name or scope.machines["*"]]
+        instance = _Instance(machine, selected, f"{scope.name} {_label(scope, event)}")
+        if scope.dense_field is not None:
+            # RWS-ORDER-7: indexes are assigned 0, 1, 2, ... in the order scopes are opened.
+            expected = parent.counts.get(scope.name, 0)
+            actual = event.get(scope.dense_field)
+            self._sink.exercise(scope.dense_requirements)
+            if actual != expected or isinstance(actual, bool):
+                self._sink.fail(
+                    scope.dense_requirements,
+                    f"expected {scope.dense_field} {expected} for the next {scope.name} / "
+                    f"actual {short(actual)}",
+                )
+        parent.counts[scope.name] = parent.counts.get(scope.name, 0) + 1
+        parent.children.append(instance)
+        self._instances[key] = instance
+        return instance
+
+    def _step(
+        self, instance: _Instance, token: str, etype: str, event: Mapping[str, Any], scope: Scope
+    ) -> bool:
+        machine = instance.machine
+        table = machine.table
+        transition: Transition | None = table.get((instance.state, token))
+        if transition is None and not token.startswith("child:"):
+            transition = table.get((instance.state, "*"))
+        if transition is None:
+            if instance.state in machine.final and scope.after_close:
+                requirements = scope.after_close
+            else:
+                requirements = machine.state_violation.get(instance.state, machine.violation)
+            what = etype if token == etype else f"{etype} (an event of a {token[6:]})"
+            self._sink.fail(
+                requirements,
+                f"expected one of {_expected(machine, instance.state)} in {instance.label} "
+                f"({machine.name}, state {instance.state}) / actual {what}",
+            )
+            return False
+        self._sink.exercise(transition.requirements)
+        for assertion in transition.asserts:
+            self._sink.exercise(assertion.requirements)
+            ok, actual = assertion.holds(event)
+            if not ok:
+                self._sink.fail(
+                    assertion.requirements,
+                    f"expected {assertion.expected_text()} in {etype} / actual {short(actual)}",
+                )
+        if transition.open_children:
+            self._sink.exercise(transition.open_children)
+            still_open = [c.label for c in instance.children if c.state not in c.machine.final]
+            if still_open:
+                self._sink.fail(
+                    transition.open_children,
+                    f"expected every part of {instance.label} finished before {etype} / "
+                    f"actual still open: {', '.join(still_open)}",
+                )
+        if transition.to is not None:
+            instance.state = transition.to
+        return True
+
+
+def _label(scope: Scope, event: Mapping[str, Any]) -> str:
+    return ",".join(f"{k}={short(event.get(k, MISSING), 20)}" for k in scope.key)
+
+
+def _expected(machine: Machine, state: str) -> str:
+    tokens = sorted({tok for (st, tok) in machine.table if st == state})
+    return "[" + ", ".join(tokens) + "]" if tokens else "[nothing]"

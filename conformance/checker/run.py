@@ -1,0 +1,214 @@
+"""One run: the events from ``response.created`` to its terminal event, and the requests.
+
+A :class:`Run` feeds each of its events to the ordering machines and the delta equalities, and
+checks what is per event and needs no table: sequence numbers (RWS-SEQ-1..3) and the
+``stream_id`` every event of the run must carry or omit (RWS-EVENT-4/5). It is also the
+:class:`~conformance.checker.ordering.Sink` of its executors: findings point at the run's
+first record and at the record being checked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from conformance.checker.cache import Prediction, ResponseFacts
+from conformance.checker.deltas import RunDeltas
+from conformance.checker.findings import Recorder
+from conformance.checker.ordering import RunOrdering, short
+from conformance.checker.rules import MISSING, Rules
+
+__all__ = ["Expectation", "Request", "Run"]
+
+
+@dataclass(frozen=True, slots=True)
+class Expectation:
+    """An outcome predicted for a request by requests.json (not the cache)."""
+
+    code: str
+    requirements: tuple[str, ...]
+    reason: str
+    param: str | None = None
+
+
+@dataclass(slots=True)
+class Request:
+    """One ``response.create`` the client sent, waiting for or given its outcome."""
+
+    index: int
+    body: Mapping[str, Any]
+    lane: str | None  # the lane key (None: default lane)
+    named: bool  # the request named a valid stream_id
+    invalid_stream_id: bool
+    null_stream_id: bool
+    previous: str | None
+    store: bool
+    generate: bool
+    expectation: Expectation | None = None
+    prediction: Prediction | None = None
+    # the prediction the outcome was judged by (cache hit, hydration...), for model checks
+    judged: Prediction | None = None
+    context: list[Any] | None = None
+    restored: list[Any] | None = field(default=None)
+
+
+class Run:
+    """The events of one run and the per-event checks."""
+
+    __slots__ = (
+        "conditions",
+        "conn",
+        "current",
+        "deltas",
+        "ended",
+        "facts",
+        "first",
+        "incomplete_item",
+        "items",
+        "items_added",
+        "last_seq",
+        "ordering",
+        "recorder",
+        "request",
+        "response_id",
+        "stream_reported",
+        "terminal",
+        "wire_lane",
+    )
+
+    def __init__(
+        self,
+        rules: Rules,
+        recorder: Recorder,
+        conn: str,
+        request: Request,
+        wire_lane: str | None,
+        index: int,
+    ) -> None:
+        self.recorder = recorder
+        self.conn = conn
+        self.request = request
+        self.wire_lane = wire_lane
+        self.first = index
+        self.current = index
+        self.conditions = rules.ordering.incomplete_item
+        self.ordering = RunOrdering(rules.ordering, self)
+        self.deltas = RunDeltas(rules.deltas, self)
+        self.last_seq: int | None = None
+        self.ended = False
+        self.terminal: Mapping[str, Any] | None = None
+        self.response_id: str | None = None
+        self.stream_reported = False
+        self.incomplete_item: int | None = None
+        self.items_added = 0
+        self.items: dict[int, Any] = {}
+        self.facts: ResponseFacts | None = None
+
+    # --- Sink ----------------------------------------------------------------------------
+
+    def exercise(self, requirements: tuple[str, ...]) -> None:
+        """Count one evaluation of each requirement."""
+        self.recorder.exercise(requirements)
+
+    def fail(self, requirements: tuple[str, ...], message: str) -> None:
+        """Report a deviation at the current record."""
+        self.recorder.report(requirements, message, self.conn, (self.first, self.current))
+
+    # --- events ----------------------------------------------------------------------------
+
+    def feed(self, event: Mapping[str, Any], etype: str, index: int) -> None:
+        """Check one event of this run."""
+        self.current = index
+        self._stream_id(event, etype)
+        self._sequence(event, etype)
+        self.ordering.feed(event, etype)
+        self.deltas.feed(event, etype)
+        if etype == self.conditions.forbidden_after and self.incomplete_item is not None:
+            # RWS-ORDER-11: an item that ended incomplete is the last item of its run.
+            self.fail(
+                self.conditions.requirements,
+                f"expected no item after the incomplete item {self.incomplete_item} / "
+                f"actual {etype}",
+            )
+        if etype == "response.output_item.added":
+            self.items_added += 1
+        elif etype == "response.output_item.done":
+            self._item_done(event)
+        if self.ordering.ended and not self.ended:
+            self.ended = True
+            self.terminal = event
+
+    def _stream_id(self, event: Mapping[str, Any], etype: str) -> None:
+        request = self.request
+        if request.named:
+            # RWS-EVENT-4: every event of a run on a named lane carries its stream_id.
+            self.recorder.exercise1("RWS-EVENT-4")
+            actual = event.get("stream_id")
+            if actual != request.lane and not self.stream_reported:
+                self.stream_reported = True
+                self.fail(
+                    ("RWS-EVENT-4",),
+                    f"expected stream_id {short(request.lane)} on every event of the run / "
+                    f"actual {short(event.get('stream_id', MISSING))} on {etype}",
+                )
+        else:
+            # RWS-EVENT-5 (and RWS-CREATE-7 for "stream_id": null): default-lane events
+            # carry no stream_id.
+            self.recorder.exercise1("RWS-EVENT-5")
+            if request.null_stream_id:
+                self.recorder.exercise1("RWS-CREATE-7")
+            if "stream_id" in event and not self.stream_reported:
+                self.stream_reported = True
+                requirements = (
+                    ("RWS-EVENT-5", "RWS-CREATE-7") if request.null_stream_id else ("RWS-EVENT-5",)
+                )
+                self.fail(
+                    requirements,
+                    f"expected no stream_id on events of a default-lane run / actual "
+                    f"{short(event['stream_id'])} on {etype}",
+                )
+
+    def _sequence(self, event: Mapping[str, Any], etype: str) -> None:
+        recorder = self.recorder
+        seq = event.get("sequence_number")
+        # RWS-SEQ-1: an integer sequence_number on every event of a run.
+        recorder.exercise1("RWS-SEQ-1")
+        if not isinstance(seq, int) or isinstance(seq, bool):
+            self.fail(
+                ("RWS-SEQ-1",),
+                f"expected an integer sequence_number on {etype} / actual {short(seq, 30)}"
+                if "sequence_number" in event
+                else f"expected an integer sequence_number on {etype} / actual absent",
+            )
+            return
+        last = self.last_seq
+        if last is None:
+            # RWS-SEQ-3: the run's first event (response.created) SHOULD carry 0.
+            recorder.exercise1("RWS-SEQ-3")
+            if seq != 0:
+                self.fail(("RWS-SEQ-3",), f"expected sequence_number 0 on {etype} / actual {seq}")
+        else:
+            # RWS-SEQ-2: strictly increasing within the run.
+            recorder.exercise1("RWS-SEQ-2")
+            if seq <= last:
+                self.fail(
+                    ("RWS-SEQ-2",),
+                    f"expected sequence_number > {last} on {etype} / actual {seq}",
+                )
+            else:
+                recorder.exercise1("RWS-SEQ-3")
+                if seq != last + 1:
+                    self.fail(
+                        ("RWS-SEQ-3",),
+                        f"expected sequence_number {last + 1} on {etype} / actual {seq}",
+                    )
+        self.last_seq = seq
+
+    def _item_done(self, event: Mapping[str, Any]) -> None:
+        index = event.get("output_index")
+        item = event.get("item")
+        if isinstance(index, int):
+            self.items[index] = item
+        if isinstance(item, Mapping) and item.get("status") == "incomplete":
+            self.incomplete_item = index if isinstance(index, int) else -1

@@ -1,0 +1,218 @@
+"""Transcripts: the recorded traffic of one or more WebSocket connections, as JSON Lines.
+
+A transcript is what the checker (:mod:`conformance.checker`) consumes and what
+``responses-ws validate`` reads. One record per line, in the order observed; the format is
+documented in ``docs/transcripts.md``. Reading never raises on bad content: a line that is not
+a valid record becomes a :class:`Record` of kind ``"malformed"`` whose ``problem`` says why, so
+the checker can report it and go on with the rest.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "DIRECTIONS",
+    "KINDS",
+    "Record",
+    "dumps_record",
+    "parse_line",
+    "parse_record",
+    "read_jsonl",
+    "write_jsonl",
+]
+
+KINDS: frozenset[str] = frozenset({"open", "text", "binary", "close", "rejected"})
+DIRECTIONS: frozenset[str] = frozenset({"c2s", "s2c"})
+
+# Keys a record may carry; anything else is kept in ``extra`` so that writing a record back
+# loses nothing a harness added.
+_KNOWN_KEYS = frozenset(
+    {
+        "ts",
+        "conn",
+        "kind",
+        "dir",
+        "text",
+        "b64",
+        "code",
+        "reason",
+        "url",
+        "status",
+        "headers",
+        "note",
+        "principal",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One transcript record.
+
+    ``index`` is the record's position in the transcript (0-based), used by findings to point
+    at the records involved. ``kind`` is one of :data:`KINDS`, or ``"malformed"`` when the line
+    could not be read (``problem`` says why).
+    """
+
+    index: int
+    kind: str
+    conn: str = ""
+    ts: float | None = None
+    dir: str | None = None
+    text: str | None = None
+    data: bytes | None = None
+    code: int | None = None
+    reason: str | None = None
+    url: str | None = None
+    status: int | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    note: str | None = None
+    # An opaque name of the credential the connection was opened with; the checker compares
+    # principals for RWS-LIMIT-5 (a harness may set it instead of recording Authorization).
+    principal: str | None = None
+    problem: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as a JSON-ready dict in the transcript format (``index`` is implicit)."""
+        out: dict[str, Any] = {}
+        if self.ts is not None:
+            out["ts"] = self.ts
+        out["conn"] = self.conn
+        out["kind"] = self.kind
+        for name in ("dir", "text", "code", "reason", "url", "status", "note", "principal"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        if self.data is not None:
+            out["b64"] = base64.b64encode(self.data).decode("ascii")
+        if self.headers or self.kind in ("open", "rejected"):
+            out["headers"] = dict(self.headers)
+        if self.problem is not None:
+            out["problem"] = self.problem
+        out.update(self.extra)
+        return out
+
+    @classmethod
+    def message(
+        cls,
+        index: int,
+        conn: str,
+        direction: str,
+        payload: Mapping[str, Any] | str,
+        ts: float | None = None,
+    ) -> Record:
+        """A text record carrying ``payload`` (a dict is serialised as compact JSON)."""
+        text = payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"))
+        return cls(index=index, kind="text", conn=conn, ts=ts, dir=direction, text=text)
+
+
+def _malformed(index: int, problem: str, conn: str = "") -> Record:
+    return Record(index=index, kind="malformed", conn=conn, problem=problem)
+
+
+def _opt_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _opt_str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def parse_record(obj: Any, index: int) -> Record:
+    """Turn one decoded JSON value into a :class:`Record`; never raises."""
+    if not isinstance(obj, dict):
+        return _malformed(index, f"a record must be a JSON object, not {type(obj).__name__}")
+    conn = obj.get("conn")
+    if not isinstance(conn, str) or not conn:
+        return _malformed(index, "record has no string 'conn'")
+    kind = obj.get("kind")
+    if kind not in KINDS:
+        return _malformed(index, f"unknown record kind {kind!r}", conn)
+    direction = obj.get("dir")
+    if kind in ("text", "binary") and direction not in DIRECTIONS:
+        return _malformed(index, f"{kind} record needs 'dir' c2s or s2c, not {direction!r}", conn)
+    if direction is not None and direction not in DIRECTIONS:
+        return _malformed(index, f"bad 'dir' {direction!r}", conn)
+    ts = obj.get("ts")
+    ts_value = float(ts) if isinstance(ts, int | float) and not isinstance(ts, bool) else None
+    text = obj.get("text")
+    if kind == "text" and not isinstance(text, str):
+        return _malformed(index, "text record has no string 'text'", conn)
+    data: bytes | None = None
+    if kind == "binary":
+        b64 = obj.get("b64")
+        if not isinstance(b64, str):
+            return _malformed(index, "binary record has no string 'b64'", conn)
+        try:
+            data = base64.b64decode(b64, validate=True)
+        except (binascii.Error, ValueError):
+            return _malformed(index, "binary record 'b64' is not base64", conn)
+    headers_raw = obj.get("headers")
+    headers = (
+        {str(k).lower(): str(v) for k, v in headers_raw.items()}
+        if isinstance(headers_raw, dict)
+        else {}
+    )
+    extra = {k: v for k, v in obj.items() if k not in _KNOWN_KEYS}
+    return Record(
+        index=index,
+        kind=kind,
+        conn=conn,
+        ts=ts_value,
+        dir=direction,
+        text=text if isinstance(text, str) else None,
+        data=data,
+        code=_opt_int(obj.get("code")),
+        reason=_opt_str(obj.get("reason")),
+        url=_opt_str(obj.get("url")),
+        status=_opt_int(obj.get("status")),
+        headers=headers,
+        note=_opt_str(obj.get("note")),
+        principal=_opt_str(obj.get("principal")),
+        extra=extra,
+    )
+
+
+def parse_line(line: str | bytes, index: int) -> Record:
+    """Parse one line of a transcript; never raises (bad lines become malformed records)."""
+    try:
+        text = line.decode("utf-8") if isinstance(line, bytes) else line
+        obj = json.loads(text)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        return _malformed(index, f"not a JSON line: {type(exc).__name__}")
+    return parse_record(obj, index)
+
+
+def read_jsonl(path: str | Path) -> Iterator[Record]:
+    """Yield the records of a JSON Lines transcript; blank lines are skipped.
+
+    Bad lines become malformed records; only a missing or unreadable file raises ``OSError``.
+    """
+    index = 0
+    with Path(path).open("rb") as handle:
+        for raw in handle:
+            if not raw.strip():
+                continue
+            yield parse_line(raw, index)
+            index += 1
+
+
+def dumps_record(record: Record) -> str:
+    """One transcript line (without the newline)."""
+    return json.dumps(record.to_dict(), ensure_ascii=False, separators=(",", ":"))
+
+
+def write_jsonl(path: str | Path, records: Iterable[Record]) -> None:
+    """Write records as a JSON Lines transcript."""
+    with Path(path).open("w", encoding="utf-8") as handle:
+        for record in records:
+            handle.write(dumps_record(record))
+            handle.write("\n")
