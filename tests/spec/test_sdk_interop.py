@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from functools import cache
@@ -33,6 +34,7 @@ __all__: list[str] = []
 pytestmark = pytest.mark.peers
 
 PROBE = Path(__file__).parent / "sdk_probe" / "probe.py"
+GENERATOR = Path(__file__).parent / "sdk_probe" / "generate_schemas.py"
 
 # (a) Valid examples the SDK rejects on purpose, with the reason.
 SDK_REJECTS = {
@@ -194,3 +196,26 @@ def test_sdk_built_stream_ids_and_sequence_numbers_fit_the_envelope(
             assert not schemas.is_valid(instance | {"stream_id": "x" * 257})
         if b["event_type"] != "error":
             assert "sequence_number" in instance
+
+
+def test_generated_schemas_are_what_the_generator_makes_from_this_sdk(
+    report: dict[str, Any], tmp_path: Path
+) -> None:
+    # The SDK-derived schemas are committed; regenerating them into a copy changes nothing,
+    # so a hand edit of a generated file (or an SDK upgrade) shows up here.
+    copy = tmp_path / "schemas"
+    shutil.copytree(schemas_dir(), copy)
+    done = subprocess.run(
+        [os.environ["RWS_PEERS_PYTHON"], str(GENERATOR), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    changed = [
+        path.relative_to(copy).as_posix()
+        for path in sorted(copy.rglob("*.json"))
+        if path.read_bytes() != (schemas_dir() / path.relative_to(copy)).read_bytes()
+    ]
+    assert changed == []
