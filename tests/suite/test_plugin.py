@@ -106,6 +106,21 @@ class TestInertWithoutServerUrl:
         assert "responses-ws conformance" not in result.stdout.str()
         assert "responses-ws::" not in result.stdout.str()
 
+    def test_plugin_imports_no_harness_when_inert(self, pytester: pytest.Pytester) -> None:
+        """In a fresh process, loading the plugin does not pull in the harness or scenarios."""
+        pytester.makepyfile(
+            test_user="""
+            import sys
+
+            def test_harness_not_loaded():
+                assert "conformance.pytest_plugin" in sys.modules
+                assert "conformance.harness" not in sys.modules
+                assert "conformance.scenarios" not in sys.modules
+            """
+        )
+        result = pytester.runpytest_subprocess("-p", "responses_ws")
+        result.assert_outcomes(passed=1)
+
     def test_options_are_listed_in_help(self, pytester: pytest.Pytester) -> None:
         """The --rws-* options exist (that is all the inert plugin adds)."""
         result = pytester.runpytest("--help")
@@ -239,6 +254,13 @@ class TestBaseline:
         result.assert_outcomes(passed=2)
         result.stdout.fnmatch_lines(["*STALE expected failure cache.* is stale*"])
         assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+    def test_malformed_server_param_is_a_usage_error(self, pytester: pytest.Pytester) -> None:
+        """--rws-server-param needs NAME=VALUE."""
+        with_source(pytester, {"cache.hit": "PASSED"})
+        result = pytester.runpytest(URL, "--rws-server-param=busy-lane")
+        assert result.ret == pytest.ExitCode.USAGE_ERROR
+        result.stderr.fnmatch_lines(["*--rws-server-param expects NAME=VALUE*"])
 
     def test_malformed_baseline_is_a_usage_error(self, pytester: pytest.Pytester) -> None:
         """An entry without a reason stops the run before anything is collected."""
