@@ -39,6 +39,7 @@ __all__ = [
     "check_errors",
     "check_examples",
     "check_keywords",
+    "check_links",
     "check_placement",
     "check_registry",
     "check_rendered",
@@ -241,6 +242,39 @@ def check_rendered(root: Path) -> CheckOutcome:
     return CheckOutcome("rendered", len(rendered), "pages", tuple(problems))
 
 
+_LINK = re.compile(r"\]\((?P<page>[^)#\s:]*\.md)?(?:#(?P<anchor>[^)\s]+))?\)")
+_ANCHOR = re.compile(r"\{#(?P<attr>[A-Za-z0-9_.-]+)\}|<a id=\"(?P<html>[^\"]+)\"")
+
+
+def check_links(root: Path) -> CheckOutcome:
+    """Every relative link between spec pages names an existing page and anchor."""
+    spec_root = root / "spec"
+    pages = spec_pages(spec_root)
+    texts = {page: page.read_text(encoding="utf-8") for page in pages}
+    anchors = {
+        page: {m.group("attr") or m.group("html") for m in _ANCHOR.finditer(text)}
+        for page, text in texts.items()
+    }
+    problems: list[Problem] = []
+    count = 0
+    for page, text in texts.items():
+        for number, line in enumerate(text.splitlines(), start=1):
+            for link in _LINK.finditer(line):
+                if link.group("page") is None and link.group("anchor") is None:
+                    continue
+                count += 1
+                target = (page.parent / link.group("page")) if link.group("page") else page
+                target = target.resolve()
+                found = next((p for p in pages if p.resolve() == target), None)
+                if found is None:
+                    message = f"link to missing page {link.group('page')}"
+                    problems.append(Problem(_rel(root, page), number, message))
+                elif link.group("anchor") and link.group("anchor") not in anchors[found]:
+                    message = f"link to missing anchor {_rel(root, found)}#{link.group('anchor')}"
+                    problems.append(Problem(_rel(root, page), number, message))
+    return CheckOutcome("links", count, "links", tuple(problems))
+
+
 # --- schemas and examples -----------------------------------------------------------------
 
 
@@ -426,6 +460,7 @@ CHECKS: tuple[tuple[str, Callable[[Path], CheckOutcome]], ...] = (
     ("registry", check_registry),
     ("keywords", check_keywords),
     ("placement", check_placement),
+    ("links", check_links),
     ("rules", check_rules),
     ("errors", check_errors),
     ("rendered", check_rendered),

@@ -79,21 +79,37 @@ def find_markers(text: str) -> list[Marker]:
     return markers
 
 
-def render_requirement(requirement: Requirement) -> list[str]:
-    """Return the lines of one rendered requirement (without its markers)."""
+_ID_MENTION = re.compile(r"\bRWS-[A-Z]+-[0-9]+\b")
+
+
+def render_requirement(
+    requirement: Requirement, pages: Mapping[str, str] | None = None
+) -> list[str]:
+    """Return the lines of one rendered requirement (without its markers).
+
+    ``pages`` maps requirement IDs to the page that places them; IDs the text cites are
+    then rendered as links.
+    """
     label = f"{requirement.level} · {requirement.role} · {requirement.profile}"
     head = f'<a id="{anchor(requirement.id)}"></a>**{requirement.id}**'
+    text = bold_keywords(requirement.text)
+    if pages:
+        text = _ID_MENTION.sub(lambda match: _link(match.group(0), pages), text)
     if requirement.status == "withdrawn":
-        return ["", f"{head} (withdrawn) — ~~{requirement.text}~~", ""]
-    return ["", f"{head} ({label}) — {bold_keywords(requirement.text)}", ""]
+        return ["", f"{head} (withdrawn) — ~~{text}~~", ""]
+    return ["", f"{head} ({label}) — {text}", ""]
 
 
 def render_text(
     text: str,
     requirements: Mapping[str, Requirement],
     tables: Mapping[str, Callable[[], list[str]]],
+    pages: Mapping[str, str] | None = None,
 ) -> str:
-    """Render every marker of one page; unknown names leave the marker with no block."""
+    """Render every marker of one page; unknown names leave the marker with no block.
+
+    ``pages`` (requirement ID -> page) turns IDs cited in requirement texts into links.
+    """
     lines = text.splitlines()
     out: list[str] = []
     index = 0
@@ -124,7 +140,7 @@ def render_text(
             index = stop + 1
         body: list[str] | None = None
         if req and req.group("name") in requirements:
-            body = render_requirement(requirements[req.group("name")])
+            body = render_requirement(requirements[req.group("name")], pages)
         elif table and table.group("name") in tables:
             body = ["", *tables[table.group("name")](), ""]
         if body is not None:
@@ -162,7 +178,10 @@ def _error_codes(registry: Mapping[str, Any], pages: Mapping[str, str]) -> list[
         closes = entry.get("closes")
         connection = f"closed ({entry.get('close_code')})" if closes else "stays open"
         param = entry.get("param")
-        param_cell = _cell(param) if isinstance(param, str) and param.startswith("<") else None
+        # "<the parameter>" is a placeholder, not a name: set it in italics (as raw text it
+        # would be read as an HTML tag and vanish).
+        placeholder = isinstance(param, str) and param.startswith("<") and param.endswith(">")
+        param_cell = f"*{_cell(param)[1:-1]}*" if placeholder else None
         requirements = ", ".join(_link(r, pages) for r in entry.get("requirements", []))
         lines.append(
             "| "
@@ -255,7 +274,7 @@ def render_pages(root: Path) -> dict[Path, tuple[str, str]]:
     result: dict[Path, tuple[str, str]] = {}
     for page in pages:
         current = page.read_text(encoding="utf-8")
-        result[page] = (current, render_text(current, requirements, tables))
+        result[page] = (current, render_text(current, requirements, tables, placed))
     return result
 
 

@@ -19,6 +19,7 @@ from conformance.spectools.check import (
     check_errors,
     check_examples,
     check_keywords,
+    check_links,
     check_placement,
     check_registry,
     check_rendered,
@@ -38,7 +39,8 @@ def edit(path: Path, old: str, new: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "check", [check_registry, check_keywords, check_placement, check_rendered, check_errors]
+    "check",
+    [check_registry, check_keywords, check_placement, check_links, check_rendered, check_errors],
 )
 def test_project_specification_passes_the_registry_and_page_checks(
     check: object,
@@ -228,3 +230,16 @@ def test_spec_check_command_prints_one_line_per_check_and_fails_on_a_problem(
     assert "duplicate id RWS-TRANS-1" in out[1]
     assert main(["spec", "check", "--root", str(data_copy), "--only", "errors"]) == 0
     assert capsys.readouterr().out.startswith("ok   errors: ")
+
+
+def test_link_to_a_missing_anchor_or_page_is_reported(data_copy: Path) -> None:
+    page = data_copy / "spec" / "extra.md"
+    page.write_text(
+        "# Extra {#extra}\n\n[ok](#extra), [ok](cache.md#rws-cache-4), "
+        "[bad](cache.md#rws-cache-999)\n\n[gone](nowhere.md)\n",
+        encoding="utf-8",
+    )
+    assert messages(check_links(data_copy)) == [
+        "spec/extra.md:3: link to missing anchor spec/cache.md#rws-cache-999",
+        "spec/extra.md:5: link to missing page nowhere.md",
+    ]

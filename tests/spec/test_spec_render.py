@@ -108,3 +108,14 @@ def test_render_command_check_mode_reports_stale_pages_and_render_fixes_them(
     assert page in write_pages(data_copy)
     assert main(["spec", "render", "--check", "--root", str(data_copy)]) == 0
     assert 'id="rws-trans-1"' in page.read_text(encoding="utf-8")
+
+
+def test_ids_cited_in_a_requirement_text_become_links_to_their_page() -> None:
+    citing = requirement("RWS-CACHE-7", "The server MUST keep it unless RWS-CACHE-5 applies.")
+    page = render_text(
+        "<!-- req: RWS-CACHE-7 -->\n",
+        {"RWS-CACHE-7": citing},
+        NO_TABLES,
+        {"RWS-CACHE-5": "cache.md"},
+    )
+    assert "unless [RWS-CACHE-5](cache.md#rws-cache-5) applies." in page
