@@ -173,7 +173,8 @@ class _ConnectionTasks:
 
     async def read(self) -> None:
         try:
-            async for message in self.websocket:
+            while True:
+                message = await self.websocket.recv()
                 now = trio.current_time()
                 if isinstance(message, str):
                     self.session.receive_text(message, now)

@@ -1,0 +1,284 @@
+"""End-to-end tests of the reference server over real loopback sockets (port 0).
+
+The protocol rules are tested without sockets in ``test_session.py``; these tests check
+the glue: the upgrade (401, 426, 404, the limits header), one session and one nursery per
+connection, closing, limits enforced by ``websockets`` and timers driven by trio's clock.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.trio.client import ClientConnection, connect
+
+from reference_impl.faults import Faults
+from reference_impl.server import DEVELOPMENT_KEY, LIMITS_HEADER, RunningServer, ServerConfig, serve
+from reference_impl.session import Limits
+from tests.reference_impl.driver import TERMINAL_TYPES, create
+
+__all__: list[str] = []
+
+
+@pytest.fixture
+def clock() -> trio.testing.MockClock:
+    # Jumps only after 10 ms of real inactivity, so that loopback I/O in flight is never
+    # mistaken for a quiet moment; pytest-trio runs the test on this clock.
+    return trio.testing.MockClock(autojump_threshold=0.01)
+
+
+@asynccontextmanager
+async def serving(config: ServerConfig | None = None) -> AsyncIterator[RunningServer]:
+    config = config or ServerConfig(port=0)
+    async with trio.open_nursery() as nursery:
+        running: RunningServer = await nursery.start(serve, config)
+        yield running
+        nursery.cancel_scope.cancel()
+
+
+def client(server: RunningServer, key: str | None = DEVELOPMENT_KEY, **kwargs: Any) -> connect:
+    headers = {} if key is None else {"Authorization": f"Bearer {key}"}
+    return connect(server.url, additional_headers=headers, **kwargs)
+
+
+async def send(ws: ClientConnection, event: dict[str, Any]) -> None:
+    await ws.send(json.dumps(event))
+
+
+async def outcome(ws: ClientConnection) -> list[dict[str, Any]]:
+    """Read one request's outcome: a run up to its terminal event, or one error."""
+    events: list[dict[str, Any]] = []
+    while True:
+        event = json.loads(await ws.recv())
+        events.append(event)
+        if event["type"] in TERMINAL_TYPES or event["type"] == "error":
+            return events
+
+
+async def http_status(server: RunningServer, request: bytes) -> int:
+    stream = await trio.open_tcp_stream("127.0.0.1", server.port)
+    async with stream:
+        await stream.send_all(request)
+        data = b""
+        while b"\r\n" not in data:
+            chunk = await stream.receive_some()
+            if not chunk:
+                break
+            data += chunk
+    return int(data.split()[1])
+
+
+async def test_server_answers_a_turn_and_its_continuation() -> None:
+    """A text turn and a continuation from the connection cache over a real socket."""
+    async with serving() as server, client(server) as ws:
+        await send(ws, create("rws:text length=30 chunks=5", store=False))
+        first = await outcome(ws)
+        assert first[-1]["type"] == "response.completed"
+        assert [e["sequence_number"] for e in first] == list(range(len(first)))
+        parent = first[-1]["response"]["id"]
+        await send(ws, create("next", previous_response_id=parent, store=False))
+        second = await outcome(ws)
+        assert second[-1]["type"] == "response.completed"
+        assert second[-1]["response"]["usage"]["input_tokens_details"]["cached_tokens"] > 0
+
+
+async def test_server_advertises_its_limits_on_upgrade() -> None:
+    """RWS-TRANS-11: the 101 response carries responses-ws-limits."""
+    limits = Limits(max_connection_age=900, max_named_lanes=4)
+    async with serving(ServerConfig(port=0, limits=limits)) as server, client(server) as ws:
+        assert ws.response is not None
+        assert ws.response.status_code == 101
+        header = ws.response.headers[LIMITS_HEADER]
+        pairs = dict(pair.split("=") for pair in header.split(","))
+        assert pairs["max-connection-age"] == "900"
+        assert pairs["max-named-lanes"] == "4"
+        assert pairs["busy-lane"] == "queue"
+
+
+@pytest.mark.parametrize("key", [None, "wrong-key"])
+async def test_server_rejects_upgrade_without_valid_credentials_with_401(key: str | None) -> None:
+    """RWS-TRANS-2: no or unknown credentials get 401 and no WebSocket."""
+    async with serving() as server:
+        with pytest.raises(InvalidStatus) as failure:
+            async with client(server, key):
+                pass
+        assert failure.value.response.status_code == 401
+
+
+async def test_server_accepts_any_of_its_configured_keys() -> None:
+    """--api-key is repeatable; each key is accepted (and the dev key no longer is)."""
+    config = ServerConfig(port=0, api_keys=frozenset({"k1", "k2"}))
+    async with serving(config) as server:
+        for key in ("k1", "k2"):
+            async with client(server, key) as ws:
+                await send(ws, create())
+                assert (await outcome(ws))[-1]["type"] == "response.completed"
+        with pytest.raises(InvalidStatus):
+            async with client(server, DEVELOPMENT_KEY):
+                pass
+
+
+async def test_no_auth_fault_accepts_missing_credentials() -> None:
+    """The no-auth fault opens the WebSocket without credentials (RWS-TRANS-2 broken)."""
+    config = ServerConfig(port=0, faults=Faults({"no-auth"}))
+    async with serving(config) as server, client(server, None) as ws:
+        await send(ws, create())
+        assert (await outcome(ws))[-1]["type"] == "response.completed"
+
+
+async def test_server_answers_plain_get_with_426() -> None:
+    """RWS-TRANS-4: a GET without upgrade headers gets 426 Upgrade Required."""
+    async with serving() as server:
+        request = b"GET /v1/responses HTTP/1.1\r\nHost: localhost\r\n\r\n"
+        assert await http_status(server, request) == 426
+
+
+async def test_server_answers_other_paths_with_404() -> None:
+    """Only /v1/responses is a WebSocket endpoint; a query string is allowed."""
+    async with serving() as server:
+        with pytest.raises(InvalidStatus) as failure:
+            async with connect(
+                server.url.replace("/v1/responses", "/v1/other"),
+                additional_headers={"Authorization": f"Bearer {DEVELOPMENT_KEY}"},
+            ):
+                pass
+        assert failure.value.response.status_code == 404
+        async with connect(
+            server.url + "?x=1", additional_headers={"Authorization": f"Bearer {DEVELOPMENT_KEY}"}
+        ) as ws:
+            await send(ws, create())
+            assert (await outcome(ws))[-1]["type"] == "response.completed"
+
+
+async def test_server_ignores_unknown_headers_and_compression_choice() -> None:
+    """RWS-TRANS-3, RWS-TRANS-8: extra headers, deflate offered or not: the upgrade works."""
+    async with serving() as server:
+        for compression in ("deflate", None):
+            async with connect(
+                server.url,
+                additional_headers={
+                    "Authorization": f"Bearer {DEVELOPMENT_KEY}",
+                    "OpenAI-Beta": "responses_websockets=2026-02-06",
+                    "X-Stainless-Lang": "python",
+                },
+                compression=compression,
+            ) as ws:
+                await send(ws, create())
+                assert (await outcome(ws))[-1]["type"] == "response.completed"
+
+
+async def test_server_answers_pings() -> None:
+    """RWS-TRANS-9: a ping gets its pong."""
+    async with serving() as server, client(server) as ws:
+        pong = await ws.ping(b"abc")
+        with trio.fail_after(5):
+            await pong.wait()
+
+
+async def test_server_accepts_a_one_mib_message() -> None:
+    """RWS-TRANS-7: messages of at least 1 MiB are accepted."""
+    async with serving() as server, client(server) as ws:
+        await send(ws, create("x" * (1024 * 1024)))
+        assert (await outcome(ws))[-1]["type"] == "response.completed"
+
+
+async def test_server_closes_with_1009_above_max_message_size() -> None:
+    """RWS-TRANS-7: a message above max-message-size closes the connection with 1009."""
+    config = ServerConfig(port=0, limits=Limits(max_message_size=2048))
+    async with serving(config) as server, client(server) as ws:
+        await send(ws, create("x" * 4096))
+        with pytest.raises(ConnectionClosed):
+            await ws.recv()
+        assert ws.close_code == 1009
+
+
+async def test_server_keeps_the_connection_after_binary_and_bad_json() -> None:
+    """RWS-CREATE-9/10: error events, then the same connection still serves turns."""
+    async with serving() as server, client(server) as ws:
+        await ws.send(b"\x01\x02")
+        assert json.loads(await ws.recv())["error"]["code"] == "unsupported_frame_type"
+        await ws.send("{oops")
+        assert json.loads(await ws.recv())["error"]["code"] == "invalid_json"
+        await send(ws, create())
+        assert (await outcome(ws))[-1]["type"] == "response.completed"
+
+
+async def test_server_closes_at_the_connection_age_with_1001(
+    clock: trio.testing.MockClock,
+) -> None:
+    """RWS-LIMIT-1/2: at max-connection-age: the limit error, then close 1001."""
+    config = ServerConfig(port=0, limits=Limits(max_connection_age=600))
+    async with serving(config) as server, client(server) as ws:
+        start = trio.current_time()
+        await send(ws, create())
+        await outcome(ws)
+        event = json.loads(await ws.recv())
+        assert event["error"]["code"] == "websocket_connection_limit_reached"
+        assert trio.current_time() - start >= 600
+        with pytest.raises(ConnectionClosed):
+            await ws.recv()
+        assert ws.close_code == 1001
+
+
+async def test_server_closes_idle_connections_with_1001(clock: trio.testing.MockClock) -> None:
+    """RWS-LIMIT-4: after idle-timeout without messages or runs: close 1001."""
+    config = ServerConfig(port=0, limits=Limits(idle_timeout=120))
+    async with serving(config) as server, client(server) as ws:
+        start = trio.current_time()
+        with pytest.raises(ConnectionClosed):
+            await ws.recv()
+        assert ws.close_code == 1001
+        assert trio.current_time() - start >= 120
+
+
+async def test_closing_the_connection_cancels_runs_in_flight(
+    clock: trio.testing.MockClock,
+) -> None:
+    """RWS-LIMIT-7: a run cut by the client's close is neither finished nor continuable."""
+    async with serving() as server:
+        async with client(server) as ws:
+            await send(ws, create("rws:text length=100 chunks=50\nrws:delay ms=1000"))
+            created = json.loads(await ws.recv())
+            assert created["type"] == "response.created"
+        await trio.testing.wait_all_tasks_blocked(0.05)
+        assert server.server.connections == set()
+        async with client(server) as ws:
+            await send(ws, create(previous_response_id=created["response"]["id"]))
+            (error,) = await outcome(ws)
+            assert error["error"]["code"] == "previous_response_not_found"
+        assert len(server.store) == 0
+
+
+async def test_stored_responses_are_isolated_between_api_keys() -> None:
+    """RWS-LIMIT-5, RWS-CACHE-3: a key hydrates its own responses, never another key's."""
+    config = ServerConfig(port=0, api_keys=frozenset({"alice", "bob"}))
+    async with serving(config) as server:
+        async with client(server, "alice") as ws:
+            await send(ws, create("rws:text length=7"))
+            parent = (await outcome(ws))[-1]["response"]["id"]
+        async with client(server, "bob") as ws:
+            await send(ws, create(previous_response_id=parent))
+            (error,) = await outcome(ws)
+            assert error["error"]["code"] == "previous_response_not_found"
+        async with client(server, "alice") as ws:
+            await send(ws, create(previous_response_id=parent))
+            assert (await outcome(ws))[-1]["type"] == "response.completed"
+
+
+async def test_deep_input_crash_fault_closes_only_its_connection() -> None:
+    """crash-on-deep-input: the handler dies (1011); other connections live on."""
+    config = ServerConfig(port=0, faults=Faults({"crash-on-deep-input"}))
+    deep = "[" * 300 + "]" * 300
+    async with serving(config) as server, client(server) as victim, client(server) as other:
+        await victim.send(f'{{"type":"response.create","model":"conformance-1","x":{deep}}}')
+        with pytest.raises(ConnectionClosed):
+            await victim.recv()
+        assert victim.close_code == 1011
+        await send(other, create())
+        assert (await outcome(other))[-1]["type"] == "response.completed"
