@@ -10,7 +10,8 @@ only SKIPPED checks cover are untested in that run, with the skip named.
 
 Totals are by level class: MUST (with MUST NOT), SHOULD (with SHOULD NOT), MAY. Every server
 MUST and SHOULD must be tested or excluded; ``--strict`` turns an untested one into a non-zero
-exit status. Exclusions live in ``conformance/exclusions.yaml`` (a mapping id -> reason).
+exit status. Exclusions live in ``conformance/exclusions.yaml``: a mapping id -> reason, at the
+top level or under the key ``exclusions``.
 """
 
 from __future__ import annotations
@@ -127,6 +128,8 @@ def load_exclusions(path: str | Path | None = None) -> dict[str, str]:
         data = yaml.safe_load(chosen.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise TraceError(f"{chosen}: not valid YAML: {exc}") from exc
+    if isinstance(data, Mapping) and set(data) == {"exclusions"}:
+        data = data["exclusions"]  # the wrapped form: {exclusions: {id: reason}}
     if data is None:
         return {}
     if not isinstance(data, Mapping):

@@ -224,6 +224,20 @@ class TestLoading:
         good = tmp_path / "good.yaml"
         good.write_text("RWS-LIMIT-9: >\n  not practical\n  in a run\n", encoding="utf-8")
         assert load_exclusions(good) == {"RWS-LIMIT-9": "not practical in a run"}
+        wrapped = tmp_path / "wrapped.yaml"
+        wrapped.write_text("exclusions:\n  RWS-LIMIT-9: &r not practical\n  RWS-LIMIT-8: *r\n")
+        assert load_exclusions(wrapped) == {
+            "RWS-LIMIT-9": "not practical",
+            "RWS-LIMIT-8": "not practical",
+        }
+
+    def test_project_exclusions_name_registry_requirements_with_reasons(self) -> None:
+        """The suite's exclusions.yaml loads, and every entry is a known ID with a reason."""
+        exclusions = load_exclusions()
+        registry = load_requirements()
+        assert exclusions, "conformance/exclusions.yaml lists no exclusion"
+        assert set(exclusions) <= set(registry)
+        assert all(reason.strip() for reason in exclusions.values())
 
 
 def project_report(tmp_path: Path, *, cover_everything: bool) -> Path:
