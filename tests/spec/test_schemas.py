@@ -106,10 +106,10 @@ def test_server_event_envelope_sequence_number_and_stream_id(event_type: str) ->
     props = schema["properties"]
     # RWS-SEQ-1 / RWS-SEQ-4: required everywhere except on `error`.
     assert ("sequence_number" in schema["required"]) is (event_type != "error")
-    assert props["sequence_number"] == {"$ref": "../../defs/envelope.json#/$defs/sequence_number"}
+    assert props["sequence_number"]["$ref"] == "../../defs/envelope.json#/$defs/sequence_number"
     # RWS-EVENT-4/5: stream_id is optional and always has the lane pattern.
     assert "stream_id" not in schema["required"]
-    assert props["stream_id"] == {"$ref": "../../defs/envelope.json#/$defs/stream_id"}
+    assert props["stream_id"]["$ref"] == "../../defs/envelope.json#/$defs/stream_id"
 
 
 @pytest.mark.parametrize("event_type", ALL_TYPES)

@@ -22,7 +22,10 @@ it on the same SDK version changes nothing.
 
 from __future__ import annotations
 
+import ast
 import importlib
+import inspect
+import itertools
 import json
 import sys
 import types
@@ -146,6 +149,26 @@ def _field_schema(event_type: str, name: str, annotation: Any, defs: dict[str, A
     return schema
 
 
+def field_docs(cls: Any) -> dict[str, str]:
+    """The attribute docstrings of a model and its bases (the SDK documents fields that way)."""
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if not getattr(klass, "__module__", "").startswith("openai.types."):
+            continue
+        tree = ast.parse(inspect.getsource(klass))
+        body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+        for stmt, after in itertools.pairwise(body):
+            if (
+                isinstance(stmt, ast.AnnAssign)
+                and isinstance(stmt.target, ast.Name)
+                and isinstance(after, ast.Expr)
+                and isinstance(after.value, ast.Constant)
+                and isinstance(after.value.value, str)
+            ):
+                docs[stmt.target.id] = " ".join(after.value.value.split())
+    return docs
+
+
 def event_schema(cls: Any) -> dict[str, Any]:
     """The schema of one server event class of the SDK union."""
     fields = cls.model_fields
@@ -153,11 +176,15 @@ def event_schema(cls: Any) -> dict[str, Any]:
     defs: dict[str, Any] = {}
     properties: dict[str, Any] = {"type": {"const": event_type}}
     required = ["type"]
+    docs = field_docs(cls)
     for name, info in fields.items():
         if name == "type":
             continue
         key = info.alias or name
-        properties[key] = _field_schema(event_type, name, info.annotation, defs)
+        prop = _field_schema(event_type, name, info.annotation, defs)
+        if name in docs and "description" not in prop:
+            prop = {"description": docs[name], **prop}
+        properties[key] = prop
         if info.is_required():
             required.append(key)
     doc = " ".join((cls.__doc__ or "").split())
