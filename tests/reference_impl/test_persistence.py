@@ -1,0 +1,106 @@
+"""store=true responses survive a restart and a ``kill -9`` of the server process.
+
+Each test runs ``python -m reference_impl serve`` as a subprocess on port 0, reads the bound
+URL from its ``listening on`` line, stores a response, stops the process, starts a new one on
+the same ``--data-dir`` and continues the stored response on a fresh connection
+(RWS-CACHE-3, RWS-CACHE-11).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+from websockets.trio.client import connect
+
+from reference_impl import model
+from tests.reference_impl.driver import TERMINAL_TYPES, create
+
+__all__: list[str] = []
+
+pytestmark = pytest.mark.slow
+
+KEY = "persist-key"
+
+
+@contextmanager
+def server_process(data_dir: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    command = [sys.executable, "-m", "reference_impl", "serve", "--port", "0"]
+    command += ["--data-dir", str(data_dir), "--api-key", KEY]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line.startswith("listening on ws://"), line
+        yield process, line.split()[-1]
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def turn(url: str, event: dict[str, Any]) -> list[dict[str, Any]]:
+    """Open a connection, send one event, return its outcome."""
+
+    async def run() -> list[dict[str, Any]]:
+        headers = {"Authorization": f"Bearer {KEY}"}
+        async with connect(url, additional_headers=headers) as ws:
+            await ws.send(json.dumps(event))
+            events: list[dict[str, Any]] = []
+            while not events or events[-1]["type"] not in (*TERMINAL_TYPES, "error"):
+                events.append(json.loads(await ws.recv()))
+            return events
+
+    return trio.run(run)
+
+
+def continue_after(stop: signal.Signals, data_dir: Path) -> None:
+    with server_process(data_dir) as (process, url):
+        first = turn(url, create("rws:text length=33"))[-1]
+        assert first["type"] == "response.completed"
+        # Stopped right after the terminal event was received.
+        process.send_signal(stop)
+        process.wait()
+    with server_process(data_dir) as (_, url):
+        events = turn(url, create("rws:context", previous_response_id=first["response"]["id"]))
+    end = events[-1]
+    assert end["type"] == "response.completed", end
+    context = [
+        *model.normalize_input("rws:text length=33"),
+        *first["response"]["output"],
+        *model.normalize_input("rws:context"),
+    ]
+    (done,) = [e for e in events if e["type"] == "response.output_text.done"]
+    assert done["text"] == f"context items={len(context)} digest={model.context_digest(context)}"
+    assert end["response"]["usage"]["input_tokens_details"]["cached_tokens"] == 0
+
+
+def test_stored_response_survives_a_restart(tmp_path: Path) -> None:
+    """After SIGINT and a new process, the response is hydrated with the same context."""
+    continue_after(signal.SIGINT, tmp_path)
+
+
+def test_stored_response_survives_kill_9(tmp_path: Path) -> None:
+    """After SIGKILL right after the terminal event, the response is still there."""
+    continue_after(signal.SIGKILL, tmp_path)
+
+
+def test_store_false_response_does_not_survive_a_restart(tmp_path: Path) -> None:
+    """store=false is never written: after a restart it is not found."""
+    with server_process(tmp_path) as (process, url):
+        first = turn(url, create(store=False))[-1]
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    with server_process(tmp_path) as (_, url):
+        (error,) = turn(url, create(previous_response_id=first["response"]["id"]))
+    assert error["error"]["code"] == "previous_response_not_found"
