@@ -296,3 +296,34 @@ def test_rules_files_are_schemas_only_when_they_declare_an_id(tmp_path: Path) ->
 def test_schema_set_needs_an_events_folder(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         schemas.SchemaSet(tmp_path)
+
+
+def test_error_examples_agree_with_the_error_registry() -> None:
+    # RWS-ERR-2: status, type and param come from schemas/rules/errors.json for known codes.
+    registry = json.loads((ROOT / "rules" / "errors.json").read_text(encoding="utf-8"))["codes"]
+    checked = 0
+    for example in EXAMPLES:
+        if example.event_type != "error" or not example.valid:
+            continue
+        body = example.instance["error"]
+        entry = registry.get(body["code"])
+        if entry is None:
+            continue
+        assert example.instance["status"] == entry["status"], example.path.name
+        assert body["type"] == entry["type"], example.path.name
+        if not str(entry["param"]).startswith("<"):
+            assert body.get("param") == entry["param"], example.path.name
+        checked += 1
+    assert checked >= 3
+
+
+def test_steer_failed_examples_use_registered_steering_codes() -> None:
+    registry = json.loads((ROOT / "rules" / "errors.json").read_text(encoding="utf-8"))
+    codes = set(registry["steering_codes"])
+    used = {
+        e.instance["error"]["code"]
+        for e in EXAMPLES
+        if e.event_type == "response.steer.failed" and e.valid
+    }
+    assert used
+    assert used <= codes
