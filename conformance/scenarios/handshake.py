@@ -127,6 +127,7 @@ async def deflate(ctx: ScenarioContext) -> None:
 async def ping(ctx: ScenarioContext) -> None:
     conn = await ctx.connect()
     answered = await conn.ping(ctx.config.timeout)
+    ctx.note("pong_received", answered)
     ctx.expect("RWS-TRANS-9", answered, f"no pong within {ctx.config.timeout:g} s")
 
 

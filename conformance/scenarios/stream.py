@@ -22,7 +22,6 @@ _GRAMMAR = (
     "RWS-EVENT-1",
     "RWS-EVENT-2",
     "RWS-EVENT-6",
-    "RWS-EVENT-7",
     "RWS-ORDER-1",
     "RWS-ORDER-2",
     "RWS-ORDER-3",
@@ -193,7 +192,12 @@ async def incomplete(ctx: ScenarioContext) -> None:
 @scenario(
     "stream.failed",
     "a run failing after response.created ends with response.failed carrying response.error",
-    requirements=("RWS-ORDER-12", "RWS-ORDER-3", *_GRAMMAR),
+    # A run failing at its 4th event has no finished item and no output listing, so
+    # RWS-ORDER-9 and RWS-DELTA-8 have nothing to apply to here.
+    requirements=(
+        "RWS-ORDER-12",
+        *(r for r in _GRAMMAR if r not in ("RWS-ORDER-9", "RWS-DELTA-8")),
+    ),
     drives="'rws:text length=40 chunks=4' and 'rws:fail after=4'",
 )
 async def failed(ctx: ScenarioContext) -> None:
@@ -230,3 +234,25 @@ async def any_model_run(ctx: ScenarioContext) -> None:
     ctx.expect("RWS-ORDER-2", run.kind == "run", f"expected a run, got {run.kind} {run.code}")
     carried = [e.get("type") for e in run.events if "stream_id" in e]
     ctx.expect("RWS-EVENT-5", not carried, f"default-lane events carry stream_id: {carried}")
+
+
+# RWS-EVENT-7: response ids are never reused, across runs and connections.
+@scenario(
+    "stream.response-ids-unique",
+    "every response of several runs on two connections has its own id",
+    requirements=("RWS-EVENT-7",),
+    drives="three runs (store true, store false, generate:false) on each of two connections",
+    needs_model=False,
+)
+async def response_ids_unique(ctx: ScenarioContext) -> None:
+    ids: list[str | None] = []
+    for _ in range(2):
+        conn = await ctx.connect()
+        for fields in ({"store": True}, {"store": False}, {"generate": False}):
+            run = await ctx.request(conn, ctx.create("hi", max_output_tokens=16, **fields))
+            ids.append(run.response_id if run.kind == "run" else None)
+    ran = [i for i in ids if i is not None]
+    if len(ran) < len(ids):
+        raise ctx.fail("RWS-EVENT-7", f"prerequisite: not every request ran: {ids}")
+    repeated = sorted({i for i in ran if ran.count(i) > 1})
+    ctx.expect("RWS-EVENT-7", not repeated, f"response ids used more than once: {repeated}")

@@ -1,0 +1,59 @@
+"""Test helper: start the reference server (as a subprocess) and describe it as a SuiteConfig."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+
+from conformance.harness.config import SuiteConfig
+from conformance.harness.spawn import spawn_reference
+
+__all__ = ["TEST_AGE", "fault_table", "reference_config"]
+
+# The short connection age of the second instance that the age-limit check waits for.
+TEST_AGE = 1.5
+
+
+@contextlib.contextmanager
+def reference_config(
+    faults: Sequence[str] = (), *, with_age_instance: bool = False, timeout: float = 3.0
+) -> Iterator[SuiteConfig]:
+    """Run the reference server with ``faults`` and yield the suite configuration for it."""
+    extra = [arg for name in faults for arg in ("--fault", name)]
+    with contextlib.ExitStack() as stack:
+        main = stack.enter_context(spawn_reference(extra))
+        age_url: str | None = None
+        if with_age_instance:
+            aged = stack.enter_context(
+                spawn_reference([*extra, "--max-connection-age", str(TEST_AGE)])
+            )
+            age_url = aged.url
+        yield SuiteConfig(
+            server_url=main.url,
+            api_key=main.api_keys[0],
+            api_key2=main.api_keys[1],
+            profiles=frozenset({"core", "multiplex", "conformance-model"}),
+            timeout=timeout,
+            quiet_period=0.2,
+            test_connection_age=TEST_AGE if with_age_instance else None,
+            age_limit_url=age_url,
+        )
+
+
+def fault_table() -> dict[str, str]:
+    """The reference server's fault switches (``--fault help``): name -> requirement."""
+    output = subprocess.run(
+        [sys.executable, "-m", "reference_impl", "serve", "--fault", "help"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    ).stdout
+    table: dict[str, str] = {}
+    for line in output.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and line.startswith("  ") and parts[1].startswith("RWS-"):
+            table[parts[0]] = parts[1]
+    return table

@@ -1,0 +1,99 @@
+"""The mutation proof of the server suite: every fault switch of the reference server makes
+the check of the rule it breaks fail, and the healthy server passes every check.
+
+Each fault run starts the reference server with ``--fault NAME`` (a subprocess: the suite and
+the server never import each other) and runs, in-process, only the scenarios that check the
+fault's requirement, to keep the whole proof fast. The healthy run runs every scenario once.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance.harness.runner import run_suite, select_scenarios
+from conformance.requirements import load_requirements
+from conformance.results import CheckResult, RunResult, Verdict
+from conformance.scenarios import all_scenarios
+from tests.suite.reference_server import fault_table, reference_config
+
+# What the proof expects of each fault: the requirement whose check must fail. Kept here (not
+# only read from the server) so that a fault added to the server without a proof fails
+# test_every_fault_of_the_server_is_tested.
+FAULT_REQUIREMENTS: dict[str, str] = {
+    "drop-terminal": "RWS-ORDER-2",
+    "duplicate-terminal": "RWS-ORDER-2",
+    "created-not-first": "RWS-ORDER-1",
+    "no-item-added": "RWS-ORDER-5",
+    "wrong-item-id": "RWS-ORDER-8",
+    "empty-terminal-output": "RWS-ORDER-9",
+    "wrong-response-id": "RWS-EVENT-6",
+    "sequence-repeat": "RWS-SEQ-2",
+    "sequence-start-1": "RWS-SEQ-3",
+    "delta-mismatch": "RWS-DELTA-1",
+    "shared-cache": "RWS-CACHE-8",
+    "no-cache": "RWS-CACHE-2",
+    "context-drop-output": "RWS-CACHE-2",
+    "no-persist": "RWS-CACHE-3",
+    "no-evict": "RWS-CACHE-5",
+    "cache-failed": "RWS-CACHE-7",
+    "wrong-cached-tokens": "RWS-MODEL-3",
+    "flat-error": "RWS-ERR-1",
+    "error-no-status": "RWS-ERR-2",
+    "close-on-error": "RWS-ERR-3",
+    "no-stream-id": "RWS-EVENT-4",
+    "stream-id-on-default": "RWS-EVENT-5",
+    "lane-overlap": "RWS-LANE-1",
+    "lane-limit-off": "RWS-LANE-5",
+    "accept-bad-stream-id": "RWS-LANE-3",
+    "no-auth": "RWS-TRANS-2",
+    "binary-crash": "RWS-CREATE-10",
+    "ignore-age-limit": "RWS-LIMIT-1",
+    "steer-ignored": "RWS-STEER-1",
+    "cross-key": "RWS-LIMIT-5",
+    "crash-on-deep-input": "RWS-LIMIT-6",
+}
+
+
+def _verdicts_for(run: RunResult, requirement: str) -> list[tuple[str, Verdict]]:
+    return [
+        (check.id, check.requirement_verdicts[requirement])
+        for check in run.checks
+        if requirement in check.requirement_verdicts
+    ]
+
+
+def _failures(run: RunResult) -> list[CheckResult]:
+    return [check for check in run.checks if check.verdict is Verdict.FAILED]
+
+
+def test_every_fault_of_the_server_is_tested() -> None:
+    assert fault_table() == FAULT_REQUIREMENTS
+
+
+@pytest.mark.slow
+async def test_suite_reports_no_failure_against_the_healthy_reference_server() -> None:
+    with reference_config(with_age_instance=True) as config:
+        run = await run_suite(config, all_scenarios(), jobs=6)
+    failed = {check.id: check.message for check in _failures(run)}
+    assert failed == {}
+    ran = [check for check in run.checks if check.verdict is not Verdict.SKIPPED]
+    assert len(ran) >= len(run.checks) - 2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fault", sorted(FAULT_REQUIREMENTS))
+async def test_suite_fails_the_requirement_a_fault_breaks(fault: str) -> None:
+    requirement = FAULT_REQUIREMENTS[fault]
+    level = load_requirements()[requirement].level
+    wanted = Verdict.WARNING if level.startswith("SHOULD") else Verdict.FAILED
+    scenarios = select_scenarios(all_scenarios(), requirements=[requirement])
+    assert scenarios, f"no scenario checks {requirement}"
+    with reference_config(
+        [fault], with_age_instance=requirement.startswith("RWS-LIMIT-")
+    ) as config:
+        run = await run_suite(config, scenarios, jobs=6)
+    verdicts = _verdicts_for(run, requirement)
+    assert (wanted, True) == (
+        wanted,
+        any(verdict is wanted for _, verdict in verdicts),
+    ), f"{fault}: no check concluded {wanted.value} for {requirement}: {verdicts}"
