@@ -108,6 +108,10 @@ class RwsSettings:
     report_dir: Path | None = None
     timeout: float | None = None
     parameters: tuple[tuple[str, str], ...] = ()  # declared server parameters
+    quiet_period: float | None = None
+    single_key: bool = False
+    test_connection_age: float | None = None
+    age_limit_url: str | None = None
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> RwsSettings | None:
@@ -137,6 +141,10 @@ class RwsSettings:
             report_dir=Path(report_dir) if report_dir else None,
             timeout=config.getoption("rws_timeout"),
             parameters=tuple(parameters),
+            quiet_period=config.getoption("rws_quiet_period"),
+            single_key=bool(config.getoption("rws_single_key")),
+            test_connection_age=config.getoption("rws_test_connection_age"),
+            age_limit_url=config.getoption("rws_age_limit_url"),
         )
 
 
@@ -151,6 +159,7 @@ class HarnessSource:
         from conformance.harness.config import (
             CONFORMANCE_MODEL,
             DEFAULT_PARAMETERS,
+            DEFAULT_QUIET_PERIOD,
             DEFAULT_TIMEOUT,
             SuiteConfig,
             env_float,
@@ -168,6 +177,11 @@ class HarnessSource:
             profiles=frozenset(settings.profiles or default_profiles),
             parameters={**DEFAULT_PARAMETERS, **dict(settings.parameters)},
             timeout=settings.timeout or env_float("RWS_TIMEOUT", DEFAULT_TIMEOUT),
+            quiet_period=settings.quiet_period
+            or env_float("RWS_QUIET_PERIOD", DEFAULT_QUIET_PERIOD),
+            single_key=settings.single_key,
+            test_connection_age=settings.test_connection_age,
+            age_limit_url=settings.age_limit_url,
         )
         self.scenarios = {scn.id: scn for scn in all_scenarios()}
         self.requirements = load_requirements()
@@ -461,6 +475,36 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type=float,
         default=None,
         help="seconds to wait for what the server owes (default: $RWS_TIMEOUT or 5)",
+    )
+    _addoptions_of_check(group)
+
+
+def _addoptions_of_check(group: Any) -> None:
+    """The rarer settings of ``responses-ws check``, with the same meaning."""
+    group.addoption(
+        "--rws-quiet-period",
+        type=float,
+        default=None,
+        help="seconds to watch for what the server must not do (default: $RWS_QUIET_PERIOD or 0.3)",
+    )
+    group.addoption(
+        "--rws-single-key",
+        action="store_true",
+        default=False,
+        help="only one API key exists: RWS-LIMIT-5 is SKIPPED instead of FAILED",
+    )
+    group.addoption(
+        "--rws-test-connection-age",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="the server (or --rws-age-limit-url) runs with this short max-connection-age; "
+        "enables the RWS-LIMIT-1/2 checks",
+    )
+    group.addoption(
+        "--rws-age-limit-url",
+        default=None,
+        help="a second instance of the server started with --rws-test-connection-age",
     )
 
 
