@@ -14,7 +14,7 @@ from typing import Any
 
 from conformance import schemas
 
-__all__ = ["received", "schema_problems", "sent"]
+__all__ = ["closes", "received", "schema_problems", "sent"]
 
 
 def sent(wire: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -27,10 +27,17 @@ def received(wire: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return [record["event"] for record in wire if record["dir"] == "s2c" and "event" in record]
 
 
+def closes(wire: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The close records (``{"conn", "dir", "close": {"code", "reason"}}``), in order."""
+    return [record for record in wire if "close" in record]
+
+
 def schema_problems(wire: Sequence[dict[str, Any]]) -> list[str]:
     """One line per message that is not JSON or does not validate against its schema."""
     problems: list[str] = []
     for record in wire:
+        if "close" in record:
+            continue
         if "event" not in record:
             problems.append(f"{record['dir']}: not JSON: {record.get('text', '')[:200]}")
             continue

@@ -10,6 +10,8 @@ an already running server to test instead.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
 import re
@@ -25,7 +27,7 @@ from typing import Any
 
 import pytest
 
-__all__ = ["PeerServer", "RunPeer"]
+__all__ = ["AGING_SERVER_MAX_AGE_S", "PeerServer", "RunPeer", "run_script"]
 
 # The scripts run as modules of this package (``-m tests.peers.scripts.<name>``) from the
 # repository root, so they can share ``_common`` and mypy can check them like any module.
@@ -108,21 +110,10 @@ def _wait_for_listening(proc: subprocess.Popen[bytes], logs: list[str]) -> str:
                     return found.group(1)
 
 
-@pytest.fixture(scope="module")
-def peer_server(
-    peers_python: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[PeerServer]:
-    """A running server for one test module (after ``peers_python``, so skips come first).
-
-    Every peer script uses fresh connections and fresh response ids, so the tests of a module
-    can share one server; starting one per module keeps the suite fast.
-    """
-    external = os.environ.get("RWS_PEERS_SERVER_URL")
-    if external:
-        yield PeerServer(external, os.environ.get("RWS_PEERS_API_KEY", ""))
-        return
+@contextlib.contextmanager
+def _reference_server(data_dir: Path, *extra_args: str) -> Iterator[PeerServer]:
+    """Run ``python -m reference_impl serve --port 0`` with ``extra_args`` until the block ends."""
     api_key = "rws-peers-test-key"
-    data_dir = tmp_path_factory.mktemp("server-data")
     logs: list[str] = []
     proc = subprocess.Popen(
         [
@@ -136,6 +127,7 @@ def peer_server(
             api_key,
             "--data-dir",
             str(data_dir),
+            *extra_args,
         ],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -165,48 +157,93 @@ def peer_server(
 
 
 @pytest.fixture(scope="module")
-def run_peer(peers_python: str, peer_server: PeerServer) -> RunPeer:
-    """Run ``-m tests.peers.scripts.<name> [args]`` with the peers interpreter; return its report.
+def peer_server(
+    peers_python: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PeerServer]:
+    """A running server for one test module (after ``peers_python``, so skips come first).
 
-    A script that fails, times out or prints no JSON fails the test with its stderr and the
-    server's log, which is where the wire-level story of a failure is.
+    Every peer script uses fresh connections and fresh response ids, so the tests of a module
+    can share one server; starting one per module keeps the suite fast.
     """
+    external = os.environ.get("RWS_PEERS_SERVER_URL")
+    if external:
+        yield PeerServer(external, os.environ.get("RWS_PEERS_API_KEY", ""))
+        return
+    with _reference_server(tmp_path_factory.mktemp("server-data")) as server:
+        yield server
 
-    def run(name: str, *args: str) -> dict[str, Any]:
-        env = {
-            **os.environ,
-            "RWS_URL": peer_server.base_url,
-            "RWS_API_KEY": peer_server.api_key,
-            "RWS_MODEL": "conformance-1",
-            # The SDKs must not pick up credentials or endpoints of the machine running tests.
-            "OPENAI_API_KEY": peer_server.api_key,
-            "PYTHONDONTWRITEBYTECODE": "1",
-        }
-        for name_ in ("OPENAI_BASE_URL", "OPENAI_WEBSOCKET_BASE_URL", "OPENAI_ORG_ID"):
-            env.pop(name_, None)
-        try:
-            done = subprocess.run(
-                [peers_python, "-m", f"tests.peers.scripts.{name}", *args],
-                cwd=REPO_ROOT,
-                env=env,
-                capture_output=True,
-                timeout=SCRIPT_TIMEOUT_S,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            stderr = (exc.stderr or b"").decode("utf-8", "replace")
-            pytest.fail(
-                f"peer script {name} timed out after {SCRIPT_TIMEOUT_S} s\n--- stderr ---\n"
-                f"{stderr}\n--- server ---\n{peer_server.log_text()}"
-            )
-        stdout = done.stdout.decode("utf-8", "replace")
-        stderr = done.stderr.decode("utf-8", "replace")
-        if done.returncode != 0 or not stdout.strip():
-            pytest.fail(
-                f"peer script {name} exited with {done.returncode}\n--- stderr ---\n{stderr}\n"
-                f"--- server ---\n{peer_server.log_text()}"
-            )
-        report: dict[str, Any] = json.loads(stdout.strip().splitlines()[-1])
-        return report
 
-    return run
+# The connection-age limit of ``aging_server``: long enough for a short turn to complete well
+# inside it, short enough that waiting for it keeps the test fast.
+AGING_SERVER_MAX_AGE_S = 1.0
+
+
+@pytest.fixture(scope="module")
+def aging_server(
+    peers_python: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PeerServer]:
+    """A reference server whose ``max-connection-age`` is ``AGING_SERVER_MAX_AGE_S``."""
+    if os.environ.get("RWS_PEERS_SERVER_URL"):
+        pytest.skip("the connection-age test needs a reference server it can configure")
+    with _reference_server(
+        tmp_path_factory.mktemp("aging-server-data"),
+        "--max-connection-age",
+        str(AGING_SERVER_MAX_AGE_S),
+    ) as server:
+        yield server
+
+
+def run_script(python: str, server: PeerServer, name: str, *args: str) -> dict[str, Any]:
+    """Run ``-m tests.peers.scripts.<name> [args]`` with ``python`` against ``server``.
+
+    Returns the script's JSON report. A script that fails, times out or prints no JSON fails
+    the test with its stderr and the server's log, which is where the wire-level story of a
+    failure is.
+    """
+    env = {
+        **os.environ,
+        "RWS_URL": server.base_url,
+        "RWS_API_KEY": server.api_key,
+        "RWS_MODEL": "conformance-1",
+        # The SDKs must not pick up credentials or endpoints of the machine running tests.
+        "OPENAI_API_KEY": server.api_key,
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    for variable in ("OPENAI_BASE_URL", "OPENAI_WEBSOCKET_BASE_URL", "OPENAI_ORG_ID"):
+        env.pop(variable, None)
+    try:
+        done = subprocess.run(
+            [python, "-m", f"tests.peers.scripts.{name}", *args],
+            cwd=REPO_ROOT,
+            env=env,
+            capture_output=True,
+            timeout=SCRIPT_TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        stderr = (exc.stderr or b"").decode("utf-8", "replace")
+        pytest.fail(
+            f"peer script {name} timed out after {SCRIPT_TIMEOUT_S} s\n--- stderr ---\n"
+            f"{stderr}\n--- server ---\n{server.log_text()}"
+        )
+    stdout = done.stdout.decode("utf-8", "replace")
+    stderr = done.stderr.decode("utf-8", "replace")
+    if done.returncode != 0 or not stdout.strip():
+        pytest.fail(
+            f"peer script {name} exited with {done.returncode}\n--- stderr ---\n{stderr}\n"
+            f"--- server ---\n{server.log_text()}"
+        )
+    report: dict[str, Any] = json.loads(stdout.strip().splitlines()[-1])
+    return report
+
+
+@pytest.fixture(scope="module")
+def run_peer(peers_python: str, peer_server: PeerServer) -> RunPeer:
+    """``run_script`` bound to the peers interpreter and ``peer_server``."""
+    return functools.partial(run_script, peers_python, peer_server)
+
+
+@pytest.fixture(scope="module")
+def run_aging_peer(peers_python: str, aging_server: PeerServer) -> RunPeer:
+    """``run_script`` bound to the peers interpreter and ``aging_server``."""
+    return functools.partial(run_script, peers_python, aging_server)

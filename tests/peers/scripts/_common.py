@@ -29,6 +29,7 @@ from typing import Any
 
 from openai import AsyncOpenAI, OpenAI  # type: ignore[import-not-found]
 from websockets.asyncio.client import ClientConnection as AsyncClientConnection
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection as SyncClientConnection
 
 __all__ = [
@@ -186,7 +187,9 @@ def tap_wire() -> list[dict[str, Any]]:
     the wire in each direction and on which connection, without changing what the SDKs do: the
     wrappers pass every argument and result through. Records are
     ``{"conn": <n>, "dir": "c2s"|"s2c", "event": <parsed JSON>}``, connections numbered from 0
-    in order of first use.
+    in order of first use; the first receive that finds a connection closed adds
+    ``{"conn": <n>, "dir": "s2c", "close": {"code": ..., "reason": ...}}`` (``"dir": "none"``
+    when no close frame was received).
     """
     wire: list[dict[str, Any]] = []
     sync_send, sync_recv = SyncClientConnection.send, SyncClientConnection.recv
@@ -196,8 +199,27 @@ def tap_wire() -> list[dict[str, Any]]:
         wire.append(_wire_record(self, "c2s", message))
         return sync_send(self, message, *args, **kw)
 
+    def note_close(connection: object, exc: ConnectionClosed) -> None:
+        number = _connection_number(connection)
+        if not any(r["conn"] == number and "close" in r for r in wire):
+            received = exc.rcvd
+            wire.append(
+                {
+                    "conn": number,
+                    "dir": "s2c" if received is not None else "none",
+                    "close": {
+                        "code": None if received is None else received.code,
+                        "reason": None if received is None else received.reason,
+                    },
+                }
+            )
+
     def tapped_sync_recv(self: SyncClientConnection, *args: Any, **kw: Any) -> Any:
-        message = sync_recv(self, *args, **kw)
+        try:
+            message = sync_recv(self, *args, **kw)
+        except ConnectionClosed as exc:
+            note_close(self, exc)
+            raise
         wire.append(_wire_record(self, "s2c", message))
         return message
 
@@ -208,7 +230,11 @@ def tap_wire() -> list[dict[str, Any]]:
         return await async_send(self, message, *args, **kw)
 
     async def tapped_async_recv(self: AsyncClientConnection, *args: Any, **kw: Any) -> Any:
-        message = await async_recv(self, *args, **kw)
+        try:
+            message = await async_recv(self, *args, **kw)
+        except ConnectionClosed as exc:
+            note_close(self, exc)
+            raise
         wire.append(_wire_record(self, "s2c", message))
         return message
 
