@@ -10,10 +10,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,30 +19,13 @@ from websockets.trio.client import connect
 
 from reference_impl import model
 from tests.reference_impl.driver import TERMINAL_TYPES, create
+from tests.reference_impl.process import server_process
 
 __all__: list[str] = []
 
 pytestmark = pytest.mark.slow
 
 KEY = "persist-key"
-
-
-@contextmanager
-def server_process(data_dir: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    command = [sys.executable, "-m", "reference_impl", "serve", "--port", "0"]
-    command += ["--data-dir", str(data_dir), "--api-key", KEY]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        assert line.startswith("listening on ws://"), line
-        yield process, line.split()[-1]
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
 
 
 def turn(url: str, event: dict[str, Any]) -> list[dict[str, Any]]:
@@ -65,13 +44,13 @@ def turn(url: str, event: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def continue_after(stop: signal.Signals, data_dir: Path) -> None:
-    with server_process(data_dir) as (process, url):
+    with server_process(data_dir, "--api-key", KEY) as (process, url):
         first = turn(url, create("rws:text length=33"))[-1]
         assert first["type"] == "response.completed"
         # Stopped right after the terminal event was received.
         process.send_signal(stop)
         process.wait()
-    with server_process(data_dir) as (_, url):
+    with server_process(data_dir, "--api-key", KEY) as (_, url):
         events = turn(url, create("rws:context", previous_response_id=first["response"]["id"]))
     end = events[-1]
     assert end["type"] == "response.completed", end
@@ -97,10 +76,10 @@ def test_stored_response_survives_kill_9(tmp_path: Path) -> None:
 
 def test_store_false_response_does_not_survive_a_restart(tmp_path: Path) -> None:
     """store=false is never written: after a restart it is not found."""
-    with server_process(tmp_path) as (process, url):
+    with server_process(tmp_path, "--api-key", KEY) as (process, url):
         first = turn(url, create(store=False))[-1]
         process.send_signal(signal.SIGKILL)
         process.wait()
-    with server_process(tmp_path) as (_, url):
+    with server_process(tmp_path, "--api-key", KEY) as (_, url):
         (error,) = turn(url, create(previous_response_id=first["response"]["id"]))
     assert error["error"]["code"] == "previous_response_not_found"
