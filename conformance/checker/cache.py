@@ -67,6 +67,13 @@ class CacheModel:
     def __init__(self) -> None:
         self.entries: dict[Lane, tuple[str, tuple[str, ...]]] = {}
 
+    def requirements_of(self, response_id: str) -> tuple[str, ...]:
+        """The requirements of the transitions that made and kept an entry."""
+        for rid, requirements in self.entries.values():
+            if rid == response_id:
+                return requirements
+        return ()
+
     def holder(self, response_id: str) -> Lane | object:
         """The lane whose entry is ``response_id`` (``_NONE`` when none)."""
         for lane, (rid, _) in self.entries.items():
@@ -110,6 +117,13 @@ class CacheModel:
             requirements = tuple(row.get("requirements", ()))
             if effect == "set_entry" and response_id is not None:
                 self.entries[lane] = (response_id, requirements)
+            elif effect == "keep":
+                # The entry that survived carries the rule that kept it: a later continuation
+                # of it then exercises (or breaks) that rule too.
+                kept = holder if continues == "other_lane_entry" else lane
+                entry = self.entries.get(kept) if isinstance(kept, str) or kept is None else None
+                if entry is not None and (on == "run_ended" or continues is not None):
+                    self.entries[kept] = (entry[0], (*entry[1], *requirements))  # type: ignore[index]
             elif effect == "evict" and isinstance(previous, str):
                 self.entries.pop(lane, None)
                 facts_ = knowledge.responses.get(previous)
@@ -155,15 +169,22 @@ def facts(
     return out
 
 
-def predict(rules: CacheRules, found: Mapping[str, Any]) -> Prediction:
-    """Apply the prediction table to the facts of one continuation (first match wins)."""
+def predict(rules: CacheRules, found: Mapping[str, Any], entry: tuple[str, ...] = ()) -> Prediction:
+    """Apply the prediction table to the facts of one continuation (first match wins).
+
+    ``entry`` are the requirements of the cached entry (when the previous response is one);
+    a prediction that relies on the entry cites them too.
+    """
     for row in rules.predictions:
         when = row.get("when", {})
         if all(_matches(found.get(k, _NONE), v) for k, v in when.items()):
+            requirements = tuple(row.get("requirements", ()))
+            if "cached" in when:
+                requirements = tuple(dict.fromkeys((*requirements, *entry)))
             return Prediction(
                 expect=str(row.get("expect", "open")),
                 code=row.get("code"),
-                requirements=tuple(row.get("requirements", ())),
+                requirements=requirements,
                 facts=dict(found),
             )
     return Prediction("open", None, (), dict(found))

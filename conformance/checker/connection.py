@@ -247,7 +247,8 @@ class Connection:
             self.conn,
             self.principal,
         )
-        return predict_cache(self.rules.cache, found)
+        entry = self.cache.requirements_of(request.previous)
+        return predict_cache(self.rules.cache, found, entry)
 
     def _steer(self, body: Mapping[str, Any], index: int) -> None:
         # RWS-STEER-7: a client never sends stream_id in response.steer.
@@ -277,6 +278,14 @@ class Connection:
             self._created(event, wire, index)
             return
         run = self.wire_runs.get(wire)
+        if run is None or run.ended:
+            # An event with the wrong stream_id: when exactly one run is running, it is that
+            # run's (the run then reports the stream_id, RWS-EVENT-4/5).
+            running = {id(r): r for r in self.wire_runs.values() if not r.ended}
+            if len(running) == 1:
+                only = next(iter(running.values()))
+                if only.wire_lane != wire:
+                    run = only
         if run is None or run.ended:
             lane = self.lanes.get(wire)
             if run is not None:
@@ -313,9 +322,11 @@ class Connection:
             return lane.pending.popleft()
         # A run whose events carry the wrong stream_id: when exactly one lane has a request
         # waiting, the run is that request's (its events are then checked against its lane).
-        waiting = [ln for ln in self.lanes.values() if ln.pending]
+        waiting = [ln.pending for ln in self.lanes.values() if ln.pending]
+        if self.invalid_pending:
+            waiting.append(self.invalid_pending)
         if len(waiting) == 1:
-            return waiting[0].pending.popleft()
+            return waiting[0].popleft()
         return None
 
     def _created(self, event: dict[str, Any], wire: str | None, index: int) -> None:

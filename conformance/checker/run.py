@@ -181,6 +181,8 @@ class Run:
                 if "sequence_number" in event
                 else f"expected an integer sequence_number on {etype} / actual absent",
             )
+            # Count the event as numbered in turn, so one missing number is one finding.
+            self.last_seq = -1 if self.last_seq is None else self.last_seq + 1
             return
         last = self.last_seq
         if last is None:

@@ -13,14 +13,21 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from conformance.checker import Checker, CheckerConfig, Report
+from conformance.results import Verdict
 from conformance.transcript import Record
 
 __all__ = [
+    "ALL_PROFILES",
     "Call",
+    "Permissive",
     "Message",
     "Reasoning",
     "Refusal",
     "Transcript",
+    "assert_clean",
+    "assert_only",
+    "check",
     "chunks",
     "error_event",
     "run_events",
@@ -259,7 +266,9 @@ def run_events(
         event["sequence_number"] = seq
         if stream_id is not None:
             event["stream_id"] = stream_id
-    return events
+    # No shared sub-objects: a test that breaks one place breaks only that place.
+    copied: list[dict[str, Any]] = json.loads(json.dumps(events))
+    return copied
 
 
 def error_event(
@@ -333,3 +342,56 @@ class Transcript:
         """The connection closes."""
         self._add(kind="close", conn=conn, dir=direction, code=code, reason="")
         return self
+
+
+class Permissive:
+    """A validator that accepts everything: isolates checks from schema validity (EVENT-1)."""
+
+    def __init__(self) -> None:
+        from conformance.schemas import server_event_types
+
+        self._types = server_event_types()
+
+    def is_valid(self, event: object, *, direction: Any = None) -> bool:
+        """Every event is valid."""
+        return True
+
+    def errors(self, event: object, *, direction: Any = None) -> list[Any]:
+        """No errors."""
+        return []
+
+    def server_event_types(self) -> frozenset[str]:
+        """The real server event types."""
+        return self._types
+
+
+ALL_PROFILES = ("core", "multiplex", "steering", "conformance-model")
+
+
+def check(
+    transcript: Transcript | Iterable[Record],
+    *,
+    profiles: Iterable[str] = ("core", "multiplex"),
+    roles: Iterable[str] = ("server", "client"),
+    permissive: bool = False,
+    **parameters: str,
+) -> Report:
+    """Run the checker over a transcript."""
+    records = transcript.records if isinstance(transcript, Transcript) else list(transcript)
+    config = CheckerConfig.make(profiles=profiles, roles=roles, **parameters)
+    checker = Checker(config, validator=Permissive() if permissive else None)
+    return checker.feed_all(records)
+
+
+def assert_clean(report: Report, *exercised: str) -> None:
+    """No findings at all, and each named requirement was evaluated."""
+    assert [f"{f.requirement}: {f.message}" for f in report.findings] == []
+    for requirement in exercised:
+        assert report.exercised.get(requirement, 0) > 0, f"{requirement} not exercised"
+
+
+def assert_only(report: Report, requirement: str, verdict: Verdict = Verdict.FAILED) -> None:
+    """Findings only about ``requirement``, with that verdict."""
+    found = {(f.requirement, f.verdict) for f in report.findings}
+    messages = [f"{f.requirement}: {f.message}" for f in report.findings]
+    assert found == {(requirement, verdict)}, messages
