@@ -20,8 +20,9 @@ from conformance.transcript import Record
 __all__ = [
     "ALL_PROFILES",
     "Call",
-    "Permissive",
+    "Item",
     "Message",
+    "Permissive",
     "Reasoning",
     "Refusal",
     "Transcript",

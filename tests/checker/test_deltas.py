@@ -7,6 +7,7 @@ from typing import Any
 from conformance.results import Verdict
 from tests.checker.synth import (
     Call,
+    Item,
     Message,
     Reasoning,
     Refusal,
@@ -50,7 +51,7 @@ class TestEqualities:
 
     def test_correct_items_exercise_every_equality(self) -> None:
         """Text, refusal, call and reasoning runs satisfy E1-E13."""
-        items = [
+        items: list[Item] = [
             Reasoning("Plan it.", "Think."),
             Message("Hello there."),
             Call("f", "{}"),
