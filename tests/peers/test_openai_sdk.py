@@ -7,6 +7,7 @@ model - the exact context digests and token counts appendix A predicts.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -320,3 +321,41 @@ def test_lane_helper_returns_the_default_lane_run_that_completed_past_the_age_li
         "status": "completed",
         "output_text": pattern(20),
     }
+
+
+@pytest.fixture(scope="module")
+def handshake_report(run_peer: RunPeer) -> dict[str, Any]:
+    return run_peer("sdk_handshake")
+
+
+def test_upgrade_with_a_wrong_key_is_refused_with_401(handshake_report: dict[str, Any]) -> None:
+    # RWS-TRANS-2: no WebSocket; the SDK surfaces the refused upgrade with its HTTP status.
+    assert handshake_report["bad_key"] == {
+        "raised": "InvalidStatus",
+        "module": "websockets.exceptions",
+        "status": 401,
+    }
+
+
+def test_sdk_extra_headers_and_query_parameters_are_ignored(
+    handshake_report: dict[str, Any],
+) -> None:
+    # RWS-TRANS-13 / RWS-TRANS-15: an OpenAI-Beta header, an unknown query parameter and the
+    # SDK's own X-Stainless-* headers do not stop the connection from working.
+    assert schema_problems(handshake_report["wire"]) == []
+    extras = handshake_report["extras"]
+    assert extras["types"][-1] == "response.completed"
+    assert extras["text"] == "ok"
+
+
+def test_megabyte_messages_pass_both_ways(handshake_report: dict[str, Any]) -> None:
+    big_input = handshake_report["big_input"]
+    # RWS-TRANS-7: a 2 MiB client message is accepted (the server declares 16 MiB).
+    assert big_input["types"][-1] == "response.completed"
+    assert big_input["input_tokens"] == tokens(normalise("x" * big_input["length"]))
+    # RWS-TRANS-10: the SDK takes a 1,000,000-character delta and the ~1 MB messages around it.
+    big_output = handshake_report["big_output"]
+    assert big_output["types"][-1] == "response.completed"
+    assert big_output["delta_lengths"] == [big_output["length"]]
+    expected = hashlib.sha256(pattern(big_output["length"]).encode("utf-8")).hexdigest()
+    assert big_output["text_sha256"] == expected
