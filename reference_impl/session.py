@@ -384,6 +384,7 @@ class Session:
                 parent_own_lane=False,
             )
         self._pump(now)
+        self._close_if_aged_and_idle()
 
     def tick(self, now: float) -> None:
         """Apply the timers whose deadline has passed (call it at :meth:`next_deadline`)."""
@@ -466,6 +467,7 @@ class Session:
         # RWS-LIMIT-1: once aged, every response.create gets the connection-scoped error.
         if self._aged:
             self._send_limit_error()
+            self._close_if_aged_and_idle()
             return
         try:
             lane_name = check_stream_id(event, lenient=self.faults.active("accept-bad-stream-id"))
@@ -493,6 +495,10 @@ class Session:
 
         # RWS-LANE-2: with busy-lane=reject, a request on a busy lane is refused at once.
         if self.limits.busy_lane == "reject" and (lane.state is not LaneState.IDLE or lane.queue):
+            previous = event.get("previous_response_id")
+            # RWS-CACHE-5: a rejected continuation of the lane's own entry evicts it.
+            if isinstance(previous, str) and not self.faults.active("no-evict"):
+                self.cache.evict(self._owner, lane_name, previous)
             self._reject_now(
                 RequestError(
                     "response_already_in_flight",
@@ -667,7 +673,6 @@ class Session:
                 "Create a new websocket connection to continue.",
             )
         )
-        self._close_if_aged_and_idle()
 
     # --- private methods: runs -------------------------------------------------------------
 
@@ -870,7 +875,6 @@ class Session:
             return
         if not self._limit_error_sent:
             self._send_limit_error()
-            return
         self._close(1001, "connection age limit")
 
     def _close(self, code: int, reason: str) -> None:

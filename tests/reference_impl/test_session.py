@@ -543,6 +543,24 @@ class TestLimits:
         # The error was already sent once: not again after the run.
         assert events[-1]["type"] == "response.completed"
 
+    def test_server_answers_queued_requests_at_the_connection_age(self) -> None:
+        """RWS-LIMIT-1: requests queued behind a run never start; each gets the limit error."""
+        driver = Driver(limits=Limits(max_connection_age=60))
+        driver.send(create("rws:text length=8 chunks=4\nrws:delay ms=5"))
+        driver.send(create())
+        driver.send(create(previous_response_id="resp_x"))
+        driver.step_all()
+        driver.take()
+        driver.advance(60)
+        errors = driver.take()
+        assert [e["error"]["code"] for e in errors] == ["websocket_connection_limit_reached"] * 2
+        assert driver.closed is None
+        events = driver.settle()
+        assert [e["type"] for e in events if e["type"] == "response.created"] == []
+        assert events[-1]["type"] == "response.completed"
+        assert driver.closed is not None
+        assert driver.closed.code == 1001
+
     def test_server_closes_idle_connections_only_when_idle(self) -> None:
         """RWS-LIMIT-4: the idle timeout counts from the last message or run end."""
         driver = Driver(limits=Limits(idle_timeout=30))
