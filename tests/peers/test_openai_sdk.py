@@ -2,7 +2,9 @@
 
 Each test runs one script of ``tests/peers/scripts`` with the peers interpreter and checks its
 report: what the SDK sent and received, the values the SDK derived, and - for the conformance
-model - the exact context digests and token counts appendix A predicts.
+model - the exact context digests and token counts appendix A predicts. Most tests share one
+reference server per module (``peer_server``); the connection-age tests use a second one whose
+``max-connection-age`` is one second (``aging_server``).
 """
 
 from __future__ import annotations
@@ -74,6 +76,8 @@ def test_three_store_false_turns_continue_from_the_connection_cache(run_peer: Ru
     _check_wire(report, creates=3)
     turns = report["turns"]
     assert len(turns) == 3
+    # The contexts below are computed from the inputs as the SDK actually sent them.
+    assert [r["input"] for r in sent(report["wire"])] == [t["input"] for t in turns]
     context: list[dict[str, Any]] = []
     previous_id: str | None = None
     for index, turn in enumerate(turns):

@@ -7,8 +7,9 @@ The scripts in this folder drive the real ``openai`` / ``openai-agents`` SDKs ag
 server and print one JSON object describing what they observed; the pytest side
 (``tests/peers/test_*.py``) asserts on it. This module holds only what every script needs:
 reading the server coordinates from the environment, building the SDK client, recording raw
-events, and printing the report. It imports nothing from the project (the peers virtualenv does
-not have it installed) and only the standard library plus ``openai``.
+events and the wire, and printing the report. It imports nothing from the project's packages
+(the peers virtualenv does not have them installed): only the standard library, ``openai`` and
+the ``websockets`` it runs on.
 
 Environment:
 
