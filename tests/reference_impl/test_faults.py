@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+import reference_impl
 from reference_impl import model
 from reference_impl.cache import ResponseCache
 from reference_impl.faults import FAULTS, NO_FAULTS, Faults, UnknownFaultError, describe
@@ -274,3 +276,10 @@ def test_fault_help_lists_name_requirement_and_description() -> None:
         line = next(line for line in text.splitlines() if line.split()[:1] == [fault.name])
         assert fault.requirement in line
         assert fault.description in line
+
+
+def test_readme_documents_every_fault() -> None:
+    """Each fault has a row in the reference server's README."""
+    readme = (Path(reference_impl.__file__).parent / "README.md").read_text(encoding="utf-8")
+    for fault in FAULTS.values():
+        assert f"| `{fault.name}` | {fault.requirement} | {fault.description} |" in readme
