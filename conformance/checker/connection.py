@@ -29,6 +29,7 @@ __all__ = ["Connection"]
 
 _REPLY_TEXT: Path = ("content", 0, "text")
 _CACHED_TOKENS: Path = ("response", "usage", "input_tokens_details", "cached_tokens")
+_NOT_FOUND = "previous_response_not_found"
 _LIFECYCLE_STATUS = {
     "response.completed": "completed",
     "response.incomplete": "incomplete",
@@ -427,9 +428,18 @@ class Connection:
                     index,
                 )
             return
+        # Only the pair "run" / the predicted error code is judged: an unrelated error (a rate
+        # limit, a validation error) says nothing about the previous response.
+        if now.expect == "served":
+            judged, broken = True, error_code == _NOT_FOUND
+            wanted = f"no {_NOT_FOUND} (a run)"
+        else:
+            judged, broken = error_code in (None, now.code), error_code is None
+            wanted = f"error {now.code}"
+        if not judged:
+            return
         self.recorder.exercise(now.requirements)
-        wanted = "a run" if now.expect == "run" else f"error {now.code}"
-        if wanted != outcome:
+        if broken:
             self._fail(
                 now.requirements,
                 f"expected {wanted} for a continuation of {now.describe()} / actual {outcome}",
@@ -503,7 +513,7 @@ class Connection:
         hit = judged is not None and judged.facts.get("cached") in ("own_lane", "other_lane")
         if request.previous is None:
             requirements: tuple[str, ...] = ("RWS-LANE-8", "RWS-MODEL-2")
-        elif judged is not None and judged.expect == "run":
+        elif judged is not None and judged.expect == "served":
             requirements = judged.requirements
         else:
             requirements = ("RWS-MODEL-2",)
@@ -524,7 +534,7 @@ class Connection:
                     f"actual items={count} digest={dig[:12]}...",
                 )
         # RWS-MODEL-3: cached_tokens = tokens of what was restored from the connection cache.
-        if request.previous is None or (judged is not None and judged.expect == "run"):
+        if request.previous is None or (judged is not None and judged.expect == "served"):
             expected = model.tokens(request.restored) if hit and request.restored else 0
             actual = resolve(
                 terminal, ("response", "usage", "input_tokens_details", "cached_tokens")

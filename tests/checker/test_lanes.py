@@ -1,0 +1,143 @@
+"""Lanes: request/outcome pairing, stream_id routing, busy lanes and lane limits."""
+
+from __future__ import annotations
+
+from tests.checker.synth import (
+    Message,
+    Transcript,
+    assert_clean,
+    assert_only,
+    check,
+    error_event,
+    run_events,
+)
+
+SERVER = ("server",)
+
+
+class TestStreamIdRouting:
+    """RWS-EVENT-4/5, RWS-CREATE-12, RWS-LANE-1."""
+
+    def test_two_lanes_interleaved_pass(self) -> None:
+        """Runs of two named lanes may interleave; each is checked on its own."""
+        a = run_events([Message("Alpha lane.")], stream_id="a")
+        b = run_events([Message("Beta lane.")], stream_id="b")
+        mixed = [e for pair in zip(a, b, strict=True) for e in pair]
+        t = Transcript().open().create(stream_id="a").create(stream_id="b").recv(*mixed)
+        assert_clean(check(t), "RWS-EVENT-4", "RWS-CREATE-12", "RWS-LANE-1")
+
+    def test_named_lane_event_without_stream_id_breaks_event_4(self) -> None:
+        """Every event of a run on a named lane carries its stream_id."""
+        events = run_events(stream_id="a")
+        del events[3]["stream_id"]
+        t = Transcript().open().create(stream_id="a").recv(*events)
+        assert_only(check(t), "RWS-EVENT-4")
+
+    def test_default_lane_event_with_stream_id_breaks_event_5(self) -> None:
+        """Events of a default-lane run carry no stream_id."""
+        events = run_events()
+        events[3]["stream_id"] = "x"
+        assert_only(check(Transcript().open().create().recv(*events)), "RWS-EVENT-5")
+
+    def test_null_stream_id_is_the_default_lane(self) -> None:
+        """ "stream_id": null is the default lane (RWS-CREATE-7): events carry no stream_id."""
+        t = Transcript().open().create(stream_id=None).recv(*run_events())
+        assert_clean(check(t, roles=SERVER), "RWS-CREATE-7", "RWS-EVENT-5")
+
+    def test_null_stream_id_answered_on_a_lane_breaks_create_7(self) -> None:
+        """A run for "stream_id": null whose events carry a stream_id."""
+        t = Transcript().open().create(stream_id=None).recv(*run_events(stream_id="null"))
+        report = check(t, roles=SERVER)
+        assert {f.requirement for f in report.findings} == {"RWS-EVENT-5", "RWS-CREATE-7"}
+
+    def test_run_without_request_breaks_create_12(self) -> None:
+        """A run only answers a response.create."""
+        assert_only(check(Transcript().open().recv(*run_events())), "RWS-CREATE-12")
+
+    def test_error_without_request_breaks_create_12(self) -> None:
+        """A request-scoped error only answers a response.create."""
+        t = Transcript().open().recv(error_event("rate_limit_exceeded", status=429,
+                                                 type_="rate_limit_error"))  # fmt: skip
+        assert_only(check(t), "RWS-CREATE-12")
+
+    def test_server_close_with_unanswered_request_breaks_create_12(self) -> None:
+        """Every response.create gets an outcome before the server closes."""
+        t = Transcript().open().create().close(direction="s2c", code=1001)
+        assert_only(check(t), "RWS-CREATE-12")
+
+    def test_overlapping_runs_on_one_lane_break_lane_1(self) -> None:
+        """The next run of a lane starts after the previous run's terminal event."""
+        first = run_events()[:-1]  # no terminal event
+        t = Transcript().open().create().create().recv(*first, *run_events())
+        assert_only(check(t), "RWS-LANE-1")
+
+    def test_queued_runs_in_order_pass(self) -> None:
+        """busy-lane=queue: a second create on a busy lane runs after the first."""
+        t = Transcript().open().create().create().recv(*run_events(), *run_events())
+        assert_clean(check(t), "RWS-LANE-1")
+
+
+class TestLaneRules:
+    """RWS-LANE-2/3/5, RWS-CREATE-3: outcomes requests.json predicts."""
+
+    def test_busy_lane_reject_answered_with_in_flight_passes(self) -> None:
+        """busy-lane=reject: the second create gets response_already_in_flight."""
+        events = run_events()
+        t = Transcript().open().create().recv(*events[:3]).create()
+        t.recv(error_event("response_already_in_flight", status=409), *events[3:])
+        assert_clean(check(t, roles=SERVER, busy_lane="reject"), "RWS-LANE-2")
+
+    def test_busy_lane_reject_queueing_instead_breaks_lane_2(self) -> None:
+        """busy-lane=reject: queueing the second create is wrong."""
+        t = Transcript().open().create().create().recv(*run_events(), *run_events())
+        assert_only(check(t, roles=SERVER, busy_lane="reject"), "RWS-LANE-2")
+
+    def test_invalid_stream_id_answered_with_error_passes(self) -> None:
+        """An invalid stream_id gets invalid_stream_id without a stream_id."""
+        t = Transcript().open().create(stream_id="not valid!")
+        t.recv(error_event("invalid_stream_id", param="stream_id"))
+        assert_clean(check(t), "RWS-LANE-3")
+
+    def test_invalid_stream_id_answered_with_run_breaks_lane_3(self) -> None:
+        """An invalid stream_id never starts a run."""
+        t = Transcript().open().create(stream_id="").recv(*run_events())
+        assert_only(check(t), "RWS-LANE-3")
+
+    def test_invalid_stream_id_error_carrying_stream_id_breaks_lane_3(self) -> None:
+        """invalid_stream_id carries no stream_id."""
+        t = Transcript().open().create(stream_id="bad id")
+        t.recv(error_event("invalid_stream_id", param="stream_id", stream_id="bad id"))
+        assert_only(check(t, permissive=True), "RWS-LANE-3")
+
+    def test_lane_over_limit_answered_with_limit_error_passes(self) -> None:
+        """The lane beyond max-named-lanes gets websocket_stream_limit_reached."""
+        t = Transcript().open()
+        for lane in ("a", "b"):
+            t.create(stream_id=lane).recv(*run_events(stream_id=lane))
+        t.create(stream_id="c")
+        t.recv(error_event("websocket_stream_limit_reached", param="stream_id", stream_id="c"))
+        assert_clean(check(t, max_named_lanes="2"), "RWS-LANE-5")
+
+    def test_lane_over_limit_served_breaks_lane_5(self) -> None:
+        """A lane beyond the declared limit is not served."""
+        t = Transcript().open()
+        for lane in ("a", "b", "c"):
+            t.create(stream_id=lane).recv(*run_events(stream_id=lane))
+        assert_only(check(t, max_named_lanes="2"), "RWS-LANE-5")
+
+    def test_stream_false_answered_with_unsupported_parameter_passes(self) -> None:
+        """stream: false gets unsupported_parameter naming stream."""
+        t = Transcript().open().create(stream=False)
+        t.recv(error_event("unsupported_parameter", param="stream"))
+        assert_clean(check(t), "RWS-CREATE-3")
+
+    def test_stream_false_served_breaks_create_3(self) -> None:
+        """stream: false never starts a run."""
+        t = Transcript().open().create(stream=False).recv(*run_events())
+        assert_only(check(t), "RWS-CREATE-3")
+
+    def test_unsupported_parameter_naming_other_param_breaks_create_3(self) -> None:
+        """The error names the parameter in param."""
+        t = Transcript().open().create(stream=False)
+        t.recv(error_event("unsupported_parameter", param="background"))
+        assert_only(check(t), "RWS-CREATE-3")
