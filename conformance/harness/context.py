@@ -153,6 +153,14 @@ class ScenarioContext:
         await conn.send_json(event, note=note)
         return index
 
+    def resync(self, conn: Connection, lane: str | None = None) -> None:
+        """Count the outcomes seen so far on a lane as the requests sent on it.
+
+        For scenarios that send raw messages which may or may not count as requests (a
+        malformed create may be answered as a frame error or as a request error).
+        """
+        self._sent[(conn.name, lane)] = len(outcomes(conn.events, lane))
+
     async def outcome(
         self,
         conn: Connection,
