@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from conformance.results import Verdict
 from conformance.checker import Report
+from conformance.results import Verdict
 from tests.checker.synth import (
     Message,
     Transcript,
