@@ -77,6 +77,8 @@ class ServerConfig:
     limits: Limits = DEFAULT_LIMITS
     cost: CostModel = field(default_factory=CostModel)
     faults: Faults = NO_FAULTS
+    # Keepalive pings from the server (websockets' default); None turns them off.
+    ping_interval: float | None = 20.0
 
 
 @dataclass(frozen=True)
@@ -271,6 +273,7 @@ async def serve(
                     process_response=functools.partial(_process_response, config),
                     # RWS-TRANS-7: messages up to max-message-size; above it, close 1009.
                     max_size=config.limits.max_message_size,
+                    ping_interval=config.ping_interval,
                     create_connection=_Connection,
                 )
             )

@@ -28,9 +28,9 @@ __all__: list[str] = []
 
 @pytest.fixture
 def clock() -> trio.testing.MockClock:
-    # Jumps only after 10 ms of real inactivity, so that loopback I/O in flight is never
+    # Jumps only after 50 ms of real inactivity, so that loopback I/O in flight is never
     # mistaken for a quiet moment; pytest-trio runs the test on this clock.
-    return trio.testing.MockClock(autojump_threshold=0.01)
+    return trio.testing.MockClock(autojump_threshold=0.05)
 
 
 @asynccontextmanager
@@ -213,8 +213,8 @@ async def test_server_closes_at_the_connection_age_with_1001(
     clock: trio.testing.MockClock,
 ) -> None:
     """RWS-LIMIT-1/2: at max-connection-age: the limit error, then close 1001."""
-    config = ServerConfig(port=0, limits=Limits(max_connection_age=600))
-    async with serving(config) as server, client(server) as ws:
+    config = ServerConfig(port=0, limits=Limits(max_connection_age=600), ping_interval=None)
+    async with serving(config) as server, client(server, ping_interval=None) as ws:
         start = trio.current_time()
         await send(ws, create())
         await outcome(ws)
@@ -228,8 +228,8 @@ async def test_server_closes_at_the_connection_age_with_1001(
 
 async def test_server_closes_idle_connections_with_1001(clock: trio.testing.MockClock) -> None:
     """RWS-LIMIT-4: after idle-timeout without messages or runs: close 1001."""
-    config = ServerConfig(port=0, limits=Limits(idle_timeout=120))
-    async with serving(config) as server, client(server) as ws:
+    config = ServerConfig(port=0, limits=Limits(idle_timeout=120), ping_interval=None)
+    async with serving(config) as server, client(server, ping_interval=None) as ws:
         start = trio.current_time()
         with pytest.raises(ConnectionClosed):
             await ws.recv()
