@@ -44,6 +44,10 @@ SDK_REJECTS = {
     # RWS-STEER-5 and the SDK docstring: a steering message's `type` is optional; the SDK's
     # generated model makes it required (dossier section 3.2).
     "response.steer/valid-message-type-omitted.json",
+    # `logprobs` is optional here: deployed servers and OpenAI's reference examples omit it on
+    # text deltas; the SDK's generated model requires it (dossier section 4.2).
+    "response.output_text.delta/valid-logprobs-omitted.json",
+    "response.output_text.done/valid-logprobs-omitted.json",
 }
 
 # (b) Fields the spec requires where the SDK model leaves them optional: (event type, path of

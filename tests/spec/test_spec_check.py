@@ -196,7 +196,9 @@ def test_rule_table_naming_an_unknown_event_or_requirement_is_reported(data_copy
 
 def test_error_code_citing_an_unknown_requirement_is_reported(data_copy: Path) -> None:
     errors = data_copy / "schemas" / "rules" / "errors.json"
-    edit(errors, '"requirements": ["RWS-CREATE-9"]', '"requirements": ["RWS-CREATE-99"]')
+    registry = json.loads(errors.read_text(encoding="utf-8"))
+    registry["codes"]["invalid_json"]["requirements"] = ["RWS-CREATE-99"]
+    errors.write_text(json.dumps(registry), encoding="utf-8")
     problems = messages(check_errors(data_copy))
     assert len(problems) == 1
     assert "invalid_json: cites unknown requirement RWS-CREATE-99" in problems[0]

@@ -49,6 +49,15 @@ HAND_WRITTEN_ITEMS = frozenset({"message", "function_call", "reasoning"})
 # Items that streaming events name by `item_id`: an output item must then carry `id` even
 # where the SDK types it optional.
 ITEMS_NEEDING_ID = frozenset({"custom_tool_call"})
+# Fields the SDK model requires that the spec leaves optional, because deployed servers and
+# OpenAI's own reference examples omit them (dossier section 4.2): a schema that required
+# them would fail servers the spec means to accept.
+OPTIONAL_DESPITE_SDK = frozenset(
+    {
+        ("response.output_text.delta", "logprobs"),
+        ("response.output_text.done", "logprobs"),
+    }
+)
 
 ENVELOPE = "../../defs/envelope.json#/$defs/"
 INDEX_FIELDS = frozenset(
@@ -185,7 +194,7 @@ def event_schema(cls: Any) -> dict[str, Any]:
         if name in docs and "description" not in prop:
             prop = {"description": docs[name], **prop}
         properties[key] = prop
-        if info.is_required():
+        if info.is_required() and (event_type, key) not in OPTIONAL_DESPITE_SDK:
             required.append(key)
     doc = " ".join((cls.__doc__ or "").split())
     schema: dict[str, Any] = {
