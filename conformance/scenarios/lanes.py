@@ -296,3 +296,31 @@ async def not_history(ctx: ScenarioContext) -> None:
         run.output_texts() == [want],
         f"the second run saw {run.output_texts()!r}, expected [{want!r}]",
     )
+
+
+def _multiplex_declared(config: SuiteConfig) -> str | None:
+    if "multiplex" in config.profiles:
+        return "the server declares the multiplex profile; RWS-LANE-12 applies only without it"
+    return None
+
+
+# RWS-LANE-12 (SHOULD): a core-only server refuses stream_id instead of ignoring it.
+@scenario(
+    "lanes.stream-id-without-multiplex",
+    "a server without the multiplex profile answers stream_id with unsupported_parameter",
+    requirements=("RWS-LANE-12",),
+    drives="one generate:false request with stream_id 'a'",
+    needs_model=False,
+    skip_if=_multiplex_declared,
+)
+async def stream_id_without_multiplex(ctx: ScenarioContext) -> None:
+    conn = await ctx.connect()
+    outcome = await ctx.request(conn, ctx.create("hi", generate=False, stream_id="a"))
+    if expect_error(
+        ctx, outcome, "unsupported_parameter", "RWS-LANE-12", what="stream_id", param="stream_id"
+    ):
+        ctx.expect(
+            "RWS-LANE-12",
+            outcome.first.get("stream_id") == "a",
+            f"the error carries stream_id {outcome.first.get('stream_id')!r}, expected 'a'",
+        )
