@@ -1,0 +1,100 @@
+"""``responses-ws validate TRANSCRIPT.jsonl``: check a recorded transcript offline.
+
+Runs the checker (:mod:`conformance.checker`) over a JSON Lines transcript (format:
+``docs/transcripts.md``) and prints the findings, or the whole report as JSON with
+``--json``. The exit status is 1 when any finding is FAILED, 2 when the file cannot be read,
+0 otherwise (warnings and informational findings do not fail).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, TextIO
+
+from conformance.checker import PROFILES, ROLES, Checker, CheckerConfig, Report
+from conformance.harness.config import DEFAULT_PARAMETERS
+from conformance.transcript import read_jsonl
+
+__all__ = ["register", "run"]
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``validate`` subcommand."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "validate",
+        help="check a recorded transcript (JSON Lines) against the specification",
+        description="Check a transcript offline; exit 1 when any requirement FAILED.",
+    )
+    parser.add_argument("transcript", help="the transcript, one JSON record per line")
+    parser.add_argument(
+        "--profile",
+        action="append",
+        choices=PROFILES,
+        default=None,
+        help="a profile the server declares (repeatable; default: core)",
+    )
+    parser.add_argument(
+        "--role",
+        choices=(*ROLES, "both"),
+        default="both",
+        help="judge the server (server-to-client traffic), the client, or both (default)",
+    )
+    parser.add_argument(
+        "--busy-lane",
+        choices=("queue", "reject"),
+        default=DEFAULT_PARAMETERS["busy-lane"],
+        help="the server's declared busy-lane policy (default: queue)",
+    )
+    parser.add_argument(
+        "--max-named-lanes",
+        type=int,
+        default=int(DEFAULT_PARAMETERS["max-named-lanes"]),
+        help="the server's declared max-named-lanes (default: 32)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    """Check the transcript named in ``args``; return the exit status."""
+    out = out or sys.stdout
+    profiles = {"core", *(args.profile or ())}
+    roles = ROLES if args.role == "both" else (args.role,)
+    parameters = dict(DEFAULT_PARAMETERS)
+    parameters["busy-lane"] = args.busy_lane
+    parameters["max-named-lanes"] = str(args.max_named_lanes)
+    checker = Checker(CheckerConfig(frozenset(profiles), parameters, frozenset(roles)))
+    try:
+        report = checker.feed_all(read_jsonl(args.transcript))
+    except OSError as exc:
+        print(f"responses-ws validate: cannot read {args.transcript}: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        json.dump(report.to_dict(), out, indent=2)
+        out.write("\n")
+    else:
+        _print(report, out)
+    return 1 if report.failed else 0
+
+
+def _print(report: Report, out: TextIO) -> None:
+    for finding in report.findings:
+        where = f"{finding.conn} " if finding.conn else ""
+        records = ",".join(str(i) for i in finding.records)
+        out.write(
+            f"{finding.verdict.value:<13} {finding.requirement or 'TRANSCRIPT':<14} "
+            f"{where}[{records}] {finding.message}\n"
+        )
+    verdicts = report.verdicts()
+    counts: dict[str, int] = {}
+    for verdict in verdicts.values():
+        counts[verdict.value] = counts.get(verdict.value, 0) + 1
+    summary = ", ".join(f"{n} {v}" for v, n in sorted(counts.items())) or "nothing exercised"
+    problems = sum(1 for f in report.findings if f.requirement is None)
+    out.write(
+        f"{report.records} records, {len(verdicts)} requirements: {summary}"
+        + (f"; {problems} transcript problems" if problems else "")
+        + "\n"
+    )
