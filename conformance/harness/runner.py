@@ -127,25 +127,21 @@ def merge_verdicts(
         verdicts.setdefault(requirement_id, []).append(finding.verdict)
         if finding.verdict not in (Verdict.PASSED, Verdict.SKIPPED):
             messages.append(f"{requirement_id} ({finding.verdict.value}): {finding.message}")
-    result: dict[str, Verdict] = {}
-    for requirement_id in scn.requirements:
-        if requirement_id not in verdicts:
-            if prerequisite is not None:
-                result[requirement_id] = Verdict.FAILED
-            else:
-                result[requirement_id] = Verdict.FAILED
-                messages.append(
-                    f"{requirement_id} (FAILED): not exercised - the scenario's transcript "
-                    "holds nothing this requirement applies to"
-                )
-    for requirement_id, found in verdicts.items():
-        result[requirement_id] = worst(found)
+    result = {requirement_id: worst(found) for requirement_id, found in verdicts.items()}
     if prerequisite is not None:
+        # "Could not test" is a failure, never a skip: every declared requirement the check
+        # did not already conclude on fails with the prerequisite's message.
         messages.insert(0, f"prerequisite not met: {prerequisite}")
         for requirement_id in scn.requirements:
-            if result.get(requirement_id) is Verdict.PASSED:
-                continue
+            if result.get(requirement_id) is not Verdict.PASSED:
+                result[requirement_id] = Verdict.FAILED
+    for requirement_id in scn.requirements:
+        if requirement_id not in result:
             result[requirement_id] = Verdict.FAILED
+            messages.append(
+                f"{requirement_id} (FAILED): not exercised - the scenario's transcript "
+                "holds nothing this requirement applies to"
+            )
     return result, messages
 
 

@@ -315,7 +315,11 @@ def _multiplex_declared(config: SuiteConfig) -> str | None:
 )
 async def stream_id_without_multiplex(ctx: ScenarioContext) -> None:
     conn = await ctx.connect()
-    outcome = await ctx.request(conn, ctx.create("hi", generate=False, stream_id="a"))
+    # An answer on the default lane (the stream_id ignored) never shows up on lane 'a'; the
+    # timeout is then charged to RWS-LANE-12 rather than to RWS-CREATE-12.
+    outcome = await ctx.request(
+        conn, ctx.create("hi", generate=False, stream_id="a"), requirement="RWS-LANE-12"
+    )
     if expect_error(
         ctx, outcome, "unsupported_parameter", "RWS-LANE-12", what="stream_id", param="stream_id"
     ):
