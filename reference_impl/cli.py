@@ -8,6 +8,7 @@ harnesses parse, then how to connect.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import re
 import sys
@@ -162,6 +163,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="cost model: microseconds per output token (default 0, off)",
     )
     add(
+        "--io",
+        choices=("trio", "asyncio"),
+        default="trio",
+        help="I/O layer around the same sans-I/O session: websockets.trio or "
+        "websockets.asyncio (default %(default)s)",
+    )
+    add(
         "--fault",
         action="append",
         default=[],
@@ -190,20 +198,24 @@ def _config(args: argparse.Namespace) -> ServerConfig:
     )
 
 
+def _announce(url: str, config: ServerConfig, development_key: bool) -> None:
+    print(f"listening on {url}", flush=True)
+    print(f"limits: {config.limits.header()}", flush=True)
+    print(f"data: {config.data_dir}", flush=True)
+    if development_key:
+        print(
+            f"no --api-key given: accepting the development key {DEVELOPMENT_KEY!r}; "
+            f"connect with the header 'Authorization: Bearer {DEVELOPMENT_KEY}'",
+            flush=True,
+        )
+    if config.faults:
+        print(f"FAULTS ON: {', '.join(sorted(config.faults.names))}", flush=True)
+
+
 async def _run(config: ServerConfig, development_key: bool) -> None:
     async with trio.open_nursery() as nursery:
         running: RunningServer = await nursery.start(serve, config)
-        print(f"listening on {running.url}", flush=True)
-        print(f"limits: {config.limits.header()}", flush=True)
-        print(f"data: {config.data_dir}", flush=True)
-        if development_key:
-            print(
-                f"no --api-key given: accepting the development key {DEVELOPMENT_KEY!r}; "
-                f"connect with the header 'Authorization: Bearer {DEVELOPMENT_KEY}'",
-                flush=True,
-            )
-        if config.faults:
-            print(f"FAULTS ON: {', '.join(sorted(config.faults.names))}", flush=True)
+        _announce(running.url, config, development_key)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -218,7 +230,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc} (see --fault help)", file=sys.stderr)
         return 2
     try:
-        trio.run(_run, config, not args.api_key)
+        if args.io == "asyncio":
+            # Imported here: the trio server never loads the asyncio glue.
+            from reference_impl.server_asyncio import run_forever
+
+            asyncio.run(run_forever(config, lambda url: _announce(url, config, not args.api_key)))
+        else:
+            trio.run(_run, config, not args.api_key)
     except KeyboardInterrupt:
         return 0
     return 0

@@ -1,0 +1,259 @@
+"""The asyncio I/O layer of the reference server: the same session, on ``websockets.asyncio``.
+
+``python -m reference_impl serve --io asyncio`` runs this instead of :mod:`reference_impl.server`
+(trio). It exists for throughput: on the 2-core benchmark machine the trio glue streams about
+10-14k events/s on one connection, asyncio several times more (docs/benchmarks.md). It is the
+same thin glue around the same sans-I/O :class:`~reference_impl.session.Session`, with the same
+responsibilities and no protocol logic of its own:
+
+* the upgrade checks are those of the trio layer (path, RFC 6455 upgrade, credentials; the
+  limits header is added by the trio layer's own function);
+* the reader (the connection handler itself) feeds every message to the session;
+* the writer sends the session's messages in order, then closes when the session asks;
+* the timer calls :meth:`Session.tick` at :meth:`Session.next_deadline`;
+* one task per run steps it (sleeping and persisting as told);
+* one task per storage lookup (hydration), in a worker thread.
+
+When the connection closes the reader returns and every task of the connection is cancelled:
+in-flight runs stop where they are and never become continuable (RWS-LIMIT-7).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import http
+import math
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from websockets.asyncio.server import Server, ServerConnection
+from websockets.asyncio.server import serve as websockets_serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from reference_impl.cache import ResponseCache
+from reference_impl.server import (
+    PATH,
+    ServerConfig,
+    _bearer_key,
+    _process_response,
+    _url_host,
+)
+from reference_impl.session import (
+    CloseConnection,
+    LoadStored,
+    Persist,
+    RunDone,
+    SendText,
+    Session,
+    StartRun,
+    Wait,
+)
+from reference_impl.store import ResponseStore
+
+__all__ = ["RunningAsyncioServer", "run_forever", "serve"]
+
+
+@dataclass(frozen=True)
+class RunningAsyncioServer:
+    """What :func:`serve` yields: the bound address and the handles."""
+
+    url: str
+    port: int
+    server: Server
+    store: ResponseStore
+
+
+class _Connection(ServerConnection):
+    # The API key the upgrade authenticated; the session is scoped by it (RWS-LIMIT-5).
+    api_key: str = ""
+
+
+def _check_request(
+    config: ServerConfig, connection: ServerConnection, request: Request
+) -> Response | None:
+    """Accept or refuse the upgrade before the WebSocket opens (as the trio layer does)."""
+    # The trio layer's _process_request asserts its own connection class, so its few lines
+    # are mirrored here; the bearer parsing and the limits header are shared.
+    assert isinstance(connection, _Connection)
+    if request.path.partition("?")[0] != PATH:
+        return connection.respond(http.HTTPStatus.NOT_FOUND, "Not Found\n")
+    # RWS-TRANS-4: a plain GET on the WebSocket path gets 426 Upgrade Required.
+    if "websocket" not in request.headers.get("Upgrade", "").lower():
+        response = connection.respond(http.HTTPStatus.UPGRADE_REQUIRED, "Upgrade Required\n")
+        response.headers["Upgrade"] = "websocket"
+        return response
+    key = _bearer_key(request)
+    # RWS-TRANS-2: no accepted credentials, no WebSocket: 401 before the upgrade.
+    if (key is None or key not in config.api_keys) and not config.faults.active("no-auth"):
+        response = connection.respond(http.HTTPStatus.UNAUTHORIZED, "Unauthorized\n")
+        response.headers["WWW-Authenticate"] = 'Bearer realm="responses-ws"'
+        return response
+    # RWS-TRANS-3: nothing else is required; other headers are ignored.
+    connection.api_key = key or ""
+    return None
+
+
+class _ConnectionTasks:
+    """The tasks of one connection around its session (see the module docstring)."""
+
+    def __init__(self, websocket: _Connection, session: Session, store: ResponseStore) -> None:
+        self.websocket = websocket
+        self.session = session
+        self.store = store
+        self.loop = asyncio.get_running_loop()
+        self.outbox: asyncio.Queue[str | CloseConnection] = asyncio.Queue()
+        self.deadline: float | None = session.next_deadline()
+        self.deadline_changed = asyncio.Event()
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    def start(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = self.loop.create_task(coroutine)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def cancel_all(self) -> None:
+        tasks = list(self.tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def perform(self) -> None:
+        """Perform the session's pending actions, in order, without blocking."""
+        for action in self.session.actions():
+            match action:
+                case SendText(text):
+                    self.outbox.put_nowait(text)
+                case StartRun(run_id):
+                    self.start(self.drive_run(run_id))
+                case LoadStored():
+                    self.start(self.load(action))
+                case CloseConnection():
+                    self.outbox.put_nowait(action)
+        deadline = self.session.next_deadline()
+        if deadline != self.deadline:
+            self.deadline = deadline
+            self.deadline_changed.set()
+
+    async def read(self) -> None:
+        try:
+            while True:
+                message = await self.websocket.recv()
+                now = self.loop.time()
+                if isinstance(message, str):
+                    self.session.receive_text(message, now)
+                else:
+                    self.session.receive_binary(message, now)
+                self.perform()
+        except ConnectionClosed:
+            pass
+
+    async def write(self) -> None:
+        while True:
+            item = await self.outbox.get()
+            try:
+                if isinstance(item, CloseConnection):
+                    await self.websocket.close(item.code, item.reason)
+                    return
+                await self.websocket.send(item)
+            except ConnectionClosed:
+                return
+
+    async def time(self) -> None:
+        while True:
+            when = math.inf if self.deadline is None else self.deadline
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout_at(None if when == math.inf else when):
+                    await self.deadline_changed.wait()
+            self.deadline_changed = asyncio.Event()
+            if self.deadline is not None and self.loop.time() >= self.deadline:
+                self.session.tick(self.loop.time())
+                self.perform()
+
+    async def drive_run(self, run_id: int) -> None:
+        try:
+            while True:
+                step = self.session.step(run_id, self.loop.time())
+                self.perform()
+                match step:
+                    case Wait(seconds):
+                        await asyncio.sleep(seconds)
+                    case Persist(record, api_key):
+                        # RWS-CACHE-11: durable before the next step sends the terminal event.
+                        await asyncio.to_thread(self.store.save, record, api_key)
+                    case RunDone():
+                        return
+        finally:
+            self.session.run_cancelled(run_id)
+
+    async def load(self, action: LoadStored) -> None:
+        record = await asyncio.to_thread(self.store.load, action.response_id, action.api_key)
+        self.session.stored_loaded(action.ticket, record, self.loop.time())
+        self.perform()
+
+
+async def _handle(
+    config: ServerConfig,
+    store: ResponseStore,
+    shared_cache: ResponseCache | None,
+    websocket: ServerConnection,
+) -> None:
+    """Serve one connection: one session, its tasks cancelled when the reader returns."""
+    assert isinstance(websocket, _Connection)
+    session = Session(
+        api_key=websocket.api_key,
+        now=asyncio.get_running_loop().time(),
+        limits=config.limits,
+        faults=config.faults,
+        cost=config.cost,
+        cache=shared_cache,
+    )
+    tasks = _ConnectionTasks(websocket, session, store)
+    tasks.start(tasks.write())
+    tasks.start(tasks.time())
+    try:
+        await tasks.read()
+    finally:
+        # The client is gone (or the session closed the connection): stop everything.
+        await tasks.cancel_all()
+
+
+@contextlib.asynccontextmanager
+async def serve(config: ServerConfig) -> AsyncIterator[RunningAsyncioServer]:
+    """Listen for the duration of the ``async with`` block; yields a RunningAsyncioServer."""
+    store = ResponseStore(config.data_dir)
+    # shared-cache fault: one cache for every connection, against RWS-CACHE-8.
+    shared_cache = ResponseCache() if config.faults.active("shared-cache") else None
+    try:
+        async with websockets_serve(
+            functools.partial(_handle, config, store, shared_cache),
+            config.host,
+            config.port,
+            process_request=functools.partial(_check_request, config),
+            process_response=functools.partial(_process_response, config),
+            # RWS-TRANS-7: messages up to max-message-size; above it, close 1009.
+            max_size=config.limits.max_message_size,
+            create_connection=_Connection,
+        ) as server:
+            port = _bound_port(server)
+            url = f"ws://{_url_host(config.host)}:{port}{PATH}"
+            yield RunningAsyncioServer(url, port, server, store)
+    finally:
+        store.close()
+
+
+async def run_forever(config: ServerConfig, announce: Callable[[str], None]) -> None:
+    """Serve until cancelled, calling ``announce(url)`` once listening (the CLI's entry)."""
+    async with serve(config) as running:
+        announce(running.url)
+        await asyncio.Future()  # until cancelled (Ctrl-C, SIGTERM ends the process)
+
+
+def _bound_port(server: Server) -> int:
+    for sock in server.sockets:
+        port: int = sock.getsockname()[1]
+        return port
+    raise RuntimeError("the server has no listener")
