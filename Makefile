@@ -46,7 +46,53 @@ typecheck: $(BIN)/.installed
 pytest: $(BIN)/.installed peers
 	RWS_PEERS_PYTHON=$(abspath $(PEERS_BIN))/python $(BIN)/pytest
 
-test: lint typecheck spec-check pytest
+test: lint typecheck spec-check docs-check browser pytest
+
+# --- The documentation site (mkdocs + Material) -------------------------------------------
+# Mermaid is vendored from its npm package so that the site renders diagrams offline.
+MERMAID_VERSION := 11.17.2
+MERMAID_JS := docs/assets/vendor/mermaid.min.js
+DOCS_PORT ?= 8000
+
+.PHONY: docs docs-check docs-generate docs-report docs-vendor serve-docs browser
+
+$(MERMAID_JS):
+	@command -v npm >/dev/null || (apt-get update -qq && apt-get install -y -qq npm)
+	rm -rf build/mermaid && mkdir -p build/mermaid
+	cd build/mermaid && npm pack --silent mermaid@$(MERMAID_VERSION) >/dev/null
+	tar -xzf build/mermaid/mermaid-$(MERMAID_VERSION).tgz -C build/mermaid \
+		package/dist/mermaid.min.js package/LICENSE
+	cp build/mermaid/package/LICENSE docs/assets/vendor/LICENSE.mermaid
+	cp build/mermaid/package/dist/mermaid.min.js $@
+
+docs-vendor: $(MERMAID_JS)
+
+# Regenerate the pages derived from spec/, schemas/, the scenarios and the reference run.
+docs-generate: $(BIN)/.installed
+	$(BIN)/responses-ws docs generate
+
+# Run the suite against the reference server and record its verdicts for the requirement
+# index (a failing check still leaves a report: the index shows it).
+docs-report: $(BIN)/.installed
+	-$(BIN)/responses-ws check --spawn-reference --report-dir build/docs-report
+	$(BIN)/responses-ws docs import-report build/docs-report/report.json
+	$(BIN)/responses-ws docs generate
+
+docs-check: $(BIN)/.installed $(MERMAID_JS)
+	$(BIN)/responses-ws docs generate --check
+	$(BIN)/mkdocs build --strict --quiet
+
+docs: $(BIN)/.installed $(MERMAID_JS)
+	$(BIN)/mkdocs build --strict
+
+serve-docs: $(BIN)/.installed $(MERMAID_JS)
+	$(BIN)/mkdocs serve --strict --dev-addr 127.0.0.1:$(DOCS_PORT)
+
+# Headless Chromium and its driver for tests/docs (Debian packages; CI runs as root).
+browser:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; else \
+		apt-get update -qq && apt-get install -y -qq chromium chromium-driver \
+		|| echo "warning: chromium could not be installed; the browser test will skip"; fi
 
 clean:
 	rm -rf $(VENV) $(PEERS_VENV) build dist site $(REPORT_DIR)

@@ -1,0 +1,93 @@
+"""``responses-ws docs``: generate the documentation site's derived pages.
+
+``docs generate`` writes the generated pages below ``docs/`` (spec copies, schema
+reference, requirement index, check catalogue, diagrams); ``docs generate --check`` only
+lists the stale ones and exits 1 when there are any, which ``make docs-check`` runs in
+``make test``. ``docs import-report REPORT`` stores the trimmed ``report.json`` of a
+reference run as ``docs/data/reference-report.json`` (``make docs-report`` runs the suite
+and then this).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from conformance import _paths
+
+__all__ = ["register", "run_generate", "run_import_report"]
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``docs`` subcommand with ``generate`` and ``import-report``."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "docs", help="generate the documentation site's pages (docs/)"
+    )
+    actions = parser.add_subparsers(dest="docs_command", metavar="ACTION", required=True)
+    generate = actions.add_parser(
+        "generate", help="write the generated pages (spec copies, reference, index, diagrams)"
+    )
+    generate.add_argument(
+        "--check", action="store_true", help="list stale pages and exit 1 instead of writing"
+    )
+    imported = actions.add_parser(
+        "import-report", help="store a reference run's report.json for the requirement index"
+    )
+    imported.add_argument("report", type=Path, help="the report.json of the reference run")
+    for sub in (generate, imported):
+        sub.add_argument(
+            "--root",
+            type=Path,
+            default=None,
+            help="project folder holding docs/, spec/ and schemas/ (default: this checkout)",
+        )
+    generate.set_defaults(func=run_generate)
+    imported.set_defaults(func=run_import_report)
+
+
+def _root(args: argparse.Namespace) -> Path:
+    root: Path | None = args.root
+    if root is None:
+        root = _paths.data_root()
+    if not (root / "docs").is_dir():
+        raise SystemExit(f"responses-ws docs: {root} has no docs/ folder (use a source checkout)")
+    return root
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    """Write the generated pages, or with ``--check`` list the stale ones and return 1."""
+    # Imported here: the generator loads the scenario registry, which --help does not need.
+    from conformance.docsgen import stale, write
+
+    root = _root(args)
+    if args.check:
+        differences = stale(root)
+        for difference in differences:
+            print(difference)
+        if differences:
+            print(
+                f"responses-ws docs: {len(differences)} generated page(s) out of date; "
+                "run 'make docs-generate' (responses-ws docs generate) and commit them",
+                file=sys.stderr,
+            )
+            return 1
+        print("responses-ws docs: every generated page is up to date")
+        return 0
+    for difference in write(root):
+        print(f"written ({difference.problem}): docs/{difference.path}")
+    return 0
+
+
+def run_import_report(args: argparse.Namespace) -> int:
+    """Store the trimmed report; 2 when it is not a report."""
+    from conformance.docsgen import import_report
+
+    try:
+        target = import_report(_root(args), args.report)
+    except (OSError, ValueError) as exc:
+        print(f"responses-ws docs: {exc}", file=sys.stderr)
+        return 2
+    print(f"stored: {target}")
+    return 0

@@ -1,0 +1,209 @@
+"""Generate the documentation site's derived pages from the specification's sources.
+
+``responses-ws docs generate`` writes, below ``docs/``:
+
+* ``spec/*.md`` — copies of the specification pages (``spec/*.md``), appendix and changelog
+  included (:mod:`.spec_pages`);
+* ``reference/`` — the schema reference, one page per event type and per shared definition
+  (:mod:`.schema_ref`);
+* ``requirements.md`` and ``checks.md`` — the requirement index and the check catalogue,
+  with the reference server's verdicts from ``docs/data/reference-report.json``
+  (:mod:`.requirements_index`);
+* ``diagrams/`` — the state diagrams and rule tables from ``schemas/rules/``
+  (:mod:`.diagrams`).
+
+Generated files are committed. :func:`stale` compares them with what the sources give now
+(``--check``), including generated files whose source has gone; :func:`write` brings them up
+to date. Hand-written pages (guides, ``index.md``) live beside them and are never touched:
+only the folders and files in :data:`GENERATED_DIRS` and :data:`GENERATED_FILES` are owned
+by the generator.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from conformance.docsgen.diagrams import diagram_pages
+from conformance.docsgen.requirements_index import (
+    CHECKS_PAGE,
+    REPORT_PATH,
+    REQUIREMENTS_PAGE,
+    RunData,
+    checks_page,
+)
+from conformance.docsgen.requirements_index import index as requirement_index
+from conformance.docsgen.schema_ref import reference_pages
+from conformance.docsgen.spec_pages import SPEC_DIR, requirement_pages, spec_pages
+from conformance.requirements import load_requirements
+from conformance.traceability import load_exclusions
+
+__all__ = [
+    "GENERATED_DIRS",
+    "GENERATED_FILES",
+    "REPORT_PATH",
+    "Difference",
+    "generate",
+    "import_report",
+    "load_run",
+    "stale",
+    "trim_report",
+    "write",
+]
+
+GENERATED_DIRS: tuple[str, ...] = (SPEC_DIR, "reference", "diagrams")
+GENERATED_FILES: tuple[str, ...] = (REQUIREMENTS_PAGE, CHECKS_PAGE)
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One generated file that is not what the sources give."""
+
+    path: str  # relative to docs/
+    problem: str  # "out of date", "missing" or "no longer generated"
+
+    def __str__(self) -> str:
+        return f"{self.problem}: docs/{self.path}"
+
+
+def _spec_mentions(root: Path, event_types: list[str]) -> dict[str, list[str]]:
+    """Event type -> the spec pages (docs-relative) that name it in backticks."""
+    texts = {
+        f"{SPEC_DIR}/{p.name}": p.read_text(encoding="utf-8")
+        for p in sorted((root / "spec").glob("*.md"))
+    }
+    found: dict[str, list[str]] = {}
+    for event_type in event_types:
+        pattern = re.compile(r"`" + re.escape(event_type) + r"[`.*]")
+        pages = [page for page, text in texts.items() if pattern.search(text)]
+        if pages:
+            found[event_type] = pages
+    return found
+
+
+def load_run(root: Path) -> RunData:
+    """The committed reference run (absent before the first ``make docs-report``)."""
+    path = root / "docs" / REPORT_PATH
+    report: dict[str, Any] | None = None
+    if path.exists():
+        report = json.loads(path.read_text(encoding="utf-8"))
+    exclusions_file = root / "conformance" / "exclusions.yaml"
+    exclusions = load_exclusions(exclusions_file) if exclusions_file.exists() else {}
+    return RunData(report=report, exclusions=exclusions)
+
+
+def generate(root: Path) -> dict[str, str]:
+    """docs-relative path -> text of every generated page, from the sources under ``root``."""
+    # Importing the scenarios registers them; done here so that `docs` stays cheap to load.
+    from conformance.scenarios import all_scenarios
+
+    requirements = load_requirements(root / "spec")
+    scenarios = all_scenarios()
+    pages: dict[str, str] = {}
+    pages.update(spec_pages(root))
+    schema_events = sorted(p.stem for p in (root / "schemas" / "events").glob("*/*.json"))
+    pages.update(reference_pages(root, requirements, _spec_mentions(root, schema_events)))
+    pages.update(diagram_pages(root))
+    run = load_run(root)
+    pages[REQUIREMENTS_PAGE] = requirement_index(
+        root, requirements, scenarios, requirement_pages(root), run
+    )
+    pages[CHECKS_PAGE] = checks_page(requirements, scenarios, run)
+    # One trailing newline per file, whatever the generator produced.
+    return {path: text.rstrip("\n") + "\n" for path, text in pages.items()}
+
+
+def _existing(docs: Path) -> set[str]:
+    found = {f for f in GENERATED_FILES if (docs / f).is_file()}
+    for folder in GENERATED_DIRS:
+        base = docs / folder
+        if base.is_dir():
+            found |= {p.relative_to(docs).as_posix() for p in base.rglob("*.md")}
+    return found
+
+
+def stale(root: Path, wanted: dict[str, str] | None = None) -> list[Difference]:
+    """Every generated file under ``root/docs`` that differs from what the sources give
+    (``wanted``: the output of :func:`generate`, computed when not given)."""
+    docs = root / "docs"
+    if wanted is None:
+        wanted = generate(root)
+    differences: list[Difference] = []
+    for path, text in sorted(wanted.items()):
+        target = docs / path
+        if not target.exists():
+            differences.append(Difference(path, "missing"))
+        elif target.read_text(encoding="utf-8") != text:
+            differences.append(Difference(path, "out of date"))
+    for path in sorted(_existing(docs) - set(wanted)):
+        differences.append(Difference(path, "no longer generated"))
+    return differences
+
+
+def write(root: Path) -> list[Difference]:
+    """Bring every generated file up to date; return what changed."""
+    docs = root / "docs"
+    wanted = generate(root)
+    changed = stale(root, wanted)
+    for difference in changed:
+        target = docs / difference.path
+        if difference.path in wanted:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(wanted[difference.path], encoding="utf-8")
+        else:
+            target.unlink()
+    return changed
+
+
+# Members of a check entry the site shows; the wire log and timings are left out of the
+# committed copy (they change every run and would make every refresh a huge diff).
+_CHECK_KEYS = (
+    "id",
+    "title",
+    "area",
+    "level",
+    "requirements",
+    "verdict",
+    "expected_failure",
+    "message",
+    "requirement_verdicts",
+)
+
+
+def trim_report(report: dict[str, Any]) -> dict[str, Any]:
+    """The parts of a ``report.json`` the site needs, stable from run to run."""
+    target = dict(report.get("target") or {})
+    for key in ("server_url", "url", "age_limit_url"):
+        target.pop(key, None)  # ephemeral loopback ports
+    checks = []
+    for check in report.get("checks", []):
+        kept = {k: check[k] for k in _CHECK_KEYS if k in check}
+        details = check.get("details") or {}
+        if isinstance(details, dict) and "exercised" in details:
+            kept["details"] = {"exercised": details["exercised"]}
+        checks.append(kept)
+    summary = dict(report.get("summary") or {})
+    return {
+        "format": report.get("format"),
+        "format_version": report.get("format_version"),
+        "started_at": report.get("started_at"),
+        "target": target,
+        "summary": summary,
+        "requirements": report.get("requirements", []),
+        "checks": checks,
+    }
+
+
+def import_report(root: Path, source: Path) -> Path:
+    """Write the trimmed ``source`` report to ``docs/data/reference-report.json``."""
+    report = json.loads(source.read_text(encoding="utf-8"))
+    if not isinstance(report, dict) or report.get("format") != "responses-ws-conformance-report":
+        raise ValueError(f"{source}: not a responses-ws report.json")
+    target = root / "docs" / REPORT_PATH
+    target.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(trim_report(report), indent=2, ensure_ascii=False) + "\n"
+    target.write_text(text, encoding="utf-8")
+    return target

@@ -1,0 +1,322 @@
+"""State diagrams and rule tables, generated from ``schemas/rules/*.json``.
+
+The rule tables are what the conformance checker executes, so the pictures are drawn from
+them rather than by hand (h11 draws its state diagram from its transition table the same
+way): ``ordering.json`` becomes one Mermaid ``stateDiagram-v2`` per machine plus its
+transition table, ``cache.json`` becomes the life of one lane's cache entry plus the
+prediction table, ``deltas.json`` becomes the table of delta equalities. Every requirement
+a transition carries is linked to the requirement index.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from conformance.docsgen._markdown import banner, code, relative_link, table
+
+__all__ = ["CACHE_PAGE", "DELTAS_PAGE", "ORDERING_PAGE", "diagram_pages"]
+
+ORDERING_PAGE = "diagrams/ordering.md"
+CACHE_PAGE = "diagrams/cache.md"
+DELTAS_PAGE = "diagrams/deltas.md"
+_REQUIREMENTS = "requirements.md"
+_PREFIX = "response."
+
+
+def _load(root: Path, name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(
+        (root / "schemas" / "rules" / name).read_text(encoding="utf-8")
+    )
+    return data
+
+
+def _reqs(page: str, ids: Sequence[str]) -> str:
+    return ", ".join(f"[{r}]({relative_link(page, _REQUIREMENTS, r.lower())})" for r in ids)
+
+
+def _state_id(name: str) -> str:
+    # Mermaid keywords (end, state, note...) cannot be state ids: prefix every id.
+    return "s_" + re.sub(r"[^A-Za-z0-9_]", "_", name)
+
+
+def _short(event: str) -> str:
+    return event.removeprefix(_PREFIX) if event != "*" else "any event"
+
+
+def _label(transition: Mapping[str, Any]) -> str:
+    if "child" in transition:
+        return f"events of a {transition['child']} scope"
+    events = transition.get("events") or [transition.get("event", "?")]
+    return ", ".join(_short(str(e)) for e in events)
+
+
+def _machine_diagram(machine: Mapping[str, Any]) -> str:
+    states: list[str] = [str(machine["initial"])]
+    for t in machine.get("transitions", []):
+        for s in [*t.get("from", []), t.get("to")]:
+            if s and s not in states:
+                states.append(str(s))
+    lines = ["```mermaid", "stateDiagram-v2", "    direction LR"]
+    lines.extend(f'    state "{s}" as {_state_id(s)}' for s in states)
+    lines.append(f"    [*] --> {_state_id(str(machine['initial']))}")
+    for t in machine.get("transitions", []):
+        label = _label(t)
+        for source in t.get("from", []):
+            target = t.get("to") or source  # no "to": the state does not change
+            lines.append(f"    {_state_id(source)} --> {_state_id(target)}: {label}")
+    lines.extend(f"    {_state_id(s)} --> [*]" for s in machine.get("final", []))
+    lines.append("```")
+    return "\n".join(lines) + "\n"
+
+
+def _asserts(page: str, transition: Mapping[str, Any]) -> str:
+    parts: list[str] = []
+    for a in transition.get("assert", []):
+        path = code(str(a.get("path")))
+        if "equals" in a:
+            what = f"{path} = {code(json.dumps(a['equals']))}"
+        elif "in" in a:
+            what = f"{path} in {code(json.dumps(a['in']))}"
+        elif "not_in" in a:
+            what = f"{path} not in {code(json.dumps(a['not_in']))}"
+        elif a.get("present"):
+            what = f"{path} present"
+        else:
+            what = f"{path} {code(json.dumps({k: v for k, v in a.items() if k != 'path'}))}"
+        parts.append(f"{what} ({_reqs(page, a.get('requirements', []))})")
+    if transition.get("open_children"):
+        parts.append("no child scope still open (" + _reqs(page, transition["open_children"]) + ")")
+    return "; ".join(parts)
+
+
+def ordering_page(root: Path) -> str:
+    """The ordering grammar: routing, scopes and one diagram per machine."""
+    page = ORDERING_PAGE
+    rules = _load(root, "ordering.json")
+    out = [banner("schemas/rules/ordering.json")]
+    out.append("# Ordering state machines\n")
+    out.append(
+        "The ordering grammar of one run ([RWS-ORDER-4]("
+        + relative_link(page, "spec/ordering.md", "rws-order-4")
+        + ")) as the state machines the conformance checker executes, drawn from "
+        "`schemas/rules/ordering.json`. For order, the rule tables are authoritative "
+        f"([which artefact wins]({relative_link(page, 'spec/index.md', 'authority')})). "
+        "Event names are shown without their `response.` prefix.\n"
+    )
+    out.append("## How events are routed\n")
+    out.append(
+        "Each event of a run goes to a *scope* chosen by the index keys it carries (first "
+        "match wins). Each scope instance runs one machine, chosen by a value of the event "
+        "that opens it; an event is also fed, as *events of a child scope*, to the machines "
+        "of the enclosing scopes.\n"
+    )
+    out.append(
+        table(
+            ["Event carries", "Scope"],
+            [
+                [", ".join(code(k) for k in r["keys"]) or "no index", code(r["scope"])]
+                for r in rules.get("routing", [])
+            ],
+        )
+    )
+    rows = []
+    for name, scope in rules.get("scopes", {}).items():
+        opened = ", ".join(
+            code(_short(e)) for e in (scope.get("opened_by") or {}).get("events", [])
+        )
+        machines = ", ".join(
+            f"{code(v)} → [{code(m)}](#machine-{m})" for v, m in scope.get("machines", {}).items()
+        )
+        dense = scope.get("dense_index")
+        rows.append(
+            [
+                code(name),
+                code(scope["parent"]) if scope.get("parent") else "—",
+                opened or "the run",
+                code(str(scope.get("select", "—"))),
+                machines,
+                f"{code(dense['field'])} dense ({_reqs(page, dense['requirements'])})"
+                if dense
+                else "",
+            ]
+        )
+    out.append(
+        table(["Scope", "Parent", "Opened by", "Machine chosen by", "Machines", "Index"], rows)
+    )
+    for extra in ("incomplete_item", "generate_false"):
+        rule = rules.get(extra)
+        if isinstance(rule, Mapping):
+            out.append(
+                f"**{extra.replace('_', ' ')}** ({_reqs(page, rule.get('requirements', []))}): "
+                f"{rule.get('$comment', '')}\n"
+            )
+
+    out.append("## Machines\n")
+    for name, machine in rules.get("machines", {}).items():
+        out.append(f"### {name} {{#machine-{name}}}\n")
+        if machine.get("$comment"):
+            out.append(str(machine["$comment"]) + "\n")
+        out.append(_machine_diagram(machine))
+        violations = machine.get("violation", [])
+        state_violations = machine.get("state_violation", {})
+        note = f"An event no transition accepts breaks {_reqs(page, violations)}"
+        if state_violations:
+            note += "; in " + ", ".join(
+                f"{code(s)}: {_reqs(page, ids)}" for s, ids in state_violations.items()
+            )
+        out.append(note + ".\n")
+        rows = [
+            [
+                ", ".join(code(s) for s in t.get("from", [])),
+                _label(t),
+                code(t["to"]) if t.get("to") else "(unchanged)",
+                _reqs(page, t.get("requirements", [])),
+                _asserts(page, t),
+            ]
+            for t in machine.get("transitions", [])
+        ]
+        out.append(table(["From", "On", "To", "Requirements", "The event must carry"], rows))
+    return "\n".join(out)
+
+
+# How each cache effect moves one lane's entry; the table's effects are the source of truth,
+# this only says where to draw them (an unknown effect fails generation loudly).
+_EFFECT_MOVES: dict[str, list[tuple[str, str]]] = {
+    "set_entry": [("empty", "cached"), ("cached", "cached")],
+    "evict": [("cached", "empty")],
+    "keep": [("empty", "empty"), ("cached", "cached")],
+    "clear": [("empty", "[*]"), ("cached", "[*]")],
+}
+
+
+def _condition(transition: Mapping[str, Any]) -> str:
+    parts = [str(transition["on"]).replace("_", " ")]
+    if transition.get("status"):
+        parts.append("/".join(transition["status"]))
+    if transition.get("request"):
+        parts.append(" ".join(f"{k}={json.dumps(v)}" for k, v in transition["request"].items()))
+    if transition.get("continues"):
+        parts.append("continuing " + str(transition["continues"]).replace("_", " "))
+    return ", ".join(parts)
+
+
+def cache_page(root: Path) -> str:
+    """The cache lifecycle of one lane, and the predictions for continuations."""
+    page = CACHE_PAGE
+    rules = _load(root, "cache.json")
+    out = [banner("schemas/rules/cache.json")]
+    out.append("# Cache lifecycle\n")
+    out.append(
+        "The connection-scoped cache ([Cache](" + relative_link(page, "spec/cache.md") + ")) "
+        "as the conformance checker models it, drawn from `schemas/rules/cache.json`: each "
+        "lane of a connection holds at most one entry; run outcomes and request errors set, "
+        "keep or evict it (first matching transition wins), and closing the connection "
+        "clears every lane.\n"
+    )
+    out.append("## One lane's entry\n")
+    lines = ["```mermaid", "stateDiagram-v2", "    direction LR"]
+    lines += ['    state "no entry" as s_empty', '    state "entry = that response" as s_cached']
+    lines.append("    [*] --> s_empty")
+    for t in rules.get("transitions", []):
+        effect = str(t["effect"])
+        if effect not in _EFFECT_MOVES:
+            raise ValueError(f"cache.json: effect {effect!r} has no drawing")
+        for source, target in _EFFECT_MOVES[effect]:
+            dest = target if target == "[*]" else f"s_{target}"
+            lines.append(f"    s_{source} --> {dest}: {_condition(t)}")
+    lines.append("```")
+    out.append("\n".join(lines) + "\n")
+    rows = [
+        [_condition(t), code(str(t["effect"])), _reqs(page, t.get("requirements", []))]
+        for t in rules.get("transitions", [])
+    ]
+    out.append(table(["When", "Effect", "Requirements"], rows))
+    out.append("## Predictions for a continuation\n")
+    out.append(
+        "Applied to every `response.create` with a `previous_response_id`, first match wins: "
+        "`run` means the server must start a run, `error` that it must answer with the error "
+        "code, `open` that the specification leaves the outcome open.\n"
+    )
+    rows = []
+    for p in rules.get("predictions", []):
+        when = ", ".join(f"{k} = {json.dumps(v)}" for k, v in p.get("when", {}).items())
+        expect = str(p.get("expect"))
+        if p.get("code"):
+            expect += " " + code(str(p["code"]))
+        rows.append([code(when), expect, _reqs(page, p.get("requirements", []))])
+    out.append(table(["The previous response", "Expected", "Requirements"], rows))
+    return "\n".join(out)
+
+
+def _place(place: Mapping[str, Any]) -> str:
+    events = place.get("events") or [place.get("event", "?")]
+    names = " or ".join("any event" if e == "*" else code(str(e)) for e in events)
+    note = " (when present)" if place.get("absent") == "skip" else ""
+    return f"{code(str(place.get('path')))} of {names}{note}"
+
+
+def deltas_page(root: Path) -> str:
+    """The delta equalities as a table."""
+    page = DELTAS_PAGE
+    rules = _load(root, "deltas.json")
+    out = [banner("schemas/rules/deltas.json")]
+    out.append("# Delta equalities\n")
+    out.append(
+        "What the streamed deltas of a run must add up to ([Delta semantics]("
+        + relative_link(page, "spec/deltas.md")
+        + ")), as the checker executes it from `schemas/rules/deltas.json`. Each equality "
+        "is kept per key; its value (the concatenated deltas, or a value) must equal the done "
+        "event's value and every later place listed. *terminal* means "
+        + ", ".join(code(e) for e in rules.get("terminal", {}).get("events", []))
+        + ".\n"
+    )
+    rows = []
+    for e in rules.get("equalities", []):
+        if "concat" in e:
+            value = f"concatenation of {code(e['concat']['field'])} of {code(e['concat']['event'])}"
+        else:
+            v = e.get("value", {})
+            value = f"{code(str(v.get('path')))} of {code(str(v.get('event')))}"
+        done = e.get("done")
+        places = [f"{code(done['path'])} of {code(done['event'])}"] if done else []
+        places += [_place(s) for s in e.get("same_as", [])]
+        rows.append(
+            [
+                code(str(e.get("id"))),
+                ", ".join(code(k) for k in e.get("key", [])),
+                value,
+                "<br>".join(places),
+                _reqs(page, e.get("requirements", [])),
+            ]
+        )
+    out.append(table(["Id", "Kept per", "Value", "Must equal", "Requirements"], rows))
+    listings = rules.get("listings", [])
+    if listings:
+        out.append("## Listings\n")
+        rows = []
+        for item in listings:
+            collect = item.get("collect", {})
+            rows.append(
+                [
+                    code(str(item.get("id", ""))),
+                    f"{code(str(collect.get('path')))} of every {code(str(collect.get('event')))}"
+                    f", ordered by {code(str(collect.get('order_by')))}",
+                    _place(item.get("equals", {})),
+                    _reqs(page, item.get("requirements", [])),
+                ]
+            )
+        out.append(table(["Id", "Collected", "Must equal", "Requirements"], rows))
+    return "\n".join(out)
+
+
+def diagram_pages(root: Path) -> dict[str, str]:
+    """docs-relative path -> text of every page drawn from the rule tables."""
+    return {
+        ORDERING_PAGE: ordering_page(root),
+        CACHE_PAGE: cache_page(root),
+        DELTAS_PAGE: deltas_page(root),
+    }
