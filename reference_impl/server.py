@@ -219,7 +219,11 @@ class _ConnectionTasks:
                     case RunDone():
                         return
         finally:
-            self.session.run_cancelled(run_id)
+            unfinished = self.session.run_cancelled(run_id)
+            if unfinished is not None:
+                # RWS-LIMIT-10: persisted, but its terminal event never went out.
+                with trio.CancelScope(shield=True):
+                    await trio.to_thread.run_sync(self.store.delete, unfinished)
 
     async def load(self, action: LoadStored) -> None:
         record = await trio.to_thread.run_sync(self.store.load, action.response_id, action.api_key)

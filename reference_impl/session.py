@@ -232,7 +232,7 @@ class _Lane:
 
 @dataclass(slots=True)
 class _Run:
-    """A run in flight: its events, already stamped and encoded, and where it is."""
+    """A run in flight: its events (numbered as they go out) and where it is."""
 
     run_id: int
     lane: str | None
@@ -240,9 +240,12 @@ class _Run:
     response_id: str
     context: list[dict[str, Any]]
     generated: model.GeneratedRun
-    texts: list[tuple[float, str]]  # (wait before, message) in sending order
-    terminal_at: int  # index in texts of the (first) terminal event
+    # (wait before, event without sequence_number) in sending order; None: a dropped event
+    events: list[tuple[float, dict[str, Any] | None]]
+    terminal_at: int  # index in events of the (first) terminal event
     parent_own_lane: bool  # continues the cached entry of its own lane (RWS-CACHE-5)
+    counter: int  # the next sequence_number
+    numbered: int = 0  # events numbered so far
     cursor: int = 0
     waited: bool = False
     persisted: bool = False
@@ -420,8 +423,8 @@ class Session:
     def step(self, run_id: int, now: float) -> RunStep:
         """Advance run ``run_id``: send its due events and say what the task does next."""
         run = self._runs[run_id]
-        while run.cursor < len(run.texts):
-            wait, text = run.texts[run.cursor]
+        while run.cursor < len(run.events):
+            wait, event = run.events[run.cursor]
             if wait > 0 and not run.waited:
                 run.waited = True
                 return Wait(wait)
@@ -431,8 +434,8 @@ class Session:
                 if record is not None:
                     return Persist(record, self.api_key)
             run.waited = False
-            if text:  # empty: the terminal event dropped by the drop-terminal fault
-                self._actions.append(SendText(text))
+            if event is not None:  # None: the terminal event the drop-terminal fault drops
+                self._actions.append(SendText(self._stamp(run, event)))
             if run.cursor == run.terminal_at:
                 # The terminal event is queued before anything the commit sends.
                 self._end_run(run, now)
@@ -440,9 +443,16 @@ class Session:
         del self._runs[run_id]
         return RunDone()
 
-    def run_cancelled(self, run_id: int) -> None:
-        """Forget a run whose task was cancelled (the connection closed, RWS-LIMIT-7)."""
-        self._runs.pop(run_id, None)
+    def run_cancelled(self, run_id: int) -> str | None:
+        """Forget a run whose task was cancelled (the connection closed, RWS-LIMIT-7).
+
+        Returns the id of a response that was persisted but never sent its terminal event:
+        the I/O layer deletes it from storage (RWS-LIMIT-10), else None.
+        """
+        run = self._runs.pop(run_id, None)
+        if run is None or run.ended or not run.persisted:
+            return None
+        return run.response_id
 
     # --- public method for getting the actions ------------------------------------------------
 
@@ -527,8 +537,8 @@ class Session:
             request.create = create
         except RequestError as exc:
             request.rejection = exc
-        # RWS-LANE-1, RWS-CREATE-12: every request's outcome, error or run, takes its turn in
-        # the lane's FIFO, so outcomes arrive in the order of the requests.
+        # RWS-LANE-1, RWS-LANE-9, RWS-CREATE-12: every request's outcome, error or run, takes
+        # its turn in the lane's FIFO, so outcomes arrive in the order of the requests.
         lane.queue.append(request)
         self._pump(now)
 
@@ -549,18 +559,27 @@ class Session:
                 "code": "steering_not_supported",
                 "message": "This server does not support steering.",
             },
-            # Not drawn from the target's counter: the target must stay unaffected.
-            "sequence_number": 0,
         }
-        lane = self._lane_of_response(target) if isinstance(target, str) else None
+        running = self._running(target) if isinstance(target, str) else None
+        if running is not None:
+            # RWS-SEQ-1: a steering event takes the next number of its running target (and
+            # its stream_id); the target's own events go on after it.
+            self._actions.append(SendText(self._stamp(running, reply)))
+            return
+        # Without a running target there is no counter to draw from.
+        reply["sequence_number"] = 0
+        lane = self._cached_lane(target) if isinstance(target, str) else None
         if lane is not None:
             reply["stream_id"] = lane
         self._actions.append(SendText(_dumps(reply)))
 
-    def _lane_of_response(self, response_id: str) -> str | None:
+    def _running(self, response_id: str) -> _Run | None:
         for run in self._runs.values():
-            if run.response_id == response_id:
-                return run.lane
+            if run.response_id == response_id and not run.ended:
+                return run
+        return None
+
+    def _cached_lane(self, response_id: str) -> str | None:
         found = self.cache.find(response_id)
         if found is not None and found[0] is self._owner:
             return found[1].lane
@@ -733,7 +752,7 @@ class Session:
                 restored_items=restored_items,
                 ids=self._ids,
             )
-            texts, terminal_at = self._encode(lane.name, generated, full_context)
+            planned, terminal_at = self._plan(generated)
         except Exception:
             # RWS-LIMIT-6: whatever the input, the connection and its cache live on.
             if start is LaneEvent.LOADED_START:
@@ -754,41 +773,44 @@ class Session:
             response_id=response_id,
             context=full_context,
             generated=generated,
-            texts=texts,
+            events=planned,
             terminal_at=terminal_at,
             parent_own_lane=parent_own_lane,
+            counter=1 if self.faults.active("sequence-start-1") else 0,
         )
         self._actions.append(StartRun(run_id))
 
-    def _encode(
-        self,
-        lane: str | None,
-        generated: model.GeneratedRun,
-        context: Sequence[Mapping[str, Any]],
-    ) -> tuple[list[tuple[float, str]], int]:
-        """Return the run's messages with their waits, and the index of its terminal event."""
+    def _plan(
+        self, generated: model.GeneratedRun
+    ) -> tuple[list[tuple[float, dict[str, Any] | None]], int]:
+        """Return the run's events with their waits, and the index of its terminal event."""
         events = _break_events(list(generated.events), self.faults, self._ids)
-        waits = self._waits(events, generated)
-        # RWS-SEQ-2, RWS-SEQ-3: per run, from 0, each event the previous number plus one.
-        number = 1 if self.faults.active("sequence-start-1") else 0
-        texts: list[tuple[float, str]] = []
-        for index, (event, wait) in enumerate(zip(events, waits, strict=True)):
-            if index == 2 and self.faults.active("sequence-repeat"):
-                number -= 1
-            stamped = {**event, "sequence_number": number}
-            number += 1
-            # RWS-EVENT-4 / RWS-EVENT-5: named lanes carry stream_id, the default lane never.
-            if lane is not None and not self.faults.active("no-stream-id"):
-                stamped["stream_id"] = lane
-            elif lane is None and self.faults.active("stream-id-on-default"):
-                stamped["stream_id"] = "default"
-            texts.append((wait, _dumps(stamped)))
-        terminal_at = len(texts) - 1
+        planned: list[tuple[float, dict[str, Any] | None]] = list(
+            zip(self._waits(events, generated), events, strict=True)
+        )
+        terminal_at = len(planned) - 1
         if self.faults.active("duplicate-terminal"):
-            texts.append((0.0, texts[-1][1]))
+            planned.append((0.0, events[-1]))
         if self.faults.active("drop-terminal"):
-            texts[terminal_at] = (texts[terminal_at][0], "")
-        return texts, terminal_at
+            planned[terminal_at] = (planned[terminal_at][0], None)
+        return planned, terminal_at
+
+    def _stamp(self, run: _Run, event: Mapping[str, Any]) -> str:
+        """Number one event of ``run`` (or a steering event for it) and encode it."""
+        # RWS-SEQ-2, RWS-SEQ-3: per run, from 0, each event the previous number plus one.
+        if self.faults.active("sequence-repeat") and run.numbered == 2:
+            number = run.counter - 1
+        else:
+            number = run.counter
+            run.counter += 1
+        run.numbered += 1
+        stamped = {**event, "sequence_number": number}
+        # RWS-EVENT-4 / RWS-EVENT-5: named lanes carry stream_id, the default lane never.
+        if run.lane is not None and not self.faults.active("no-stream-id"):
+            stamped["stream_id"] = run.lane
+        elif run.lane is None and self.faults.active("stream-id-on-default"):
+            stamped["stream_id"] = "default"
+        return _dumps(stamped)
 
     def _waits(
         self,

@@ -101,6 +101,11 @@ class ResponseStore:
             response_id, json.loads(context), json.loads(output), json.loads(response)
         )
 
+    def delete(self, response_id: str) -> None:
+        """Remove a response, e.g. one whose run was cut off before its terminal event."""
+        with self._lock:
+            self._db.execute("DELETE FROM responses WHERE id = ?", (response_id,))
+
     def __len__(self) -> int:
         with self._lock:
             (count,) = self._db.execute("SELECT count(*) FROM responses").fetchone()

@@ -8,7 +8,14 @@ from typing import Any
 import pytest
 
 from reference_impl import model
-from reference_impl.session import LANE_TRANSITIONS, CostModel, LaneEvent, LaneState, Limits
+from reference_impl.session import (
+    LANE_TRANSITIONS,
+    CostModel,
+    LaneEvent,
+    LaneState,
+    Limits,
+    Persist,
+)
 from reference_impl.store import ResponseStore
 from tests.reference_impl.driver import Driver, create, of_lane, terminal
 
@@ -195,6 +202,23 @@ class TestCache:
         ((_, sent_before),) = driver.persisted
         events = driver.take()
         assert events[sent_before]["type"] == "response.completed"
+
+    def test_run_cut_off_after_persisting_is_handed_back_for_deletion(self) -> None:
+        """RWS-LIMIT-10: a run persisted but stopped before its terminal event is undone."""
+        driver = Driver()
+        driver.send(create("rws:text length=3"))
+        (run_id,) = driver.runs
+        step = driver.session.step(run_id, 0.0)
+        assert isinstance(step, Persist)
+        assert driver.session.run_cancelled(run_id) == step.record.response_id
+
+    def test_finished_run_leaves_nothing_to_delete(self) -> None:
+        """A run that sent its terminal event is not undone when its task ends."""
+        driver = Driver()
+        driver.send(create("rws:text length=3"))
+        (run_id,) = driver.runs
+        driver.settle()
+        assert driver.session.run_cancelled(run_id) is None
 
     def test_server_does_not_persist_store_false_or_failed_responses(self) -> None:
         """Only continuable store=true responses are written."""
@@ -497,18 +521,36 @@ class TestMessages:
         driver = Driver()
         driver.send(create("rws:text length=8 chunks=4\nrws:delay ms=5", stream_id="a"))
         driver.step_all()
-        target = driver.take()[0]["response"]["id"]
+        before = driver.take()
+        target = before[0]["response"]["id"]
         driver.send({"type": "response.steer", "previous_response_id": target, "input": "hurry"})
         (reply,) = driver.take()
+        # RWS-SEQ-1: the reply takes the running target's next number.
+        assert reply["sequence_number"] == before[-1]["sequence_number"] + 1
         assert reply["type"] == "response.steer.failed"
         assert reply["error"]["code"] == "steering_not_supported"
         assert reply["steer"] == {"previous_response_id": target, "input": "hurry"}
         assert reply["stream_id"] == "a"
-        # The target is unaffected: it completes with gapless numbers.
+        # The target is unaffected: it completes, numbered on after the reply.
         events = driver.settle()
         assert terminal(events)["response"]["id"] == target
-        numbers = [e["sequence_number"] for e in events]
-        assert numbers == list(range(numbers[0], numbers[0] + len(numbers)))
+        numbers = [e["sequence_number"] for e in [*before, reply, *events]]
+        assert numbers == list(range(len(numbers)))
+
+    def test_server_answers_steer_for_an_unknown_target(self) -> None:
+        """RWS-STEER-1: also without a running target, with no stream_id."""
+        (reply,) = Driver().turn(
+            {
+                "type": "response.steer",
+                "previous_response_id": "resp_x",
+                "input": [{"role": "user", "content": "a"}],
+            }
+        )
+        assert reply["type"] == "response.steer.failed"
+        assert reply["error"]["code"] == "steering_not_supported"
+        assert "id" not in reply["steer"]
+        assert "stream_id" not in reply
+        assert reply["sequence_number"] == 0
 
 
 class TestLimits:
