@@ -363,3 +363,31 @@ def test_megabyte_messages_pass_both_ways(handshake_report: dict[str, Any]) -> N
     assert big_output["delta_lengths"] == [big_output["length"]]
     expected = hashlib.sha256(pattern(big_output["length"]).encode("utf-8")).hexdigest()
     assert big_output["text_sha256"] == expected
+
+
+def test_back_to_back_creates_on_one_lane_run_one_after_the_other(run_peer: RunPeer) -> None:
+    report = run_peer("sdk_pipelined")
+    _check_wire(report, creates=2)
+    # The raw wire, not the SDK's re-serialised events, decides the order.
+    events = [r["event"] for r in report["wire"] if r["dir"] == "s2c" and "event" in r]
+    terminals = [i for i, e in enumerate(events) if e["type"] == "response.completed"]
+    created = [i for i, e in enumerate(events) if e["type"] == "response.created"]
+    assert len(terminals) == 2
+    assert len(created) == 2
+    # RWS-LANE-1/RWS-LANE-2 (busy-lane=queue): the second run starts after the first ends.
+    assert created[1] == terminals[0] + 1
+    first, second = events[: terminals[0] + 1], events[terminals[0] + 1 :]
+    # RWS-SEQ-2/RWS-SEQ-3: each run numbers its own events from 0.
+    for run in (first, second):
+        assert [e["sequence_number"] for e in run] == list(range(len(run)))
+    assert {e["response"]["id"] for e in first if "response" in e} != {
+        e["response"]["id"] for e in second if "response" in e
+    }
+    deltas = [e["delta"] for e in first if e["type"] == "response.output_text.delta"]
+    assert "".join(deltas) == pattern(30)
+    # RWS-LANE-8: no previous_response_id, so the second run's context is its own input only.
+    second_items = [e["item"] for e in second if e["type"] == "response.output_item.done"]
+    second_input = report["inputs"][1]
+    assert second_items[0]["content"][0]["text"] == context_line(normalise(second_input))
+    # What the SDK's iterator yielded is the same stream.
+    assert [e["type"] for e in report["events"]] == [e["type"] for e in events]
