@@ -14,6 +14,9 @@ Three runs cover the SDK's ways into WebSocket mode:
 - ``env``: a plain ``Runner.run`` whose ``OpenAIProvider`` is told to use the WebSocket
   transport, with the endpoint taken from ``OPENAI_WEBSOCKET_BASE_URL``.
 
+Between the ``chained`` and ``env`` runs, ``unknown_previous`` continues from an id the server
+never issued (``previous_response_not_found``) and then runs once more in the same session.
+
 ``_common.tap_wire`` records what went over the wire, so the test can check the requests the
 Agents SDK built.
 """
