@@ -16,6 +16,7 @@ runs stop where they are and never become continuable (RWS-LIMIT-7).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http
 import math
@@ -62,6 +63,8 @@ DEFAULT_PORT = 8080
 PATH = "/v1/responses"
 #: The key accepted when no ``--api-key`` is given. For local development only.
 DEVELOPMENT_KEY = "rws-dev-key"
+# The most messages the writer sends in one socket write.
+_BATCH = 256
 #: The upgrade response header that advertises the limits (RWS-TRANS-11).
 LIMITS_HEADER = "responses-ws-limits"
 
@@ -98,6 +101,33 @@ class RunningServer:
 class _Connection(ServerConnection):
     # The API key the upgrade authenticated; the session is scoped by it (RWS-LIMIT-5).
     api_key: str = ""
+
+    async def send_batch(self, texts: list[str]) -> None:
+        """Send several text messages with one write to the socket.
+
+        This is the pattern ``send_context`` documents for writing from user code; it
+        saves the per-message lock and write of :meth:`send` (RWS-TRANS-5: still one
+        event per text message).
+        """
+        async with self.send_context():
+            for text in texts:
+                self.protocol.send_text(text.encode())
+
+    async def send_data(self) -> None:
+        # One send_all for everything the protocol has buffered, not one per frame.
+        async with self.send_lock:
+            chunks = self.protocol.data_to_send()
+            data = b"".join(chunks)
+            if data:
+                await self.stream.send_all(data)
+            if b"" in chunks:
+                # An empty chunk asks to half-close the TCP connection (end of the closing
+                # handshake), as the base class does.
+                if isinstance(self.stream, trio.abc.HalfCloseableStream):
+                    with contextlib.suppress(Exception):
+                        await self.stream.send_eof()
+                else:  # pragma: no cover - TLS streams; this server listens on plain TCP
+                    await self.stream.aclose()
 
 
 def _bearer_key(request: Request) -> str | None:
@@ -187,12 +217,29 @@ class _ConnectionTasks:
             pass
 
     async def write(self) -> None:
-        async for item in self.outbox_reader:
-            try:
+        async for first in self.outbox_reader:
+            # Send everything already queued in one go: one write to the socket for a burst
+            # of events instead of one per event. Order is kept; a close comes last.
+            batch: list[str] = []
+            close: CloseConnection | None = None
+            item: str | CloseConnection = first
+            while True:
                 if isinstance(item, CloseConnection):
-                    await self.websocket.aclose(item.code, item.reason)
+                    close = item
+                    break
+                batch.append(item)
+                if len(batch) >= _BATCH:
+                    break
+                try:
+                    item = self.outbox_reader.receive_nowait()
+                except trio.WouldBlock:
+                    break
+            try:
+                if batch:
+                    await self.websocket.send_batch(batch)
+                if close is not None:
+                    await self.websocket.aclose(close.code, close.reason)
                     return
-                await self.websocket.send(item)
             except ConnectionClosed:
                 return
 
