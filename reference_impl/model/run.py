@@ -388,7 +388,9 @@ def usage(
             reasoning_tokens += count
     return {
         "input_tokens": input_tokens,
-        "input_tokens_details": {"cached_tokens": cached},
+        # A.2: conformance-1 writes no prompt cache; the field is there because the official
+        # SDK's usage model requires it.
+        "input_tokens_details": {"cached_tokens": cached, "cache_write_tokens": 0},
         "output_tokens": output_tokens,
         "output_tokens_details": {"reasoning_tokens": reasoning_tokens},
         "total_tokens": input_tokens + output_tokens,

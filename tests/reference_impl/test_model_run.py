@@ -502,7 +502,7 @@ class TestUsage:
         result = run("hi", instructions="Be brief.")
         assert result.response["usage"] == {
             "input_tokens": 16,
-            "input_tokens_details": {"cached_tokens": 0},
+            "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
             "output_tokens": 1,
             "output_tokens_details": {"reasoning_tokens": 0},
             "total_tokens": 17,
