@@ -548,11 +548,13 @@ class Session:
         # RWS-STEER-1: without the steering profile every response.steer fails with
         # steering_not_supported, echoing the input without an id; the target is untouched.
         target = event.get("previous_response_id")
+        steer_input = event.get("input")
         reply: dict[str, Any] = {
             "type": "response.steer.failed",
             "steer": {
+                # Echoed as sent when they have the shape of the event's fields.
                 "previous_response_id": target if isinstance(target, str) else "",
-                "input": event.get("input", []),
+                "input": steer_input if isinstance(steer_input, str | list) else [],
             },
             "error": {
                 "type": "invalid_request_error",

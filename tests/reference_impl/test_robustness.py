@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conformance import schemas
 from tests.reference_impl.driver import TERMINAL_TYPES, Driver, create, terminal
 
 __all__: list[str] = []
@@ -21,7 +22,7 @@ __all__: list[str] = []
 pytestmark = pytest.mark.slow
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
     lambda children: (
         st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
     ),
@@ -44,6 +45,11 @@ FIELDS = [
     "tools",
 ]
 
+steers = st.builds(
+    lambda changes: {"type": "response.steer", **changes},
+    st.dictionaries(st.sampled_from(["previous_response_id", "input", "stream_id"]), json_values),
+)
+
 mutated_creates = st.builds(
     lambda base, changes: {**base, **changes},
     st.just(create("rws:text length=5")),
@@ -58,6 +64,11 @@ def outcomes(events: list[dict[str, Any]]) -> int:
     return sum(e["type"] in TERMINAL_TYPES or e["type"] == "error" for e in events)
 
 
+def all_valid(events: list[dict[str, Any]]) -> bool:
+    """RWS-EVENT-1: every answer validates against its schema, whatever the input."""
+    return all(schemas.is_valid(event, direction="server") for event in events)
+
+
 def still_serves(driver: Driver) -> None:
     assert driver.closed is None
     assert terminal(driver.turn(create()))["type"] == "response.completed"
@@ -70,6 +81,7 @@ def test_session_survives_any_text(text: str) -> None:
     driver = Driver()
     events = driver.turn(text)
     assert len(events) >= 1
+    assert all_valid(events)
     still_serves(driver)
 
 
@@ -80,6 +92,7 @@ def test_session_survives_any_json(value: Any) -> None:
     driver = Driver()
     events = driver.turn(json.dumps(value))
     assert len(events) >= 1
+    assert all_valid(events)
     still_serves(driver)
 
 
@@ -90,6 +103,16 @@ def test_session_answers_every_create_with_exactly_one_outcome(event: dict[str, 
     driver = Driver()
     events = driver.turn(json.dumps(event))
     assert outcomes(events) == 1, [e["type"] for e in events]
+    assert all_valid(events)
     if events[0]["type"] != "error":
         assert events[0]["type"] == "response.created"
     still_serves(driver)
+
+
+@FAST
+@given(steers)
+def test_session_answers_every_steer_with_one_valid_reply(event: dict[str, Any]) -> None:
+    """RWS-STEER-1: one response.steer.failed, valid against its schema, for any steer."""
+    (reply,) = Driver().turn(json.dumps(event))
+    assert reply["type"] == "response.steer.failed"
+    assert all_valid([reply])

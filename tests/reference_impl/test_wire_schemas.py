@@ -51,6 +51,7 @@ def sent_by_a_busy_session() -> list[dict[str, Any]]:
     events += driver.turn(create(stream=False))
     events += driver.turn(create(temperature="warm"))
     events += driver.turn({"type": "response.steer", "previous_response_id": parent, "input": "x"})
+    events += driver.turn({"type": "response.steer", "previous_response_id": 5, "input": {}})
     driver.advance(60)
     events += driver.take()
     return events
