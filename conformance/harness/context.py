@@ -86,6 +86,8 @@ class ScenarioContext:
         self.recorder = recorder
         self.requirements = requirements
         self.expectations: list[Expectation] = []
+        # Requirements of the scenario that do not apply to this server, with the reason.
+        self.skipped: dict[str, str] = {}
         self.details: dict[str, Any] = {}
         self.connections: list[Connection] = []
         self._sent: dict[tuple[str, str | None], int] = {}
@@ -236,6 +238,10 @@ class ScenarioContext:
         """
         self.expectations.append(Expectation(requirement, bool(held), "" if held else message))
         return bool(held)
+
+    def not_applicable(self, requirement: str, reason: str) -> None:
+        """Record that ``requirement`` does not apply under the declared configuration."""
+        self.skipped[requirement] = reason
 
     def fail(self, requirement: str, message: str) -> CheckFailure:
         """Build the exception that stops the scenario with a broken expectation."""

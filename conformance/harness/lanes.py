@@ -137,10 +137,13 @@ class Outcome:
 def outcomes(events: Iterable[Mapping[str, Any]], lane: str | None) -> list[Outcome]:
     """Group the events received on one connection into the outcomes of ``lane``, in order.
 
-    The last outcome may be an unfinished run (``complete`` False).
+    The last outcome may be an unfinished run (``complete`` False). A request-scoped error
+    that arrives while a run is streaming (a ``busy-lane=reject`` refusal) answers a later
+    request, so it is placed after that run.
     """
     result: list[Outcome] = []
     current: list[Mapping[str, Any]] | None = None
+    pending: list[Outcome] = []
     for event in events:
         if lane_of(event) != lane:
             continue
@@ -151,10 +154,16 @@ def outcomes(events: Iterable[Mapping[str, Any]], lane: str | None) -> list[Outc
             elif _is_request_outcome_error(event):
                 result.append(Outcome("error", (event,), True))
             continue
+        if _is_request_outcome_error(event):
+            pending.append(Outcome("error", (event,), True))
+            continue
         current.append(event)
         if event_type in TERMINAL_TYPES:
             result.append(Outcome("run", tuple(current), True))
+            result.extend(pending)
             current = None
+            pending = []
     if current is not None:
         result.append(Outcome("run", tuple(current), False))
+        result.extend(pending)
     return result

@@ -103,6 +103,7 @@ def merge_verdicts(
     expectations: Sequence[tuple[str, bool, str]],
     findings: Mapping[str, CheckerFinding],
     prerequisite: str | None,
+    not_applicable: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, Verdict], list[str]]:
     """Combine scenario expectations and checker findings into per-requirement verdicts.
 
@@ -127,6 +128,8 @@ def merge_verdicts(
         verdicts.setdefault(requirement_id, []).append(finding.verdict)
         if finding.verdict not in (Verdict.PASSED, Verdict.SKIPPED):
             messages.append(f"{requirement_id} ({finding.verdict.value}): {finding.message}")
+    for requirement_id in not_applicable or {}:
+        verdicts.setdefault(requirement_id, []).append(Verdict.SKIPPED)
     result = {requirement_id: worst(found) for requirement_id, found in verdicts.items()}
     if prerequisite is not None:
         # "Could not test" is a failure, never a skip: every declared requirement the check
@@ -191,9 +194,13 @@ async def run_scenario(
     records = tuple(recorder.records)
     findings, exercised = check_transcript(records, config)
     expectations = [(e.requirement, e.held, e.message) for e in ctx.expectations]
-    verdicts, messages = merge_verdicts(scn, requirements, expectations, findings, prerequisite)
+    verdicts, messages = merge_verdicts(
+        scn, requirements, expectations, findings, prerequisite, ctx.skipped
+    )
     verdict = worst(verdicts.values())
     details: dict[str, Any] = {"drives": scn.drives, **ctx.details}
+    if ctx.skipped:
+        details["not_applicable"] = dict(ctx.skipped)
     if suite_error:
         details["suite_error"] = True
     if exercised:

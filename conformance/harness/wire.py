@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import trio
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.protocol import State
 from websockets.trio.client import ClientConnection, connect
 
 __all__ = [
@@ -185,8 +186,15 @@ class Connection:
 
     # --- sending -----------------------------------------------------------------------
 
+    def _check_open(self, what: str) -> None:
+        # Nothing is recorded (or sent) on a closed connection: a transcript never shows
+        # traffic after a close.
+        if self.closed.is_set() or self.ws.state is not State.OPEN:
+            raise ConnectionClosedError(f"sending {what}", self.ws.close_code)
+
     async def send_text(self, text: str, note: str | None = None) -> None:
         """Send one raw text message."""
+        self._check_open("a text message")
         self.recorder.add(self.name, "text", dir="c2s", text=text, note=note)
         await self.ws.send(text)
 
@@ -196,6 +204,7 @@ class Connection:
 
     async def send_binary(self, data: bytes, note: str | None = None) -> None:
         """Send one binary message."""
+        self._check_open("a binary message")
         self.recorder.add(
             self.name, "binary", dir="c2s", b64=base64.b64encode(data).decode(), note=note
         )

@@ -60,7 +60,21 @@ async def busy_lane(ctx: ScenarioContext) -> None:
     second = await ctx.outcome(conn, second_index, what="the second request")
     third = await ctx.outcome(conn, third_index, what="the invalid third request")
     if policy == "reject":
+        # RWS-LANE-9: outcomes in request order - the first request's run starts before the
+        # refusals of the requests that arrived while it was busy.
+        created_at = next((m.index for m in conn.messages if m.type == "response.created"), None)
+        refused_at = next((m.index for m in conn.messages if m.type == "error"), None)
+        in_order = created_at is not None and (refused_at is None or created_at < refused_at)
+        ctx.expect(
+            "RWS-LANE-9",
+            in_order,
+            f"a refusal (message {refused_at}) came before the first request's "
+            f"response.created (message {created_at})",
+        )
+        if not in_order:
+            return
         expect_error(ctx, second, "response_already_in_flight", "RWS-LANE-2", what="busy lane")
+        ctx.expect("RWS-LANE-1", first.status == "completed", f"first: {describe(first)}")
         return
     expect_run_status(ctx, first, "completed", "RWS-LANE-2", what="the first run")
     expect_run_status(ctx, second, "completed", "RWS-LANE-2", what="the queued run")

@@ -56,6 +56,11 @@ async def connection_age(ctx: ScenarioContext) -> None:
     opened = trio.current_time()
     url = ctx.config.age_limit_url
     conn = await ctx.connect(url=responses_url(url) if url else None)
+    # Keep the connection busy until just before the limit, so that an idle-timeout shorter
+    # than the test age (RWS-LIMIT-4) cannot close it first.
+    while trio.current_time() < opened + age - 0.7:
+        await ctx.request(conn, ctx.create("keep-alive", generate=False, store=False))
+        await trio.sleep(min(0.25, max(0.0, opened + age - 0.7 - trio.current_time())))
     await trio.sleep_until(opened + max(0.0, age - 0.4))
     slow = "rws:delay ms=60\nrws:text length=30 chunks=10"
     index = await ctx.send_create(conn, ctx.create(slow, store=False))

@@ -64,3 +64,14 @@ def test_an_error_inside_a_run_belongs_to_the_run() -> None:
     events = [run[0], run[1], {**_error("server_error"), "sequence_number": 2}, run[2]]
     found = outcomes(events, None)
     assert [(o.kind, len(o.events)) for o in found] == [("run", 4)]
+
+
+def test_a_refusal_during_a_run_is_the_outcome_of_the_next_request() -> None:
+    run = _run("r1")
+    events = [run[0], _error("response_already_in_flight"), run[1], run[2]]
+    found = outcomes(events, None)
+    assert [(o.kind, o.response_id or o.code) for o in found] == [
+        ("run", "r1"),
+        ("error", "response_already_in_flight"),
+    ]
+    assert len(found[0].events) == 3

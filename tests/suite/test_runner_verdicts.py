@@ -81,3 +81,17 @@ def test_a_failed_prerequisite_fails_every_requirement_not_yet_passed() -> None:
     )
     assert verdicts == {"RWS-CACHE-1": Verdict.PASSED, "RWS-CACHE-2": Verdict.FAILED}
     assert messages[0] == "prerequisite not met: could not open a WebSocket"
+
+
+def test_a_requirement_that_does_not_apply_is_skipped_not_failed() -> None:
+    verdicts, messages = merge_verdicts(
+        _scenario("RWS-LANE-2", "RWS-LANE-9"),
+        REQS,
+        [("RWS-LANE-2", True, "")],
+        {},
+        None,
+        {"RWS-LANE-9": "busy-lane=reject"},
+    )
+    assert verdicts == {"RWS-LANE-2": Verdict.PASSED, "RWS-LANE-9": Verdict.SKIPPED}
+    assert worst(verdicts.values()) is Verdict.PASSED
+    assert messages == []
