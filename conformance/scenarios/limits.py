@@ -53,9 +53,11 @@ def _short_idle(config: SuiteConfig) -> str | None:
 async def connection_age(ctx: ScenarioContext) -> None:
     age = ctx.config.test_connection_age
     assert age is not None
-    opened = trio.current_time()
     url = ctx.config.age_limit_url
     conn = await ctx.connect(url=responses_url(url) if url else None)
+    # Measured once the upgrade completed: the server's clock started earlier, so "after the
+    # limit" below is after it for the server too.
+    opened = trio.current_time()
     # Keep the connection busy until just before the limit, so that an idle-timeout shorter
     # than the test age (RWS-LIMIT-4) cannot close it first.
     while trio.current_time() < opened + age - 0.7:
