@@ -49,7 +49,7 @@ def _short(event: str) -> str:
 
 def _label(transition: Mapping[str, Any]) -> str:
     if "child" in transition:
-        return f"events of a {transition['child']} scope"
+        return f"{transition['child']} events"
     events = transition.get("events") or [transition.get("event", "?")]
     return ", ".join(_short(str(e)) for e in events)
 
@@ -60,14 +60,21 @@ def _machine_diagram(machine: Mapping[str, Any]) -> str:
         for s in [*t.get("from", []), t.get("to")]:
             if s and s not in states:
                 states.append(str(s))
-    lines = ["```mermaid", "stateDiagram-v2", "    direction LR"]
+    # Top to bottom: the content column is narrow, and a left-to-right drawing of a long
+    # machine would be scaled down until its labels are unreadable.
+    lines = ["```mermaid", "stateDiagram-v2"]
     lines.extend(f'    state "{s}" as {_state_id(s)}' for s in states)
     lines.append(f"    [*] --> {_state_id(str(machine['initial']))}")
+    # One arrow per pair of states, labelled with every way of taking it.
+    edges: dict[tuple[str, str], list[str]] = {}
     for t in machine.get("transitions", []):
-        label = _label(t)
         for source in t.get("from", []):
             target = t.get("to") or source  # no "to": the state does not change
-            lines.append(f"    {_state_id(source)} --> {_state_id(target)}: {label}")
+            labels = edges.setdefault((source, target), [])
+            if _label(t) not in labels:
+                labels.append(_label(t))
+    for (source, target), labels in edges.items():
+        lines.append(f"    {_state_id(source)} --> {_state_id(target)}: {', '.join(labels)}")
     lines.extend(f"    {_state_id(s)} --> [*]" for s in machine.get("final", []))
     lines.append("```")
     return "\n".join(lines) + "\n"
@@ -111,8 +118,8 @@ def ordering_page(root: Path) -> str:
     out.append(
         "Each event of a run goes to a *scope* chosen by the index keys it carries (first "
         "match wins). Each scope instance runs one machine, chosen by a value of the event "
-        "that opens it; an event is also fed, as *events of a child scope*, to the machines "
-        "of the enclosing scopes.\n"
+        "that opens it; an event is also fed to the machines of the enclosing scopes, where "
+        "the diagrams call it an *item event*, *part event* and so on.\n"
     )
     out.append(
         table(
@@ -129,7 +136,8 @@ def ordering_page(root: Path) -> str:
             code(_short(e)) for e in (scope.get("opened_by") or {}).get("events", [])
         )
         machines = ", ".join(
-            f"{code(v)} → [{code(m)}](#machine-{m})" for v, m in scope.get("machines", {}).items()
+            f"[{code(m)}](#machine-{m})" if v == m else f"{code(v)} → [{code(m)}](#machine-{m})"
+            for v, m in scope.get("machines", {}).items()
         )
         dense = scope.get("dense_index")
         rows.append(

@@ -34,13 +34,9 @@ CHECKS_PAGE = "checks.md"
 # The committed report of the reference server's run, relative to docs/.
 REPORT_PATH = "data/reference-report.json"
 
-_VERDICT_BADGE = {
-    "PASSED": "✅ PASSED",
-    "FAILED": "❌ FAILED",
-    "WARNING": "⚠️ WARNING",
-    "INFORMATIONAL": "ℹ️ INFORMATIONAL",
-    "SKIPPED": "⏭️ SKIPPED",
-}
+# Verdicts are styled spans (docs/assets/site.css), not emoji: they must read the same in
+# every browser, fonts or not.
+_VERDICTS = ("PASSED", "FAILED", "WARNING", "INFORMATIONAL", "SKIPPED")
 
 
 @dataclass(frozen=True)
@@ -65,7 +61,9 @@ class RunData:
 
 
 def _badge(verdict: str) -> str:
-    return _VERDICT_BADGE.get(verdict, verdict)
+    if verdict not in _VERDICTS:
+        return verdict
+    return f'<span class="rws-verdict rws-{verdict.lower()}">{verdict}</span>'
 
 
 def _spec_title(root: Path, page: str) -> str:

@@ -22,11 +22,24 @@ SPEC_DIR = "spec"
 _ANCHOR = re.compile(r'<a id="(rws-[a-z]+-[0-9]+)"></a>')
 
 
+# A rendered requirement's bold ID right after its anchor; on the site it links to the
+# requirement's row of the index (its checks and the reference server's verdict).
+_ID_AT_ANCHOR = re.compile(r'(<a id="rws-[a-z]+-[0-9]+"></a>)\*\*(RWS-[A-Z]+-[0-9]+)\*\*')
+
+
+def _link_to_index(match: re.Match[str]) -> str:
+    anchor, requirement_id = match.group(1), match.group(2)
+    return (
+        f"{anchor}[**{requirement_id}**](../requirements.md#{requirement_id.lower()} "
+        '"Checks and the reference server\'s verdict")'
+    )
+
+
 def spec_pages(root: Path) -> dict[str, str]:
     """docs-relative path -> page text, for every Markdown page of ``spec/``."""
     pages: dict[str, str] = {}
     for source in sorted((root / "spec").glob("*.md")):
-        text = source.read_text(encoding="utf-8")
+        text = _ID_AT_ANCHOR.sub(_link_to_index, source.read_text(encoding="utf-8"))
         pages[f"{SPEC_DIR}/{source.name}"] = banner(f"spec/{source.name}") + "\n" + text
     return pages
 
