@@ -34,6 +34,7 @@ from conformance.harness.config import (
 from conformance.harness.probe import offers_model
 from conformance.harness.runner import run_suite, select_scenarios
 from conformance.harness.spawn import spawn_reference
+from conformance.harness.wire import Rejected
 from conformance.reports import Progress, print_summary, write_reports
 from conformance.results import CheckResult
 
@@ -241,7 +242,11 @@ def run(args: argparse.Namespace) -> int:
 def _default_model(args: argparse.Namespace) -> str:
     """conformance-1 when the server offers it; otherwise the user must name a model."""
     config = SuiteConfig(server_url=args.server_url, api_key=args.api_key, timeout=args.timeout)
-    if trio.run(offers_model, config, CONFORMANCE_MODEL):
+    try:
+        offered = trio.run(offers_model, config, CONFORMANCE_MODEL)
+    except Rejected as exc:
+        raise SystemExit(f"responses-ws check: cannot open {config.url}: {exc}") from exc
+    if offered:
         return CONFORMANCE_MODEL
     raise SystemExit(
         "responses-ws check: the server does not offer conformance-1; name a model with --model"

@@ -104,7 +104,12 @@ class Rejected(Exception):
     """The server refused the WebSocket upgrade with an HTTP status."""
 
     def __init__(self, status: int | None, reason: str = "") -> None:
-        super().__init__(f"upgrade rejected with HTTP {status} {reason}".rstrip())
+        text = (
+            f"upgrade rejected with HTTP {status} {reason}".rstrip()
+            if status is not None
+            else f"could not connect: {reason}"
+        )
+        super().__init__(text)
         self.status = status
 
 
