@@ -34,6 +34,7 @@ __all__ = ["PROFILES", "ROLES", "Checker", "CheckerConfig", "EventValidator"]
 
 PROFILES: tuple[str, ...] = ("core", "multiplex", "steering", "conformance-model")
 ROLES: tuple[str, ...] = ("server", "client")
+_PER_MESSAGE = ("RWS-TRANS-5", "RWS-EVENT-2", "RWS-EVENT-1")
 
 
 class EventValidator(Protocol):
@@ -176,12 +177,12 @@ class Checker:
 
     def _server_text(self, connection: Connection, record: Record) -> None:
         recorder = self.recorder
-        recorder.exercise1("RWS-TRANS-5")
         try:
             event = json.loads(record.text or "")
         except (ValueError, RecursionError):
             event = None
         if not isinstance(event, dict):
+            recorder.exercise1("RWS-TRANS-5")
             recorder.report(
                 ("RWS-TRANS-5",),
                 f"expected one JSON object per server message / actual {short(record.text, 60)}",
@@ -190,9 +191,10 @@ class Checker:
             )
             return
         etype = event.get("type")
-        # RWS-EVENT-2: only defined event types, or vendor-prefixed ones.
-        recorder.exercise1("RWS-EVENT-2")
+        # RWS-TRANS-5 (a JSON object per message), RWS-EVENT-2 (a defined type or a vendor
+        # type) and RWS-EVENT-1 (its schema) are evaluated on every server message.
         if not isinstance(etype, str) or etype not in self.server_types:
+            recorder.exercise(_PER_MESSAGE[:2])
             if not _vendor(etype):
                 recorder.report(
                     ("RWS-EVENT-2",),
@@ -202,8 +204,8 @@ class Checker:
                     (record.index,),
                 )
             return
+        recorder.exercise(_PER_MESSAGE)
         # RWS-EVENT-1: the event validates against its schema (fast path first).
-        recorder.exercise1("RWS-EVENT-1")
         if not self.validator.is_valid(event, direction="server"):
             problems = self.validator.errors(event, direction="server")
             first = str(problems[0]) if problems else "does not validate"

@@ -8,10 +8,10 @@ response's ``output`` with them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from conformance.checker.ordering import Sink, short
+from conformance.checker.ordering import Sink, _Direct, short
 from conformance.checker.rules import MISSING, DeltaRules, Equality, SameAs, resolve
 
 __all__ = ["RunDeltas"]
@@ -36,42 +36,47 @@ class RunDeltas:
 
     __slots__ = ("_acc", "_collected", "_rules", "_sink")
 
-    def __init__(self, rules: DeltaRules, sink: Sink) -> None:
+    def __init__(
+        self,
+        rules: DeltaRules,
+        sink: Sink,
+        exercise: Callable[[tuple[str, ...]], None] | None = None,
+    ) -> None:
         self._rules = rules
-        self._sink = sink
+        self._sink = _Direct(sink, exercise)
         self._acc: dict[str, dict[tuple[Any, ...], _Acc]] = {}
         self._collected: dict[str, dict[Any, Any]] = {}
 
     def feed(self, event: Mapping[str, Any], etype: str) -> None:
         """Account for one event of the run."""
         rules = self._rules
-        terminal = etype in rules.terminal
-        for eq in rules.by_event.get(etype, ()):
+        for eq in rules.sources.get(etype, ()):
             self._source(eq, event, etype)
-        for eq in rules.by_event.get(etype, ()):
-            places = eq.same_as.get(etype, ())
-            if terminal:
-                places = places + eq.same_as.get("terminal", ())
-            if places:
-                self._compare(eq, event, etype, places)
+        for eq, places in rules.places.get(etype, ()):
+            self._compare(eq, event, etype, places)
         for eq in rules.star:
             # "*" places apply to the events that carry the whole key (every item event).
-            if all(k in event for k in eq.key):
+            for k in eq.key:
+                if k not in event:
+                    break
+            else:
                 self._compare(eq, event, etype, eq.same_as["*"])
-        for listing in rules.collect_by_event.get(etype, ()):
-            item = resolve(event, listing.collect_path)
-            self._collected.setdefault(listing.id, {})[_key(event.get(listing.order_by))] = item
-        if terminal:
+        collect = rules.collect_by_event.get(etype)
+        if collect:
+            for listing in collect:
+                item = resolve(event, listing.collect_path)
+                order = _key(event.get(listing.order_by))
+                self._collected.setdefault(listing.id, {})[order] = item
+        if etype in rules.terminal:
             self._listings(event, etype)
 
     def _source(self, eq: Equality, event: Mapping[str, Any], etype: str) -> None:
-        if etype not in (eq.concat_event, eq.value_event, eq.done_event):
+        try:
+            key = tuple(map(event.__getitem__, eq.key))
+            accs = self._acc.setdefault(eq.id, {})
+            acc = accs.get(key)
+        except (KeyError, TypeError):  # a key field absent, or a list/object
             return
-        key = tuple(_key(event.get(k, MISSING)) for k in eq.key)
-        if MISSING in key:
-            return
-        accs = self._acc.setdefault(eq.id, {})
-        acc = accs.get(key)
         if acc is None:
             acc = accs[key] = _Acc()
         if etype == eq.concat_event:
@@ -99,25 +104,27 @@ class RunDeltas:
         if not accs:
             return
         # Match on the key fields this event carries; substitute the others from the key.
-        carried = [(i, _key(event[k])) for i, k in enumerate(eq.key) if k in event]
-        if len(carried) == len(eq.key):
-            exact = tuple(v for _, v in carried)
-            entries = [(exact, accs[exact])] if exact in accs else []
-        else:
+        try:
+            exact = tuple(map(event.__getitem__, eq.key))
+            hit = accs.get(exact)
+            entries = [(exact, hit)] if hit is not None else []
+        except (KeyError, TypeError):
+            carried = [(i, _key(event[k])) for i, k in enumerate(eq.key) if k in event]
             entries = [(k, a) for k, a in accs.items() if all(k[i] == v for i, v in carried)]
         concat = eq.concat_event is not None
         for key, acc in entries:
             expected = acc.expected(concat)
             if expected is MISSING:
                 continue
-            subst = dict(zip(eq.key, key, strict=True))
+            subst = dict(zip(eq.key, key, strict=True)) if eq.key else None
             for place in places:
-                actual = resolve(event, place.path, subst)
+                step = place.field
+                actual = event.get(step, MISSING) if step else resolve(event, place.path, subst)
                 if actual is MISSING and place.skip_absent:
                     continue
                 self._sink.exercise(eq.requirements)
                 if actual is MISSING or actual != expected:
-                    where = place.path_text.format(**subst)
+                    where = place.path_text.format(**(subst or {}))
                     self._sink.fail(
                         eq.requirements,
                         f"expected {etype}.{where} = {short(expected)} / actual {short(actual)} "

@@ -120,24 +120,49 @@ class Recorder:
                 excluded.add(rid)
         self.excluded = frozenset(excluded)
         self.counts: dict[str, int] = {}
+        self._singles: dict[str, int] = {}
+        self._batches: dict[int, int] = {}
+        self._keep: dict[int, tuple[str, ...]] = {}
+        self._reported: set[str] = set()
         self.findings: list[Finding] = []
 
     def judged(self, requirement: str) -> bool:
         """Whether this requirement is judged under the configuration."""
         return requirement in self._verdicts
 
-    def exercise(self, requirements: Iterable[str]) -> None:
+    # The hot path counts tuples and single IDs as given (one dict update per call) and
+    # expands them into per-requirement counts only when the report is built.
+    def exercise(self, requirements: tuple[str, ...]) -> None:
         """Count one evaluation of each requirement."""
-        counts = self.counts
-        verdicts = self._verdicts
-        for rid in requirements:
-            if rid in verdicts:
-                counts[rid] = counts.get(rid, 0) + 1
+        # Keyed by identity: the tuples are the rule tables' own, hashing an int is cheaper
+        # than hashing a tuple; _keep holds each tuple so that its id stays unique.
+        key = id(requirements)
+        batches = self._batches
+        count = batches.get(key)
+        if count is None:
+            self._keep[key] = requirements
+            batches[key] = 1
+        else:
+            batches[key] = count + 1
 
     def exercise1(self, requirement: str) -> None:
         """Count one evaluation of one requirement (the hot-path form)."""
-        if requirement in self._verdicts:
-            self.counts[requirement] = self.counts.get(requirement, 0) + 1
+        singles = self._singles
+        singles[requirement] = singles.get(requirement, 0) + 1
+
+    def _flush(self) -> None:
+        counts = self.counts
+        verdicts = self._verdicts
+        for requirement, n in self._singles.items():
+            if requirement in verdicts:
+                counts[requirement] = counts.get(requirement, 0) + n
+        for key, n in self._batches.items():
+            for requirement in self._keep[key]:
+                if requirement in verdicts:
+                    counts[requirement] = counts.get(requirement, 0) + n
+        self._singles.clear()
+        self._batches.clear()
+        self._keep.clear()
 
     def report(
         self,
@@ -156,7 +181,8 @@ class Recorder:
             verdict = self._verdicts.get(rid)
             if verdict is None:
                 continue
-            self.counts.setdefault(rid, 1)
+            self._singles.setdefault(rid, 0)
+            self._reported.add(rid)
             self.findings.append(Finding(rid, verdict, message, conn, recs))
 
     def transcript_problem(self, message: str, conn: str | None, records: Iterable[int]) -> None:
@@ -165,4 +191,7 @@ class Recorder:
 
     def build(self, records: int) -> Report:
         """The final report."""
+        self._flush()
+        for requirement in self._reported:
+            self.counts[requirement] = max(1, self.counts.get(requirement, 0))
         return Report(tuple(self.findings), dict(self.counts), records, self.excluded)

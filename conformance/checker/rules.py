@@ -159,6 +159,7 @@ class Transition:
     requirements: tuple[str, ...]
     asserts: tuple[Assertion, ...]
     open_children: tuple[str, ...]
+    pure: bool  # no assertions and no open-children check: only a state change
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +192,7 @@ class Scope:
     before_open: tuple[str, ...]
     after_close: tuple[str, ...]
     chain: tuple[str, ...]  # scope names from the response down to this one
+    child_tokens: tuple[str, ...]  # what each enclosing scope sees: child:<next scope>
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +212,7 @@ class OrderingRules:
 
     routing: tuple[tuple[tuple[str, ...], str], ...]
     scopes: Mapping[str, Scope]
+    chains: Mapping[str, tuple[Scope, ...]]  # scope name -> the scopes from the response down
     machines: Mapping[str, Machine]
     incomplete_item: RunCondition
     generate_false: RunCondition
@@ -217,7 +220,10 @@ class OrderingRules:
     def route(self, event: Mapping[str, Any]) -> str:
         """The scope an event belongs to (the first routing row whose keys it all carries)."""
         for keys, scope in self.routing:
-            if all(k in event for k in keys):
+            for k in keys:
+                if k not in event:
+                    break
+            else:
                 return scope
         return "response"
 
@@ -244,11 +250,14 @@ def _compile_machine(name: str, raw: Mapping[str, Any]) -> Machine:
     table: dict[tuple[str, str], Transition] = {}
     for row in raw["transitions"]:
         tokens = (f"child:{row['child']}",) if "child" in row else _events(row)
+        asserts = _assertions(row.get("assert"))
+        open_children = _ids(row.get("open_children"))
         transition = Transition(
             to=row.get("to"),
             requirements=_ids(row.get("requirements")),
-            asserts=_assertions(row.get("assert")),
-            open_children=_ids(row.get("open_children")),
+            asserts=asserts,
+            open_children=open_children,
+            pure=not asserts and not open_children,
         )
         for state in row["from"]:
             for token in tokens:
@@ -286,6 +295,7 @@ def _compile_ordering(raw: Mapping[str, Any]) -> OrderingRules:
             before_open=_ids(spec.get("before_open")),
             after_close=_ids(spec.get("after_close")),
             chain=chain(name),
+            child_tokens=tuple(f"child:{n}" for n in chain(name)[1:]),
         )
     machines = {name: _compile_machine(name, m) for name, m in raw["machines"].items()}
     inc = raw["incomplete_item"]
@@ -293,6 +303,7 @@ def _compile_ordering(raw: Mapping[str, Any]) -> OrderingRules:
     return OrderingRules(
         routing=tuple((tuple(r["keys"]), r["scope"]) for r in raw["routing"]),
         scopes=scopes,
+        chains={n: tuple(scopes[c] for c in sc.chain) for n, sc in scopes.items()},
         machines=machines,
         incomplete_item=RunCondition(
             requirements=_ids(inc.get("requirements")),
@@ -321,6 +332,7 @@ class SameAs:
     path: Path
     path_text: str
     skip_absent: bool
+    field: str | None  # the path when it is one top-level key (the fast case)
 
 
 @dataclass(frozen=True, slots=True)
@@ -361,10 +373,12 @@ class DeltaRules:
     terminal: frozenset[str]
     equalities: tuple[Equality, ...]
     listings: tuple[Listing, ...]
-    # event type -> equalities in which it plays a part (any role)
-    by_event: Mapping[str, tuple[Equality, ...]]
     star: tuple[Equality, ...]  # equalities with a same_as on every event
     collect_by_event: Mapping[str, tuple[Listing, ...]]
+    # The hot path: per event type, the equalities it feeds (concat, value or done) and the
+    # places it must match (terminal places merged in for terminal events).
+    sources: Mapping[str, tuple[Equality, ...]]
+    places: Mapping[str, tuple[tuple[Equality, tuple[SameAs, ...]], ...]]
 
 
 def _compile_deltas(raw: Mapping[str, Any]) -> DeltaRules:
@@ -373,7 +387,9 @@ def _compile_deltas(raw: Mapping[str, Any]) -> DeltaRules:
     for row in raw["equalities"]:
         same: dict[str, list[SameAs]] = {}
         for place in row.get("same_as", ()):
-            target = SameAs(parse_path(place["path"]), place["path"], place.get("absent") == "skip")
+            path = parse_path(place["path"])
+            simple = path[0] if len(path) == 1 and isinstance(path[0], str) else None
+            target = SameAs(path, place["path"], place.get("absent") == "skip", simple)
             for event in _events(place):
                 same.setdefault(event, []).append(target)
         concat = row.get("concat") or {}
@@ -394,17 +410,7 @@ def _compile_deltas(raw: Mapping[str, Any]) -> DeltaRules:
                 same_as={k: tuple(v) for k, v in same.items()},
             )
         )
-    by_event: dict[str, list[Equality]] = {}
-    star: list[Equality] = []
-    for eq in equalities:
-        involved: set[str] = {e for e in (eq.concat_event, eq.value_event, eq.done_event) if e}
-        involved.update(eq.same_as)
-        if "terminal" in involved:
-            involved |= terminal
-        if "*" in involved:
-            star.append(eq)
-        for event in involved - {"*", "terminal"}:
-            by_event.setdefault(event, []).append(eq)
+    star = [eq for eq in equalities if "*" in eq.same_as]
     listings: list[Listing] = []
     collect: dict[str, list[Listing]] = {}
     for row in raw.get("listings", ()):
@@ -419,11 +425,21 @@ def _compile_deltas(raw: Mapping[str, Any]) -> DeltaRules:
         )
         listings.append(listing)
         collect.setdefault(listing.collect_event, []).append(listing)
+    sources: dict[str, list[Equality]] = {}
+    places: dict[str, list[tuple[Equality, tuple[SameAs, ...]]]] = {}
+    for eq in equalities:
+        for source in (eq.concat_event, eq.value_event, eq.done_event):
+            if source is not None:
+                sources.setdefault(source, []).append(eq)
+        for event, targets in eq.same_as.items():
+            for name in terminal if event == "terminal" else () if event == "*" else (event,):
+                places.setdefault(name, []).append((eq, targets))
     return DeltaRules(
+        sources={k: tuple(v) for k, v in sources.items()},
+        places={k: tuple(v) for k, v in places.items()},
         terminal=terminal,
         equalities=tuple(equalities),
         listings=tuple(listings),
-        by_event={k: tuple(v) for k, v in by_event.items()},
         star=tuple(star),
         collect_by_event={k: tuple(v) for k, v in collect.items()},
     )

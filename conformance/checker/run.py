@@ -62,6 +62,7 @@ class Run:
         "current",
         "deltas",
         "ended",
+        "expected_stream",
         "facts",
         "first",
         "incomplete_item",
@@ -69,6 +70,7 @@ class Run:
         "items_added",
         "last_seq",
         "ordering",
+        "per_event",
         "recorder",
         "request",
         "response_id",
@@ -93,8 +95,8 @@ class Run:
         self.first = index
         self.current = index
         self.conditions = rules.ordering.incomplete_item
-        self.ordering = RunOrdering(rules.ordering, self)
-        self.deltas = RunDeltas(rules.deltas, self)
+        self.ordering = RunOrdering(rules.ordering, self, recorder.exercise)
+        self.deltas = RunDeltas(rules.deltas, self, recorder.exercise)
         self.last_seq: int | None = None
         self.ended = False
         self.terminal: Mapping[str, Any] | None = None
@@ -104,6 +106,13 @@ class Run:
         self.items_added = 0
         self.items: dict[int, Any] = {}
         self.facts: ResponseFacts | None = None
+        # What every event of the run must carry (RWS-EVENT-4/5) and the requirements the
+        # fast path of feed() evaluates at once.
+        self.expected_stream = request.lane if request.named else None
+        lane_rule: tuple[str, ...] = ("RWS-EVENT-4",) if request.named else ("RWS-EVENT-5",)
+        if request.null_stream_id:
+            lane_rule += ("RWS-CREATE-7",)
+        self.per_event: tuple[str, ...] = (*lane_rule, "RWS-SEQ-1", "RWS-SEQ-2", "RWS-SEQ-3")
 
     # --- Sink ----------------------------------------------------------------------------
 
@@ -120,8 +129,22 @@ class Run:
     def feed(self, event: Mapping[str, Any], etype: str, index: int) -> None:
         """Check one event of this run."""
         self.current = index
-        self._stream_id(event, etype)
-        self._sequence(event, etype)
+        seq = event.get("sequence_number")
+        last = self.last_seq
+        # The common case in one step: an integer one above the last, the lane's stream_id.
+        # Anything else takes the slow path, which names what is wrong.
+        if (
+            last is not None
+            and seq.__class__ is int
+            and seq == last + 1
+            and event.get("stream_id") == self.expected_stream
+            and (self.expected_stream is not None or "stream_id" not in event)
+        ):
+            self.last_seq = seq
+            self.recorder.exercise(self.per_event)
+        else:
+            self._stream_id(event, etype)
+            self._sequence(event, etype)
         self.ordering.feed(event, etype)
         self.deltas.feed(event, etype)
         if etype == self.conditions.forbidden_after and self.incomplete_item is not None:
