@@ -1,0 +1,607 @@
+"""The measurements of ``responses-ws bench``, all in one run, side by side.
+
+:func:`run_bench` starts the servers (subprocesses), measures, and returns the report as a
+JSON-ready dict (``conformance.bench.report`` adds the targets and ratios). Definitions, as
+``docs/benchmarks.md`` states them:
+
+* **tool loop** (per I/O driver, cost model off and on): the fixture of
+  :mod:`conformance.bench.fixture`, N turns, in four modes - ``a`` one connection, each turn
+  ``previous_response_id`` plus the new items (instructions and tools resent, as the spec
+  says they are not carried over); ``a_lean`` the same but instructions and tools sent on
+  turn 1 only (the lower bound of continuation bytes); ``b`` a new connection per turn with
+  the full history resent (``store: false``); ``c`` a new connection per turn with
+  ``previous_response_id`` and ``store: true``, so every turn is hydrated from storage.
+  Wall time of a turn: from opening the connection (``b``, ``c``, and turn 1 of ``a``) or
+  from sending ``response.create`` to receiving the terminal event; closing is not timed.
+* **continuation overhead**: ``response.create`` sent to ``response.created`` received, turns
+  1..50 of mode ``a`` on one connection.
+* **floor**: round trip of one message through a raw ``websockets`` echo server (a separate
+  program), for a message the size of a continuation request and for a delta-sized message.
+* **throughput**: ``output_text.delta`` events per second on one connection, first delta to
+  last delta; and end to end, ``response.create`` to the terminal event.
+* **concurrency**: S sessions on S connections, each one paced run (``rws:delay``); the
+  latency of event j is its arrival time minus the time ``response.create`` was sent minus
+  ``j`` pacing intervals (how late it is against the run's schedule), over every event of
+  every session; the same with a single session is the baseline.
+* **checker**: records of a recorded transcript checked per second.
+* **suite**: wall time of ``responses-ws check --spawn-reference`` per driver.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.metadata
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from conformance.bench import fixture
+from conformance.bench.client import BenchError, ByteCount, Connection, TurnResult, run_turn
+from conformance.bench.servers import CostModel, Endpoint, echo_server, reference_server
+from conformance.bench.stats import median, percentile, slope, summary
+
+__all__ = ["DRIVERS", "MODES", "BenchSettings", "run_bench"]
+
+DRIVERS: tuple[str, ...] = ("trio", "asyncio")
+MODES: tuple[str, ...] = ("a", "a_lean", "b", "c")
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    """What one run measures and how many times."""
+
+    quick: bool = False
+    drivers: tuple[str, ...] = DRIVERS
+    turns: int = 20
+    loop_reps: int = 7
+    overhead_turns: int = 50
+    overhead_reps: int = 7
+    echo_round_trips: int = 3000
+    stream_length: int = 400_000
+    stream_chunks: int = 100_000
+    stream_reps: int = 3
+    sessions: int = 500
+    session_deltas: int = 20
+    session_delay_ms: int = 50
+    checker_deltas: int = 20_000
+    run_suite: bool = True
+    cost: CostModel = field(default_factory=lambda: CostModel(2.0, 20.0))
+
+    @classmethod
+    def make(cls, quick: bool = False, **overrides: Any) -> BenchSettings:
+        """The full settings, or the ``--quick`` ones (same figures, fewer samples)."""
+        if quick:
+            base: dict[str, Any] = {
+                "quick": True,
+                "loop_reps": 2,
+                "overhead_reps": 1,
+                "echo_round_trips": 300,
+                "stream_length": 40_000,
+                "stream_chunks": 10_000,
+                "stream_reps": 1,
+                "sessions": 100,
+                "session_deltas": 10,
+                "session_delay_ms": 20,
+                "checker_deltas": 2_000,
+            }
+            base.update(overrides)
+            return cls(**base)
+        return cls(**overrides)
+
+
+# --- the tool loop ---------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _TurnSample:
+    wall_s: float
+    created_s: float
+    payload: int
+    wire: int
+    uncached: int
+    cached: int
+    input_tokens: int
+    events: int
+
+
+def _create(
+    mode: str, turn: int, previous: str | None, new_items: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The ``response.create`` of ``turn`` (1-based) in ``mode``."""
+    event: dict[str, Any] = {
+        "type": "response.create",
+        "model": fixture.MODEL,
+        "store": mode == "c",
+    }
+    if mode != "a_lean" or turn == 1:
+        event["instructions"] = fixture.INSTRUCTIONS
+        event["tools"] = fixture.TOOLS
+    if previous is not None and mode != "b":
+        event["previous_response_id"] = previous
+    event["input"] = new_items
+    return event
+
+
+def _check_final(result: TurnResult, calls: int) -> None:
+    texts = [
+        part.get("text")
+        for item in result.output
+        if item.get("type") == "message"
+        for part in item.get("content") or []
+    ]
+    expected = f"loop done after {calls} calls"
+    if expected not in texts:
+        raise BenchError(f"the tool loop did not end with {expected!r}: {texts!r}")
+
+
+def _next_call_id(result: TurnResult) -> str:
+    for item in result.output:
+        if item.get("type") == "function_call":
+            return str(item["call_id"])
+    raise BenchError(f"turn ended without a function_call: {result.output!r}")
+
+
+async def _tool_loop(
+    endpoint: Endpoint,
+    mode: str,
+    turns: int,
+    transcript: list[dict[str, Any]] | None = None,
+    origin: float = 0.0,
+) -> list[_TurnSample]:
+    """Run one N-turn tool loop in ``mode``; return one sample per turn."""
+    calls = turns - 1
+    samples: list[_TurnSample] = []
+    history: list[dict[str, Any]] = [fixture.first_user_message(calls)]
+    new_items: list[dict[str, Any]] = list(history)
+    previous: str | None = None
+    shared: Connection | None = None
+    try:
+        for turn in range(1, turns + 1):
+            count = shared.count if shared is not None else ByteCount()
+            wire_before = count.wire
+            start = time.perf_counter()
+            if shared is not None:
+                conn = shared
+            else:
+                conn = await Connection.open(
+                    endpoint.url,
+                    endpoint.api_key,
+                    count=count,
+                    name=f"t{turn}" if mode in ("b", "c") else "c1",
+                    transcript=transcript,
+                    origin=origin,
+                )
+                if mode in ("a", "a_lean"):
+                    shared = conn
+            body = history if mode == "b" else new_items
+            result = await run_turn(conn, _create(mode, turn, previous, body))
+            if mode in ("a", "a_lean"):
+                start = start if turn == 1 else result.sent
+            if mode in ("b", "c"):
+                await conn.close()
+            samples.append(
+                _TurnSample(
+                    wall_s=result.done - start,
+                    created_s=result.created - result.sent,
+                    payload=result.bytes_sent,
+                    wire=count.wire - wire_before,
+                    uncached=result.uncached_input_tokens,
+                    cached=result.cached_tokens,
+                    input_tokens=int(result.usage.get("input_tokens", 0)),
+                    events=result.events,
+                )
+            )
+            if turn == turns:
+                _check_final(result, calls)
+                break
+            output = fixture.tool_output(turn, _next_call_id(result))
+            history.extend(result.output)
+            history.append(output)
+            new_items = [output]
+            previous = result.response_id
+    finally:
+        if shared is not None:
+            await shared.close()
+    return samples
+
+
+def _per_turn(reps: Sequence[Sequence[_TurnSample]], name: str, scale: float = 1.0) -> list[float]:
+    return [median([getattr(rep[i], name) * scale for rep in reps]) for i in range(len(reps[0]))]
+
+
+def _total(reps: Sequence[Sequence[_TurnSample]], name: str, scale: float = 1.0) -> float:
+    return median([sum(getattr(s, name) for s in rep) * scale for rep in reps])
+
+
+def _mode_summary(reps: Sequence[Sequence[_TurnSample]]) -> dict[str, Any]:
+    pooled = [s.wall_s * 1e3 for rep in reps for s in rep]
+    return {
+        "reps": len(reps),
+        "turns": len(reps[0]),
+        "wall_ms_per_turn": _per_turn(reps, "wall_s", 1e3),
+        "wall_ms_turn_p50": median(pooled),
+        "wall_ms_turn_p99": percentile(pooled, 99),
+        "wall_ms_total": _total(reps, "wall_s", 1e3),
+        "created_ms_per_turn": _per_turn(reps, "created_s", 1e3),
+        "c2s_payload_bytes_per_turn": _per_turn(reps, "payload"),
+        "c2s_payload_bytes_total": _total(reps, "payload"),
+        "c2s_wire_bytes_per_turn": _per_turn(reps, "wire"),
+        "c2s_wire_bytes_total": _total(reps, "wire"),
+        "uncached_input_tokens_per_turn": _per_turn(reps, "uncached"),
+        "uncached_input_tokens_total": _total(reps, "uncached"),
+        "cached_tokens_total": _total(reps, "cached"),
+        "input_tokens_total": _total(reps, "input_tokens"),
+        "events_total": _total(reps, "events"),
+    }
+
+
+async def _tool_loops(
+    endpoint: Endpoint, settings: BenchSettings, log: Log, label: str
+) -> dict[str, Any]:
+    """Every mode, ``loop_reps`` times, interleaved so that noise spreads evenly."""
+    samples: dict[str, list[list[_TurnSample]]] = {mode: [] for mode in MODES}
+    await _tool_loop(endpoint, "a", 3)  # warm-up: imports, caches, first connection
+    for rep in range(settings.loop_reps):
+        log(f"  tool loop {label}: rep {rep + 1}/{settings.loop_reps}")
+        for mode in MODES:
+            samples[mode].append(await _tool_loop(endpoint, mode, settings.turns))
+    return {mode: _mode_summary(reps) for mode, reps in samples.items()}
+
+
+# --- continuation overhead and the floor -----------------------------------------------------
+
+
+async def _overhead(endpoint: Endpoint, settings: BenchSettings, log: Log) -> dict[str, Any]:
+    """``response.create`` -> ``response.created`` by turn, mode ``a``, turns 1..50."""
+    reps: list[list[_TurnSample]] = []
+    for rep in range(settings.overhead_reps):
+        log(f"  continuation overhead: rep {rep + 1}/{settings.overhead_reps}")
+        reps.append(await _tool_loop(endpoint, "a", settings.overhead_turns))
+    per_turn = _per_turn(reps, "created_s", 1e6)
+    turns = list(range(1, len(per_turn) + 1))
+    fit = slope(turns, per_turn)
+    intercept = median(per_turn) - fit * median(turns)
+    pooled = [s.created_s * 1e6 for rep in reps for s in rep]
+    return {
+        "reps": len(reps),
+        "turns": len(per_turn),
+        "us_per_turn": per_turn,
+        "turn_1_us": per_turn[0],
+        "turn_last_us": per_turn[-1],
+        "ratio_last_over_first": per_turn[-1] / per_turn[0],
+        "slope_us_per_turn": fit,
+        "fitted_ratio_last_over_first": (intercept + fit * turns[-1]) / (intercept + fit),
+        "p50_us": median(pooled),
+        "p99_us": percentile(pooled, 99),
+        "request_bytes_last": reps[0][-1].payload,
+    }
+
+
+async def _echo(endpoint: Endpoint, size: int, round_trips: int) -> dict[str, Any]:
+    conn = await Connection.open(endpoint.url, "")
+    message = "x" * size
+    try:
+        for _ in range(50):  # warm-up
+            await conn.send_text(message)
+            await conn.recv_text()
+        samples = []
+        for _ in range(round_trips):
+            sent = await conn.send_text(message)
+            await conn.recv_text()
+            samples.append((time.perf_counter() - sent) * 1e6)
+    finally:
+        await conn.close()
+    return {
+        "message_bytes": size,
+        **{f"{k}_us" if k != "n" else k: v for k, v in summary(samples).items()},
+    }
+
+
+# --- throughput and concurrency --------------------------------------------------------------
+
+_DELTA = '"response.output_text.delta"'
+_TERMINALS = ('"response.completed"', '"response.incomplete"', '"response.failed"', '"error"')
+
+
+async def _stream_once(conn: Connection, length: int, chunks: int) -> dict[str, float]:
+    event = {
+        "type": "response.create",
+        "model": fixture.MODEL,
+        "store": False,
+        "input": f"rws:text length={length} chunks={chunks}",
+    }
+    sent = await conn.send_event(event)
+    deltas = 0
+    first = last = 0.0
+    ws = conn.ws
+    while True:
+        # The hot loop reads the socket directly and classifies by the event's leading type
+        # member: parsing 100k events here would measure the client, not the server.
+        message = await ws.recv()
+        head = message[:64] if isinstance(message, str) else ""
+        if _DELTA in head:
+            last = time.perf_counter()
+            if not deltas:
+                first = last
+            deltas += 1
+        elif any(t in head for t in _TERMINALS):
+            done = time.perf_counter()
+            if '"response.completed"' not in head:
+                raise BenchError(f"stream ended with {head!r}")
+            break
+    if deltas != chunks:
+        raise BenchError(f"expected {chunks} deltas, received {deltas}")
+    return {
+        "deltas": deltas,
+        "stream_events_per_s": (deltas - 1) / (last - first),
+        "end_to_end_events_per_s": deltas / (done - sent),
+        "first_delta_ms": (first - sent) * 1e3,
+        "run_ms": (done - sent) * 1e3,
+    }
+
+
+async def _throughput(endpoint: Endpoint, settings: BenchSettings, log: Log) -> dict[str, Any]:
+    conn = await Connection.open(endpoint.url, endpoint.api_key)
+    try:
+        await _stream_once(conn, 4000, 1000)  # warm-up
+        runs = []
+        for rep in range(settings.stream_reps):
+            log(f"  throughput: rep {rep + 1}/{settings.stream_reps}")
+            runs.append(await _stream_once(conn, settings.stream_length, settings.stream_chunks))
+    finally:
+        await conn.close()
+    return {
+        "reps": len(runs),
+        "length": settings.stream_length,
+        "chunks": settings.stream_chunks,
+        **{key: median([run[key] for run in runs]) for key in runs[0]},
+    }
+
+
+async def _paced_session(
+    endpoint: Endpoint,
+    conn: Connection,
+    start: asyncio.Event,
+    offset: float,
+    deltas: int,
+    delay_ms: int,
+) -> list[float]:
+    """One paced run; the lateness (ms) of each event after ``response.created``."""
+    await start.wait()
+    if offset:
+        await asyncio.sleep(offset)
+    event = {
+        "type": "response.create",
+        "model": fixture.MODEL,
+        "store": False,
+        "input": f"rws:delay ms={delay_ms}\nrws:text length={deltas * 4} chunks={deltas}",
+    }
+    sent = await conn.send_event(event)
+    late: list[float] = []
+    index = 0
+    while True:
+        message = await conn.ws.recv()
+        arrived = time.perf_counter()
+        head = message[:64] if isinstance(message, str) else ""
+        if index:
+            late.append((arrived - sent) * 1e3 - index * delay_ms)
+        index += 1
+        if any(t in head for t in _TERMINALS):
+            if '"response.completed"' not in head:
+                raise BenchError(f"paced run ended with {head!r}")
+            return late
+
+
+async def _sessions(
+    endpoint: Endpoint, count: int, deltas: int, delay_ms: int
+) -> tuple[list[list[float]], float]:
+    """``count`` concurrent paced sessions: each one's event lateness, and the event rate."""
+    gate = asyncio.Semaphore(32)  # bounded handshakes at once
+
+    async def open_one(i: int) -> Connection:
+        async with gate:
+            return await Connection.open(endpoint.url, endpoint.api_key, name=f"s{i}")
+
+    conns = await asyncio.gather(*(open_one(i) for i in range(count)))
+    start = asyncio.Event()
+    try:
+        # Starts spread evenly over one pacing interval, so that sessions do not tick together.
+        tasks = [
+            asyncio.create_task(
+                _paced_session(endpoint, conn, start, i / count * delay_ms / 1e3, deltas, delay_ms)
+            )
+            for i, conn in enumerate(conns)
+        ]
+        began = time.perf_counter()
+        start.set()
+        results = await asyncio.gather(*tasks)
+        elapsed = time.perf_counter() - began
+    finally:
+        await asyncio.gather(*(conn.close() for conn in conns), return_exceptions=True)
+    return list(results), sum(len(r) for r in results) / elapsed
+
+
+async def _concurrency(endpoint: Endpoint, settings: BenchSettings, log: Log) -> dict[str, Any]:
+    deltas, delay = settings.session_deltas, settings.session_delay_ms
+    log("  concurrency: 1 session (baseline)")
+    baseline: list[list[float]] = []
+    for _ in range(5):
+        runs, _rate = await _sessions(endpoint, 1, deltas, delay)
+        baseline.extend(runs)
+    log(f"  concurrency: {settings.sessions} sessions")
+    runs, rate = await _sessions(endpoint, settings.sessions, deltas, delay)
+    # Lateness grows along a run even alone (every pause starts after the previous send), so
+    # what load adds is the lateness minus the single-session median of the same event.
+    expected = [median([run[j] for run in baseline]) for j in range(len(baseline[0]))]
+    added = [run[j] - expected[j] for run in runs for j in range(len(run))]
+    return {
+        "sessions": settings.sessions,
+        "events_per_session": deltas + 8,
+        "pacing_ms": delay,
+        "offered_events_per_s": settings.sessions * 1000 / delay,
+        "achieved_events_per_s": rate,
+        "latency_ms": summary([x for run in runs for x in run]),
+        "baseline_latency_ms": summary([x for run in baseline for x in run]),
+        "added_latency_ms": summary(added),
+    }
+
+
+# --- checker and suite -----------------------------------------------------------------------
+
+
+async def _record_transcript(endpoint: Endpoint, settings: BenchSettings) -> list[dict[str, Any]]:
+    """A transcript of a tool loop and a long text stream on one connection."""
+    transcript: list[dict[str, Any]] = []
+    origin = time.perf_counter()
+    await _tool_loop(endpoint, "a", settings.turns, transcript, origin)
+    conn = await Connection.open(
+        endpoint.url, endpoint.api_key, name="c2", transcript=transcript, origin=origin
+    )
+    try:
+        event = {
+            "type": "response.create",
+            "model": fixture.MODEL,
+            "store": False,
+            "input": f"rws:text length={settings.checker_deltas * 4} "
+            f"chunks={settings.checker_deltas}",
+        }
+        await run_turn(conn, event)
+    finally:
+        await conn.close()
+    return transcript
+
+
+def _check_transcript(transcript: list[dict[str, Any]]) -> dict[str, Any]:
+    """Check the transcript twice: cold (schemas compiled on first use), then warm."""
+    from conformance.checker import Checker, CheckerConfig
+
+    config = CheckerConfig.make(profiles=("core", "conformance-model"))
+    timings = []
+    for _ in range(2):
+        began = time.perf_counter()
+        checker = Checker(config)
+        setup = time.perf_counter() - began
+        began = time.perf_counter()
+        report = checker.feed_all(transcript)
+        timings.append((setup, time.perf_counter() - began))
+    events = sum(1 for r in transcript if r.get("kind") == "text" and r.get("dir") == "s2c")
+    failed = sorted(
+        {f.requirement or "transcript" for f in report.findings if f.verdict.value == "FAILED"}
+    )
+    (cold_setup, cold), (setup, warm) = timings
+    return {
+        "records": len(transcript),
+        "server_events": events,
+        "seconds": warm,
+        "setup_seconds": setup,
+        "records_per_s": len(transcript) / warm,
+        "events_per_s": events / warm,
+        "cold_seconds": cold + cold_setup,
+        "cold_events_per_s": events / (cold + cold_setup),
+        "failed_requirements": failed,
+    }
+
+
+_SUMMARY = re.compile(
+    r"FAILED (\d+)\s+WARNING (\d+)\s+PASSED (\d+)\s+INFORMATIONAL (\d+)\s+SKIPPED (\d+)"
+)
+
+
+def _suite(io: str) -> dict[str, Any]:
+    """Time ``responses-ws check --spawn-reference`` against the ``io`` driver."""
+    argv = [
+        sys.executable,
+        "-m",
+        "conformance.cli",
+        "check",
+        "--spawn-reference",
+        "--reference-arg=--io",
+        f"--reference-arg={io}",
+    ]
+    began = time.perf_counter()
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False)
+    elapsed = time.perf_counter() - began
+    match = _SUMMARY.search(done.stdout)
+    counts = dict(
+        zip(
+            ("failed", "warning", "passed", "informational", "skipped"),
+            (int(g) for g in match.groups()) if match else (),
+            strict=False,
+        )
+    )
+    failed = re.findall(r"^\s{2}(\S+) \[", done.stdout.partition("FAILED:")[2], re.MULTILINE)
+    return {"seconds": elapsed, "exit_status": done.returncode, **counts, "failed_checks": failed}
+
+
+# --- the whole run ---------------------------------------------------------------------------
+
+
+def _machine() -> dict[str, Any]:
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "websockets": importlib.metadata.version("websockets"),
+    }
+
+
+async def _driver(io: str, settings: BenchSettings, log: Log) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    with reference_server(io) as endpoint:
+        log(f"[{io}] cost model off")
+        loops = {"cost_off": await _tool_loops(endpoint, settings, log, f"{io}/cost off")}
+        out["overhead"] = await _overhead(endpoint, settings, log)
+        out["throughput"] = await _throughput(endpoint, settings, log)
+        out["concurrency"] = await _concurrency(endpoint, settings, log)
+    with reference_server(io, settings.cost) as endpoint:
+        log(f"[{io}] cost model on")
+        loops["cost_on"] = await _tool_loops(endpoint, settings, log, f"{io}/cost on")
+    out["tool_loop"] = loops
+    if settings.run_suite:
+        log(f"[{io}] conformance suite")
+        out["suite"] = _suite(io)
+    return out
+
+
+async def _bench(settings: BenchSettings, log: Log) -> dict[str, Any]:
+    report: dict[str, Any] = {
+        "format": "responses-ws-bench/1",
+        "quick": settings.quick,
+        "machine": _machine(),
+        "settings": asdict(settings),
+    }
+    floor: dict[str, Any] = {}
+    request_size = len(
+        json.dumps(
+            _create("a", 2, "resp_" + "0" * 32, [fixture.tool_output(1, "call_" + "0" * 24)]),
+            separators=(",", ":"),
+        )
+    )
+    for io in ("asyncio", "trio"):
+        log(f"[floor] websockets {io} echo")
+        with echo_server(io) as endpoint:
+            floor[io] = {
+                "request": await _echo(endpoint, request_size, settings.echo_round_trips),
+                "delta": await _echo(endpoint, 150, settings.echo_round_trips),
+            }
+    report["floor"] = floor
+    report["drivers"] = {io: await _driver(io, settings, log) for io in settings.drivers}
+    log("[checker] recording a transcript")
+    with reference_server("asyncio") as endpoint:
+        transcript = await _record_transcript(endpoint, settings)
+    report["checker"] = _check_transcript(transcript)
+    return report
+
+
+def run_bench(settings: BenchSettings, log: Log | None = None) -> dict[str, Any]:
+    """Measure everything; return the raw report (without targets, see ``report.finish``)."""
+    return asyncio.run(_bench(settings, log or (lambda _line: None)))

@@ -1,0 +1,170 @@
+"""PNG figures of a benchmark report, for docs/benchmarks.md (matplotlib, Agg backend).
+
+:func:`draw_all` draws every figure from a finished report (``responses-ws bench --plots DIR``
+or ``--from-json FILE --plots DIR``) and returns the paths written. Nothing is measured here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+__all__ = ["draw_all"]
+
+_MODE_LABELS = {
+    "a": "(a) WebSocket continuation",
+    "a_lean": "(a') continuation, new items only",
+    "b": "(b) new connection, full resend",
+    "c": "(c) new connection, hydration",
+}
+_DRIVER_STYLE = {"asyncio": "-", "trio": "--"}
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _tool_loop_wall(report: dict[str, Any], out: Path) -> Path:
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=False)
+    for ax, cost in zip(axes, ("cost_off", "cost_on"), strict=True):
+        for io, driver in report["drivers"].items():
+            modes = driver["tool_loop"][cost]
+            for index, (mode, figures) in enumerate(modes.items()):
+                turns = range(1, len(figures["wall_ms_per_turn"]) + 1)
+                ax.plot(
+                    turns,
+                    figures["wall_ms_per_turn"],
+                    _DRIVER_STYLE.get(io, ":"),
+                    color=f"C{index}",
+                    label=f"{_MODE_LABELS[mode]} [{io}]",
+                )
+        title = "cost model off" if cost == "cost_off" else "cost model on"
+        ax.set_title(f"Wall time per turn, {title}")
+        ax.set_xlabel("turn")
+        ax.set_ylabel("ms (median)")
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    path = out / "tool-loop-wall.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _tool_loop_bytes(report: dict[str, Any], out: Path) -> Path:
+    plt = _pyplot()
+    driver = next(iter(report["drivers"].values()))
+    modes = driver["tool_loop"]["cost_off"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for index, (mode, figures) in enumerate(modes.items()):
+        per_turn = figures["c2s_payload_bytes_per_turn"]
+        cumulative = [sum(per_turn[: i + 1]) / 1024 for i in range(len(per_turn))]
+        turns = range(1, len(per_turn) + 1)
+        left.plot(turns, cumulative, color=f"C{index}", label=_MODE_LABELS[mode])
+        right.plot(
+            turns,
+            figures["uncached_input_tokens_per_turn"],
+            color=f"C{index}",
+            label=_MODE_LABELS[mode],
+        )
+    left.set_title("Client-to-server payload, cumulative")
+    left.set_ylabel("KiB")
+    right.set_title("Uncached input tokens per turn (prefill work)")
+    right.set_ylabel("tokens")
+    for ax in (left, right):
+        ax.set_xlabel("turn")
+        ax.grid(alpha=0.3)
+        ax.set_ylim(bottom=0)
+    left.legend(fontsize=8)
+    fig.tight_layout()
+    path = out / "tool-loop-bytes-tokens.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _overhead(report: dict[str, Any], out: Path) -> Path:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    for index, (io, driver) in enumerate(report["drivers"].items()):
+        per_turn = driver["overhead"]["us_per_turn"]
+        ax.plot(range(1, len(per_turn) + 1), per_turn, color=f"C{index}", label=f"{io} server")
+    floor = report["floor"]["asyncio"]["request"]["p50_us"]
+    ax.axhline(floor, color="black", linestyle=":", label=f"echo floor (asyncio), {floor:.0f} us")
+    ax.axhline(3 * floor, color="grey", linestyle="--", label="target: 3x floor")
+    ax.set_title("Continuation overhead: response.create -> response.created")
+    ax.set_xlabel("turn (one connection, previous_response_id)")
+    ax.set_ylabel("us (median)")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = out / "continuation-overhead.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _throughput(report: dict[str, Any], out: Path) -> Path:
+    plt = _pyplot()
+    drivers = list(report["drivers"])
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    stream = [report["drivers"][io]["throughput"]["stream_events_per_s"] / 1e3 for io in drivers]
+    e2e = [report["drivers"][io]["throughput"]["end_to_end_events_per_s"] / 1e3 for io in drivers]
+    xs = range(len(drivers))
+    left.bar([x - 0.2 for x in xs], stream, width=0.4, label="streaming (first to last delta)")
+    left.bar([x + 0.2 for x in xs], e2e, width=0.4, label="end to end (create to terminal)")
+    left.bar(
+        [len(drivers)],
+        [report["checker"]["events_per_s"] / 1e3],
+        width=0.4,
+        color="C2",
+        label="checker (events validated)",
+    )
+    left.axhline(40, color="black", linestyle="--", label="target 40k (server)")
+    left.axhline(100, color="grey", linestyle=":", label="target 100k (checker)")
+    left.set_xticks([*xs, len(drivers)], [*drivers, "checker"])
+    left.set_ylabel("thousand events/s")
+    left.set_title("Delta events per second, one connection")
+    left.legend(fontsize=7)
+    width = 0.2
+    for index, io in enumerate(drivers):
+        conc = report["drivers"][io]["concurrency"]
+        values = [
+            conc["baseline_latency_ms"]["p50"],
+            conc["baseline_latency_ms"]["p99"],
+            conc["latency_ms"]["p50"],
+            conc["latency_ms"]["p99"],
+        ]
+        right.bar([i + (index - 0.5) * width for i in range(4)], values, width=width, label=io)
+    sessions = report["drivers"][drivers[0]]["concurrency"]["sessions"]
+    right.set_xticks(
+        range(4), ["1 session p50", "1 session p99", f"{sessions} p50", f"{sessions} p99"]
+    )
+    right.set_yscale("log")
+    right.set_ylabel("ms behind the run's schedule")
+    right.set_title(f"Event latency, {sessions} concurrent paced sessions")
+    right.legend(fontsize=8)
+    fig.tight_layout()
+    path = out / "throughput-latency.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def draw_all(report: dict[str, Any], out: Path) -> list[Path]:
+    """Draw every figure of ``report`` into ``out``; return the files written."""
+    out.mkdir(parents=True, exist_ok=True)
+    return [
+        _tool_loop_wall(report, out),
+        _tool_loop_bytes(report, out),
+        _overhead(report, out),
+        _throughput(report, out),
+    ]

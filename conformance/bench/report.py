@@ -1,0 +1,181 @@
+"""The benchmark report: ratios computed from the measured parts, targets, and the text summary.
+
+:func:`finish` takes the raw measurements of :func:`conformance.bench.measure.run_bench` and
+adds, per driver and cost setting, the ratios of each mode to the full-resend mode ``b``, and
+the issue's targets with the measured figure and whether it is met. Every ratio is computed
+from figures in the same report, so a reader (and the test) can recompute it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["RATIO_FIGURES", "TARGETS", "finish", "render_text"]
+
+#: The per-mode figures that ratios are computed for (``<mode>_over_b``).
+RATIO_FIGURES: tuple[str, ...] = (
+    "c2s_payload_bytes_total",
+    "c2s_wire_bytes_total",
+    "wall_ms_total",
+    "wall_ms_turn_p50",
+    "uncached_input_tokens_total",
+)
+
+#: The issue's targets on the 2-core machine: id -> (what, comparison, bound).
+TARGETS: dict[str, tuple[str, str, float]] = {
+    "bytes_a_over_b": ("client->server bytes over 20 turns, (a)/(b)", "<=", 0.12),
+    "overhead_turn50_over_turn1": ("continuation overhead, turn 50 / turn 1", "<=", 1.1),
+    "overhead_p50_over_floor": ("p50 continuation overhead / echo floor", "<=", 3.0),
+    "delta_events_per_s": ("delta events/s on one connection", ">=", 40_000.0),
+    "checker_events_per_s": ("checker events/s validated", ">=", 100_000.0),
+}
+
+
+def _ratios(modes: dict[str, Any]) -> dict[str, dict[str, float]]:
+    base = modes["b"]
+    out: dict[str, dict[str, float]] = {}
+    for mode, figures in modes.items():
+        if mode == "b":
+            continue
+        out[f"{mode}_over_b"] = {
+            name: figures[name] / base[name] for name in RATIO_FIGURES if base[name]
+        }
+    return out
+
+
+def _target(name: str, measured: float, **context: Any) -> dict[str, Any]:
+    what, op, bound = TARGETS[name]
+    met = measured <= bound if op == "<=" else measured >= bound
+    return {
+        "id": name,
+        "what": what,
+        "op": op,
+        "target": bound,
+        "measured": measured,
+        "met": met,
+        **context,
+    }
+
+
+def finish(raw: dict[str, Any]) -> dict[str, Any]:
+    """Add ratios and targets to a raw report; return it."""
+    report = dict(raw)
+    floor_us = raw["floor"]["asyncio"]["request"]["p50_us"]
+    targets: list[dict[str, Any]] = []
+    for io, driver in raw["drivers"].items():
+        driver["ratios"] = {cost: _ratios(modes) for cost, modes in driver["tool_loop"].items()}
+        bytes_ratio = driver["ratios"]["cost_off"]["a_over_b"]["c2s_payload_bytes_total"]
+        lean_ratio = driver["ratios"]["cost_off"]["a_lean_over_b"]["c2s_payload_bytes_total"]
+        overhead = driver["overhead"]
+        driver["overhead"]["p50_over_floor"] = overhead["p50_us"] / floor_us
+        targets += [
+            _target("bytes_a_over_b", bytes_ratio, driver=io, a_lean=lean_ratio),
+            _target(
+                "overhead_turn50_over_turn1",
+                overhead["ratio_last_over_first"],
+                driver=io,
+                fitted=overhead["fitted_ratio_last_over_first"],
+            ),
+            _target(
+                "overhead_p50_over_floor",
+                overhead["p50_over_floor"],
+                driver=io,
+                p50_us=overhead["p50_us"],
+                floor_us=floor_us,
+            ),
+            _target(
+                "delta_events_per_s",
+                driver["throughput"]["stream_events_per_s"],
+                driver=io,
+                end_to_end=driver["throughput"]["end_to_end_events_per_s"],
+            ),
+        ]
+    targets.append(_target("checker_events_per_s", raw["checker"]["events_per_s"]))
+    report["targets"] = targets
+    return report
+
+
+def _fmt(value: float) -> str:
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    return f"{value:.3f}"
+
+
+def render_text(report: dict[str, Any]) -> str:
+    """A plain-text summary: the targets, then the tool loop side by side."""
+    lines = [
+        f"responses-ws bench{' --quick' if report['quick'] else ''}: "
+        f"{report['machine']['cpus']} CPUs, Python {report['machine']['python']}, "
+        f"websockets {report['machine']['websockets']}",
+        "",
+        "Targets:",
+    ]
+    for t in report["targets"]:
+        driver = f"[{t['driver']}] " if "driver" in t else ""
+        verdict = "met" if t["met"] else "MISSED"
+        lines.append(
+            f"  {verdict:6} {driver}{t['what']}: {_fmt(t['measured'])} "
+            f"(target {t['op']} {_fmt(t['target'])})"
+        )
+    floor = report["floor"]
+    lines += [
+        "",
+        "Floor (websockets echo, p50 / p99 us): "
+        + ", ".join(
+            f"{io} {kind} {_fmt(f['p50_us'])} / {_fmt(f['p99_us'])}"
+            for io, kinds in floor.items()
+            for kind, f in kinds.items()
+        ),
+    ]
+    for io, driver in report["drivers"].items():
+        lines += ["", f"Driver {io}:"]
+        for cost, modes in driver["tool_loop"].items():
+            lines.append(f"  tool loop, {cost.replace('_', ' ')} (medians):")
+            lines.append("    mode     wall/turn ms  total ms  c2s bytes  wire bytes  uncached tok")
+            for mode, m in modes.items():
+                lines.append(
+                    f"    {mode:7} {m['wall_ms_turn_p50']:12.3f} {m['wall_ms_total']:9.1f} "
+                    f"{m['c2s_payload_bytes_total']:10.0f} {m['c2s_wire_bytes_total']:11.0f} "
+                    f"{m['uncached_input_tokens_total']:13.0f}"
+                )
+            for name, ratios in driver["ratios"][cost].items():
+                lines.append(
+                    f"    {name}: bytes {ratios['c2s_payload_bytes_total']:.3f}, wall "
+                    f"{ratios['wall_ms_total']:.3f}, uncached tokens "
+                    f"{ratios['uncached_input_tokens_total']:.3f}"
+                )
+        o = driver["overhead"]
+        lines.append(
+            f"  continuation overhead: turn 1 {_fmt(o['turn_1_us'])} us, turn {o['turns']} "
+            f"{_fmt(o['turn_last_us'])} us, slope {_fmt(o['slope_us_per_turn'])} us/turn, "
+            f"p50 {_fmt(o['p50_us'])} us, p99 {_fmt(o['p99_us'])} us"
+        )
+        tp = driver["throughput"]
+        lines.append(
+            f"  throughput: {_fmt(tp['stream_events_per_s'])} delta events/s streaming, "
+            f"{_fmt(tp['end_to_end_events_per_s'])} end to end ({tp['chunks']} deltas)"
+        )
+        c = driver["concurrency"]
+        lines.append(
+            f"  {c['sessions']} sessions x {c['events_per_session']} events paced "
+            f"{c['pacing_ms']} ms: latency p50 {_fmt(c['latency_ms']['p50'])} ms, p99 "
+            f"{_fmt(c['latency_ms']['p99'])} ms (1 session: p50 "
+            f"{_fmt(c['baseline_latency_ms']['p50'])}, p99 "
+            f"{_fmt(c['baseline_latency_ms']['p99'])}); "
+            f"{_fmt(c['achieved_events_per_s'])} events/s"
+        )
+        if "suite" in driver:
+            s = driver["suite"]
+            lines.append(
+                f"  conformance suite: {s['seconds']:.1f} s, exit {s['exit_status']}, "
+                f"passed {s.get('passed', '?')}, failed {s.get('failed', '?')}"
+            )
+    ch = report["checker"]
+    lines += [
+        "",
+        f"Checker: {_fmt(ch['events_per_s'])} server events/s "
+        f"({_fmt(ch['records_per_s'])} records/s, {ch['records']} records)",
+    ]
+    return "\n".join(lines)

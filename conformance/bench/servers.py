@@ -1,0 +1,116 @@
+"""The programs a benchmark measures: reference servers and echo servers, as subprocesses.
+
+``conformance`` never imports ``reference_impl``: the reference server runs as
+``python -m reference_impl serve --io IO ...`` (through the suite's own spawner), the echo
+floor as ``python -m conformance.bench.echo --io IO``. Each yields its URL once listening.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import selectors
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from conformance.harness.spawn import spawn_reference
+
+__all__ = ["CostModel", "Endpoint", "echo_server", "reference_server"]
+
+_LISTENING = re.compile(r"listening on (ws://\S+)")
+
+
+@dataclass(frozen=True)
+class CostModel:
+    """The server's simulated compute (``--prefill-us-per-token``, ``--decode-us-per-token``)."""
+
+    prefill_us_per_token: float = 0.0
+    decode_us_per_token: float = 0.0
+
+    @property
+    def on(self) -> bool:
+        """Whether any cost is simulated."""
+        return bool(self.prefill_us_per_token or self.decode_us_per_token)
+
+    def args(self) -> list[str]:
+        """The server arguments that set this cost model."""
+        return [
+            "--prefill-us-per-token",
+            repr(self.prefill_us_per_token),
+            "--decode-us-per-token",
+            repr(self.decode_us_per_token),
+        ]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A running server: where to connect and with which key."""
+
+    url: str
+    api_key: str
+    pid: int
+
+
+@contextlib.contextmanager
+def reference_server(io: str, cost: CostModel = CostModel()) -> Iterator[Endpoint]:
+    """Run ``python -m reference_impl serve --io IO`` with ``cost`` for the block."""
+    with spawn_reference(["--io", io, *cost.args()]) as spawned:
+        yield Endpoint(spawned.url, spawned.api_keys[0], spawned.process.pid)
+
+
+@contextlib.contextmanager
+def echo_server(io: str) -> Iterator[Endpoint]:
+    """Run ``python -m conformance.bench.echo --io IO`` for the block."""
+    argv: Sequence[str] = [sys.executable, "-m", "conformance.bench.echo", "--io", io]
+    process = subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        url = _read_url(process, 20.0)
+        threading.Thread(target=_drain, args=(process,), daemon=True).start()
+        yield Endpoint(url, "", process.pid)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # pragma: no cover - a hung echo server
+            process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def _drain(process: subprocess.Popen[str]) -> None:
+    if process.stdout is None:
+        return
+    with contextlib.suppress(OSError, ValueError):
+        for _line in process.stdout:
+            pass
+
+
+def _read_url(process: subprocess.Popen[str], timeout: float) -> str:
+    assert process.stdout is not None
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        while time.monotonic() < deadline:
+            if not selector.select(timeout=max(0.0, deadline - time.monotonic())):
+                break
+            line = process.stdout.readline()
+            if not line:
+                break
+            seen.append(line.rstrip())
+            match = _LISTENING.search(line)
+            if match:
+                return match.group(1)
+    raise RuntimeError("the echo server did not report its URL: " + "\n".join(seen[-10:]))
