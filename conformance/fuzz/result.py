@@ -1,0 +1,102 @@
+"""The outcome of a fuzzing run, and how a failure is turned into a replayable transcript.
+
+Hypothesis shrinks a failing example and runs the minimal one last; the
+:class:`~conformance.fuzz.oracle.FuzzFailure` it raises carries that run's transcript.
+:func:`conclude` writes it as JSON Lines (the transcript format, so ``responses-ws validate``
+replays it) and returns a :class:`FuzzReport` that links it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from conformance.fuzz.client import Tape
+from conformance.fuzz.oracle import FuzzFailure
+
+__all__ = ["FuzzReport", "conclude", "find_failure"]
+
+
+@dataclass(frozen=True)
+class FuzzReport:
+    """What one fuzzing run did and found."""
+
+    mode: str  # "stateless" or "stateful"
+    profile: str
+    examples: int  # examples (stateless) or sessions (stateful) executed, shrinking included
+    seconds: float
+    failure: str | None = None
+    transcript: Path | None = None
+    falsifying: str | None = None  # Hypothesis's description of the minimal example
+    records: int = 0  # records in the minimal transcript
+
+    @property
+    def ok(self) -> bool:
+        """Whether the run found nothing."""
+        return self.failure is None
+
+    def summary(self) -> str:
+        """A few lines for a console."""
+        unit = "examples" if self.mode == "stateless" else "sessions"
+        head = (
+            f"{self.mode}: {self.examples} {unit} in {self.seconds:.1f} s (profile {self.profile})"
+        )
+        if self.ok:
+            return f"{head}: no failure"
+        lines = [f"{head}: FAILED", f"  {self.failure}"]
+        if self.falsifying:
+            lines.extend("  " + line for line in self.falsifying.splitlines())
+        if self.transcript is not None:
+            lines.append(
+                f"  minimal transcript ({self.records} records): {self.transcript}"
+                f"  (replay: responses-ws validate {self.transcript})"
+            )
+        return "\n".join(lines)
+
+
+def _walk(exc: BaseException) -> Iterator[BaseException]:
+    yield exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            yield from _walk(inner)
+    if exc.__cause__ is not None:
+        yield from _walk(exc.__cause__)
+
+
+def find_failure(exc: BaseException) -> FuzzFailure | None:
+    """The :class:`FuzzFailure` inside ``exc`` (Hypothesis may wrap it in a group)."""
+    for inner in _walk(exc):
+        if isinstance(inner, FuzzFailure):
+            return inner
+    return None
+
+
+def conclude(
+    mode: str,
+    profile: str,
+    examples: int,
+    seconds: float,
+    exc: BaseException | None,
+    out_dir: Path,
+    last_tape: Tape | None,
+) -> FuzzReport:
+    """Build the report; on failure write the minimal transcript to ``out_dir``."""
+    if exc is None:
+        return FuzzReport(mode, profile, examples, seconds)
+    failure = find_failure(exc)
+    tape = failure.tape if failure is not None else last_tape
+    message = failure.message if failure is not None else f"{type(exc).__name__}: {exc}"
+    notes = getattr(exc, "__notes__", None) or (
+        getattr(failure, "__notes__", None) if failure is not None else None
+    )
+    falsifying = "\n".join(str(n) for n in notes) if notes else None
+    path: Path | None = None
+    records = 0
+    if tape is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / f"{mode}-failure.jsonl"
+        lines = tape.lines()
+        records = len(lines)
+        path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return FuzzReport(mode, profile, examples, seconds, message, path, falsifying, records)
