@@ -15,7 +15,16 @@ from collections.abc import Sequence
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 # Subcommand modules under conformance.commands, in the order --help lists them.
-COMMANDS: tuple[str, ...] = ("serve", "spec", "trace", "check", "docs", "validate", "bench")
+COMMANDS: tuple[str, ...] = (
+    "serve",
+    "spec",
+    "trace",
+    "check",
+    "check_client",
+    "docs",
+    "validate",
+    "bench",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
