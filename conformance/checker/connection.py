@@ -279,14 +279,12 @@ class Connection:
             self._created(event, wire, index)
             return
         run = self.wire_runs.get(wire)
-        if run is None or run.ended:
-            # An event with the wrong stream_id: when exactly one run is running, it is that
-            # run's (the run then reports the stream_id, RWS-EVENT-4/5).
+        if run is None:
+            # An event with the wrong stream_id (no run ever ran on its lane): when exactly
+            # one run is running, it is that run's (which then reports it, RWS-EVENT-4/5).
             running = {id(r): r for r in self.wire_runs.values() if not r.ended}
             if len(running) == 1:
-                only = next(iter(running.values()))
-                if only.wire_lane != wire:
-                    run = only
+                run = next(iter(running.values()))
         if run is None or run.ended:
             lane = self.lanes.get(wire)
             if run is not None:

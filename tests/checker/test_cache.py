@@ -185,3 +185,31 @@ def _zero_usage() -> dict[str, object]:
         "output_tokens_details": {"reasoning_tokens": 0},
         "total_tokens": 3,
     }
+
+
+class TestClosedConnections:
+    """RWS-LIMIT-7, RWS-LIMIT-1: what a close and the connection limit leave behind."""
+
+    def test_run_cut_by_client_close_not_continued_passes(self) -> None:
+        """A run stopped by the client's close is not continuable, even when stored."""
+        t = Transcript().open().create(store=True).recv(*run_events(rid="resp_cut")[:4])
+        t.close().open("c2").create("c2", previous_response_id="resp_cut")
+        assert_clean(check(t.recv(NOT_FOUND, conn="c2")), "RWS-LIMIT-7")
+
+    def test_run_cut_by_client_close_continued_breaks_limit_7(self) -> None:
+        """Serving a continuation of a run the client's close stopped."""
+        t = Transcript().open().create(store=True).recv(*run_events(rid="resp_cut")[:4])
+        t.close().open("c2").create("c2", previous_response_id="resp_cut")
+        assert_only(check(t.recv(*run_events(), conn="c2")), "RWS-LIMIT-7")
+
+    def test_connection_limit_error_answers_the_waiting_request(self) -> None:
+        """websocket_connection_limit_reached is the outcome of the waiting create."""
+        limit = error_event("websocket_connection_limit_reached")
+        t = Transcript().open().create().recv(limit).close(direction="s2c", code=1001)
+        assert_clean(check(t), "RWS-EVENT-5", "RWS-ERR-6")
+
+    def test_connection_limit_error_with_stream_id_breaks_event_5(self) -> None:
+        """A connection-scoped error carries no stream_id."""
+        limit = error_event("websocket_connection_limit_reached", stream_id="a")
+        t = Transcript().open().create(stream_id="a").recv(limit)
+        assert_only(check(t), "RWS-EVENT-5")

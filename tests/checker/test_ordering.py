@@ -197,3 +197,13 @@ class TestBrokenRuns:
         events = run_events([Message("partial")])
         events.insert(-1, error_event("server_error", status=500, type_="server_error"))
         assert_only(check(one_run(renumber(events))), "RWS-ORDER-12")
+
+
+def test_event_after_terminal_is_not_taken_for_another_lane() -> None:
+    """An event after a lane's terminal is RWS-ORDER-2 even while another lane runs."""
+    a = run_events(stream_id="a")
+    b = run_events(stream_id="b")
+    late = dict(a[-1], sequence_number=len(a))
+    t = Transcript().open().create(stream_id="a").create(stream_id="b")
+    t.recv(*a, *b[:3], late, *b[3:])
+    assert_only(check(t), "RWS-ORDER-2")
