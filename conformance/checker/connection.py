@@ -30,11 +30,6 @@ __all__ = ["Connection"]
 _REPLY_TEXT: Path = ("content", 0, "text")
 _CACHED_TOKENS: Path = ("response", "usage", "input_tokens_details", "cached_tokens")
 _NOT_FOUND = "previous_response_not_found"
-_LIFECYCLE_STATUS = {
-    "response.completed": "completed",
-    "response.incomplete": "incomplete",
-    "response.failed": "failed",
-}
 
 
 class _Lane:
@@ -46,6 +41,13 @@ class _Lane:
 
     def busy(self) -> bool:
         return bool(self.pending) or (self.active is not None and not self.active.ended)
+
+    def busy_for_client(self) -> bool:
+        # RWS-CLIENT-4: for the client an error carrying the run's sequence_number already
+        # ends the run, although the server still owes response.failed (RWS-ORDER-12).
+        active = self.active
+        running = active is not None and not active.ended and active.ordering.state != "erroring"
+        return bool(self.pending) or running
 
 
 class Connection:
@@ -188,7 +190,7 @@ class Connection:
                 if policy == rule.get("unless"):
                     continue
                 self.recorder.exercise(requirements)
-                if lane.busy():
+                if lane.busy_for_client():
                     self._fail(
                         requirements,
                         f"expected no second response.create on lane "
@@ -448,14 +450,15 @@ class Connection:
     def _run_ended(self, run: Run, index: int) -> None:
         terminal = run.terminal or {}
         etype = str(terminal.get("type"))
-        status = _LIFECYCLE_STATUS.get(etype, "failed")
+        # The terminal event's type names how the run ended: response.<status>.
+        status = etype.removeprefix("response.")
         request = run.request
         ordering = self.rules.ordering
         # RWS-ORDER-11: a run with an incomplete item ends response.incomplete.
         condition = ordering.incomplete_item
         if run.incomplete_item is not None:
             self.recorder.exercise(condition.requirements)
-            if etype not in (condition.run_ends, "response.failed"):
+            if etype != condition.run_ends:
                 run.fail(
                     condition.requirements,
                     f"expected {condition.run_ends} after the incomplete item "

@@ -19,6 +19,8 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from conformance.checker.cache import Knowledge
@@ -92,7 +94,7 @@ class Checker:
         self.rules = rules or load_rules()
         self.validator = validator or _default_validator()
         self.server_types = self.validator.server_event_types()
-        reqs = requirements if requirements is not None else load_requirements()
+        reqs = requirements if requirements is not None else _default_requirements()
         self.recorder = Recorder(reqs, self.config.profiles, self.config.roles)
         self.knowledge = Knowledge()
         self.connections: dict[str, Connection] = {}
@@ -216,6 +218,12 @@ class Checker:
                 (record.index,),
             )
         connection.server_event(event, etype, record.index)
+
+
+@cache
+def _default_requirements() -> Mapping[str, Requirement]:
+    # Read once per process: a suite builds one checker per scenario.
+    return MappingProxyType(load_requirements())
 
 
 def _vendor(etype: Any) -> bool:
