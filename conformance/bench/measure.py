@@ -44,7 +44,13 @@ from typing import Any
 
 from conformance.bench import fixture
 from conformance.bench.client import BenchError, ByteCount, Connection, TurnResult, run_turn
-from conformance.bench.servers import CostModel, Endpoint, echo_server, reference_server
+from conformance.bench.servers import (
+    CostModel,
+    Endpoint,
+    cpu_seconds,
+    echo_server,
+    reference_server,
+)
 from conformance.bench.stats import median, percentile, slope, summary
 
 __all__ = ["DRIVERS", "MODES", "BenchSettings", "run_bench"]
@@ -111,6 +117,7 @@ class _TurnSample:
     cached: int
     input_tokens: int
     events: int
+    server_cpu_s: float = 0.0
 
 
 def _create(
@@ -158,6 +165,7 @@ async def _tool_loop(
     origin: float = 0.0,
 ) -> list[_TurnSample]:
     """Run one N-turn tool loop in ``mode``; return one sample per turn."""
+    cpu_before = cpu_seconds(endpoint.pid)
     calls = turns - 1
     samples: list[_TurnSample] = []
     history: list[dict[str, Any]] = [fixture.first_user_message(calls)]
@@ -211,6 +219,10 @@ async def _tool_loop(
     finally:
         if shared is not None:
             await shared.close()
+    # The loop's server CPU time, spread evenly over its turns (schedstat has no per-turn view).
+    cpu = (cpu_seconds(endpoint.pid) - cpu_before) / len(samples)
+    for sample in samples:
+        sample.server_cpu_s = cpu
     return samples
 
 
@@ -231,6 +243,8 @@ def _mode_summary(reps: Sequence[Sequence[_TurnSample]]) -> dict[str, Any]:
         "wall_ms_turn_p50": median(pooled),
         "wall_ms_turn_p99": percentile(pooled, 99),
         "wall_ms_total": _total(reps, "wall_s", 1e3),
+        "server_cpu_ms_per_turn": _total(reps, "server_cpu_s", 1e3) / len(reps[0]),
+        "server_cpu_ms_total": _total(reps, "server_cpu_s", 1e3),
         "created_ms_per_turn": _per_turn(reps, "created_s", 1e3),
         "c2s_payload_bytes_per_turn": _per_turn(reps, "payload"),
         "c2s_payload_bytes_total": _total(reps, "payload"),
@@ -312,13 +326,15 @@ _DELTA = '"response.output_text.delta"'
 _TERMINALS = ('"response.completed"', '"response.incomplete"', '"response.failed"', '"error"')
 
 
-async def _stream_once(conn: Connection, length: int, chunks: int) -> dict[str, float]:
+async def _stream_once(conn: Connection, length: int, chunks: int, pid: int) -> dict[str, float]:
     event = {
         "type": "response.create",
         "model": fixture.MODEL,
         "store": False,
         "input": f"rws:text length={length} chunks={chunks}",
     }
+    server_cpu = cpu_seconds(pid)
+    client_cpu = time.process_time()
     sent = await conn.send_event(event)
     deltas = 0
     first = last = 0.0
@@ -338,9 +354,14 @@ async def _stream_once(conn: Connection, length: int, chunks: int) -> dict[str, 
             if '"response.completed"' not in head:
                 raise BenchError(f"stream ended with {head!r}")
             break
+    server_cpu = cpu_seconds(pid) - server_cpu
+    client_cpu = time.process_time() - client_cpu
     if deltas != chunks:
         raise BenchError(f"expected {chunks} deltas, received {deltas}")
     return {
+        "server_cpu_s": server_cpu,
+        "client_cpu_s": client_cpu,
+        "events_per_server_cpu_s": deltas / server_cpu,
         "deltas": deltas,
         "stream_events_per_s": (deltas - 1) / (last - first),
         "end_to_end_events_per_s": deltas / (done - sent),
@@ -352,11 +373,15 @@ async def _stream_once(conn: Connection, length: int, chunks: int) -> dict[str, 
 async def _throughput(endpoint: Endpoint, settings: BenchSettings, log: Log) -> dict[str, Any]:
     conn = await Connection.open(endpoint.url, endpoint.api_key)
     try:
-        await _stream_once(conn, 4000, 1000)  # warm-up
+        await _stream_once(conn, 4000, 1000, endpoint.pid)  # warm-up
         runs = []
         for rep in range(settings.stream_reps):
             log(f"  throughput: rep {rep + 1}/{settings.stream_reps}")
-            runs.append(await _stream_once(conn, settings.stream_length, settings.stream_chunks))
+            runs.append(
+                await _stream_once(
+                    conn, settings.stream_length, settings.stream_chunks, endpoint.pid
+                )
+            )
     finally:
         await conn.close()
     return {
@@ -438,7 +463,10 @@ async def _concurrency(endpoint: Endpoint, settings: BenchSettings, log: Log) ->
         runs, _rate = await _sessions(endpoint, 1, deltas, delay)
         baseline.extend(runs)
     log(f"  concurrency: {settings.sessions} sessions")
+    cpu = cpu_seconds(endpoint.pid)
+    began = time.perf_counter()
     runs, rate = await _sessions(endpoint, settings.sessions, deltas, delay)
+    utilisation = (cpu_seconds(endpoint.pid) - cpu) / (time.perf_counter() - began)
     # Lateness grows along a run even alone (every pause starts after the previous send), so
     # what load adds is the lateness minus the single-session median of the same event.
     expected = [median([run[j] for run in baseline]) for j in range(len(baseline[0]))]
@@ -449,6 +477,7 @@ async def _concurrency(endpoint: Endpoint, settings: BenchSettings, log: Log) ->
         "pacing_ms": delay,
         "offered_events_per_s": settings.sessions * 1000 / delay,
         "achieved_events_per_s": rate,
+        "server_cpu_utilisation": utilisation,
         "latency_ms": summary([x for run in runs for x in run]),
         "baseline_latency_ms": summary([x for run in baseline for x in run]),
         "added_latency_ms": summary(added),
@@ -551,6 +580,7 @@ def _machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "websockets": importlib.metadata.version("websockets"),
+        "load_average_start": list(os.getloadavg()),
     }
 
 
@@ -599,6 +629,8 @@ async def _bench(settings: BenchSettings, log: Log) -> dict[str, Any]:
     with reference_server("asyncio") as endpoint:
         transcript = await _record_transcript(endpoint, settings)
     report["checker"] = _check_transcript(transcript)
+    # Other programs on the machine inflate wall times (not CPU times): say how busy it was.
+    report["machine"]["load_average_end"] = list(os.getloadavg())
     return report
 
 

@@ -18,6 +18,7 @@ RATIO_FIGURES: tuple[str, ...] = (
     "c2s_wire_bytes_total",
     "wall_ms_total",
     "wall_ms_turn_p50",
+    "server_cpu_ms_total",
     "uncached_input_tokens_total",
 )
 
@@ -120,7 +121,10 @@ def render_text(report: dict[str, Any]) -> str:
             f"(target {t['op']} {_fmt(t['target'])})"
         )
     floor = report["floor"]
+    load = report["machine"].get("load_average_start"), report["machine"].get("load_average_end")
     lines += [
+        "",
+        f"Load average at start {load[0]}, at end {load[1]}",
         "",
         "Floor (websockets echo, p50 / p99 us): "
         + ", ".join(
@@ -133,17 +137,22 @@ def render_text(report: dict[str, Any]) -> str:
         lines += ["", f"Driver {io}:"]
         for cost, modes in driver["tool_loop"].items():
             lines.append(f"  tool loop, {cost.replace('_', ' ')} (medians):")
-            lines.append("    mode     wall/turn ms  total ms  c2s bytes  wire bytes  uncached tok")
+            lines.append(
+                "    mode     wall/turn ms  total ms  srv CPU ms/turn  c2s bytes  wire bytes"
+                "  uncached tok"
+            )
             for mode, m in modes.items():
                 lines.append(
                     f"    {mode:7} {m['wall_ms_turn_p50']:12.3f} {m['wall_ms_total']:9.1f} "
+                    f"{m['server_cpu_ms_per_turn']:16.3f} "
                     f"{m['c2s_payload_bytes_total']:10.0f} {m['c2s_wire_bytes_total']:11.0f} "
                     f"{m['uncached_input_tokens_total']:13.0f}"
                 )
             for name, ratios in driver["ratios"][cost].items():
                 lines.append(
                     f"    {name}: bytes {ratios['c2s_payload_bytes_total']:.3f}, wall "
-                    f"{ratios['wall_ms_total']:.3f}, uncached tokens "
+                    f"{ratios['wall_ms_total']:.3f}, server CPU "
+                    f"{ratios.get('server_cpu_ms_total', float('nan')):.3f}, uncached tokens "
                     f"{ratios['uncached_input_tokens_total']:.3f}"
                 )
         o = driver["overhead"]
@@ -155,7 +164,8 @@ def render_text(report: dict[str, Any]) -> str:
         tp = driver["throughput"]
         lines.append(
             f"  throughput: {_fmt(tp['stream_events_per_s'])} delta events/s streaming, "
-            f"{_fmt(tp['end_to_end_events_per_s'])} end to end ({tp['chunks']} deltas)"
+            f"{_fmt(tp['end_to_end_events_per_s'])} end to end, "
+            f"{_fmt(tp['events_per_server_cpu_s'])} per server CPU second ({tp['chunks']} deltas)"
         )
         c = driver["concurrency"]
         lines.append(
@@ -164,7 +174,9 @@ def render_text(report: dict[str, Any]) -> str:
             f"{_fmt(c['latency_ms']['p99'])} ms (1 session: p50 "
             f"{_fmt(c['baseline_latency_ms']['p50'])}, p99 "
             f"{_fmt(c['baseline_latency_ms']['p99'])}); "
-            f"{_fmt(c['achieved_events_per_s'])} events/s"
+            f"added by load p50 {_fmt(c['added_latency_ms']['p50'])}, p99 "
+            f"{_fmt(c['added_latency_ms']['p99'])}; {_fmt(c['achieved_events_per_s'])} events/s, "
+            f"server CPU {c['server_cpu_utilisation']:.0%}"
         )
         if "suite" in driver:
             s = driver["suite"]
@@ -176,6 +188,7 @@ def render_text(report: dict[str, Any]) -> str:
     lines += [
         "",
         f"Checker: {_fmt(ch['events_per_s'])} server events/s "
-        f"({_fmt(ch['records_per_s'])} records/s, {ch['records']} records)",
+        f"({_fmt(ch['records_per_s'])} records/s, {ch['records']} records; cold "
+        f"{_fmt(ch['cold_events_per_s'])} events/s)",
     ]
     return "\n".join(lines)

@@ -8,6 +8,7 @@ floor as ``python -m conformance.bench.echo --io IO``. Each yields its URL once 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import re
 import selectors
@@ -17,10 +18,11 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from conformance.harness.spawn import spawn_reference
 
-__all__ = ["CostModel", "Endpoint", "echo_server", "reference_server"]
+__all__ = ["CostModel", "Endpoint", "cpu_seconds", "echo_server", "reference_server"]
 
 _LISTENING = re.compile(r"listening on (ws://\S+)")
 
@@ -54,6 +56,21 @@ class Endpoint:
     url: str
     api_key: str
     pid: int
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time the process ``pid`` has used so far, all threads (Linux ``schedstat``).
+
+    CPU time, unlike wall time, barely moves when other programs share the machine, so the
+    report gives it beside wall time. Returns NaN where ``/proc`` has no ``schedstat``.
+    """
+    total = 0
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            total += int((task / "schedstat").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return math.nan
+    return total / 1e9
 
 
 @contextlib.contextmanager

@@ -1,0 +1,1 @@
+"""Tests of ``responses-ws bench`` (conformance/bench)."""
