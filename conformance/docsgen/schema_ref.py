@@ -187,10 +187,8 @@ class SchemaReference:
         ):
             if key in node:
                 found.append(f"{word} {node[key]}")
-        if "minLength" in node or "maxLength" in node:
-            found.append(f"length {node.get('minLength', 0)}–{node.get('maxLength', '∞')}")
-        if "minItems" in node or "maxItems" in node:
-            found.append(f"{node.get('minItems', 0)}–{node.get('maxItems', '∞')} items")
+        found.extend(_bounds(node, "minLength", "maxLength", "length"))
+        found.extend(_bounds(node, "minItems", "maxItems", "items"))
         if "maxProperties" in node:
             found.append(f"at most {node['maxProperties']} members")
         if "pattern" in node:
@@ -235,7 +233,7 @@ class SchemaReference:
                     self.type_of(prop, base_rel, page),
                     "yes" if name in required else "",
                     "; ".join(constraints),
-                    self.description(prop, base_rel),
+                    _linkify(self.description(prop, base_rel), page),
                 ]
             )
             if depth + 1 >= _MAX_DEPTH:
@@ -302,7 +300,7 @@ class SchemaReference:
         arrow = "client → server" if direction == "client" else "server → client"
         out = [banner(f"schemas/{rel} and schemas/examples/{event_type}/")]
         out.append(f"# `{event_type}` {{#{_slug(event_type)}}}\n")
-        out.append(str(schema.get("description", "")).strip() + "\n")
+        out.append(_linkify(str(schema.get("description", "")).strip(), page) + "\n")
         out.append(
             f"**Direction:** {arrow} · **Schema:** `schemas/{rel}` · "
             f"[all events]({relative_link(page, f'{REFERENCE_DIR}/index.md')})\n"
@@ -353,7 +351,7 @@ class SchemaReference:
             for name, node in defs.items():
                 out.append(f"### {name} {{#{name}}}\n")
                 if node.get("description"):
-                    out.append(str(node["description"]).strip() + "\n")
+                    out.append(_linkify(str(node["description"]).strip(), page) + "\n")
                 out.extend(self._shape(node, rel, page, level=4))
 
         out.append("## Examples\n")
@@ -385,7 +383,7 @@ class SchemaReference:
         title = str(schema.get("title") or rel)
         out = [banner(f"schemas/{rel}")]
         out.append(f"# {title}\n")
-        out.append(str(schema.get("description", "")).strip() + "\n")
+        out.append(_linkify(str(schema.get("description", "")).strip(), page) + "\n")
         out.append(f"**Schema:** `schemas/{rel}`\n")
         users = sorted(self.used_by.get(rel, ()))
         if users:
@@ -398,7 +396,7 @@ class SchemaReference:
             for name, node in defs.items():
                 out.append(f"### {name} {{#{name}}}\n")
                 if node.get("description"):
-                    out.append(str(node["description"]).strip() + "\n")
+                    out.append(_linkify(str(node["description"]).strip(), page) + "\n")
                 out.extend(self._shape(node, rel, page, level=4))
         return "\n".join(out)
 
@@ -467,6 +465,34 @@ class SchemaReference:
             )
         out.append(table(["Definition", "File", "What it is"], rows))
         return "\n".join(out)
+
+
+def _bounds(node: Mapping[str, Any], low: str, high: str, what: str) -> list[str]:
+    """``length 1-256``, ``length ≥ 1`` or ``items ≤ 4`` (nothing when neither is set)."""
+    if low in node and high in node:
+        return [f"{what} {node[low]}–{node[high]}"]
+    if low in node:
+        return [f"{what} ≥ {node[low]}"]
+    if high in node:
+        return [f"{what} ≤ {node[high]}"]
+    return []
+
+
+_REQUIREMENT_ID = re.compile(r"(?<![\w#/-])(RWS-[A-Z]+-[0-9]+)\b")
+
+
+def _linkify(text: str, page: str) -> str:
+    """Requirement IDs in a schema description become links to the requirement index
+    (outside code spans, which keep their text)."""
+    pieces = re.split(r"(`[^`]*`)", text)
+    for i in range(0, len(pieces), 2):
+        pieces[i] = _REQUIREMENT_ID.sub(
+            lambda m: (
+                f"[{m.group(1)}]({relative_link(page, REQUIREMENTS_PAGE, m.group(1).lower())})"
+            ),
+            pieces[i],
+        )
+    return "".join(pieces)
 
 
 def _first(text: str) -> str:
