@@ -1,0 +1,457 @@
+"""Client obligations that need the whole transcript, judged from ``schemas/rules/client.json``.
+
+The per-message client rules (``stream_id: null``, ``background: true``, a second create on a
+busy lane, the same ``previous_response_id`` after ``previous_response_not_found``, frames)
+live in :mod:`conformance.checker.connection` and ``requests.json``. This module adds what
+only the conversation as a whole shows: whether continuations send only new input
+(RWS-CLIENT-1), whether a retry after ``previous_response_not_found`` and a continuation on a
+new connection carry the full context (RWS-CLIENT-2, RWS-CLIENT-5), which closes the client
+reconnected after and with what backoff (RWS-ERR-7, RWS-ERR-9), and ``stream`` fields
+(RWS-CREATE-13).
+
+Items are compared by their *essence* (:func:`essence`): what a model sees of them, without
+ids and statuses, so that a client may resend an output item in any of the shapes the SDKs
+produce. Sans-I/O and synchronous like the rest of the checker.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+from conformance._paths import schemas_dir
+from conformance.checker.core import CheckerConfig
+from conformance.checker.findings import Recorder, Report
+from conformance.checker.model import normalize_input
+from conformance.requirements import Requirement, load_requirements
+from conformance.transcript import Record, parse_record
+
+__all__ = ["ClientRules", "check_client_traffic", "essence", "load_client_rules", "merge_reports"]
+
+_RUN_END = frozenset({"response.completed", "response.incomplete", "response.failed"})
+
+
+@dataclass(frozen=True)
+class ClientRules:
+    """``schemas/rules/client.json``, loaded."""
+
+    create_fields: tuple[tuple[str, tuple[str, ...]], ...]
+    reconnect_after: frozenset[int]
+    reconnect_requirements: tuple[str, ...]
+    no_reconnect_after: frozenset[int]
+    no_reconnect_requirements: tuple[str, ...]
+    growth: float
+    tolerance: float
+    cap_seconds: float
+    continue_close_codes: frozenset[int]
+    continue_error_codes: frozenset[str]
+    continue_requirements: tuple[str, ...]
+    incremental_requirements: tuple[str, ...]
+    retry_code: str
+    retry_requirements: tuple[str, ...]
+
+
+@cache
+def load_client_rules() -> ClientRules:
+    """Read ``schemas/rules/client.json``."""
+    data = json.loads((schemas_dir() / "rules" / "client.json").read_text(encoding="utf-8"))
+    return ClientRules(
+        create_fields=tuple(
+            (str(r["field"]), tuple(r["requirements"])) for r in data["create_fields"]
+        ),
+        reconnect_after=frozenset(data["reconnect"]["after"]),
+        reconnect_requirements=tuple(data["reconnect"]["requirements"]),
+        no_reconnect_after=frozenset(data["no_reconnect"]["after"]),
+        no_reconnect_requirements=tuple(data["no_reconnect"]["requirements"]),
+        growth=float(data["backoff"]["growth"]),
+        tolerance=float(data["backoff"]["tolerance_seconds"]),
+        cap_seconds=float(data["backoff"]["cap_seconds"]),
+        continue_close_codes=frozenset(data["continue_after"]["close_codes"]),
+        continue_error_codes=frozenset(data["continue_after"]["error_codes"]),
+        continue_requirements=tuple(data["continue_after"]["requirements"]),
+        incremental_requirements=tuple(data["incremental"]["requirements"]),
+        retry_code=str(data["retry_full_context"]["code"]),
+        retry_requirements=tuple(data["retry_full_context"]["requirements"]),
+    )
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            str(p.get("text", "")) for p in content if isinstance(p, Mapping) and "text" in p
+        )
+    return json.dumps(content, sort_keys=True)
+
+
+def _arguments(value: Any) -> str:
+    if isinstance(value, str):
+        try:
+            return json.dumps(json.loads(value), sort_keys=True, separators=(",", ":"))
+        except ValueError:
+            return value
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def essence(item: Any) -> tuple[str, ...]:
+    """What a model sees of a context item, independent of ids, statuses and part shapes."""
+    if not isinstance(item, Mapping):
+        return ("?", json.dumps(item, sort_keys=True, default=str))
+    kind = item.get("type") or ("message" if "role" in item else "?")
+    if kind == "message":
+        return ("message", str(item.get("role")), _text(item.get("content")))
+    if kind == "function_call":
+        return (
+            "function_call",
+            str(item.get("call_id")),
+            str(item.get("name")),
+            _arguments(item.get("arguments")),
+        )
+    if kind == "function_call_output":
+        return ("function_call_output", str(item.get("call_id")), _text(item.get("output")))
+    rest = {k: v for k, v in item.items() if k not in ("id", "status")}
+    return (str(kind), json.dumps(rest, sort_keys=True, default=str))
+
+
+def _essences(items: Iterable[Any]) -> list[tuple[str, ...]]:
+    return [essence(i) for i in items]
+
+
+@dataclass
+class _Resp:
+    """A response the transcript shows being created, with its context as the client built it."""
+
+    id: str
+    conn: str
+    lane: str | None
+    store: bool
+    context: list[tuple[str, ...]] | None  # None: built on a response we never saw
+    output: list[tuple[str, ...]] = field(default_factory=list)
+    status: str = "in_progress"
+
+    def full(self) -> list[tuple[str, ...]] | None:
+        return None if self.context is None else self.context + self.output
+
+
+@dataclass
+class _Req:
+    index: int
+    conn: str
+    lane: str | None
+    previous: str | None
+    store: bool
+    input: list[tuple[str, ...]]
+
+
+class _Traffic:
+    """Walks a transcript and judges the client rules."""
+
+    def __init__(self, rules: ClientRules, recorder: Recorder) -> None:
+        self.rules = rules
+        self.rec = recorder
+        self.responses: dict[str, _Resp] = {}
+        self.pending: dict[tuple[str, str | None], list[_Req]] = {}
+        self.running: dict[tuple[str, str | None], _Resp] = {}
+        # per lane: the last response that completed, and whether the lane continued since
+        self.last_done: dict[str | None, _Resp] = {}
+        # per lane: a request answered previous_response_not_found, not yet retried
+        self.not_found: dict[str | None, _Req] = {}
+        self.closed: dict[str, int | None] = {}
+        self.ended_by_limit: set[str] = set()
+        self.opened: list[tuple[str, float]] = []
+        self.last_close: tuple[int | None, float, int] | None = None
+        self.gaps: list[tuple[float, int]] = []  # (wait before a reconnection, open record)
+
+    # --- records -----------------------------------------------------------------------------
+
+    def feed(self, record: Record) -> None:
+        if record.kind == "open":
+            self._open(record)
+        elif record.kind == "close":
+            self._close(record)
+        elif record.kind == "text" and record.dir == "c2s":
+            self._client(record)
+        elif record.kind == "text" and record.dir == "s2c":
+            self._server(record)
+
+    def _open(self, record: Record) -> None:
+        ts = record.ts or 0.0
+        self.opened.append((record.conn, ts))
+        if self.last_close is None:
+            return
+        code, closed_at, close_index = self.last_close
+        self.last_close = None
+        rules = self.rules
+        # RWS-ERR-9 / RWS-ERR-7: which server closes the client reconnects after.
+        if code in rules.no_reconnect_after:
+            self.rec.exercise(rules.no_reconnect_requirements)
+            self.rec.report(
+                rules.no_reconnect_requirements,
+                f"expected no automatic reconnection after close code {code} / actual a new "
+                f"connection {ts - closed_at:.2f} s later",
+                record.conn,
+                (close_index, record.index),
+            )
+            return
+        self.rec.exercise(rules.reconnect_requirements)
+        if code not in rules.reconnect_after:
+            self.rec.report(
+                rules.reconnect_requirements,
+                f"expected automatic reconnection only after close codes "
+                f"{sorted(rules.reconnect_after)} / actual after {code}",
+                record.conn,
+                (close_index, record.index),
+            )
+            return
+        self.gaps.append((ts - closed_at, record.index))
+        self._backoff()
+
+    def _backoff(self) -> None:
+        # RWS-ERR-7: consecutive reconnections wait exponentially longer.
+        rules = self.rules
+        if len(self.gaps) < 2:
+            return
+        (before, _), (after, index) = self.gaps[-2], self.gaps[-1]
+        if before >= rules.cap_seconds:
+            return
+        if after < before * rules.growth - rules.tolerance:
+            self.rec.report(
+                rules.reconnect_requirements,
+                f"expected exponential backoff (each wait >= {rules.growth} x the previous) / "
+                f"actual waits {before:.3f} s then {after:.3f} s",
+                None,
+                (index,),
+            )
+
+    def _close(self, record: Record) -> None:
+        self.closed[record.conn] = record.code
+        for key in [k for k in self.pending if k[0] == record.conn]:
+            del self.pending[key]
+        for key in [k for k in self.running if k[0] == record.conn]:
+            del self.running[key]
+        if record.dir == "s2c":
+            self.last_close = (record.code, record.ts or 0.0, record.index)
+            if record.code in self.rules.continue_close_codes:
+                self.ended_by_limit.add(record.conn)
+
+    # --- client to server --------------------------------------------------------------------
+
+    def _client(self, record: Record) -> None:
+        try:
+            body = json.loads(record.text or "")
+        except (ValueError, RecursionError):
+            return
+        if not isinstance(body, dict) or body.get("type") != "response.create":
+            return
+        # A successful request resets the backoff sequence only when it gets an answer.
+        for fname, requirements in self.rules.create_fields:
+            # RWS-CREATE-13: no stream or stream_options in response.create.
+            self.rec.exercise(requirements)
+            if fname in body:
+                self.rec.report(
+                    requirements,
+                    f"expected no {fname} in response.create / actual {fname}: "
+                    f"{json.dumps(body[fname])[:40]}",
+                    record.conn,
+                    (record.index,),
+                )
+        sid = body.get("stream_id")
+        lane = sid if isinstance(sid, str) else None
+        prev = body.get("previous_response_id")
+        items = normalize_input(body.get("input")) or []
+        req = _Req(
+            record.index,
+            record.conn,
+            lane,
+            prev if isinstance(prev, str) else None,
+            body.get("store") is not False,
+            _essences(items),
+        )
+        self._judge_context(req)
+        self.pending.setdefault((record.conn, lane), []).append(req)
+
+    def _judge_context(self, req: _Req) -> None:
+        rules = self.rules
+        nf = self.not_found.pop(req.lane, None)
+        if nf is not None and req.previous is None and nf.previous in self.responses:
+            # RWS-CLIENT-2: the retry carries the full context of the lost response.
+            wanted = self.responses[nf.previous].full()
+            if wanted is not None:
+                self.rec.exercise(rules.retry_requirements)
+                if req.input[: len(wanted)] != wanted:
+                    self._missing(
+                        rules.retry_requirements, req, wanted, f"after {rules.retry_code}"
+                    )
+            return
+        last = self.last_done.get(req.lane)
+        if last is None:
+            return
+        wanted = last.full()
+        if last.conn != req.conn and self.closed.get(last.conn, 0) is not None:
+            moved = last.conn in self.ended_by_limit
+            if not moved or last.store:
+                return
+            # RWS-CLIENT-5: a store=false chain continues on the new connection with its
+            # full context, never with a previous_response_id the old connection held.
+            self.rec.exercise(rules.continue_requirements)
+            held = self.responses.get(req.previous or "")
+            if held is not None and held.conn == last.conn and not held.store:
+                self.rec.report(
+                    rules.continue_requirements,
+                    f"expected the full context of the store=false chain on the new connection "
+                    f"/ actual previous_response_id {req.previous} of the closed connection",
+                    req.conn,
+                    (req.index,),
+                )
+            elif req.previous is None and wanted is not None and req.input[: len(wanted)] != wanted:
+                self._missing(rules.continue_requirements, req, wanted, "on the new connection")
+            self.last_done.pop(req.lane, None)
+            return
+        if last.conn != req.conn or wanted is None:
+            return
+        # RWS-CLIENT-1: on the same connection, previous_response_id plus only new items.
+        self.rec.exercise(rules.incremental_requirements)
+        if req.previous == last.id:
+            repeated = [e for e in req.input if e in wanted]
+            if repeated:
+                self.rec.report(
+                    rules.incremental_requirements,
+                    f"expected only items new since {last.id} / actual {len(repeated)} item(s) "
+                    f"of its context resent",
+                    req.conn,
+                    (req.index,),
+                )
+        elif req.previous is None and wanted and req.input[: len(wanted)] == wanted:
+            self.rec.report(
+                rules.incremental_requirements,
+                f"expected previous_response_id {last.id} and only the new items / actual the "
+                f"whole context ({len(req.input)} items) resent without previous_response_id",
+                req.conn,
+                (req.index,),
+            )
+
+    def _missing(
+        self, requirements: tuple[str, ...], req: _Req, wanted: list[tuple[str, ...]], when: str
+    ) -> None:
+        got = req.input[: len(wanted)]
+        first = next((i for i, (a, b) in enumerate(zip(got, wanted, strict=False)) if a != b), None)
+        where = f"item {first} differs" if first is not None else f"{len(req.input)} items sent"
+        self.rec.report(
+            requirements,
+            f"expected the full context ({len(wanted)} items, then the new input) {when} / "
+            f"actual {where}",
+            req.conn,
+            (req.index,),
+        )
+
+    # --- server to client --------------------------------------------------------------------
+
+    def _server(self, record: Record) -> None:
+        try:
+            event = json.loads(record.text or "")
+        except (ValueError, RecursionError):
+            return
+        if not isinstance(event, dict):
+            return
+        etype = event.get("type")
+        sid = event.get("stream_id")
+        lane = sid if isinstance(sid, str) else None
+        key = (record.conn, lane)
+        if etype == "response.created":
+            self._created(event, key)
+        elif etype in _RUN_END:
+            run = self.running.pop(key, None)
+            response = event.get("response")
+            if run is not None and isinstance(response, Mapping):
+                run.status = str(response.get("status"))
+                run.output = _essences(response.get("output") or [])
+                if etype != "response.failed":
+                    self.last_done[lane] = run
+                    self.gaps.clear()
+        elif etype == "error":
+            self._error(event, key, record)
+
+    def _created(self, event: Mapping[str, Any], key: tuple[str, str | None]) -> None:
+        queue = self.pending.get(key)
+        if not queue:
+            return
+        req = queue.pop(0)
+        response = event.get("response")
+        rid = response.get("id") if isinstance(response, Mapping) else None
+        if not isinstance(rid, str):
+            return
+        context: list[tuple[str, ...]] | None = list(req.input)
+        if req.previous is not None:
+            base = self.responses.get(req.previous)
+            full = base.full() if base is not None else None
+            context = None if full is None else full + req.input
+        run = _Resp(rid, req.conn, req.lane, req.store, context)
+        self.responses[rid] = run
+        self.running[key] = run
+
+    def _error(self, event: Mapping[str, Any], key: tuple[str, str | None], record: Record) -> None:
+        error = event.get("error")
+        code = error.get("code") if isinstance(error, Mapping) else None
+        if code in self.rules.continue_error_codes:
+            self.ended_by_limit.add(record.conn)
+            if self.pending.get(key):
+                self.pending[key].pop(0)
+            return
+        lane = key[1]
+        if "sequence_number" in event and key in self.running:
+            # RWS-CLIENT-4: the run ended; it is not continuable, and the server evicted the
+            # response it continued (RWS-CACHE-5): a full resend is right.
+            failed = self.running.pop(key)
+            self._evicted(lane, failed.context is not None)
+            return
+        queue = self.pending.get(key)
+        if queue:
+            req = queue.pop(0)
+            if code == self.rules.retry_code and req.previous is not None:
+                self.not_found[req.lane] = req
+            last = self.last_done.get(lane)
+            if last is not None and req.previous == last.id:
+                self._evicted(lane, True)
+
+    def _evicted(self, lane: str | None, evicted: bool) -> None:
+        if evicted:
+            self.last_done.pop(lane, None)
+
+
+def check_client_traffic(
+    records: Iterable[Record | Mapping[str, Any]],
+    config: CheckerConfig | None = None,
+    *,
+    rules: ClientRules | None = None,
+    requirements: Mapping[str, Requirement] | None = None,
+) -> Report:
+    """Judge the whole-transcript client rules over ``records``."""
+    config = config or CheckerConfig()
+    reqs = requirements if requirements is not None else load_requirements()
+    recorder = Recorder(reqs, config.profiles, config.roles)
+    traffic = _Traffic(rules or load_client_rules(), recorder)
+    count = 0
+    for index, raw in enumerate(records):
+        record = raw if isinstance(raw, Record) else parse_record(raw, index)
+        traffic.feed(record)
+        count += 1
+    return recorder.build(count)
+
+
+def merge_reports(reports: Sequence[Report]) -> Report:
+    """One report from several checkers' reports over the same transcript."""
+    exercised: dict[str, int] = {}
+    for report in reports:
+        for rid, n in report.exercised.items():
+            exercised[rid] = exercised.get(rid, 0) + n
+    excluded = frozenset().union(*(r.excluded for r in reports)) if reports else frozenset()
+    return Report(
+        tuple(f for r in reports for f in r.findings),
+        exercised,
+        max((r.records for r in reports), default=0),
+        excluded,
+    )
