@@ -80,13 +80,13 @@ docs-report: $(BIN)/.installed
 
 docs-check: $(BIN)/.installed $(MERMAID_JS)
 	$(BIN)/responses-ws docs generate --check
-	$(BIN)/mkdocs build --strict --quiet
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 docs: $(BIN)/.installed $(MERMAID_JS)
-	$(BIN)/mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 serve-docs: $(BIN)/.installed $(MERMAID_JS)
-	$(BIN)/mkdocs serve --strict --dev-addr 127.0.0.1:$(DOCS_PORT)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --strict --dev-addr 127.0.0.1:$(DOCS_PORT)
 
 # Headless Chromium and its driver for tests/docs (Debian packages; CI runs as root).
 browser:
