@@ -53,12 +53,15 @@ class _Lane:
 class Connection:
     """The checker's state for one connection."""
 
-    def __init__(self, checker: Checker, conn: str, principal: str | None) -> None:
+    def __init__(
+        self, checker: Checker, conn: str, principal: str | None, opened_at: float | None = None
+    ) -> None:
         self.checker = checker
         self.rules: Rules = checker.rules
         self.recorder = checker.recorder
         self.conn = conn
         self.principal = principal
+        self.opened_at = opened_at
         self.lanes: dict[str | None, _Lane] = {}
         self.wire_runs: dict[str | None, Run] = {}
         self.invalid_pending: deque[Request] = deque()
@@ -105,7 +108,7 @@ class Connection:
         if etype not in self.rules.requests.client_events:
             self._bad_frame("unknown_type", record.index)
         elif etype == "response.create":
-            self._create(obj, record.index)
+            self._create(obj, record.index, record.ts)
         else:
             self._steer(obj, record.index)
 
@@ -127,7 +130,7 @@ class Connection:
                     index,
                 )
 
-    def _create(self, body: dict[str, Any], index: int) -> None:
+    def _create(self, body: dict[str, Any], index: int, sent_at: float | None) -> None:
         rules = self.rules.requests
         raw_sid = body.get("stream_id")
         null_sid = "stream_id" in body and raw_sid is None
@@ -148,7 +151,7 @@ class Connection:
             generate=body.get("generate") is not False,
         )
         self._client_checks(body, request, lane, index)
-        request.expectation = self._expectation(body, request, lane)
+        request.expectation = self._expectation(body, request, lane, sent_at)
         if named and request.expectation is None:
             self.named_lanes.add(str(raw_sid))
         if request.previous is not None and request.expectation is None:
@@ -210,7 +213,7 @@ class Connection:
                     )
 
     def _expectation(
-        self, body: Mapping[str, Any], request: Request, lane: _Lane
+        self, body: Mapping[str, Any], request: Request, lane: _Lane, sent_at: float | None
     ) -> Expectation | None:
         config = self.checker.config
         for rule in self.rules.requests.create:
@@ -231,9 +234,21 @@ class Connection:
             elif check == "lane_busy":
                 policy = config.parameters.get(str(rule.get("parameter")), "")
                 applies = policy == rule.get("policy") and lane.busy()
+            elif check == "connection_age":
+                age = _float(config.parameters.get(str(rule.get("parameter"))))
+                margin = _float(rule.get("margin_seconds")) or 0.0
+                applies = (
+                    age is not None
+                    and self.opened_at is not None
+                    and sent_at is not None
+                    and sent_at - self.opened_at > age + margin
+                )
+            elif check == "schema_invalid":
+                applies = not self.checker.validator.is_valid(body, direction="client")
             if applies:
+                codes = rule.get("codes") or [rule.get("code")]
                 return Expectation(
-                    code=str(rule.get("code")),
+                    codes=tuple(str(c) for c in codes),
                     requirements=tuple(rule.get("requirements", ())),
                     reason=str(check),
                     param=rule.get("param"),
@@ -401,10 +416,11 @@ class Connection:
         expectation = request.expectation
         if expectation is not None:
             self.recorder.exercise(expectation.requirements)
-            if error_code != expectation.code:
+            if error_code not in expectation.codes:
                 self._fail(
                     expectation.requirements,
-                    f"expected error {expectation.code} ({expectation.reason}) / actual {outcome}",
+                    f"expected error {' or '.join(expectation.codes)} ({expectation.reason}) / "
+                    f"actual {outcome}",
                     request.index,
                     index,
                 )
@@ -602,9 +618,12 @@ class Connection:
             self._frame_error(code_text, index)
             return
         if scope == "connection":
+            # The answer to the oldest waiting request (RWS-LIMIT-1), or unsolicited.
             request = self._oldest_waiting()
             if request is not None:
                 self._remove(request)
+                if request.expectation is not None:
+                    self._judge_outcome(request, code_text, index)
             return
         request = self._request_for_error(mode, wire)
         self.recorder.exercise1("RWS-CREATE-12")
@@ -716,7 +735,7 @@ class Connection:
                     )
         self._judge_outcome(request, code, index)
         expectation = request.expectation
-        if expectation is not None and expectation.param is not None and code == expectation.code:
+        if expectation is not None and expectation.param is not None and code in expectation.codes:
             body = event.get("error")
             param = body.get("param") if isinstance(body, dict) else None
             if param != expectation.param:
@@ -861,6 +880,13 @@ def _same(a: Any, b: Any) -> bool:
     if isinstance(a, bool) or isinstance(b, bool) or a is None or b is None:
         return a is b
     return bool(a == b)
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _int(value: Any) -> int | None:

@@ -147,7 +147,7 @@ class Checker:
                     record.conn,
                     (record.index,),
                 )
-            connection = Connection(self, record.conn, _principal(record))
+            connection = Connection(self, record.conn, _principal(record), record.ts)
             self.connections[record.conn] = connection
             if record.kind == "open":
                 return

@@ -152,6 +152,18 @@ class RunOrdering:
                     f"expected {scope.dense_field} {expected} for the next {scope.name} / "
                     f"actual {short(actual)}",
                 )
+        if scope.concurrent:
+            # RWS-ORDER-10 (MAY): several items open at once; observed and reported as data.
+            open_siblings = [
+                c.label
+                for c in parent.children
+                if c.label.startswith(scope.name) and c.state not in c.machine.final
+            ]
+            if open_siblings:
+                self._sink.fail(
+                    scope.concurrent,
+                    f"observed {instance.label} opened while {', '.join(open_siblings)} still open",
+                )
         parent.counts[scope.name] = parent.counts.get(scope.name, 0) + 1
         parent.children.append(instance)
         self._instances[key] = instance

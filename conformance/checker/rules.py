@@ -191,6 +191,7 @@ class Scope:
     dense_requirements: tuple[str, ...]
     before_open: tuple[str, ...]
     after_close: tuple[str, ...]
+    concurrent: tuple[str, ...]
     chain: tuple[str, ...]  # scope names from the response down to this one
     child_tokens: tuple[str, ...]  # what each enclosing scope sees: child:<next scope>
 
@@ -294,6 +295,7 @@ def _compile_ordering(raw: Mapping[str, Any]) -> OrderingRules:
             dense_requirements=_ids(dense.get("requirements")),
             before_open=_ids(spec.get("before_open")),
             after_close=_ids(spec.get("after_close")),
+            concurrent=_ids(spec.get("concurrent")),
             chain=chain(name),
             child_tokens=tuple(f"child:{n}" for n in chain(name)[1:]),
         )

@@ -26,7 +26,7 @@ __all__ = ["Expectation", "Request", "Run"]
 class Expectation:
     """An outcome predicted for a request by requests.json (not the cache)."""
 
-    code: str
+    codes: tuple[str, ...]
     requirements: tuple[str, ...]
     reason: str
     param: str | None = None

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from conformance.results import Verdict
+from conformance.transcript import Record
 from tests.checker.synth import (
     Message,
+    Refusal,
     Transcript,
     assert_clean,
     assert_only,
@@ -141,3 +144,54 @@ class TestLaneRules:
         t = Transcript().open().create(stream=False)
         t.recv(error_event("unsupported_parameter", param="background"))
         assert_only(check(t), "RWS-CREATE-3")
+
+
+class TestMoreExpectations:
+    """RWS-LIMIT-1 (connection age), RWS-CREATE-5 (schema-invalid create), RWS-ORDER-10."""
+
+    def test_create_after_connection_age_answered_with_limit_error_passes(self) -> None:
+        """A create sent after max-connection-age gets websocket_connection_limit_reached."""
+        t = Transcript().open()
+        t.records.append(Record(index=1, kind="text", conn="c1", ts=5.0, dir="c2s",
+                                text='{"type":"response.create","input":"hi"}'))  # fmt: skip
+        t.recv(error_event("websocket_connection_limit_reached"))
+        assert_clean(check(t, max_connection_age="2"), "RWS-LIMIT-1")
+
+    def test_create_after_connection_age_served_breaks_limit_1(self) -> None:
+        """No new run once the connection age is reached."""
+        t = Transcript().open()
+        t.records.append(Record(index=1, kind="text", conn="c1", ts=5.0, dir="c2s",
+                                text='{"type":"response.create","input":"hi"}'))  # fmt: skip
+        t.recv(*run_events())
+        assert_only(check(t, max_connection_age="2"), "RWS-LIMIT-1")
+
+    def test_create_within_margin_of_the_age_gets_no_verdict(self) -> None:
+        """A create within the clock margin of the limit may go either way."""
+        t = Transcript().open()
+        t.records.append(Record(index=1, kind="text", conn="c1", ts=2.5, dir="c2s",
+                                text='{"type":"response.create","input":"hi"}'))  # fmt: skip
+        assert_clean(check(t.recv(*run_events()), max_connection_age="2"))
+
+    def test_schema_invalid_create_answered_with_validation_error_passes(self) -> None:
+        """A create with a field of the wrong type gets invalid_type."""
+        t = Transcript().open().create(temperature="hot")
+        t.recv(error_event("invalid_type", param="temperature"))
+        assert_clean(check(t), "RWS-CREATE-5")
+
+    def test_schema_invalid_create_served_breaks_create_5(self) -> None:
+        """A create that does not validate never starts a run."""
+        t = Transcript().open().create(temperature="hot").recv(*run_events())
+        assert_only(check(t), "RWS-CREATE-5")
+
+    def test_two_items_open_at_once_is_informational(self) -> None:
+        """Interleaved items are allowed (MAY) and reported as data."""
+        events = run_events([Refusal("One."), Refusal("Two.")])
+        added = [i for i, e in enumerate(events) if e["type"] == "response.output_item.added"]
+        done = [i for i, e in enumerate(events) if e["type"] == "response.output_item.done"]
+        second, first_done = added[1], done[0]
+        events.insert(first_done, events.pop(second))
+        for seq, event in enumerate(events):
+            event["sequence_number"] = seq
+        report = check(Transcript().open().create().recv(*events))
+        assert_only(report, "RWS-ORDER-10", Verdict.INFORMATIONAL)
+        assert not report.failed
