@@ -101,27 +101,33 @@ class Driver:
 
     # --- running ------------------------------------------------------------------------------
 
-    def step_all(self) -> bool:
-        """Answer pending lookups and step every run once; return whether anything moved."""
-        moved = False
+    def answer_loads(self) -> None:
+        """Answer every pending storage lookup."""
         loads, self.loads = self.loads, []
         for load in loads:
             record = self.store.load(load.response_id, load.api_key)
             self.session.stored_loaded(load.ticket, record, self.now)
             self._perform()
-            moved = True
+
+    def step_one(self, run_id: int) -> None:
+        """Step one run once."""
+        step = self.session.step(run_id, self.now)
+        self._perform()
+        match step:
+            case Wait(seconds):
+                self.waits.setdefault(run_id, []).append(seconds)
+            case Persist(record, api_key):
+                self.store.save(record, api_key)
+                self.persisted.append((run_id, len(self.events)))
+            case RunDone():
+                self.runs.remove(run_id)
+
+    def step_all(self) -> bool:
+        """Answer pending lookups and step every run once; return whether anything moved."""
+        moved = bool(self.loads or self.runs)
+        self.answer_loads()
         for run_id in list(self.runs):
-            step = self.session.step(run_id, self.now)
-            self._perform()
-            moved = True
-            match step:
-                case Wait(seconds):
-                    self.waits.setdefault(run_id, []).append(seconds)
-                case Persist(record, api_key):
-                    self.store.save(record, api_key)
-                    self.persisted.append((run_id, len(self.events)))
-                case RunDone():
-                    self.runs.remove(run_id)
+            self.step_one(run_id)
         return moved
 
     def settle(self) -> list[dict[str, Any]]:
