@@ -139,6 +139,8 @@ class Connection:
         try:
             while True:
                 raw = await self.ws.recv()
+                if self.closed.is_set():
+                    break  # buffered after our close was recorded: not part of the transcript
                 record = (
                     self.recorder.add(self.name, "text", dir="s2c", text=raw)
                     if isinstance(raw, str)
@@ -200,8 +202,8 @@ class Connection:
     async def send_text(self, text: str, note: str | None = None) -> None:
         """Send one raw text message."""
         self._check_open("a text message")
-        self.recorder.add(self.name, "text", dir="c2s", text=text, note=note)
-        await self.ws.send(text)
+        record = self.recorder.add(self.name, "text", dir="c2s", text=text, note=note)
+        await self._send(text, record)
 
     async def send_json(self, event: Mapping[str, Any], note: str | None = None) -> None:
         """Send one client event as a JSON text message."""
@@ -210,10 +212,19 @@ class Connection:
     async def send_binary(self, data: bytes, note: str | None = None) -> None:
         """Send one binary message."""
         self._check_open("a binary message")
-        self.recorder.add(
+        record = self.recorder.add(
             self.name, "binary", dir="c2s", b64=base64.b64encode(data).decode(), note=note
         )
-        await self.ws.send(data)
+        await self._send(data, record)
+
+    async def _send(self, data: str | bytes, record: dict[str, Any]) -> None:
+        # Recorded before sending so that a fast reply never precedes its request in the
+        # transcript; un-recorded if the connection turned out to be closed (nothing was sent).
+        try:
+            await self.ws.send(data)
+        except ConnectionClosed as exc:
+            self.recorder.records.remove(record)
+            raise ConnectionClosedError("sending a message", self.ws.close_code) from exc
 
     async def ping(self, within: float) -> bool:
         """Send a ping and return whether its pong arrived within ``within`` seconds.
@@ -232,9 +243,11 @@ class Connection:
         if self.closed.is_set():
             return
         self._closing_by_us = True
-        self.recorder.add(self.name, "close", dir="c2s", code=code, reason="")
         with trio.move_on_after(2):
             await self.ws.aclose(code)
+        # Recorded once the closing handshake is over: what the server sent before it saw
+        # our close frame is recorded before this record, never after it.
+        self.recorder.add(self.name, "close", dir="c2s", code=code, reason="")
         self._on_closed()
 
     # --- waiting -----------------------------------------------------------------------

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import trio
 
 from conformance.harness.config import SuiteConfig, responses_url
-from conformance.harness.context import ScenarioContext
+from conformance.harness.context import PrerequisiteFailed, ScenarioContext
 from conformance.harness.registry import scenario
 from conformance.harness.wire import ConnectionClosedError, ExpectationTimeout, Message
 from conformance.scenarios._common import describe, expect_error, expect_run_status, is_error
@@ -58,15 +58,21 @@ async def connection_age(ctx: ScenarioContext) -> None:
     # Measured once the upgrade completed: the server's clock started earlier, so "after the
     # limit" below is after it for the server too.
     opened = trio.current_time()
-    # Keep the connection busy until just before the limit, so that an idle-timeout shorter
-    # than the test age (RWS-LIMIT-4) cannot close it first.
-    while trio.current_time() < opened + age - 0.7:
+    # With a declared idle-timeout shorter than the test age, keep the connection busy until
+    # just before the limit, so that the idle limit (RWS-LIMIT-4) cannot close it first.
+    lead = min(1.0, age / 3)  # the slow run starts this long before the limit
+    idle = ctx.config.parameter("idle-timeout")
+    keep_busy = idle is not None and idle.replace(".", "", 1).isdigit() and float(idle) < age
+    while keep_busy and trio.current_time() < opened + age - 2 * lead:
         await ctx.request(conn, ctx.create("keep-alive", generate=False, store=False))
-        await trio.sleep(min(0.25, max(0.0, opened + age - 0.7 - trio.current_time())))
-    await trio.sleep_until(opened + max(0.0, age - 0.4))
-    slow = "rws:delay ms=60\nrws:text length=30 chunks=10"
+        await trio.sleep(min(0.25, max(0.0, opened + age - 2 * lead - trio.current_time())))
+    await trio.sleep_until(opened + age - lead)
+    if trio.current_time() > opened + age - lead / 2:
+        raise PrerequisiteFailed("the suite could not start the slow run before the age limit")
+    # About 14 events, each delayed: the run spans the limit by a wide margin.
+    slow = f"rws:delay ms={int(lead * 1000 / 5)}\nrws:text length=30 chunks=10"
     index = await ctx.send_create(conn, ctx.create(slow, store=False))
-    await trio.sleep_until(opened + age + 0.2)
+    await trio.sleep_until(opened + age + lead / 2)
     since = len(conn.messages)
     await conn.send_json(ctx.create("rws:text length=4", store=False), note="after the limit")
     try:

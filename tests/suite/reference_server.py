@@ -13,7 +13,7 @@ from conformance.harness.spawn import spawn_reference
 __all__ = ["TEST_AGE", "fault_table", "reference_config"]
 
 # The short connection age of the second instance that the age-limit check waits for.
-TEST_AGE = 1.5
+TEST_AGE = 3.0
 
 
 @contextlib.contextmanager
