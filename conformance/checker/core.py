@@ -16,8 +16,9 @@ bad record cannot hide the rest of a recording.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from types import MappingProxyType
@@ -179,10 +180,7 @@ class Checker:
 
     def _server_text(self, connection: Connection, record: Record) -> None:
         recorder = self.recorder
-        try:
-            event = json.loads(record.text or "")
-        except (ValueError, RecursionError):
-            event = None
+        event = _loads(record.text or "")
         if not isinstance(event, dict):
             recorder.exercise1("RWS-TRANS-5")
             recorder.report(
@@ -218,6 +216,36 @@ class Checker:
                 (record.index,),
             )
         connection.server_event(event, etype, record.index)
+
+
+def _json_loads(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _fast_json() -> Callable[[str], Any]:
+    # The JSON parser is a quarter of the per-event cost: use orjson when it is installed
+    # (an optional speed-up; the checker's results do not depend on it).
+    try:
+        orjson = importlib.import_module("orjson")
+    except ImportError:  # pragma: no cover - depends on the environment
+        return _json_loads
+    fast: Callable[[str], Any] = orjson.loads
+
+    def loads(text: str) -> Any:  # pragma: no cover - depends on the environment
+        try:
+            return fast(text)
+        except ValueError:
+            # orjson is stricter than the standard library (integers beyond 64 bits, NaN):
+            # let the standard parser decide what the message is.
+            return _json_loads(text)
+
+    return loads
+
+
+_loads = _fast_json()
 
 
 @cache

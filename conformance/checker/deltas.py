@@ -56,11 +56,16 @@ class RunDeltas:
             self._compare(eq, event, etype, places)
         for eq in rules.star:
             # "*" places apply to the events that carry the whole key (every item event).
-            for k in eq.key:
-                if k not in event:
-                    break
-            else:
-                self._compare(eq, event, etype, eq.same_as["*"])
+            accs = self._acc.get(eq.id)
+            if not accs:
+                continue
+            try:
+                key = tuple(map(event.__getitem__, eq.key))
+                acc = accs.get(key)
+            except (KeyError, TypeError):
+                continue
+            if acc is not None:
+                self._check(eq, acc, key, event, etype, eq.same_as["*"])
         collect = rules.collect_by_event.get(etype)
         if collect:
             for listing in collect:
@@ -106,30 +111,44 @@ class RunDeltas:
         # Match on the key fields this event carries; substitute the others from the key.
         try:
             exact = tuple(map(event.__getitem__, eq.key))
-            hit = accs.get(exact)
-            entries = [(exact, hit)] if hit is not None else []
+            acc = accs.get(exact)
         except (KeyError, TypeError):
             carried = [(i, _key(event[k])) for i, k in enumerate(eq.key) if k in event]
-            entries = [(k, a) for k, a in accs.items() if all(k[i] == v for i, v in carried)]
-        concat = eq.concat_event is not None
-        for key, acc in entries:
-            expected = acc.expected(concat)
-            if expected is MISSING:
+            for key, candidate in list(accs.items()):
+                if all(key[i] == v for i, v in carried):
+                    self._check(eq, candidate, key, event, etype, places)
+            return
+        if acc is not None:
+            self._check(eq, acc, exact, event, etype, places)
+
+    def _check(
+        self,
+        eq: Equality,
+        acc: _Acc,
+        key: tuple[Any, ...],
+        event: Mapping[str, Any],
+        etype: str,
+        places: tuple[SameAs, ...],
+    ) -> None:
+        expected = acc.expected(eq.concat_event is not None)
+        if expected is MISSING:
+            return
+        for place in places:
+            step = place.field
+            if step is not None:
+                actual = event.get(step, MISSING)
+            else:
+                actual = resolve(event, place.path, dict(zip(eq.key, key, strict=True)))
+            if actual is MISSING and place.skip_absent:
                 continue
-            subst = dict(zip(eq.key, key, strict=True)) if eq.key else None
-            for place in places:
-                step = place.field
-                actual = event.get(step, MISSING) if step else resolve(event, place.path, subst)
-                if actual is MISSING and place.skip_absent:
-                    continue
-                self._sink.exercise(eq.requirements)
-                if actual is MISSING or actual != expected:
-                    where = place.path_text.format(**(subst or {}))
-                    self._sink.fail(
-                        eq.requirements,
-                        f"expected {etype}.{where} = {short(expected)} / actual {short(actual)} "
-                        f"({eq.id}, {_fmt(eq.key, key)})",
-                    )
+            self._sink.exercise(eq.requirements)
+            if actual is MISSING or actual != expected:
+                where = place.path_text.format(**dict(zip(eq.key, key, strict=True)))
+                self._sink.fail(
+                    eq.requirements,
+                    f"expected {etype}.{where} = {short(expected)} / actual {short(actual)} "
+                    f"({eq.id}, {_fmt(eq.key, key)})",
+                )
 
     def _listings(self, event: Mapping[str, Any], etype: str) -> None:
         for listing in self._rules.listings:

@@ -8,6 +8,7 @@ h11), so one bad event yields one finding rather than a cascade.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
@@ -69,7 +70,7 @@ class _Instance:
 class RunOrdering:
     """The ordering machines of one run."""
 
-    __slots__ = ("_instances", "_response", "_rules", "_sink")
+    __slots__ = ("_instances", "_memo", "_response", "_rules", "_sink")
 
     def __init__(
         self,
@@ -83,6 +84,7 @@ class RunOrdering:
             rules.machines[rules.scopes["response"].machines["*"]], None, "run"
         )
         self._instances: dict[tuple[Any, ...], _Instance] = {}
+        self._memo: dict[tuple[Any, ...], tuple[_Instance, ...]] = {}
 
     @property
     def state(self) -> str:
@@ -98,40 +100,77 @@ class RunOrdering:
         """Run one event of the run through the machines of its scope and of the enclosing ones."""
         rules = self._rules
         target = rules.scopes[rules.route(event)]
-        parent = self._response
         exercise = self._sink.exercise
         last = len(target.chain) - 1
-        # The enclosing scopes see the event as child:<next scope down>.
-        for depth, scope in enumerate(rules.chains[target.name]):
-            if depth == 0:
-                instance: _Instance | None = self._response
-            else:
-                key = (scope.name, *map(event.get, scope.key))
-                try:
-                    instance = self._instances.get(key)
-                except TypeError:  # an index that is a list or an object
-                    key = (scope.name, *(_hashable(event.get(k)) for k in scope.key))
-                    instance = self._instances.get(key)
-                if instance is None:
-                    if depth != last or etype not in scope.opened_by:
-                        self._sink.fail(
-                            scope.before_open,
-                            f"expected {' or '.join(sorted(scope.opened_by))} before any other "
-                            f"event of {scope.name} {_label(scope, event)} / actual {etype} first",
-                        )
-                        return
-                    instance = self._open(scope, parent, event, key)
-            assert instance is not None
+        # Consecutive events of one part (deltas) find the same instances: remember them.
+        memo_key = (target.name, *map(event.get, target.key))
+        try:
+            chain = self._memo.get(memo_key)
+        except TypeError:  # an index that is a list or an object
+            chain = None
+        if chain is None:
+            chain = self._chain(event, etype, target)
+            if chain is None:
+                return
+            if len(chain) == last + 1:
+                with contextlib.suppress(TypeError):  # an unhashable index: no memo
+                    self._memo = {memo_key: chain}
+        depth = 0
+        while depth <= last:
+            if depth == len(chain):
+                # This event opens its own scope (the parent accepted it above).
+                opened = self._open_next(event, target, depth, chain[-1])
+                chain = (*chain, opened)
+            instance = chain[depth]
             token = etype if depth == last else target.child_tokens[depth]
             # Most events take a transition without assertions: take it inline.
-            transition = instance.machine.table.get((instance.state, token))
+            table = instance.machine.by_state[instance.state]
+            transition = table.get(token)
+            if transition is None and depth == last:
+                transition = table.get("*")
             if transition is not None and transition.pure:
                 exercise(transition.requirements)
                 if transition.to is not None:
                     instance.state = transition.to
-            elif not self._step(instance, token, etype, event, scope):
+            elif not self._step(instance, token, etype, event, rules.chains[target.name][depth]):
                 return
-            parent = instance
+            depth += 1
+
+    def _chain(
+        self, event: Mapping[str, Any], etype: str, target: Scope
+    ) -> tuple[_Instance, ...] | None:
+        """The instances from the response down to the event's scope (the last one may be
+        missing when this event opens it); None after reporting an event before its opener."""
+        chain: list[_Instance] = [self._response]
+        scopes = self._rules.chains[target.name]
+        for depth, scope in enumerate(scopes[1:], start=1):
+            instance = self._instances.get(self._key(scope, event))
+            if instance is None:
+                if depth != len(scopes) - 1 or etype not in scope.opened_by:
+                    self._sink.fail(
+                        scope.before_open,
+                        f"expected {' or '.join(sorted(scope.opened_by))} before any other "
+                        f"event of {scope.name} {_label(scope, event)} / actual {etype} first",
+                    )
+                    return None
+                break
+            chain.append(instance)
+        return tuple(chain)
+
+    def _open_next(
+        self, event: Mapping[str, Any], target: Scope, depth: int, parent: _Instance
+    ) -> _Instance:
+        scope = self._rules.chains[target.name][depth]
+        return self._open(scope, parent, event, self._key(scope, event))
+
+    @staticmethod
+    def _key(scope: Scope, event: Mapping[str, Any]) -> tuple[Any, ...]:
+        key = (scope.name, *map(event.get, scope.key))
+        try:
+            hash(key)
+        except TypeError:  # an index that is a list or an object
+            key = (scope.name, *(_hashable(event.get(k)) for k in scope.key))
+        return key
 
     def _open(
         self, scope: Scope, parent: _Instance, event: Mapping[str, Any], key: tuple[Any, ...]

@@ -175,6 +175,8 @@ class Machine:
     table: Mapping[tuple[str, str], Transition]
     violation: tuple[str, ...]
     state_violation: Mapping[str, tuple[str, ...]]
+    # The same table by state, then token (the hot path avoids building a key tuple).
+    by_state: Mapping[str, Mapping[str, Transition]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,7 +272,23 @@ def _compile_machine(name: str, raw: Mapping[str, Any]) -> Machine:
         table=table,
         violation=_ids(raw.get("violation")),
         state_violation={k: _ids(v) for k, v in raw.get("state_violation", {}).items()},
+        by_state=_by_state(table, raw),
     )
+
+
+def _by_state(
+    table: Mapping[tuple[str, str], Transition], raw: Mapping[str, Any]
+) -> dict[str, dict[str, Transition]]:
+    states = {raw.get("initial", "start"), *raw.get("final", ())}
+    for state, _ in table:
+        states.add(state)
+    for transition in table.values():
+        if transition.to is not None:
+            states.add(transition.to)
+    out: dict[str, dict[str, Transition]] = {state: {} for state in states}
+    for (state, token), transition in table.items():
+        out[state][token] = transition
+    return out
 
 
 def _compile_ordering(raw: Mapping[str, Any]) -> OrderingRules:
