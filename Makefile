@@ -30,6 +30,13 @@ peers: $(PEERS_BIN)/.installed
 conformance: $(BIN)/.installed
 	$(BIN)/responses-ws check --spawn-reference --report-dir $(REPORT_DIR)
 
+# The client conformance suite for the shipped adapters (raw websockets, openai SDK,
+# openai-agents): REPORT_DIR/report.json has one entry per adapter and check.
+.PHONY: client-conformance
+client-conformance: $(BIN)/.installed peers
+	RWS_PEERS_PYTHON=$(abspath $(PEERS_BIN))/python $(BIN)/responses-ws check-client \
+		--shipped all --jobs 6 --report-dir $(REPORT_DIR)
+
 spec-check: $(BIN)/.installed
 	$(BIN)/responses-ws spec check
 
