@@ -14,6 +14,8 @@ from tests.checker.synth import (
     run_events,
 )
 
+__all__: list[str] = []
+
 NOT_FOUND = error_event("previous_response_not_found", param="previous_response_id")
 SERVER = ("server",)
 

@@ -12,6 +12,8 @@ from tests.checker.synth import (
     run_events,
 )
 
+__all__: list[str] = []
+
 CLIENT = ("client",)
 NOT_FOUND = error_event("previous_response_not_found", param="previous_response_id")
 

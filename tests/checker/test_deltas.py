@@ -19,6 +19,8 @@ from tests.checker.synth import (
     run_events,
 )
 
+__all__: list[str] = []
+
 ANNOTATION = {
     "type": "url_citation",
     "start_index": 0,

@@ -14,6 +14,8 @@ from tests.checker.synth import (
     run_events,
 )
 
+__all__: list[str] = []
+
 SERVER = ("server",)
 NOT_FOUND: dict[str, Any] = {
     "code": "previous_response_not_found",

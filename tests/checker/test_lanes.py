@@ -15,6 +15,8 @@ from tests.checker.synth import (
     run_events,
 )
 
+__all__: list[str] = []
+
 SERVER = ("server",)
 
 

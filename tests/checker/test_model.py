@@ -17,6 +17,8 @@ from tests.checker.synth import (
     run_events,
 )
 
+__all__: list[str] = []
+
 ASK = "rws:context"
 
 

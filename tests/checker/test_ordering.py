@@ -20,6 +20,8 @@ from tests.checker.synth import (
     run_events,
 )
 
+__all__: list[str] = []
+
 
 def one_run(events: list[dict[str, Any]], **create: Any) -> Transcript:
     return Transcript().open().create(**create).recv(*events)

@@ -14,6 +14,8 @@ from conformance.schemas import server_event_types
 from conformance.transcript import Record
 from tests.checker.synth import ALL_PROFILES, Message, Refusal, run_events
 
+__all__: list[str] = []
+
 EVENT_TYPES = sorted(server_event_types() | {"response.create", "response.steer"})
 KEYS = ["output_index", "content_index", "summary_index", "command_index", "item_id",
         "sequence_number", "stream_id", "delta", "text", "arguments", "previous_response_id",

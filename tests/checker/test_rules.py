@@ -5,6 +5,8 @@ from __future__ import annotations
 from conformance.checker.rules import load_rules
 from conformance.schemas import server_event_types
 
+__all__: list[str] = []
+
 RULES = load_rules()
 
 

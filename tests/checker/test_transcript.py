@@ -19,6 +19,8 @@ from conformance.transcript import (
 )
 from tests.checker.synth import Transcript, check, run_events
 
+__all__: list[str] = []
+
 
 class TestRecords:
     """Reading never raises: bad lines become malformed records."""
