@@ -21,6 +21,10 @@ options. With the option, a session object is registered that
 * at the end writes ``report.json``, ``junit.xml`` and ``report.html`` into
   ``--rws-report-dir`` and fails the session when an expected-failures entry is stale or
   every check was skipped (a vacuous run must not read as green).
+
+With ``--rws-client-cmd CMD`` (instead of ``--rws-server-url``) the same session runs the
+client suite (``responses-ws check-client``): one item per client scenario, the client
+program run against a scripted server (docs/client-adapters.md).
 """
 
 from __future__ import annotations
@@ -477,6 +481,52 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="seconds to wait for what the server owes (default: $RWS_TIMEOUT or 5)",
     )
     _addoptions_of_check(group)
+    _addoptions_of_client(group)
+
+
+def _addoptions_of_client(group: Any) -> None:
+    """The client suite (``responses-ws check-client``): run it instead of the server suite."""
+    group.addoption(
+        "--rws-client-cmd",
+        default=None,
+        metavar="CMD",
+        help="run the client conformance suite against this client program (an adapter, "
+        "docs/client-adapters.md) instead of the server suite",
+    )
+    group.addoption(
+        "--rws-client-name",
+        default="client",
+        help="the client's name in check ids and reports (default: client)",
+    )
+    group.addoption(
+        "--rws-client-profile",
+        action="append",
+        default=[],
+        help="a profile the client declares (repeatable or comma-separated; default: core)",
+    )
+
+
+def _client_source(config: pytest.Config) -> tuple[RwsSettings, SuiteSource] | None:
+    """Settings and source for ``--rws-client-cmd``, or ``None`` without it."""
+    command = config.getoption("rws_client_cmd")
+    if not command:
+        return None
+    from conformance.clientsuite.pytest_source import ClientSuiteSource
+    from conformance.clientsuite.runner import ClientUnderTest
+
+    profiles: list[str] = []
+    for value in config.getoption("rws_client_profile") or ():
+        profiles.extend(p.strip() for p in str(value).split(",") if p.strip())
+    name = str(config.getoption("rws_client_name"))
+    client = ClientUnderTest(name, str(command), frozenset(profiles or ["core"]))
+    baseline = config.getoption("rws_expected_failures")
+    report_dir = config.getoption("rws_report_dir")
+    settings = RwsSettings(
+        server_url=f"client {name}",
+        expected_failures=Path(baseline) if baseline else None,
+        report_dir=Path(report_dir) if report_dir else None,
+    )
+    return settings, ClientSuiteSource(client, config.getoption("rws_model") or "conformance-1")
 
 
 def _addoptions_of_check(group: Any) -> None:
@@ -511,6 +561,9 @@ def _addoptions_of_check(group: Any) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     """Register the session plugin, only when ``--rws-server-url`` is given."""
     settings = RwsSettings.from_config(config)
+    client = _client_source(config) if settings is None else None
+    if client is not None:
+        settings = client[0]
     if settings is None:
         return
     baseline: tuple[ExpectedFailure, ...] = ()
@@ -522,7 +575,9 @@ def pytest_configure(config: pytest.Config) -> None:
     source: SuiteSource | None = config.hook.pytest_rws_suite_source(
         config=config, settings=settings
     )
-    if source is None:
+    if client is not None:
+        source = client[1]
+    elif source is None:
         source = HarnessSource(settings)
     config.pluginmanager.register(
         RwsSession(config=config, settings=settings, source=source, baseline=baseline),
