@@ -15,6 +15,7 @@ links to that definition's page.
 
 from __future__ import annotations
 
+import html
 import json
 import posixpath
 import re
@@ -229,7 +230,7 @@ class SchemaReference:
             constraints = self.constraints(prop, base_rel, page)
             result.append(
                 [
-                    code(full),
+                    _field_name(full),
                     self.type_of(prop, base_rel, page),
                     "yes" if name in required else "",
                     "; ".join(constraints),
@@ -298,7 +299,9 @@ class SchemaReference:
 
         direction = self.schema_set.direction_of(event_type)
         arrow = "client → server" if direction == "client" else "server → client"
-        out = [banner(f"schemas/{rel} and schemas/examples/{event_type}/")]
+        # The title in front matter: MkDocs would otherwise derive one from the file name.
+        out = [f"---\ntitle: {event_type}\n---\n"]
+        out.append(banner(f"schemas/{rel} and schemas/examples/{event_type}/"))
         out.append(f"# `{event_type}` {{#{_slug(event_type)}}}\n")
         out.append(_linkify(str(schema.get("description", "")).strip(), page) + "\n")
         out.append(
@@ -465,6 +468,12 @@ class SchemaReference:
             )
         out.append(table(["Definition", "File", "What it is"], rows))
         return "\n".join(out)
+
+
+def _field_name(name: str) -> str:
+    """A field path as code that may wrap after a dot but never inside a name."""
+    escaped = html.escape(name).replace(".", ".<wbr>")
+    return f"<code>{escaped}</code>"
 
 
 def _bounds(node: Mapping[str, Any], low: str, high: str, what: str) -> list[str]:

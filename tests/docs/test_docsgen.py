@@ -151,7 +151,7 @@ def test_every_event_page_has_a_row_for_every_field(reference: SchemaReference) 
     for event_type in schema_set.client_event_types() | schema_set.server_event_types():
         page = reference.event(event_type)
         for field in schema_set.schema_for(event_type).get("properties", {}):
-            assert f"| `{field}` |" in page, f"{event_type}: no row for {field}"
+            assert f"| <code>{field}</code> |" in page, f"{event_type}: no row for {field}"
 
 
 def test_invalid_examples_show_the_reason_the_schema_gives(reference: SchemaReference) -> None:
