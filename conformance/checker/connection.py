@@ -764,8 +764,10 @@ class Connection:
         target = steer.get("previous_response_id")
         wire = self._wire(event)
         run = self.wire_runs.get(wire)
-        if run is not None and not run.ended and run.response_id == target:
-            # RWS-STEER-3: steering events draw from the running target's counter.
+        # RWS-STEER-3: steering events the grammar puts inside a run (ordering.json) draw their
+        # sequence numbers from the running target's counter.
+        in_run = etype in self.checker.run_tokens
+        if in_run and run is not None and not run.ended and run.response_id == target:
             run.feed(event, etype, index)
         is_reply = etype == "response.steer.accepted" or (
             etype == "response.steer.failed" and "id" not in steer

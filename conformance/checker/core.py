@@ -98,6 +98,11 @@ class Checker:
         reqs = requirements if requirements is not None else _default_requirements()
         self.recorder = Recorder(reqs, self.config.profiles, self.config.roles)
         self.knowledge = Knowledge()
+        # The event types the response machine accepts: the steering events part of a run.
+        response = self.rules.ordering.machines[
+            self.rules.ordering.scopes["response"].machines["*"]
+        ]
+        self.run_tokens = frozenset(token for _, token in response.table)
         self.connections: dict[str, Connection] = {}
         self.count = 0
 

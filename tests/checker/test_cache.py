@@ -215,3 +215,19 @@ class TestClosedConnections:
         limit = error_event("websocket_connection_limit_reached", stream_id="a")
         t = Transcript().open().create(stream_id="a").recv(limit)
         assert_only(check(t), "RWS-EVENT-5")
+
+
+def test_fork_answered_not_found_breaks_lane_7() -> None:
+    """A fork from another lane's entry is served, not previous_response_not_found."""
+    t = Transcript().open().create(stream_id="a", store=False)
+    t.recv(*run_events(rid="resp_a", stream_id="a"))
+    t.create(stream_id="b", previous_response_id="resp_a", store=False)
+    t.recv(error_event("previous_response_not_found", param="previous_response_id",
+                       stream_id="b"))  # fmt: skip
+    assert requirements(check(t)) == {"RWS-LANE-7", "RWS-CACHE-2", "RWS-CACHE-1"}
+
+
+def test_rejection_for_named_lane_without_stream_id_breaks_event_4() -> None:
+    """A request-scoped error for a named lane carries the lane's stream_id."""
+    t = Transcript().open().create(stream_id="a", previous_response_id="resp_x").recv(NOT_FOUND)
+    assert_only(check(t), "RWS-EVENT-4")

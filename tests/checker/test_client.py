@@ -114,3 +114,30 @@ class TestSteeringReplies:
         """A steering reply answers a response.steer."""
         t = Transcript().open().recv(steer_failed("response_not_found"))
         assert_only(check(t, profiles=ALL_PROFILES, permissive=True), "RWS-STEER-2")
+
+
+def test_steer_pending_before_target_completed_breaks_steer_6() -> None:
+    """response.steer.pending comes only after the target's response.completed."""
+    events = run_events(rid="resp_a")
+    pending = {
+        "type": "response.steer.pending",
+        "sequence_number": 3,
+        "steer": {"id": "steer_1", "previous_response_id": "resp_a"},
+        "reason": "waiting_for_required_input",
+        "required_input": [],
+    }
+    t = Transcript().open().create().recv(*events[:3], pending)
+    assert_only(check(t, profiles=ALL_PROFILES, permissive=True), "RWS-STEER-6")
+
+
+def test_steer_pending_after_target_completed_passes() -> None:
+    """After response.completed, response.steer.pending is in order."""
+    pending = {
+        "type": "response.steer.pending",
+        "sequence_number": 0,
+        "steer": {"id": "steer_1", "previous_response_id": "resp_a"},
+        "reason": "waiting_for_required_input",
+        "required_input": [],
+    }
+    t = Transcript().open().create().recv(*run_events(rid="resp_a"), pending)
+    assert_clean(check(t, profiles=ALL_PROFILES, permissive=True), "RWS-STEER-6")

@@ -214,3 +214,32 @@ class TestSequenceNumbers:
         t.recv(error_event("previous_response_not_found", param="previous_response_id",
                            sequence_number=0))  # fmt: skip
         assert_only(check(t), "RWS-SEQ-4")
+
+
+def custom_tool_run(done_input: str) -> list[dict[str, Any]]:
+    """A run with one custom tool call whose input is sent as two deltas."""
+    events = run_events([])
+    terminal = events.pop()
+    base = {"type": "custom_tool_call", "id": "ctc_1", "call_id": "call_c1", "name": "shell"}
+    key = {"item_id": "ctc_1", "output_index": 0}
+    done = {**base, "input": done_input, "status": "completed"}
+    events += [
+        {"type": "response.output_item.added", "output_index": 0,
+         "item": {**base, "input": "", "status": "in_progress"}},
+        {"type": "response.custom_tool_call_input.delta", **key, "delta": "ls "},
+        {"type": "response.custom_tool_call_input.delta", **key, "delta": "-la"},
+        {"type": "response.custom_tool_call_input.done", **key, "input": "ls -la"},
+        {"type": "response.output_item.done", "output_index": 0, "item": done},
+    ]  # fmt: skip
+    terminal["response"]["output"] = [done]
+    return renumber([*events, terminal])
+
+
+def test_custom_tool_input_equal_to_deltas_passes() -> None:
+    """E5: custom tool call input is the concatenation of its deltas."""
+    assert_clean(check(one_run(custom_tool_run("ls -la")), permissive=True), "RWS-DELTA-5")
+
+
+def test_custom_tool_input_differing_breaks_delta_5() -> None:
+    """E5: the item's input in output_item.done differs from the deltas."""
+    assert_only(check(one_run(custom_tool_run("ls")), permissive=True), "RWS-DELTA-5")
