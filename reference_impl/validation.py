@@ -7,9 +7,9 @@ gets the same answer:
    ``type`` or ``unknown_event_type`` (RWS-CREATE-11).
 2. :func:`check_stream_id`: the lane, or ``invalid_stream_id`` (RWS-LANE-3).
 3. :func:`check_create`: nesting depth and Unicode, then the schema of ``response.create``
-   (:mod:`reference_impl.schemas`), then what this server requires (``model``, no
-   ``stream: false``, no ``background: true``), or one request-scoped error whose ``param``
-   names the offending field (RWS-CREATE-3, RWS-CREATE-5).
+   (:mod:`reference_impl.schemas`), then what this server requires (no ``stream: false``, no
+   ``background: true``, a ``model``), or one request-scoped error whose ``param`` names the
+   offending field (RWS-CREATE-3, RWS-CREATE-5).
 
 Unknown top-level fields are ignored (RWS-CREATE-4).
 """
@@ -196,6 +196,21 @@ def check_create(event: Mapping[str, Any], *, crash_on_deep_input: bool = False)
     if error is not None:
         raise error
 
+    # RWS-CREATE-3: stream false and background true are not supported over WebSocket;
+    # checked before the model, so that such a request is refused for what it asks.
+    if event.get("stream") is False:
+        raise RequestError(
+            "unsupported_parameter",
+            "stream: false is not supported over WebSocket.",
+            param="stream",
+        )
+    if event.get("background") is True:
+        raise RequestError(
+            "unsupported_parameter",
+            "background: true is not supported over WebSocket.",
+            param="background",
+        )
+
     # RWS-CREATE-5: the model is required by this server.
     if "model" not in event or event["model"] is None:
         raise RequestError(
@@ -224,8 +239,6 @@ def check_create(event: Mapping[str, Any], *, crash_on_deep_input: bool = False)
     if previous == "":
         raise _value_error("previous_response_id", "expected a response id")
     store = _optional(event, "store", bool, "a boolean")
-    stream = _optional(event, "stream", bool, "a boolean")
-    background = _optional(event, "background", bool, "a boolean")
     generate = _optional(event, "generate", bool, "a boolean")
     instructions = _optional(event, "instructions", str, "a string")
     max_output_tokens = _optional(event, "max_output_tokens", int, "an integer")
@@ -242,20 +255,6 @@ def check_create(event: Mapping[str, Any], *, crash_on_deep_input: bool = False)
     metadata = _optional(event, "metadata", dict, "an object")
     if metadata is not None and not all(isinstance(v, str) for v in metadata.values()):
         raise _type_error("metadata", "an object of strings")
-
-    # RWS-CREATE-3: stream false and background true are not supported over WebSocket.
-    if stream is False:
-        raise RequestError(
-            "unsupported_parameter",
-            "stream: false is not supported over WebSocket.",
-            param="stream",
-        )
-    if background is True:
-        raise RequestError(
-            "unsupported_parameter",
-            "background: true is not supported over WebSocket.",
-            param="background",
-        )
 
     return CreateRequest(
         model=model,

@@ -468,6 +468,7 @@ class TestMessages:
             ({"input": [{"role": "user"}]}, "missing_required_parameter", "input[0].content"),
             ({"temperature": 3}, "invalid_value", "temperature"),
             ({"store": "yes"}, "invalid_type", "store"),
+            ({"model": ..., "stream": False}, "unsupported_parameter", "stream"),
         ],
     )
     def test_server_rejects_invalid_requests_with_the_offending_param(
