@@ -2,8 +2,8 @@
 
 Runs the checker (:mod:`conformance.checker`) over a JSON Lines transcript (format:
 ``docs/transcripts.md``) and prints the findings, or the whole report as JSON with
-``--json``. The exit status is 1 when any finding is FAILED, 2 when the file cannot be read,
-0 otherwise (warnings and informational findings do not fail).
+``--json``. The exit status is 1 when any finding is FAILED, 2 when the file cannot be read
+or an option is wrong, 0 otherwise (warnings and informational findings do not fail).
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--profile",
         action="append",
-        choices=PROFILES,
         default=None,
-        help="a profile the server declares (repeatable; default: core)",
+        help=f"profiles the server declares, comma-separated or repeated ({', '.join(PROFILES)}); "
+        "core is always declared",
     )
     parser.add_argument(
         "--role",
@@ -53,6 +53,13 @@ def register(subparsers: Any) -> None:
         default=int(DEFAULT_PARAMETERS["max-named-lanes"]),
         help="the server's declared max-named-lanes (default: 32)",
     )
+    parser.add_argument(
+        "--server-param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a declared server parameter (repeatable), e.g. max-connection-age=600",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(func=run)
 
@@ -60,11 +67,25 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """Check the transcript named in ``args``; return the exit status."""
     out = out or sys.stdout
-    profiles = {"core", *(args.profile or ())}
+    profiles = {"core"}
+    for value in args.profile or ():
+        profiles.update(p.strip() for p in value.split(",") if p.strip())
+    unknown = profiles - set(PROFILES)
+    if unknown:
+        print(f"responses-ws validate: unknown profile {sorted(unknown)[0]!r}", file=sys.stderr)
+        return 2
     roles = ROLES if args.role == "both" else (args.role,)
     parameters = dict(DEFAULT_PARAMETERS)
     parameters["busy-lane"] = args.busy_lane
     parameters["max-named-lanes"] = str(args.max_named_lanes)
+    for item in args.server_param:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            print(
+                f"responses-ws validate: --server-param wants NAME=VALUE: {item!r}", file=sys.stderr
+            )
+            return 2
+        parameters[name.strip()] = value.strip()
     checker = Checker(CheckerConfig(frozenset(profiles), parameters, frozenset(roles)))
     try:
         report = checker.feed_all(read_jsonl(args.transcript))

@@ -128,3 +128,28 @@ class TestValidateCommand:
         """An unreadable transcript is exit status 2."""
         args = build_parser().parse_args(["validate", str(tmp_path / "absent.jsonl")])
         assert run_validate(args, io.StringIO()) == 2
+
+
+def test_validate_accepts_profiles_and_server_parameters(tmp_path: Path) -> None:
+    """--profile takes comma-separated lists; --server-param sets any declared parameter."""
+    t = Transcript().open()
+    t.records.append(Record(index=1, kind="text", conn="c1", ts=9.0, dir="c2s",
+                            text='{"type":"response.create","input":"hi"}'))  # fmt: skip
+    t.recv(*run_events())
+    path = tmp_path / "t.jsonl"
+    write_jsonl(path, t.records)
+    args = build_parser().parse_args(
+        ["validate", str(path), "--profile", "multiplex,steering", "--server-param",
+         "max-connection-age=5", "--json"]
+    )  # fmt: skip
+    out = io.StringIO()
+    assert run_validate(args, out) == 1
+    assert json.loads(out.getvalue())["verdicts"]["RWS-LIMIT-1"] == "FAILED"
+
+
+def test_validate_rejects_unknown_profile(tmp_path: Path) -> None:
+    """A profile the specification does not define is a usage error (exit 2)."""
+    path = tmp_path / "t.jsonl"
+    write_jsonl(path, Transcript().open().records)
+    args = build_parser().parse_args(["validate", str(path), "--profile", "turbo"])
+    assert run_validate(args, io.StringIO()) == 2
