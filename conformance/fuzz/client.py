@@ -162,6 +162,8 @@ class WireClient:
                 max_size=64 * 1024 * 1024,
                 max_queue=None,
                 user_agent_header="responses-ws-fuzz",
+                # connect directly (no context manager): the connection outlives this call
+                legacy=True,
             )
         except InvalidStatus as exc:
             tape.add(self.conn, "rejected", url=target.url, status=exc.response.status_code)

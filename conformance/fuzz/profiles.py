@@ -36,8 +36,8 @@ class Budget:
 
 BUDGETS: dict[str, Budget] = {
     "dev": Budget(200, 20, 12, derandomize=False),
-    "ci": Budget(2000, 200, 12, derandomize=True),
-    "nightly": Budget(20000, 2000, 30, derandomize=False),
+    "ci": Budget(2000, 200, 20, derandomize=True),
+    "nightly": Budget(20000, 2000, 40, derandomize=False),
 }
 
 DEFAULT_PROFILE = "dev"
