@@ -16,7 +16,7 @@ from typing import Any
 from conformance.harness.config import SuiteConfig
 from conformance.results import Verdict
 
-__all__ = ["CheckerFinding", "check_transcript", "checker_available"]
+__all__ = ["CheckerFinding", "check_transcript", "checker_available", "harness_findings"]
 
 
 @dataclass(frozen=True)
@@ -88,3 +88,33 @@ def _checker_config(module: Any, config: SuiteConfig) -> Any:
         parameters=dict(config.parameters),
         roles=frozenset({"server"}),
     )
+
+
+def harness_findings(
+    records: Sequence[Mapping[str, Any]], config: SuiteConfig, deliberate: Sequence[str]
+) -> list[str]:
+    """The suite's own protocol violations in a transcript, other than ``deliberate`` ones.
+
+    The checker judges the client role over the suite's messages; a finding there means the
+    suite sent something it did not mean to, so its verdict about the server may be wrong.
+    """
+    module = _checker_module()
+    if module is None:
+        return []
+    checker = module.Checker(
+        module.CheckerConfig(
+            profiles=frozenset(config.profiles),
+            parameters=dict(config.parameters),
+            roles=frozenset({"client"}),
+        )
+    )
+    for record in records:
+        checker.feed(dict(record))
+    report = checker.finish()
+    out: list[str] = []
+    for finding in getattr(report, "findings", ()):
+        requirement = getattr(finding, "requirement", None)
+        if requirement is None or requirement in deliberate:
+            continue
+        out.append(f"{requirement}: {getattr(finding, 'message', '')}")
+    return out

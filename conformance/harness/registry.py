@@ -38,6 +38,9 @@ class Scenario:
     skip_if: SkipCondition | None = None
     # Multiplexing checks need every profile listed here (e.g. multiplex + conformance-model).
     extra_profiles: tuple[str, ...] = ()
+    # Client requirements the scenario breaks on purpose (a binary frame, stream_id null...);
+    # any other client-side finding over its transcript is a bug of the suite itself.
+    deliberate: tuple[str, ...] = ()
 
     def skip_reason(self, config: SuiteConfig) -> str | None:
         """Why this scenario cannot run against ``config`` (None when it can)."""
@@ -65,6 +68,7 @@ def scenario(
     needs_model: bool = True,
     skip_if: SkipCondition | None = None,
     extra_profiles: tuple[str, ...] = (),
+    deliberate: tuple[str, ...] = (),
 ) -> Callable[[ScenarioFunction], ScenarioFunction]:
     """Register the decorated async function as a scenario."""
 
@@ -81,6 +85,7 @@ def scenario(
             func=func,
             skip_if=skip_if,
             extra_profiles=extra_profiles,
+            deliberate=deliberate,
         )
         return func
 

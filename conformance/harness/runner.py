@@ -17,7 +17,7 @@ from typing import Any
 import trio
 from websockets.exceptions import ConnectionClosed
 
-from conformance.harness.checking import CheckerFinding, check_transcript
+from conformance.harness.checking import CheckerFinding, check_transcript, harness_findings
 from conformance.harness.config import SuiteConfig
 from conformance.harness.context import (
     CheckFailure,
@@ -203,6 +203,10 @@ async def run_scenario(
         details["not_applicable"] = dict(ctx.skipped)
     if suite_error:
         details["suite_error"] = True
+    own = harness_findings(records, config, scn.deliberate)
+    if own:
+        # Kept as data (and asserted empty by the suite's own tests), never blamed on the server.
+        details["harness_findings"] = own
     if exercised:
         details["exercised"] = dict(exercised)
     return CheckResult(

@@ -21,6 +21,7 @@ __all__: list[str] = []
     "create.stream-and-background",
     "stream absent/null/true is accepted; stream:false and background:true are rejected",
     requirements=("RWS-CREATE-3", "RWS-CREATE-12", "RWS-CREATE-14"),
+    deliberate=("RWS-CREATE-2",),
     drives="generate:false requests with stream null, true, stream_options, stream false and "
     "background true",
     needs_model=False,
@@ -136,6 +137,7 @@ async def generate_false(ctx: ScenarioContext) -> None:
     "create.null-stream-id",
     '"stream_id": null is treated as the default lane',
     requirements=("RWS-CREATE-7", "RWS-EVENT-5"),
+    deliberate=("RWS-CREATE-8",),
     drives='one generate:false request with "stream_id": null',
     needs_model=False,
 )

@@ -17,6 +17,7 @@ __all__: list[str] = []
     "errors.shape-and-registry",
     "request and frame errors are wrapped, match the registry and leak nothing",
     requirements=("RWS-ERR-1", "RWS-ERR-2", "RWS-ERR-5", "RWS-SEQ-4"),
+    deliberate=("RWS-TRANS-6",),
     drives="unknown previous_response_id, invalid input type, invalid JSON, unknown type",
     needs_model=False,
 )

@@ -45,6 +45,7 @@ async def _still_usable(ctx: ScenarioContext, requirement: str) -> None:
     "frames.binary-message-error",
     "a binary message is answered with unsupported_frame_type and the connection stays usable",
     requirements=("RWS-CREATE-10", "RWS-ERR-3"),
+    deliberate=("RWS-TRANS-6",),
     drives="one binary message, then a generate:false response.create",
     needs_model=False,
 )
@@ -62,6 +63,7 @@ async def binary(ctx: ScenarioContext) -> None:
     "frames.invalid-json-error",
     "text that is not a JSON object is answered with invalid_json and the connection stays",
     requirements=("RWS-CREATE-9", "RWS-ERR-3"),
+    deliberate=("RWS-TRANS-6",),
     drives="the text 'not json {', then the text '[1, 2]', then a generate:false request",
     needs_model=False,
 )
@@ -77,6 +79,7 @@ async def invalid_json(ctx: ScenarioContext) -> None:
     "frames.unknown-event-type",
     "an object with an unknown or missing type is answered with unknown_event_type",
     requirements=("RWS-CREATE-11", "RWS-ERR-3"),
+    deliberate=("RWS-TRANS-6",),
     drives='{"type": "response.bogus"}, then {"model": "x"}, then a generate:false request',
     needs_model=False,
 )

@@ -47,6 +47,8 @@ def _busy_policy(config: SuiteConfig) -> str:
     "lanes.busy-default-lane",
     "a second request on a busy lane is queued (or rejected) per the declared busy-lane policy",
     requirements=("RWS-LANE-1", "RWS-LANE-2", "RWS-LANE-9"),
+    # Under busy-lane=reject a second request on a busy lane is the point of the check.
+    deliberate=("RWS-CLIENT-3",),
     drives="three back-to-back requests on the default lane: slow run, run, invalid request",
 )
 async def busy_lane(ctx: ScenarioContext) -> None:

@@ -177,6 +177,7 @@ async def declared_age(ctx: ScenarioContext) -> None:
     "limits.deeply-nested-input",
     "a deeply nested request harms neither the server, other connections nor the cache",
     requirements=("RWS-LIMIT-6",),
+    deliberate=("RWS-TRANS-6",),
     drives="run 1 store:false on c1; c2 open; c1 sends input nested 500 and 20000 levels; "
     "continue run 1 on c1; a run on c2",
 )

@@ -96,3 +96,12 @@ def test_undeclared_profile_skips_multiplex_scenarios() -> None:
     multiplex = [s for s in all_scenarios() if s.profile == "multiplex"]
     assert multiplex
     assert all(s.skip_reason(config) == "profile 'multiplex' not declared" for s in multiplex)
+
+
+def test_deliberate_violations_name_client_requirements() -> None:
+    requirements = load_requirements()
+    wrong = {
+        s.id: [r for r in s.deliberate if r not in requirements or requirements[r].role != "client"]
+        for s in all_scenarios()
+    }
+    assert {k: v for k, v in wrong.items() if v} == {}
