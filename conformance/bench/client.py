@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -154,6 +155,7 @@ class TurnResult:
     done: float
     events: int
     bytes_sent: int = 0
+    created_cpu: float = 0.0
 
     @property
     def uncached_input_tokens(self) -> int:
@@ -168,11 +170,19 @@ class TurnResult:
         return int(details.get("cached_tokens", 0))
 
 
-async def run_turn(conn: Connection, event: dict[str, Any]) -> TurnResult:
-    """Send one ``response.create`` and read its run up to the terminal event."""
+async def run_turn(
+    conn: Connection, event: dict[str, Any], cpu: Callable[[], float] | None = None
+) -> TurnResult:
+    """Send one ``response.create`` and read its run up to the terminal event.
+
+    ``cpu``, when given, reads the server's CPU time: it is read just before sending and just
+    after ``response.created`` arrives, and the difference becomes ``created_cpu``.
+    """
     before = conn.count.payload
+    cpu_before = cpu() if cpu is not None else 0.0
     sent = await conn.send_event(event)
     created = 0.0
+    created_cpu = 0.0
     output: list[dict[str, Any]] = []
     events = 0
     while True:
@@ -183,6 +193,8 @@ async def run_turn(conn: Connection, event: dict[str, Any]) -> TurnResult:
         kind = data.get("type")
         if kind == "response.created":
             created = now
+            if cpu is not None:
+                created_cpu = cpu() - cpu_before
         elif kind == "response.output_item.done":
             output.append(data["item"])
         elif kind == "error":
@@ -199,4 +211,5 @@ async def run_turn(conn: Connection, event: dict[str, Any]) -> TurnResult:
                 done=now,
                 events=events,
                 bytes_sent=conn.count.payload - before,
+                created_cpu=created_cpu,
             )

@@ -30,7 +30,9 @@ JSON-ready dict (``conformance.bench.report`` adds the targets and ratios). Defi
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib.metadata
+import itertools
 import json
 import os
 import platform
@@ -78,6 +80,7 @@ class BenchSettings:
     sessions: int = 500
     session_deltas: int = 20
     session_delay_ms: int = 50
+    session_ramp_s: float = 1.0
     checker_deltas: int = 20_000
     run_suite: bool = True
     cost: CostModel = field(default_factory=lambda: CostModel(2.0, 20.0))
@@ -97,6 +100,7 @@ class BenchSettings:
                 "sessions": 100,
                 "session_deltas": 10,
                 "session_delay_ms": 20,
+                "session_ramp_s": 0.2,
                 "checker_deltas": 2_000,
             }
             base.update(overrides)
@@ -118,6 +122,7 @@ class _TurnSample:
     input_tokens: int
     events: int
     server_cpu_s: float = 0.0
+    created_cpu_s: float = 0.0
 
 
 def _create(
@@ -163,6 +168,8 @@ async def _tool_loop(
     turns: int,
     transcript: list[dict[str, Any]] | None = None,
     origin: float = 0.0,
+    *,
+    probe_cpu: bool = False,
 ) -> list[_TurnSample]:
     """Run one N-turn tool loop in ``mode``; return one sample per turn."""
     cpu_before = cpu_seconds(endpoint.pid)
@@ -191,7 +198,8 @@ async def _tool_loop(
                 if mode in ("a", "a_lean"):
                     shared = conn
             body = history if mode == "b" else new_items
-            result = await run_turn(conn, _create(mode, turn, previous, body))
+            probe = functools.partial(cpu_seconds, endpoint.pid) if probe_cpu else None
+            result = await run_turn(conn, _create(mode, turn, previous, body), probe)
             if mode in ("a", "a_lean"):
                 start = start if turn == 1 else result.sent
             if mode in ("b", "c"):
@@ -200,6 +208,7 @@ async def _tool_loop(
                 _TurnSample(
                     wall_s=result.done - start,
                     created_s=result.created - result.sent,
+                    created_cpu_s=result.created_cpu,
                     payload=result.bytes_sent,
                     wire=count.wire - wire_before,
                     uncached=result.uncached_input_tokens,
@@ -279,13 +288,18 @@ async def _overhead(endpoint: Endpoint, settings: BenchSettings, log: Log) -> di
     reps: list[list[_TurnSample]] = []
     for rep in range(settings.overhead_reps):
         log(f"  continuation overhead: rep {rep + 1}/{settings.overhead_reps}")
-        reps.append(await _tool_loop(endpoint, "a", settings.overhead_turns))
+        reps.append(await _tool_loop(endpoint, "a", settings.overhead_turns, probe_cpu=True))
     per_turn = _per_turn(reps, "created_s", 1e6)
     turns = list(range(1, len(per_turn) + 1))
     fit = slope(turns, per_turn)
     intercept = median(per_turn) - fit * median(turns)
     pooled = [s.created_s * 1e6 for rep in reps for s in rep]
+    cpu_per_turn = _per_turn(reps, "created_cpu_s", 1e6)
     return {
+        "server_cpu_us_per_turn": cpu_per_turn,
+        "server_cpu_p50_us": median([s.created_cpu_s * 1e6 for rep in reps for s in rep]),
+        "server_cpu_turn_1_us": cpu_per_turn[0],
+        "server_cpu_turn_last_us": cpu_per_turn[-1],
         "reps": len(reps),
         "turns": len(per_turn),
         "us_per_turn": per_turn,
@@ -308,14 +322,17 @@ async def _echo(endpoint: Endpoint, size: int, round_trips: int) -> dict[str, An
             await conn.send_text(message)
             await conn.recv_text()
         samples = []
+        cpu = cpu_seconds(endpoint.pid)
         for _ in range(round_trips):
             sent = await conn.send_text(message)
             await conn.recv_text()
             samples.append((time.perf_counter() - sent) * 1e6)
+        cpu = cpu_seconds(endpoint.pid) - cpu
     finally:
         await conn.close()
     return {
         "message_bytes": size,
+        "server_cpu_us": cpu / round_trips * 1e6,
         **{f"{k}_us" if k != "n" else k: v for k, v in summary(samples).items()},
     }
 
@@ -392,15 +409,17 @@ async def _throughput(endpoint: Endpoint, settings: BenchSettings, log: Log) -> 
     }
 
 
+@dataclass(slots=True)
+class _PacedRun:
+    created_ms: float  # response.create sent -> response.created received
+    gaps_ms: list[float]  # per event after response.created: gap to the previous minus pacing
+    slip_ms: float  # the terminal event's lateness against the run's schedule
+
+
 async def _paced_session(
-    endpoint: Endpoint,
-    conn: Connection,
-    start: asyncio.Event,
-    offset: float,
-    deltas: int,
-    delay_ms: int,
-) -> list[float]:
-    """One paced run; the lateness (ms) of each event after ``response.created``."""
+    conn: Connection, start: asyncio.Event, offset: float, deltas: int, delay_ms: int
+) -> _PacedRun:
+    """One paced run (``rws:delay``): when each of its events arrived against its pause."""
     await start.wait()
     if offset:
         await asyncio.sleep(offset)
@@ -411,25 +430,26 @@ async def _paced_session(
         "input": f"rws:delay ms={delay_ms}\nrws:text length={deltas * 4} chunks={deltas}",
     }
     sent = await conn.send_event(event)
-    late: list[float] = []
-    index = 0
+    arrivals: list[float] = []
     while True:
         message = await conn.ws.recv()
-        arrived = time.perf_counter()
+        arrivals.append(time.perf_counter())
         head = message[:64] if isinstance(message, str) else ""
-        if index:
-            late.append((arrived - sent) * 1e3 - index * delay_ms)
-        index += 1
         if any(t in head for t in _TERMINALS):
             if '"response.completed"' not in head:
                 raise BenchError(f"paced run ended with {head!r}")
-            return late
+            break
+    # The server pauses delay_ms after sending each event, then sends the next: an event is
+    # due delay_ms after its predecessor went out (about when it arrived, on loopback).
+    gaps = [(b - a) * 1e3 - delay_ms for a, b in itertools.pairwise(arrivals)]
+    slip = (arrivals[-1] - sent) * 1e3 - (len(arrivals) - 1) * delay_ms
+    return _PacedRun((arrivals[0] - sent) * 1e3, gaps, slip)
 
 
 async def _sessions(
-    endpoint: Endpoint, count: int, deltas: int, delay_ms: int
-) -> tuple[list[list[float]], float]:
-    """``count`` concurrent paced sessions: each one's event lateness, and the event rate."""
+    endpoint: Endpoint, count: int, deltas: int, delay_ms: int, ramp_s: float
+) -> tuple[list[_PacedRun], float]:
+    """``count`` concurrent paced sessions, started evenly over ``ramp_s``; and the event rate."""
     gate = asyncio.Semaphore(32)  # bounded handshakes at once
 
     async def open_one(i: int) -> Connection:
@@ -439,11 +459,8 @@ async def _sessions(
     conns = await asyncio.gather(*(open_one(i) for i in range(count)))
     start = asyncio.Event()
     try:
-        # Starts spread evenly over one pacing interval, so that sessions do not tick together.
         tasks = [
-            asyncio.create_task(
-                _paced_session(endpoint, conn, start, i / count * delay_ms / 1e3, deltas, delay_ms)
-            )
+            asyncio.create_task(_paced_session(conn, start, i / count * ramp_s, deltas, delay_ms))
             for i, conn in enumerate(conns)
         ]
         began = time.perf_counter()
@@ -452,35 +469,43 @@ async def _sessions(
         elapsed = time.perf_counter() - began
     finally:
         await asyncio.gather(*(conn.close() for conn in conns), return_exceptions=True)
-    return list(results), sum(len(r) for r in results) / elapsed
+    return list(results), sum(len(r.gaps_ms) + 1 for r in results) / elapsed
+
+
+def _paced_figures(runs: Sequence[_PacedRun]) -> dict[str, Any]:
+    return {
+        "event_latency_ms": summary([g for run in runs for g in run.gaps_ms]),
+        "created_ms": summary([run.created_ms for run in runs]),
+        "schedule_slip_ms": summary([run.slip_ms for run in runs]),
+    }
 
 
 async def _concurrency(endpoint: Endpoint, settings: BenchSettings, log: Log) -> dict[str, Any]:
     deltas, delay = settings.session_deltas, settings.session_delay_ms
     log("  concurrency: 1 session (baseline)")
-    baseline: list[list[float]] = []
+    baseline: list[_PacedRun] = []
     for _ in range(5):
-        runs, _rate = await _sessions(endpoint, 1, deltas, delay)
+        runs, _rate = await _sessions(endpoint, 1, deltas, delay, 0.0)
         baseline.extend(runs)
     log(f"  concurrency: {settings.sessions} sessions")
     cpu = cpu_seconds(endpoint.pid)
+    client_cpu = time.process_time()
     began = time.perf_counter()
-    runs, rate = await _sessions(endpoint, settings.sessions, deltas, delay)
-    utilisation = (cpu_seconds(endpoint.pid) - cpu) / (time.perf_counter() - began)
-    # Lateness grows along a run even alone (every pause starts after the previous send), so
-    # what load adds is the lateness minus the single-session median of the same event.
-    expected = [median([run[j] for run in baseline]) for j in range(len(baseline[0]))]
-    added = [run[j] - expected[j] for run in runs for j in range(len(run))]
+    runs, rate = await _sessions(
+        endpoint, settings.sessions, deltas, delay, settings.session_ramp_s
+    )
+    elapsed = time.perf_counter() - began
     return {
         "sessions": settings.sessions,
         "events_per_session": deltas + 8,
         "pacing_ms": delay,
+        "ramp_s": settings.session_ramp_s,
         "offered_events_per_s": settings.sessions * 1000 / delay,
         "achieved_events_per_s": rate,
-        "server_cpu_utilisation": utilisation,
-        "latency_ms": summary([x for run in runs for x in run]),
-        "baseline_latency_ms": summary([x for run in baseline for x in run]),
-        "added_latency_ms": summary(added),
+        "server_cpu_utilisation": (cpu_seconds(endpoint.pid) - cpu) / elapsed,
+        "client_cpu_utilisation": (time.process_time() - client_cpu) / elapsed,
+        "loaded": _paced_figures(runs),
+        "baseline": _paced_figures(baseline),
     }
 
 
@@ -520,8 +545,10 @@ def _check_transcript(transcript: list[dict[str, Any]]) -> dict[str, Any]:
         checker = Checker(config)
         setup = time.perf_counter() - began
         began = time.perf_counter()
+        cpu = time.process_time()
         report = checker.feed_all(transcript)
         timings.append((setup, time.perf_counter() - began))
+        cpu = time.process_time() - cpu
     events = sum(1 for r in transcript if r.get("kind") == "text" and r.get("dir") == "s2c")
     failed = sorted(
         {f.requirement or "transcript" for f in report.findings if f.verdict.value == "FAILED"}
@@ -534,6 +561,8 @@ def _check_transcript(transcript: list[dict[str, Any]]) -> dict[str, Any]:
         "setup_seconds": setup,
         "records_per_s": len(transcript) / warm,
         "events_per_s": events / warm,
+        "cpu_seconds": cpu,
+        "events_per_cpu_s": events / cpu,
         "cold_seconds": cold + cold_setup,
         "cold_events_per_s": events / (cold + cold_setup),
         "failed_requirements": failed,

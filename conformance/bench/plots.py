@@ -18,6 +18,9 @@ _MODE_LABELS = {
     "c": "(c) new connection, hydration",
 }
 _DRIVER_STYLE = {"asyncio": "-", "trio": "--"}
+# (c) sends the bytes of (a) and has the uncached tokens of (b): dotted and wider so that the
+# line underneath stays visible.
+_MODE_STYLE = {"a": "-", "a_lean": "-", "b": "-", "c": ":"}
 
 
 def _pyplot() -> Any:
@@ -47,6 +50,7 @@ def _tool_loop_wall(report: dict[str, Any], out: Path) -> Path:
         title = "cost model off" if cost == "cost_off" else "cost model on"
         ax.set_title(f"Wall time per turn, {title}")
         ax.set_xlabel("turn")
+        ax.set_xticks(range(1, report["settings"]["turns"] + 1, 2))
         ax.set_ylabel("ms (median)")
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
@@ -67,12 +71,14 @@ def _tool_loop_bytes(report: dict[str, Any], out: Path) -> Path:
         per_turn = figures["c2s_payload_bytes_per_turn"]
         cumulative = [sum(per_turn[: i + 1]) / 1024 for i in range(len(per_turn))]
         turns = range(1, len(per_turn) + 1)
-        left.plot(turns, cumulative, color=f"C{index}", label=_MODE_LABELS[mode])
+        style = {"linestyle": _MODE_STYLE[mode], "linewidth": 3 if mode == "c" else 1.5}
+        left.plot(turns, cumulative, color=f"C{index}", label=_MODE_LABELS[mode], **style)
         right.plot(
             turns,
             figures["uncached_input_tokens_per_turn"],
             color=f"C{index}",
             label=_MODE_LABELS[mode],
+            **style,
         )
     left.set_title("Client-to-server payload, cumulative")
     left.set_ylabel("KiB")
@@ -80,6 +86,7 @@ def _tool_loop_bytes(report: dict[str, Any], out: Path) -> Path:
     right.set_ylabel("tokens")
     for ax in (left, right):
         ax.set_xlabel("turn")
+        ax.set_xticks(range(1, len(turns) + 1, 2))
         ax.grid(alpha=0.3)
         ax.set_ylim(bottom=0)
     left.legend(fontsize=8)
@@ -135,22 +142,31 @@ def _throughput(report: dict[str, Any], out: Path) -> Path:
     left.set_title("Delta events per second, one connection")
     left.legend(fontsize=7)
     width = 0.2
+    labels = ("event latency p50", "event latency p99", "create->created p50", "p99")
     for index, io in enumerate(drivers):
-        conc = report["drivers"][io]["concurrency"]
-        values = [
-            conc["baseline_latency_ms"]["p50"],
-            conc["baseline_latency_ms"]["p99"],
-            conc["latency_ms"]["p50"],
-            conc["latency_ms"]["p99"],
-        ]
-        right.bar([i + (index - 0.5) * width for i in range(4)], values, width=width, label=io)
+        for offset, (run, hatch) in enumerate((("baseline", "//"), ("loaded", ""))):
+            figures = report["drivers"][io]["concurrency"][run]
+            values = [
+                max(figures["event_latency_ms"]["p50"], 0.01),
+                max(figures["event_latency_ms"]["p99"], 0.01),
+                figures["created_ms"]["p50"],
+                figures["created_ms"]["p99"],
+            ]
+            position = (2 * index + offset - 1.5) * width
+            right.bar(
+                [i + position for i in range(4)],
+                values,
+                width=width,
+                color=f"C{index}",
+                hatch=hatch,
+                alpha=0.55 if hatch else 1.0,
+                label=f"{io}, {'1 session' if run == 'baseline' else 'loaded'}",
+            )
     sessions = report["drivers"][drivers[0]]["concurrency"]["sessions"]
-    right.set_xticks(
-        range(4), ["1 session p50", "1 session p99", f"{sessions} p50", f"{sessions} p99"]
-    )
+    right.set_xticks(range(4), labels, fontsize=8)
     right.set_yscale("log")
-    right.set_ylabel("ms behind the run's schedule")
-    right.set_title(f"Event latency, {sessions} concurrent paced sessions")
+    right.set_ylabel("ms (log scale)")
+    right.set_title(f"Latency, {sessions} concurrent paced sessions vs 1 session")
     right.legend(fontsize=8)
     fig.tight_layout()
     path = out / "throughput-latency.png"

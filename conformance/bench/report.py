@@ -8,6 +8,7 @@ from figures in the same report, so a reader (and the test) can recompute it.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 __all__ = ["RATIO_FIGURES", "TARGETS", "finish", "render_text"]
@@ -62,13 +63,20 @@ def finish(raw: dict[str, Any]) -> dict[str, Any]:
     """Add ratios and targets to a raw report; return it."""
     report = dict(raw)
     floor_us = raw["floor"]["asyncio"]["request"]["p50_us"]
+    floor_cpu_us = raw["floor"]["asyncio"]["request"]["server_cpu_us"]
     targets: list[dict[str, Any]] = []
     for io, driver in raw["drivers"].items():
         driver["ratios"] = {cost: _ratios(modes) for cost, modes in driver["tool_loop"].items()}
         bytes_ratio = driver["ratios"]["cost_off"]["a_over_b"]["c2s_payload_bytes_total"]
         lean_ratio = driver["ratios"]["cost_off"]["a_lean_over_b"]["c2s_payload_bytes_total"]
         overhead = driver["overhead"]
-        driver["overhead"]["p50_over_floor"] = overhead["p50_us"] / floor_us
+        overhead["p50_over_floor"] = overhead["p50_us"] / floor_us
+        # The same two comparisons in server CPU time, which other programs on the machine
+        # barely disturb: CPU from create to created against the echo server's CPU per echo.
+        overhead["cpu_p50_over_floor_cpu"] = overhead["server_cpu_p50_us"] / floor_cpu_us
+        overhead["cpu_ratio_last_over_first"] = (
+            overhead["server_cpu_turn_last_us"] / overhead["server_cpu_turn_1_us"]
+        )
         targets += [
             _target("bytes_a_over_b", bytes_ratio, driver=io, a_lean=lean_ratio),
             _target(
@@ -76,6 +84,7 @@ def finish(raw: dict[str, Any]) -> dict[str, Any]:
                 overhead["ratio_last_over_first"],
                 driver=io,
                 fitted=overhead["fitted_ratio_last_over_first"],
+                server_cpu=overhead["cpu_ratio_last_over_first"],
             ),
             _target(
                 "overhead_p50_over_floor",
@@ -83,6 +92,7 @@ def finish(raw: dict[str, Any]) -> dict[str, Any]:
                 driver=io,
                 p50_us=overhead["p50_us"],
                 floor_us=floor_us,
+                server_cpu=overhead["cpu_p50_over_floor_cpu"],
             ),
             _target(
                 "delta_events_per_s",
@@ -119,6 +129,7 @@ def render_text(report: dict[str, Any]) -> str:
         lines.append(
             f"  {verdict:6} {driver}{t['what']}: {_fmt(t['measured'])} "
             f"(target {t['op']} {_fmt(t['target'])})"
+            + (f"; in server CPU time {_fmt(t['server_cpu'])}" if "server_cpu" in t else "")
         )
     floor = report["floor"]
     load = report["machine"].get("load_average_start"), report["machine"].get("load_average_end")
@@ -128,7 +139,7 @@ def render_text(report: dict[str, Any]) -> str:
         "",
         "Floor (websockets echo, p50 / p99 us): "
         + ", ".join(
-            f"{io} {kind} {_fmt(f['p50_us'])} / {_fmt(f['p99_us'])}"
+            f"{io} {kind} ({f['message_bytes']} B) {_fmt(f['p50_us'])} / {_fmt(f['p99_us'])}"
             for io, kinds in floor.items()
             for kind, f in kinds.items()
         ),
@@ -159,7 +170,9 @@ def render_text(report: dict[str, Any]) -> str:
         lines.append(
             f"  continuation overhead: turn 1 {_fmt(o['turn_1_us'])} us, turn {o['turns']} "
             f"{_fmt(o['turn_last_us'])} us, slope {_fmt(o['slope_us_per_turn'])} us/turn, "
-            f"p50 {_fmt(o['p50_us'])} us, p99 {_fmt(o['p99_us'])} us"
+            f"p50 {_fmt(o['p50_us'])} us, p99 {_fmt(o['p99_us'])} us; server CPU p50 "
+            f"{_fmt(o['server_cpu_p50_us'])} us (turn 1 {_fmt(o['server_cpu_turn_1_us'])}, "
+            f"turn {o['turns']} {_fmt(o['server_cpu_turn_last_us'])})"
         )
         tp = driver["throughput"]
         lines.append(
@@ -168,15 +181,21 @@ def render_text(report: dict[str, Any]) -> str:
             f"{_fmt(tp['events_per_server_cpu_s'])} per server CPU second ({tp['chunks']} deltas)"
         )
         c = driver["concurrency"]
+        loaded, alone = c["loaded"], c["baseline"]
         lines.append(
             f"  {c['sessions']} sessions x {c['events_per_session']} events paced "
-            f"{c['pacing_ms']} ms: latency p50 {_fmt(c['latency_ms']['p50'])} ms, p99 "
-            f"{_fmt(c['latency_ms']['p99'])} ms (1 session: p50 "
-            f"{_fmt(c['baseline_latency_ms']['p50'])}, p99 "
-            f"{_fmt(c['baseline_latency_ms']['p99'])}); "
-            f"added by load p50 {_fmt(c['added_latency_ms']['p50'])}, p99 "
-            f"{_fmt(c['added_latency_ms']['p99'])}; {_fmt(c['achieved_events_per_s'])} events/s, "
-            f"server CPU {c['server_cpu_utilisation']:.0%}"
+            f"{c['pacing_ms']} ms (started over {c['ramp_s']} s): event latency p50 "
+            f"{_fmt(loaded['event_latency_ms']['p50'])} ms, p99 "
+            f"{_fmt(loaded['event_latency_ms']['p99'])} ms (1 session: "
+            f"{_fmt(alone['event_latency_ms']['p50'])} / {_fmt(alone['event_latency_ms']['p99'])})"
+        )
+        lines.append(
+            f"    create->created p50 {_fmt(loaded['created_ms']['p50'])} ms, p99 "
+            f"{_fmt(loaded['created_ms']['p99'])} ms; schedule slip at the end p50 "
+            f"{_fmt(loaded['schedule_slip_ms']['p50'])} ms, p99 "
+            f"{_fmt(loaded['schedule_slip_ms']['p99'])} ms; "
+            f"{_fmt(c['achieved_events_per_s'])} events/s, server CPU "
+            f"{c['server_cpu_utilisation']:.0%}, client CPU {c['client_cpu_utilisation']:.0%}"
         )
         if "suite" in driver:
             s = driver["suite"]
@@ -189,6 +208,7 @@ def render_text(report: dict[str, Any]) -> str:
         "",
         f"Checker: {_fmt(ch['events_per_s'])} server events/s "
         f"({_fmt(ch['records_per_s'])} records/s, {ch['records']} records; cold "
-        f"{_fmt(ch['cold_events_per_s'])} events/s)",
+        f"{_fmt(ch['cold_events_per_s'])} events/s; "
+        f"{_fmt(ch.get('events_per_cpu_s', math.nan))} per CPU second)",
     ]
     return "\n".join(lines)

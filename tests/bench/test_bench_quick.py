@@ -62,7 +62,7 @@ def test_report_has_every_figure_for_both_drivers(run: tuple[dict[str, Any], str
     for io in ("asyncio", "trio"):
         for kind in ("request", "delta"):
             floor = report["floor"][io][kind]
-            for key in ("p50_us", "p99_us", "message_bytes"):
+            for key in ("p50_us", "p99_us", "message_bytes", "server_cpu_us"):
                 _positive(floor[key], f"floor.{io}.{kind}.{key}")
     for io in DRIVERS:
         driver = report["drivers"][io]
@@ -93,11 +93,18 @@ def test_report_has_every_figure_for_both_drivers(run: tuple[dict[str, Any], str
         for key in ("stream_events_per_s", "end_to_end_events_per_s", "events_per_server_cpu_s"):
             _positive(throughput[key], f"{io}.throughput.{key}")
         concurrency = driver["concurrency"]
-        assert concurrency["latency_ms"]["n"] == concurrency["sessions"] * (
+        loaded = concurrency["loaded"]
+        # One gap per event after response.created, one created time per session.
+        assert loaded["event_latency_ms"]["n"] == concurrency["sessions"] * (
             concurrency["events_per_session"] - 1
         )
+        assert loaded["created_ms"]["n"] == concurrency["sessions"]
         for key in ("p50", "p99"):
-            _positive(concurrency["latency_ms"][key], f"{io}.concurrency.{key}")
+            _positive(loaded["created_ms"][key], f"{io}.concurrency.created_ms.{key}")
+        for key in ("achieved_events_per_s", "server_cpu_utilisation"):
+            _positive(concurrency[key], f"{io}.concurrency.{key}")
+        for key in ("server_cpu_p50_us", "server_cpu_turn_1_us", "cpu_p50_over_floor_cpu"):
+            _positive(driver["overhead"][key], f"{io}.overhead.{key}")
         suite = driver["suite"]
         _positive(suite["seconds"], f"{io}.suite.seconds")
         assert suite["passed"] > 0
@@ -111,9 +118,10 @@ def test_percentiles_are_ordered(run: tuple[dict[str, Any], str, Path]) -> None:
     for io in DRIVERS:
         driver = report["drivers"][io]
         assert driver["overhead"]["p50_us"] <= driver["overhead"]["p99_us"]
-        for name in ("latency_ms", "baseline_latency_ms", "added_latency_ms"):
-            stats = driver["concurrency"][name]
-            assert stats["min"] <= stats["p50"] <= stats["p99"] <= stats["max"]
+        for sessions in ("loaded", "baseline"):
+            for name in ("event_latency_ms", "created_ms", "schedule_slip_ms"):
+                stats = driver["concurrency"][sessions][name]
+                assert stats["min"] <= stats["p50"] <= stats["p99"] <= stats["max"]
         for cost in COSTS:
             for mode in MODES:
                 figures = driver["tool_loop"][cost][mode]
