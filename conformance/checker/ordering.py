@@ -70,7 +70,7 @@ class _Instance:
 class RunOrdering:
     """The ordering machines of one run."""
 
-    __slots__ = ("_instances", "_memo", "_response", "_rules", "_sink")
+    __slots__ = ("_instances", "_memo", "_response", "_rules", "_sink", "_unopened")
 
     def __init__(
         self,
@@ -85,6 +85,7 @@ class RunOrdering:
         )
         self._instances: dict[tuple[Any, ...], _Instance] = {}
         self._memo: dict[tuple[Any, ...], tuple[_Instance, ...]] = {}
+        self._unopened: set[tuple[Any, ...]] = set()
 
     @property
     def state(self) -> str:
@@ -144,9 +145,15 @@ class RunOrdering:
         chain: list[_Instance] = [self._response]
         scopes = self._rules.chains[target.name]
         for depth, scope in enumerate(scopes[1:], start=1):
-            instance = self._instances.get(self._key(scope, event))
+            key = self._key(scope, event)
+            instance = self._instances.get(key)
             if instance is None:
                 if depth != len(scopes) - 1 or etype not in scope.opened_by:
+                    # One finding per unopened scope: its further events add nothing new.
+                    self._sink.exercise(scope.before_open)
+                    if key in self._unopened:
+                        return None
+                    self._unopened.add(key)
                     self._sink.fail(
                         scope.before_open,
                         f"expected {' or '.join(sorted(scope.opened_by))} before any other "

@@ -209,3 +209,13 @@ def test_event_after_terminal_is_not_taken_for_another_lane() -> None:
     t = Transcript().open().create(stream_id="a").create(stream_id="b")
     t.recv(*a, *b[:3], late, *b[3:])
     assert_only(check(t), "RWS-ORDER-2")
+
+
+def test_part_without_added_event_is_one_finding() -> None:
+    """Every event of a part that was never opened breaks RWS-ORDER-6, reported once."""
+    events = run_events([Message("Hello there.", k=3)])
+    del events[index_of(events, "response.content_part.added")]
+    report = check(one_run(renumber(events)))
+    assert_only(report, "RWS-ORDER-6")
+    assert len(report.findings) == 1
+    assert report.exercised["RWS-ORDER-6"] >= 5

@@ -12,9 +12,9 @@ __all__ = ["KNOWN_FINDINGS"]
 
 KNOWN_FINDINGS: dict[str, str] = {
     # Finding 1: for a response.create with two defects, RWS-CREATE-3 (stream: false /
-    # background: true) and a missing model or a schema error, the reference server answers
-    # missing_required_parameter / invalid_type, while requests.json (the checker) ranks
-    # RWS-CREATE-3 first and expects unsupported_parameter.
+    # background: true) and a schema error, the reference server answers invalid_type /
+    # invalid_value, while requests.json (the checker) ranks RWS-CREATE-3 first and expects
+    # unsupported_parameter. (1a, a missing model instead of a schema error, is fixed.)
     "create-3-precedence": (
         r"expected error unsupported_parameter|"
         r"with code in \['unsupported_parameter'\] \(RWS-CREATE-3\) / actual error"
