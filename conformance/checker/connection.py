@@ -69,6 +69,8 @@ class Connection:
         self.frames: deque[tuple[str, tuple[str, ...], int]] = deque()
         self.steers: deque[tuple[int, Any]] = deque()
         self.not_found: set[str] = set()
+        # lane -> the requirement already reported for events outside any run on it
+        self.stray: dict[str | None, tuple[str, ...]] = {}
         self.cache = CacheModel()
         self.closed = False
 
@@ -303,8 +305,14 @@ class Connection:
             if len(running) == 1:
                 run = next(iter(running.values()))
         if run is None or run.ended:
+            # One finding per lane for a stream of events outside any run, until the next
+            # response.created on the lane.
             lane = self.lanes.get(wire)
+            if wire in self.stray:
+                self.recorder.exercise(self.stray[wire])
+                return
             if run is not None:
+                self.stray[wire] = ("RWS-ORDER-2",)
                 self._fail(
                     ("RWS-ORDER-2",),
                     f"expected no event on lane {_lane_name(wire)} after the run's terminal "
@@ -313,6 +321,7 @@ class Connection:
                     index,
                 )
             elif lane is not None and lane.pending:
+                self.stray[wire] = ("RWS-ORDER-1",)
                 self._fail(
                     ("RWS-ORDER-1",),
                     f"expected response.created as the first event of the run on lane "
@@ -321,6 +330,7 @@ class Connection:
                     index,
                 )
             else:
+                self.stray[wire] = ("RWS-CREATE-12",)
                 self._fail(
                     ("RWS-CREATE-12",),
                     f"expected no event on lane {_lane_name(wire)} (no run and no waiting "
@@ -346,6 +356,7 @@ class Connection:
         return None
 
     def _created(self, event: dict[str, Any], wire: str | None, index: int) -> None:
+        self.stray.pop(wire, None)
         request = self._take_request(wire)
         self.recorder.exercise1("RWS-CREATE-12")
         if request is None:

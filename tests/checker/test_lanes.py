@@ -197,3 +197,10 @@ class TestMoreExpectations:
         report = check(Transcript().open().create().recv(*events))
         assert_only(report, "RWS-ORDER-10", Verdict.INFORMATIONAL)
         assert not report.failed
+
+
+def test_stray_events_are_one_finding_per_lane() -> None:
+    """A whole run without its response.create is one RWS-CREATE-12 finding per event stream."""
+    report = check(Transcript().open().recv(*run_events([Message("Hello there.", k=5)])))
+    assert_only(report, "RWS-CREATE-12")
+    assert len(report.findings) == 2  # the response.created, then the stream of its events
