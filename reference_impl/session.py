@@ -21,19 +21,30 @@ sends raises out of the session (RWS-LIMIT-6) - except the ``crash-on-deep-input
 
 from __future__ import annotations
 
-import enum
 import json
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
 from reference_impl import model
+from reference_impl.actions import (
+    Action,
+    CloseConnection,
+    LoadStored,
+    Persist,
+    RunDone,
+    RunStep,
+    SendText,
+    StartRun,
+    Wait,
+)
 from reference_impl.cache import CacheEntry, ResponseCache
 from reference_impl.errors import ProtocolError, RequestError, code_info, error_event
 from reference_impl.faults import NO_FAULTS, Faults
+from reference_impl.lanes import LANE_TRANSITIONS, Lane, LaneEvent, LaneState, PendingRequest
+from reference_impl.limits import DEFAULT_LIMITS, NO_COST, CostModel, Limits
 from reference_impl.store import StoredResponse
 from reference_impl.validation import (
     CreateRequest,
@@ -43,8 +54,10 @@ from reference_impl.validation import (
     parse_message,
 )
 
+# The session is the entry point of the core: its inputs and outputs are re-exported here.
 __all__ = [
     "DEFAULT_LIMITS",
+    "LANE_TRANSITIONS",
     "Action",
     "CloseConnection",
     "CostModel",
@@ -61,173 +74,8 @@ __all__ = [
     "Wait",
 ]
 
-MiB = 1024 * 1024
 
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """The server parameters a server declares (docs/development.md)."""
-
-    max_connection_age: float = 3600.0  # RWS-LIMIT-1/2, seconds
-    idle_timeout: float | None = None  # RWS-LIMIT-4, seconds
-    max_message_size: int = 16 * MiB  # RWS-TRANS-7, bytes
-    max_active_responses: int = 16  # RWS-LANE-4
-    max_named_lanes: int = 32  # RWS-LANE-5
-    busy_lane: Literal["queue", "reject"] = "queue"  # RWS-LANE-2
-
-    def header(self) -> str:
-        """Return the ``responses-ws-limits`` upgrade header value (RWS-TRANS-11)."""
-        pairs = {
-            "max-connection-age": _number(self.max_connection_age),
-            "idle-timeout": "none" if self.idle_timeout is None else _number(self.idle_timeout),
-            "max-message-size": str(self.max_message_size),
-            "max-active-responses": str(self.max_active_responses),
-            "max-named-lanes": str(self.max_named_lanes),
-            "busy-lane": self.busy_lane,
-        }
-        return ",".join(f"{name}={value}" for name, value in pairs.items())
-
-
-DEFAULT_LIMITS = Limits()
-
-
-def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(value)
-
-
-@dataclass(frozen=True, slots=True)
-class CostModel:
-    """Simulated compute time for benchmarks; off (all zero) by default.
-
-    Prefill costs per input token that was not restored from the cache - cached tokens cost
-    nothing - before the run's first event after ``response.created``; decode costs per
-    generated token, before the delta that carries it.
-    """
-
-    prefill_us_per_token: float = 0.0
-    decode_us_per_token: float = 0.0
-
-
-# --- actions: what the I/O layer must do --------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class SendText:
-    """Send one text message."""
-
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class StartRun:
-    """Start a task that drives run ``run_id`` with :meth:`Session.step`."""
-
-    run_id: int
-
-
-@dataclass(frozen=True, slots=True)
-class LoadStored:
-    """Look up a stored response; answer with :meth:`Session.stored_loaded`.
-
-    ``api_key`` None means any key (the ``cross-key`` fault).
-    """
-
-    ticket: int
-    response_id: str
-    api_key: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class CloseConnection:
-    """Send what is pending, then close the connection with ``code``."""
-
-    code: int
-    reason: str = ""
-
-
-Action = SendText | StartRun | LoadStored | CloseConnection
-
-
-# --- run steps: what a run task must do next ------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Wait:
-    """Sleep ``seconds``, then call :meth:`Session.step` again."""
-
-    seconds: float
-
-
-@dataclass(frozen=True, slots=True)
-class Persist:
-    """Save ``record`` for ``api_key`` durably, then call :meth:`Session.step` again."""
-
-    record: StoredResponse
-    api_key: str
-
-
-@dataclass(frozen=True, slots=True)
-class RunDone:
-    """The run has sent its last event; the task ends."""
-
-
-RunStep = Wait | Persist | RunDone
-
-
-# --- lanes: a table-driven state machine ------------------------------------------------------
-
-
-class LaneState(enum.Enum):
-    """Where a lane is: free, resolving its head request from storage, or running it."""
-
-    IDLE = "idle"
-    LOADING = "loading"
-    RUNNING = "running"
-
-
-class LaneEvent(enum.Enum):
-    """What happens to a lane."""
-
-    START = "start"  # the head request starts a run
-    LOAD = "load"  # the head request waits for a stored response
-    LOADED_START = "loaded-start"  # ... which was found: the run starts
-    LOADED_REJECT = "loaded-reject"  # ... which was not found: the request is rejected
-    END = "end"  # the run sent its terminal event
-
-
-# RWS-LANE-1: a lane runs one request at a time; every other transition is a bug.
-LANE_TRANSITIONS: dict[tuple[LaneState, LaneEvent], LaneState] = {
-    (LaneState.IDLE, LaneEvent.START): LaneState.RUNNING,
-    (LaneState.IDLE, LaneEvent.LOAD): LaneState.LOADING,
-    (LaneState.LOADING, LaneEvent.LOADED_START): LaneState.RUNNING,
-    (LaneState.LOADING, LaneEvent.LOADED_REJECT): LaneState.IDLE,
-    (LaneState.RUNNING, LaneEvent.END): LaneState.IDLE,
-}
-
-
-@dataclass(slots=True)
-class _Request:
-    """A ``response.create`` waiting in its lane's FIFO."""
-
-    arrival: int
-    lane: str | None
-    create: CreateRequest | None  # None when it was rejected on arrival
-    rejection: RequestError | None
-    previous_response_id: str | None  # as sent, for eviction even when the request is invalid
-
-
-@dataclass(slots=True)
-class _Lane:
-    name: str | None
-    state: LaneState = LaneState.IDLE
-    queue: deque[_Request] = field(default_factory=deque)
-
-    def fire(self, event: LaneEvent) -> None:
-        try:
-            self.state = LANE_TRANSITIONS[self.state, event]
-        except KeyError:
-            message = f"lane {self.name!r}: no transition {event} from {self.state}"
-            raise AssertionError(message) from None
+# --- runs -------------------------------------------------------------------------------------
 
 
 @dataclass(slots=True)
@@ -288,7 +136,7 @@ class Session:
         now: float,
         limits: Limits = DEFAULT_LIMITS,
         faults: Faults = NO_FAULTS,
-        cost: CostModel = CostModel(),
+        cost: CostModel = NO_COST,
         cache: ResponseCache | None = None,
         ids: Callable[[str], str] = _new_id,
         wall_clock: Callable[[], float] = time.time,
@@ -307,13 +155,13 @@ class Session:
         self._opened_at = now
         self._last_activity = now
         self._actions: list[Action] = []
-        self._lanes: dict[str | None, _Lane] = {None: _Lane(None)}
+        self._lanes: dict[str | None, Lane] = {None: Lane(None)}
         self._named_lanes: set[str] = set()
         self._arrivals = 0
         self._runs: dict[int, _Run] = {}
         self._next_run = 0
         self._active = 0  # runs plus lookups holding a slot (RWS-LANE-4)
-        self._loading: dict[int, tuple[_Lane, _Request]] = {}
+        self._loading: dict[int, tuple[Lane, PendingRequest]] = {}
         self._aged = False
         self._limit_error_sent = False
         self._closing = False
@@ -500,7 +348,7 @@ class Session:
                 )
                 return
             self._named_lanes.add(lane_name)
-            self._lanes[lane_name] = _Lane(lane_name)
+            self._lanes[lane_name] = Lane(lane_name)
         lane = self._lanes[lane_name]
 
         # RWS-LANE-2: with busy-lane=reject, a request on a busy lane is refused at once.
@@ -519,7 +367,7 @@ class Session:
             return
 
         previous = event.get("previous_response_id")
-        request = _Request(
+        request = PendingRequest(
             arrival=self._arrivals,
             lane=lane_name,
             create=None,
@@ -622,7 +470,7 @@ class Session:
             if not progressed:
                 return
 
-    def _dispatch(self, lane: _Lane, request: _Request) -> None:
+    def _dispatch(self, lane: Lane, request: PendingRequest) -> None:
         """Resolve ``previous_response_id`` (RWS-CACHE-12) and start or look up the run."""
         create = request.create
         assert create is not None
@@ -663,7 +511,7 @@ class Session:
         api_key = None if self.faults.active("cross-key") else self.api_key
         self._actions.append(LoadStored(ticket, previous, api_key))
 
-    def _reject(self, request: _Request, error: RequestError) -> None:
+    def _reject(self, request: PendingRequest, error: RequestError) -> None:
         """Send the outcome of a request that starts no run, and evict its parent."""
         lane = request.lane
         # RWS-CACHE-5: a failed continuation of its own lane's entry evicts that entry; a fork
@@ -726,14 +574,14 @@ class Session:
         skeleton.setdefault("instructions", None)
         return skeleton
 
-    def _fire(self, lane: _Lane, event: LaneEvent) -> None:
+    def _fire(self, lane: Lane, event: LaneEvent) -> None:
         # lane-overlap: the lane never becomes busy, so its runs overlap.
         if not self.faults.active("lane-overlap"):
             lane.fire(event)
 
     def _start_run(
         self,
-        lane: _Lane,
+        lane: Lane,
         create: CreateRequest,
         start: LaneEvent,
         *,

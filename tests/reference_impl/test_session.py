@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from reference_impl import model
+from reference_impl.lanes import Lane
 from reference_impl.session import (
     LANE_TRANSITIONS,
     CostModel,
@@ -412,9 +413,7 @@ class TestLanes:
 
     def test_lane_table_refuses_undefined_transitions(self) -> None:
         """The lane machine is a table; a missing transition raises and changes nothing."""
-        from reference_impl.session import _Lane
-
-        lane = _Lane("a")
+        lane = Lane("a")
         with pytest.raises(AssertionError):
             lane.fire(LaneEvent.END)
         assert lane.state is LaneState.IDLE
