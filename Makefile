@@ -78,11 +78,14 @@ docs-vendor: $(MERMAID_JS)
 docs-generate: $(BIN)/.installed
 	$(BIN)/responses-ws docs generate
 
-# Run the suite against the reference server and record its verdicts for the requirement
-# index (a failing check still leaves a report: the index shows it).
+# Run the server suite against the reference server and the client suite against the shipped
+# raw-websockets adapter, and record their verdicts for the requirement index (a failing
+# check still leaves a report: the index shows it).
 docs-report: $(BIN)/.installed
 	-$(BIN)/responses-ws check --spawn-reference --report-dir build/docs-report
 	$(BIN)/responses-ws docs import-report build/docs-report/report.json
+	-$(BIN)/responses-ws check-client --shipped raw-websockets --report-dir build/docs-client-report
+	$(BIN)/responses-ws docs import-report build/docs-client-report/report.json
 	$(BIN)/responses-ws docs generate
 
 docs-check: $(BIN)/.installed $(MERMAID_JS)

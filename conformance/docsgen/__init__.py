@@ -27,9 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from conformance.clientsuite.scenarios import SCENARIOS as CLIENT_SCENARIOS
 from conformance.docsgen.diagrams import diagram_pages
 from conformance.docsgen.requirements_index import (
     CHECKS_PAGE,
+    CLIENT_REPORT_PATH,
     REPORT_PATH,
     REQUIREMENTS_PAGE,
     RunData,
@@ -42,6 +44,7 @@ from conformance.requirements import load_requirements
 from conformance.traceability import load_exclusions
 
 __all__ = [
+    "CLIENT_REPORT_PATH",
     "GENERATED_DIRS",
     "GENERATED_FILES",
     "REPORT_PATH",
@@ -86,13 +89,20 @@ def _spec_mentions(root: Path, event_types: list[str]) -> dict[str, list[str]]:
 
 def load_run(root: Path) -> RunData:
     """The committed reference run (absent before the first ``make docs-report``)."""
-    path = root / "docs" / REPORT_PATH
-    report: dict[str, Any] | None = None
-    if path.exists():
-        report = json.loads(path.read_text(encoding="utf-8"))
     exclusions_file = root / "conformance" / "exclusions.yaml"
     exclusions = load_exclusions(exclusions_file) if exclusions_file.exists() else {}
-    return RunData(report=report, exclusions=exclusions)
+    return RunData(
+        report=_read_json(root / "docs" / REPORT_PATH),
+        exclusions=exclusions,
+        client_report=_read_json(root / "docs" / CLIENT_REPORT_PATH),
+    )
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    if not path.exists():
+        return None
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
 
 
 def generate(root: Path) -> dict[str, str]:
@@ -109,9 +119,9 @@ def generate(root: Path) -> dict[str, str]:
     pages.update(diagram_pages(root))
     run = load_run(root)
     pages[REQUIREMENTS_PAGE] = requirement_index(
-        root, requirements, scenarios, requirement_pages(root), run
+        root, requirements, scenarios, requirement_pages(root), run, CLIENT_SCENARIOS
     )
-    pages[CHECKS_PAGE] = checks_page(requirements, scenarios, run)
+    pages[CHECKS_PAGE] = checks_page(requirements, scenarios, run, CLIENT_SCENARIOS)
     # One trailing newline per file, whatever the generator produced.
     return {path: text.rstrip("\n") + "\n" for path, text in pages.items()}
 
@@ -178,6 +188,13 @@ def trim_report(report: dict[str, Any]) -> dict[str, Any]:
     target = dict(report.get("target") or {})
     for key in ("server_url", "url", "age_limit_url"):
         target.pop(key, None)  # ephemeral loopback ports
+    if isinstance(target.get("clients"), list):
+        # A client's command names paths of the machine that ran it: keep name and profiles.
+        target["clients"] = [
+            {k: v for k, v in c.items() if k != "command"}
+            for c in target["clients"]
+            if isinstance(c, dict)
+        ]
     checks = []
     for check in report.get("checks", []):
         kept = {k: check[k] for k in _CHECK_KEYS if k in check}
@@ -198,11 +215,13 @@ def trim_report(report: dict[str, Any]) -> dict[str, Any]:
 
 
 def import_report(root: Path, source: Path) -> Path:
-    """Write the trimmed ``source`` report to ``docs/data/reference-report.json``."""
+    """Write the trimmed ``source`` report to ``docs/data/reference-report.json`` (or, for a
+    client-suite report, ``docs/data/reference-client-report.json``)."""
     report = json.loads(source.read_text(encoding="utf-8"))
     if not isinstance(report, dict) or report.get("format") != "responses-ws-conformance-report":
         raise ValueError(f"{source}: not a responses-ws report.json")
-    target = root / "docs" / REPORT_PATH
+    is_client = (report.get("target") or {}).get("suite") == "client"
+    target = root / "docs" / (CLIENT_REPORT_PATH if is_client else REPORT_PATH)
     target.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(trim_report(report), indent=2, ensure_ascii=False) + "\n"
     target.write_text(text, encoding="utf-8")

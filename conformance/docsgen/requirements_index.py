@@ -20,23 +20,58 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from conformance.docsgen._markdown import banner, cell, code, relative_link
 from conformance.harness.registry import Scenario
 from conformance.requirements import Requirement
 from conformance.traceability import build_matrix
 
-__all__ = ["CHECKS_PAGE", "REPORT_PATH", "REQUIREMENTS_PAGE", "RunData", "checks_page", "index"]
+__all__ = [
+    "CHECKS_PAGE",
+    "CLIENT_REPORT_PATH",
+    "REPORT_PATH",
+    "REQUIREMENTS_PAGE",
+    "RunData",
+    "checks_page",
+    "index",
+]
 
 REQUIREMENTS_PAGE = "requirements.md"
 CHECKS_PAGE = "checks.md"
 # The committed report of the reference server's run, relative to docs/.
 REPORT_PATH = "data/reference-report.json"
+# The client suite's run of the shipped reference adapter, relative to docs/.
+CLIENT_REPORT_PATH = "data/reference-client-report.json"
 
 # Verdicts are styled spans (docs/assets/site.css), not emoji: they must read the same in
 # every browser, fonts or not.
 _VERDICTS = ("PASSED", "FAILED", "WARNING", "INFORMATIONAL", "SKIPPED")
+# Client scenarios are listed as client.<id> (the client suite's check ids without the adapter).
+_CLIENT_PREFIX = "client."
+
+
+class Declares(Protocol):
+    """A check that declares the requirements it tests (server or client scenario)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def title(self) -> str: ...
+
+    @property
+    def profile(self) -> str: ...
+
+    @property
+    def requirements(self) -> tuple[str, ...]: ...
+
+
+@dataclass(frozen=True)
+class _ClientTested:
+    """A client requirement the recorded client run tested (for the totals)."""
+
+    status: str = "tested"
 
 
 @dataclass(frozen=True)
@@ -45,6 +80,8 @@ class RunData:
 
     report: Mapping[str, Any] | None
     exclusions: Mapping[str, str]
+    # The client suite's run of the shipped reference adapter (raw websockets), if recorded.
+    client_report: Mapping[str, Any] | None = None
 
     def requirement_verdicts(self) -> dict[str, Mapping[str, Any]]:
         """Requirement id -> its entry of the report's ``requirements`` list."""
@@ -58,6 +95,28 @@ class RunData:
         if self.report is None:
             return {}
         return {str(c.get("id")): c for c in self.report.get("checks", [])}
+
+    def client_verdicts(self) -> dict[str, Mapping[str, Any]]:
+        """Requirement id -> its entry of the client report's ``requirements`` list."""
+        if self.client_report is None:
+            return {}
+        entries = self.client_report.get("requirements") or []
+        return {str(e.get("id")): e for e in entries if isinstance(e, Mapping)}
+
+    def client_check_results(self) -> dict[str, Mapping[str, Any]]:
+        """Client scenario id -> its check in the client report (``client.<adapter>.<id>``)."""
+        if self.client_report is None:
+            return {}
+        found: dict[str, Mapping[str, Any]] = {}
+        for check in self.client_report.get("checks", []):
+            scenario = str(check.get("id", "")).split(".", 2)[-1]
+            found.setdefault(scenario, check)
+        return found
+
+    def client_adapter(self) -> str:
+        """The name of the adapter the client run tested."""
+        clients = (self.client_report or {}).get("target", {}).get("clients") or [{}]
+        return str(clients[0].get("name", "?"))
 
 
 def _badge(verdict: str) -> str:
@@ -98,7 +157,23 @@ def _run_heading(run: RunData) -> list[str]:
         f"{report.get('started_at', '?')} (model {code(str(target.get('model', '?')))}, "
         f"profiles {profiles}): {summary.get('total', '?')} checks, {counts}. "
         "The run is recorded in `docs/data/reference-report.json`; `make docs-report` "
-        "repeats it and `make docs-generate` refreshes this page.\n"
+        "repeats it and `make docs-generate` refreshes this page.\n",
+        *_client_heading(run),
+    ]
+
+
+def _client_heading(run: RunData) -> list[str]:
+    report = run.client_report
+    if report is None:
+        return []
+    summary = report.get("summary") or {}
+    verdicts = summary.get("verdicts") or {}
+    counts = ", ".join(f"{verdicts[v]} {v}" for v in _VERDICTS if verdicts.get(v))
+    return [
+        "Client requirements show the verdicts of the client suite (in progress) run on "
+        f"{report.get('started_at', '?')} against the shipped reference adapter "
+        f"{code(run.client_adapter())}: {summary.get('total', '?')} checks, {counts} "
+        f"(recorded in `docs/{CLIENT_REPORT_PATH}`).\n"
     ]
 
 
@@ -108,6 +183,7 @@ def index(
     scenarios: Sequence[Scenario],
     pages: Mapping[str, str],
     run: RunData,
+    client_scenarios: Sequence[Declares] = (),
 ) -> str:
     """The requirement index page."""
     declared: dict[str, list[str]] = defaultdict(list)
@@ -115,6 +191,9 @@ def index(
         for requirement_id in s.requirements:
             if s.id not in declared[requirement_id]:
                 declared[requirement_id].append(s.id)
+    for c in client_scenarios:
+        for requirement_id in c.requirements:
+            declared[requirement_id].append(_CLIENT_PREFIX + c.id)
     verdicts = run.requirement_verdicts()
     status: dict[str, Any] = {}
     for role in ("server", "client"):
@@ -126,12 +205,17 @@ def index(
     out.append("# Requirement index\n")
     out.append(
         "Every normative statement of the specification, with its level (BCP 14), the role "
-        "it binds, the profile it belongs to, the checks of the server suite that test it, "
-        "and the verdict the reference server got for it. A conformance report cites these "
-        "IDs; each has an anchor here (`requirements/#rws-cache-4`) and on its spec page. "
-        "The client suite is not built yet, so client requirements have no checks.\n"
+        "it binds, the profile it belongs to, the checks that test it, and the verdict of "
+        "a real run: of the reference server for server requirements, of the shipped "
+        "reference client adapter for client requirements. A conformance report cites these "
+        "IDs; each has an anchor here (`requirements/#rws-cache-4`) and on its spec page.\n"
     )
     out.extend(_run_heading(run))
+    client_verdicts = run.client_verdicts()
+    for r in requirements.values():
+        entry = client_verdicts.get(r.id)
+        if r.role == "client" and entry is not None and entry.get("verdict") != "SKIPPED":
+            status[r.id] = _ClientTested()
     out.append(_totals(requirements, status))
 
     by_area: dict[str, list[Requirement]] = defaultdict(list)
@@ -143,10 +227,10 @@ def index(
         title = _spec_title(root, host) if host else area
         link = f" — [{title}]({relative_link(REQUIREMENTS_PAGE, host)})" if host else ""
         out.append(f"## RWS-{area}{link} {{#area-{area.lower()}}}\n")
-        out.append("| Requirement | Text | Checks | Reference server |")
+        out.append("| Requirement | Text | Checks | Reference verdict |")
         out.append("|---|---|---|---|")
         for r in members:
-            out.append(_row(r, pages, declared.get(r.id, []), verdicts, status))
+            out.append(_row(r, pages, declared.get(r.id, []), verdicts, status, run))
         out.append("")
     return "\n".join(out)
 
@@ -174,6 +258,7 @@ def _row(
     checks: Sequence[str],
     verdicts: Mapping[str, Mapping[str, Any]],
     status: Mapping[str, Any],
+    run: RunData,
 ) -> str:
     anchor = r.id.lower()
     page = pages.get(r.id)
@@ -187,16 +272,13 @@ def _row(
     row = status.get(r.id)
     entry = verdicts.get(r.id)
     if r.role == "client":
-        verdict = "client suite in progress"
+        client_entry = run.client_verdicts().get(r.id)
+        if client_entry is None or client_entry.get("verdict") == "SKIPPED":
+            verdict = "client suite in progress: not tested yet"
+        else:
+            verdict = _verdict_with_failures(client_entry) + f" ({run.client_adapter()})"
     elif entry is not None and getattr(row, "status", "") == "tested":
-        verdict = _badge(str(entry.get("verdict", "")))
-        failing = [
-            str(c.get("check"))
-            for c in entry.get("checks", [])
-            if c.get("verdict") in ("FAILED", "WARNING")
-        ]
-        if failing:
-            verdict += " in " + ", ".join(code(c) for c in failing)
+        verdict = _verdict_with_failures(entry)
     elif row is not None and row.status == "excluded":
         verdict = f"not tested: {row.reason}"
     elif row is not None:
@@ -206,12 +288,28 @@ def _row(
     return f"| {head} | {cell(text)} | {check_links} | {cell(verdict)} |"
 
 
+def _verdict_with_failures(entry: Mapping[str, Any]) -> str:
+    """The requirement's verdict badge, naming the checks that failed or warned."""
+    verdict = _badge(str(entry.get("verdict", "")))
+    failing = [
+        str(c.get("check"))
+        for c in entry.get("checks", [])
+        if c.get("verdict") in ("FAILED", "WARNING")
+    ]
+    if failing:
+        verdict += " in " + ", ".join(code(c) for c in failing)
+    return verdict
+
+
 def _check_anchor(check_id: str) -> str:
     return "check-" + re.sub(r"[^a-z0-9]+", "-", check_id.lower()).strip("-")
 
 
 def checks_page(
-    requirements: Mapping[str, Requirement], scenarios: Sequence[Scenario], run: RunData
+    requirements: Mapping[str, Requirement],
+    scenarios: Sequence[Scenario],
+    run: RunData,
+    client_scenarios: Sequence[Declares] = (),
 ) -> str:
     """The catalogue of every check of the server suite."""
     results = run.check_results()
@@ -243,18 +341,52 @@ def checks_page(
                 else code(r)
                 for r in s.requirements
             )
-            result = results.get(s.id)
-            if result is None:
-                verdict = "not in the recorded run"
-            else:
-                verdict = _badge(str(result.get("verdict", "")))
-                message = str(result.get("message") or "")
-                if message and result.get("verdict") != "PASSED":
-                    verdict += ": " + message
+            verdict = _result_text(results.get(s.id))
             head = (
                 f'<a id="{anchor}"></a>{code(s.id)}<br>{cell(s.title)}'
                 f"<br><small>drives: {cell(s.drives)}</small>"
             )
             out.append(f"| {head} | {reqs} | {profiles} | {cell(verdict)} |")
         out.append("")
+    if client_scenarios:
+        out.extend(_client_checks(requirements, client_scenarios, run))
     return "\n".join(out)
+
+
+def _result_text(result: Mapping[str, Any] | None) -> str:
+    if result is None:
+        return "not in the recorded run"
+    verdict = _badge(str(result.get("verdict", "")))
+    message = str(result.get("message") or "")
+    if message and result.get("verdict") != "PASSED":
+        verdict += ": " + message
+    return verdict
+
+
+def _client_checks(
+    requirements: Mapping[str, Requirement], scenarios: Sequence[Declares], run: RunData
+) -> list[str]:
+    """The client suite's scenarios, with the reference adapter's verdicts."""
+    out = ["## Client suite {#area-client}\n"]
+    out.append(
+        "The scenarios of `responses-ws check-client` (in progress): each runs the client "
+        "under test against a scripted server; a report names a check "
+        "`client.<adapter>.<scenario>`. The verdicts are those of the shipped reference "
+        f"adapter {code(run.client_adapter()) if run.client_report else '(no run recorded)'}.\n"
+    )
+    out.append("| Check | Requirements | Profile | Reference client |")
+    out.append("|---|---|---|---|")
+    results = run.client_check_results()
+    for c in scenarios:
+        anchor = _check_anchor(_CLIENT_PREFIX + c.id)
+        reqs = ", ".join(
+            f"[{r}]({relative_link(CHECKS_PAGE, REQUIREMENTS_PAGE, r.lower())})"
+            if r in requirements
+            else code(r)
+            for r in c.requirements
+        )
+        head = f'<a id="{anchor}"></a>{code(_CLIENT_PREFIX + c.id)}<br>{cell(c.title)}'
+        verdict = _result_text(results.get(c.id))
+        out.append(f"| {head} | {reqs} | {code(c.profile)} | {cell(verdict)} |")
+    out.append("")
+    return out

@@ -18,6 +18,7 @@ import pytest
 
 from conformance import docsgen
 from conformance.cli import main
+from conformance.clientsuite.scenarios import SCENARIOS as CLIENT_SCENARIOS
 from conformance.docsgen.diagrams import cache_page, ordering_page
 from conformance.docsgen.requirements_index import RunData, checks_page, index
 from conformance.docsgen.schema_ref import SchemaReference, event_page
@@ -31,6 +32,9 @@ from tests.docs.conftest import PROJECT_ROOT
 __all__: list[str] = []
 
 REPORT = json.loads((PROJECT_ROOT / "docs" / docsgen.REPORT_PATH).read_text(encoding="utf-8"))
+CLIENT_REPORT = json.loads(
+    (PROJECT_ROOT / "docs" / docsgen.CLIENT_REPORT_PATH).read_text(encoding="utf-8")
+)
 
 
 @pytest.fixture
@@ -273,9 +277,52 @@ def test_index_lists_the_checks_that_declare_a_requirement() -> None:
     assert re.findall(r"\[`([^`]+)`\]\(checks\.md#", row) == declaring
 
 
-def test_client_requirements_say_the_client_suite_is_in_progress() -> None:
-    """Client requirements have no verdict: the page says why."""
+def test_client_requirements_without_a_client_run_say_the_suite_is_in_progress() -> None:
+    """Without a recorded client run, client requirements say why they have no verdict."""
     assert "client suite in progress" in _row(_index(REPORT), "RWS-CLIENT-2")
+
+
+def test_client_requirements_show_the_reference_adapter_verdict() -> None:
+    """With the client run recorded, each client requirement it tested shows its verdict and
+    the client scenarios that declare it."""
+    requirements = load_requirements(PROJECT_ROOT / "spec")
+    run = RunData(report=REPORT, exclusions={}, client_report=CLIENT_REPORT)
+    page = index(
+        PROJECT_ROOT,
+        requirements,
+        all_scenarios(),
+        requirement_pages(PROJECT_ROOT),
+        run,
+        CLIENT_SCENARIOS,
+    )
+    adapter = CLIENT_REPORT["target"]["clients"][0]["name"]
+    tested = [e for e in CLIENT_REPORT["requirements"] if e["verdict"] != "SKIPPED"]
+    assert tested
+    for entry in tested:
+        if requirements[entry["id"]].role != "client":
+            continue
+        row = _row(page, entry["id"])
+        assert f'rws-{entry["verdict"].lower()}">' in row
+        assert f"({adapter})" in row
+    declaring = [c.id for c in CLIENT_SCENARIOS if "RWS-CLIENT-2" in c.requirements]
+    row = _row(page, "RWS-CLIENT-2")
+    assert re.findall(r"\[`client\.([^`]+)`\]", row) == declaring
+
+
+def test_import_report_stores_a_client_run_apart_without_commands(
+    tmp_path: Path, project: Path
+) -> None:
+    """A client-suite report goes to its own file, without the command line of the client."""
+    full = copy.deepcopy(CLIENT_REPORT)
+    full["target"]["clients"][0]["command"] = "/somewhere/python -m my_adapter"
+    source = tmp_path / "report.json"
+    source.write_text(json.dumps(full), encoding="utf-8")
+    target = docsgen.import_report(project, source)
+    assert target == project / "docs" / docsgen.CLIENT_REPORT_PATH
+    stored = json.loads(target.read_text(encoding="utf-8"))
+    assert stored["target"]["clients"] == [
+        {k: v for k, v in full["target"]["clients"][0].items() if k != "command"}
+    ]
 
 
 def test_index_without_a_recorded_run_says_how_to_make_one() -> None:
@@ -288,7 +335,7 @@ def test_index_without_a_recorded_run_says_how_to_make_one() -> None:
 def test_check_catalogue_lists_every_scenario_with_its_verdict() -> None:
     """Each registered check has an anchored row with the recorded verdict."""
     requirements = load_requirements(PROJECT_ROOT / "spec")
-    page = checks_page(requirements, all_scenarios(), _run(REPORT))
+    page = checks_page(requirements, all_scenarios(), _run(REPORT), CLIENT_SCENARIOS)
     verdicts = {c["id"]: c["verdict"] for c in REPORT["checks"]}
     for s in all_scenarios():
         anchor = "check-" + re.sub(r"[^a-z0-9]+", "-", s.id.lower()).strip("-")
@@ -297,6 +344,8 @@ def test_check_catalogue_lists_every_scenario_with_its_verdict() -> None:
             assert f"rws-{verdicts[s.id].lower()}" in row
         else:
             assert "not in the recorded run" in row
+    for c in CLIENT_SCENARIOS:
+        assert f'<a id="check-client-{c.id}"></a>`client.{c.id}`' in page
 
 
 # -- diagrams -------------------------------------------------------------------------------
