@@ -495,6 +495,8 @@ async def _concurrency(endpoint: Endpoint, settings: BenchSettings, log: Log) ->
         endpoint, settings.sessions, deltas, delay, settings.session_ramp_s
     )
     elapsed = time.perf_counter() - began
+    server_cpu = cpu_seconds(endpoint.pid) - cpu
+    events = sum(len(run.gaps_ms) + 1 for run in runs)
     return {
         "sessions": settings.sessions,
         "events_per_session": deltas + 8,
@@ -502,7 +504,9 @@ async def _concurrency(endpoint: Endpoint, settings: BenchSettings, log: Log) ->
         "ramp_s": settings.session_ramp_s,
         "offered_events_per_s": settings.sessions * 1000 / delay,
         "achieved_events_per_s": rate,
-        "server_cpu_utilisation": (cpu_seconds(endpoint.pid) - cpu) / elapsed,
+        "server_cpu_utilisation": server_cpu / elapsed,
+        # Handshakes and run set-up included: the server's CPU cost of one paced event.
+        "server_cpu_us_per_event": server_cpu / events * 1e6,
         "client_cpu_utilisation": (time.process_time() - client_cpu) / elapsed,
         "loaded": _paced_figures(runs),
         "baseline": _paced_figures(baseline),

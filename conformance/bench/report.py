@@ -195,7 +195,9 @@ def render_text(report: dict[str, Any]) -> str:
             f"{_fmt(loaded['schedule_slip_ms']['p50'])} ms, p99 "
             f"{_fmt(loaded['schedule_slip_ms']['p99'])} ms; "
             f"{_fmt(c['achieved_events_per_s'])} events/s, server CPU "
-            f"{c['server_cpu_utilisation']:.0%}, client CPU {c['client_cpu_utilisation']:.0%}"
+            f"{c['server_cpu_utilisation']:.0%} "
+            f"({_fmt(c.get('server_cpu_us_per_event', math.nan))} us per event), client CPU "
+            f"{c['client_cpu_utilisation']:.0%}"
         )
         if "suite" in driver:
             s = driver["suite"]
