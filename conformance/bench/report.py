@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["RATIO_FIGURES", "TARGETS", "finish", "render_text"]
+__all__ = ["RATIO_FIGURES", "TARGETS", "finish", "render_markdown", "render_text"]
 
 #: The per-mode figures that ratios are computed for (``<mode>_over_b``).
 RATIO_FIGURES: tuple[str, ...] = (
@@ -214,3 +214,118 @@ def render_text(report: dict[str, Any]) -> str:
         f"{_fmt(ch.get('events_per_cpu_s', math.nan))} per CPU second)",
     ]
     return "\n".join(lines)
+
+
+_MODE_NAMES = {
+    "a": "(a) one connection, `previous_response_id`",
+    "a_lean": "(a') as (a), instructions and tools on turn 1 only",
+    "b": "(b) new connection per turn, full resend",
+    "c": "(c) new connection per turn, `previous_response_id`, `store: true`",
+}
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    """The figures of docs/benchmarks.md as Markdown tables (targets, tool loop, the rest)."""
+    out = [
+        "| Target | Driver | Measured | Target | Met | In server CPU time |",
+        "|---|---|---|---|---|---|",
+    ]
+    for t in report["targets"]:
+        cpu = _fmt(t["server_cpu"]) if "server_cpu" in t else ""
+        out.append(
+            f"| {t['what']} | {t.get('driver', '-')} | {_fmt(t['measured'])} | "
+            f"{t['op']} {_fmt(t['target'])} | {'yes' if t['met'] else '**no**'} | {cpu} |"
+        )
+    for io, driver in report["drivers"].items():
+        for cost, modes in driver["tool_loop"].items():
+            out += [
+                "",
+                f"**Tool loop, {io} driver, cost model {'off' if cost == 'cost_off' else 'on'}** "
+                f"(20 turns, medians of {next(iter(modes.values()))['reps']} loops)",
+                "",
+                "| Mode | Wall ms/turn (p50) | Wall ms, 20 turns | Server CPU ms/turn | "
+                "Client->server bytes | On the wire | Uncached input tokens | "
+                "Bytes / (b) | Wall / (b) | Tokens / (b) |",
+                "|---|---|---|---|---|---|---|---|---|---|",
+            ]
+            ratios = driver["ratios"][cost]
+            for mode, m in modes.items():
+                r = ratios.get(f"{mode}_over_b")
+                rb = (
+                    f"{r['c2s_payload_bytes_total']:.3f} | {r['wall_ms_total']:.3f} | "
+                    f"{r['uncached_input_tokens_total']:.3f}"
+                    if r
+                    else "1 | 1 | 1"
+                )
+                out.append(
+                    f"| {_MODE_NAMES[mode]} | {m['wall_ms_turn_p50']:.2f} | "
+                    f"{m['wall_ms_total']:.1f} | {m['server_cpu_ms_per_turn']:.2f} | "
+                    f"{m['c2s_payload_bytes_total']:,.0f} | {m['c2s_wire_bytes_total']:,.0f} | "
+                    f"{m['uncached_input_tokens_total']:,.0f} | {rb} |"
+                )
+    out += [
+        "",
+        "| Figure | " + " | ".join(report["drivers"]) + " |",
+        "|---|" + "---|" * len(report["drivers"]),
+    ]
+
+    def row(name: str, get: Any) -> None:
+        out.append(f"| {name} | " + " | ".join(get(d) for d in report["drivers"].values()) + " |")
+
+    row("create->created, turn 1 (us)", lambda d: _fmt(d["overhead"]["turn_1_us"]))
+    row("create->created, turn 50 (us)", lambda d: _fmt(d["overhead"]["turn_last_us"]))
+    row(
+        "create->created p50 / p99 (us)",
+        lambda d: f"{_fmt(d['overhead']['p50_us'])} / {_fmt(d['overhead']['p99_us'])}",
+    )
+    row("slope (us per turn)", lambda d: _fmt(d["overhead"]["slope_us_per_turn"]))
+    row(
+        "server CPU create->created, turn 1 / 50 (us)",
+        lambda d: (
+            f"{_fmt(d['overhead']['server_cpu_turn_1_us'])} / "
+            f"{_fmt(d['overhead']['server_cpu_turn_last_us'])}"
+        ),
+    )
+    row("delta events/s, streaming", lambda d: _fmt(d["throughput"]["stream_events_per_s"]))
+    row(
+        "delta events/s, create to terminal",
+        lambda d: _fmt(d["throughput"]["end_to_end_events_per_s"]),
+    )
+    row(
+        "delta events per server CPU second",
+        lambda d: _fmt(d["throughput"]["events_per_server_cpu_s"]),
+    )
+    row("first delta after create (ms)", lambda d: _fmt(d["throughput"]["first_delta_ms"]))
+    for run, label in (("baseline", "1 session"), ("loaded", "loaded")):
+        row(
+            f"event latency p50 / p99, {label} (ms)",
+            lambda d, run=run: (
+                f"{_fmt(d['concurrency'][run]['event_latency_ms']['p50'])} / "
+                f"{_fmt(d['concurrency'][run]['event_latency_ms']['p99'])}"
+            ),
+        )
+        row(
+            f"create->created p50 / p99, {label} (ms)",
+            lambda d, run=run: (
+                f"{_fmt(d['concurrency'][run]['created_ms']['p50'])} / "
+                f"{_fmt(d['concurrency'][run]['created_ms']['p99'])}"
+            ),
+        )
+    row(
+        "events/s achieved (offered)",
+        lambda d: (
+            f"{_fmt(d['concurrency']['achieved_events_per_s'])} "
+            f"({_fmt(d['concurrency']['offered_events_per_s'])})"
+        ),
+    )
+    row(
+        "server CPU per paced event (us)",
+        lambda d: _fmt(d["concurrency"].get("server_cpu_us_per_event", math.nan)),
+    )
+    row(
+        "conformance suite (s, exit status)",
+        lambda d: (
+            f"{d['suite']['seconds']:.1f}, {d['suite']['exit_status']}" if "suite" in d else "-"
+        ),
+    )
+    return "\n".join(out)

@@ -32,6 +32,7 @@ def register(subparsers: Any) -> None:
     add("--quick", action="store_true", help="same figures, fewer samples (about a minute)")
     add("--json", metavar="FILE", help="write the full report as JSON")
     add("--plots", metavar="DIR", help="draw the PNG figures into DIR (needs matplotlib)")
+    add("--markdown", metavar="FILE", help="write the figures as Markdown tables (for the docs)")
     add("--from-json", metavar="FILE", help="do not measure: read a saved report")
     add(
         "--driver",
@@ -47,7 +48,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Measure (or load), print, and write what was asked; return the exit status."""
     from conformance.bench import BenchSettings, render_text, run_bench
-    from conformance.bench.report import finish
+    from conformance.bench.report import finish, render_markdown
 
     if args.from_json:
         report = json.loads(Path(args.from_json).read_text(encoding="utf-8"))
@@ -64,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
     print(render_text(report))
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    if args.markdown:
+        Path(args.markdown).write_text(render_markdown(report) + "\n", encoding="utf-8")
     if args.plots:
         from conformance.bench.plots import draw_all
 

@@ -221,6 +221,10 @@ def test_saved_report_renders_again_without_measuring(
     run: tuple[dict[str, Any], str, Path],
 ) -> None:
     _, stdout, out = run
-    done = _bench("--from-json", str(out / "report.json"))
+    done = _bench("--from-json", str(out / "report.json"), "--markdown", str(out / "t.md"))
     assert done.returncode == 0, done.stderr
     assert done.stdout == stdout.split("wrote ")[0]
+    tables = (out / "t.md").read_text(encoding="utf-8")
+    # One row per target, one tool-loop table per driver and cost setting.
+    assert tables.count("| yes |") + tables.count("| **no** |") == 4 * len(DRIVERS) + 1
+    assert tables.count("**Tool loop,") == len(DRIVERS) * len(COSTS)
