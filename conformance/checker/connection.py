@@ -18,7 +18,7 @@ from conformance.checker import model
 from conformance.checker.cache import CacheModel, Prediction, ResponseFacts, facts
 from conformance.checker.cache import predict as predict_cache
 from conformance.checker.ordering import short
-from conformance.checker.rules import MISSING, Path, Rules, resolve
+from conformance.checker.rules import MISSING, ErrorCode, Path, Rules, resolve
 from conformance.checker.run import Expectation, Request, Run
 from conformance.transcript import Record
 
@@ -71,6 +71,8 @@ class Connection:
         self.not_found: set[str] = set()
         # lane -> the requirement already reported for events outside any run on it
         self.stray: dict[str | None, tuple[str, ...]] = {}
+        # The first error whose code closes the connection (errors.json "closes").
+        self.closing: ErrorCode | None = None
         self.cache = CacheModel()
         self.closed = False
 
@@ -357,6 +359,12 @@ class Connection:
 
     def _created(self, event: dict[str, Any], wire: str | None, index: int) -> None:
         self.stray.pop(wire, None)
+        if self.closing is not None:
+            self._fail(
+                self.closing.requirements,
+                f"expected no new run after error {self.closing.code} / actual response.created",
+                index,
+            )
         request = self._take_request(wire)
         self.recorder.exercise1("RWS-CREATE-12")
         if request is None:
@@ -628,6 +636,10 @@ class Connection:
         if scope == "frame":
             self._frame_error(code_text, index)
             return
+        if entry is not None and entry.closes and self.closing is None:
+            # errors.json: after this error the server starts no run and closes the
+            # connection with the registry's close code (RWS-LIMIT-1/2).
+            self.closing = entry
         if scope == "connection":
             # The answer to the oldest waiting request (RWS-LIMIT-1), or unsolicited.
             request = self._oldest_waiting()
@@ -835,6 +847,16 @@ class Connection:
             return
         self.closed = True
         by_server = record.dir == "s2c"
+        closing = self.closing
+        if by_server and closing is not None and closing.close_code is not None:
+            self.recorder.exercise(closing.requirements)
+            if record.code != closing.close_code:
+                self._fail(
+                    closing.requirements,
+                    f"expected close code {closing.close_code} after error {closing.code} / "
+                    f"actual {record.code}",
+                    record.index,
+                )
         if by_server and record.code is not None:
             # RWS-ERR-6: only the close codes of the registry.
             self.recorder.exercise1("RWS-ERR-6")

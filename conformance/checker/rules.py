@@ -500,6 +500,8 @@ class ErrorCode:
     scope: str
     stream_id: str
     requirements: tuple[str, ...]
+    closes: bool = False  # the server closes the connection after this error
+    close_code: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -534,6 +536,8 @@ def _compile_errors(raw: Mapping[str, Any]) -> dict[str, ErrorCode]:
             scope=row.get("scope", "request"),
             stream_id=row.get("stream_id", "lane"),
             requirements=_ids(row.get("requirements")),
+            closes=row.get("closes") is True,
+            close_code=row.get("close_code") if isinstance(row.get("close_code"), int) else None,
         )
     return out
 

@@ -231,3 +231,24 @@ def test_rejection_for_named_lane_without_stream_id_breaks_event_4() -> None:
     """A request-scoped error for a named lane carries the lane's stream_id."""
     t = Transcript().open().create(stream_id="a", previous_response_id="resp_x").recv(NOT_FOUND)
     assert_only(check(t), "RWS-EVENT-4")
+
+
+def test_limit_error_then_close_1001_passes() -> None:
+    """After websocket_connection_limit_reached the server closes with 1001."""
+    limit = error_event("websocket_connection_limit_reached")
+    t = Transcript().open().create().recv(limit).close(direction="s2c", code=1001)
+    assert_clean(check(t), "RWS-LIMIT-2")
+
+
+def test_limit_error_then_other_close_code_breaks_limit_2() -> None:
+    """The close after the limit error uses the registry's close code."""
+    limit = error_event("websocket_connection_limit_reached")
+    t = Transcript().open().create().recv(limit).close(direction="s2c", code=1000)
+    assert {f.requirement for f in check(t).findings} == {"RWS-LIMIT-1", "RWS-LIMIT-2"}
+
+
+def test_run_after_limit_error_breaks_limit_1() -> None:
+    """No run starts after websocket_connection_limit_reached."""
+    limit = error_event("websocket_connection_limit_reached")
+    t = Transcript().open().create().recv(limit).create().recv(*run_events())
+    assert {f.requirement for f in check(t).findings} == {"RWS-LIMIT-1", "RWS-LIMIT-2"}
