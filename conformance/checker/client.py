@@ -45,6 +45,7 @@ class ClientRules:
     no_reconnect_requirements: tuple[str, ...]
     growth: float
     tolerance: float
+    min_seconds: float
     cap_seconds: float
     continue_close_codes: frozenset[int]
     continue_error_codes: frozenset[str]
@@ -68,6 +69,7 @@ def load_client_rules() -> ClientRules:
         no_reconnect_requirements=tuple(data["no_reconnect"]["requirements"]),
         growth=float(data["backoff"]["growth"]),
         tolerance=float(data["backoff"]["tolerance_seconds"]),
+        min_seconds=float(data["backoff"]["min_seconds"]),
         cap_seconds=float(data["backoff"]["cap_seconds"]),
         continue_close_codes=frozenset(data["continue_after"]["close_codes"]),
         continue_error_codes=frozenset(data["continue_after"]["error_codes"]),
@@ -218,7 +220,7 @@ class _Traffic:
         (before, _), (after, index) = self.gaps[-2], self.gaps[-1]
         if before >= rules.cap_seconds:
             return
-        if after < before * rules.growth - rules.tolerance:
+        if after < rules.min_seconds or after < before * rules.growth - rules.tolerance:
             self.rec.report(
                 rules.reconnect_requirements,
                 f"expected exponential backoff (each wait >= {rules.growth} x the previous) / "

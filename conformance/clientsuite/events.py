@@ -87,6 +87,8 @@ class RunWriter:
     previous_response_id: str | None = None
     store: bool = True
     extra_fields: Mapping[str, Any] = field(default_factory=dict)
+    # unknown fields of every output item, wherever the item appears (RWS-EVENT-3)
+    item_fields: Mapping[str, Any] = field(default_factory=dict)
     seq: int = 0
     output: list[dict[str, Any]] = field(default_factory=list)
 
@@ -141,6 +143,7 @@ class RunWriter:
                 "role": "assistant",
                 "status": "in_progress",
                 "content": [],
+                **self.item_fields,
             },
         )
         where = {"item_id": item_id, "output_index": index, "content_index": 0}
@@ -160,6 +163,7 @@ class RunWriter:
             "role": "assistant",
             "status": "completed",
             "content": [{**part, "logprobs": []}],
+            **self.item_fields,
         }
         self.output.append(item)
         yield self._event("response.output_item.done", output_index=index, item=item)
@@ -168,7 +172,13 @@ class RunWriter:
         """A ``function_call`` item with its arguments streamed in two deltas."""
         index = len(self.output)
         item_id = f"fc_{self.response_id.removeprefix('resp_')}_{index}"
-        base = {"type": "function_call", "id": item_id, "call_id": plan.call_id, "name": plan.name}
+        base = {
+            "type": "function_call",
+            "id": item_id,
+            "call_id": plan.call_id,
+            "name": plan.name,
+            **self.item_fields,
+        }
         yield self._event(
             "response.output_item.added",
             output_index=index,

@@ -29,7 +29,9 @@ from conformance.results import CheckResult, RunResult
 
 __all__ = [
     "DEFAULT_MODEL",
+    "Capture",
     "ClientUnderTest",
+    "capture",
     "client_env",
     "run_client_suite",
     "run_scenario",
@@ -158,13 +160,8 @@ async def run_scenario(
             scenario,
             f"the client does not declare the {scenario.profile} profile",
         )
-    server = ScriptedServer(Script(scenario, model), api_key)
-    async with trio.open_nursery() as nursery:
-        await nursery.start(server.run)
-        outcome = await _run_client(
-            client, client_env(scenario, server.url, model, api_key), scenario.timeout
-        )
-        nursery.cancel_scope.cancel()
+    captured = await capture(client, scenario, model=model, api_key=api_key)
+    outcome = captured.outcome
     if outcome.exit_code == EXIT_UNSUPPORTED:
         tail = outcome.stderr.strip().splitlines()[-1:] or ["no reason given"]
         return skipped(client.name, scenario, f"the client does not support the task: {tail[0]}")
@@ -172,10 +169,38 @@ async def run_scenario(
         client.name,
         scenario,
         client.profiles,
-        server.records,
-        server.observations,
+        captured.records,
+        captured.observations,
         outcome,
     )
+
+
+@dataclass(frozen=True)
+class Capture:
+    """What one scenario run produced, before judging: the whole transcript (large messages
+    included, unlike a report's wire log), the server's observations, the client's end."""
+
+    records: list[dict[str, Any]]
+    observations: dict[str, Any]
+    outcome: ClientOutcome
+
+
+async def capture(
+    client: ClientUnderTest,
+    scenario: ClientScenario,
+    *,
+    model: str = DEFAULT_MODEL,
+    api_key: str = API_KEY,
+) -> Capture:
+    """Run the scripted server and the client for one scenario."""
+    server = ScriptedServer(Script(scenario, model), api_key)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(server.run)
+        outcome = await _run_client(
+            client, client_env(scenario, server.url, model, api_key), scenario.timeout
+        )
+        nursery.cancel_scope.cancel()
+    return Capture(server.records, server.observations, outcome)
 
 
 async def run_client_suite(

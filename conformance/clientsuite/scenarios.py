@@ -81,6 +81,9 @@ class ClientScenario:
     timeout: float = 25.0
     min_reconnects: int = 0  # connections a conforming client opens after the first
     exclusive: bool = False  # timing-sensitive: runs alone, after the others
+    # Server requirements the scripted server deliberately breaks in this scenario (what
+    # the client must cope with); everything else it sends conforms (tests check both).
+    server_deviations: tuple[str, ...] = ()
 
 
 SCENARIOS: tuple[ClientScenario, ...] = (
@@ -135,6 +138,7 @@ SCENARIOS: tuple[ClientScenario, ...] = (
         requirements=("RWS-ERR-4", "RWS-ERR-8", "RWS-CLIENT-2"),
         task_requirements=("RWS-ERR-4", "RWS-ERR-8"),
         faults={2: "error-untyped"},
+        server_deviations=("RWS-ERR-2", "RWS-EVENT-1"),
     ),
     ClientScenario(
         id="error-mid-run",
@@ -159,6 +163,8 @@ SCENARIOS: tuple[ClientScenario, ...] = (
         prompts=("first question", "second question"),
         faults={1: "close-after:1001"},
         min_reconnects=1,
+        # A request the client sends while the 1001 close is on its way stays unanswered.
+        server_deviations=("RWS-CREATE-12",),
     ),
     ClientScenario(
         id="reconnect-store-true",
@@ -172,6 +178,8 @@ SCENARIOS: tuple[ClientScenario, ...] = (
         store=True,
         faults={1: "close-after:1001"},
         min_reconnects=1,
+        # A request the client sends while the 1001 close is on its way stays unanswered.
+        server_deviations=("RWS-CREATE-12",),
     ),
     ClientScenario(
         id="connection-age-limit",
@@ -199,6 +207,8 @@ SCENARIOS: tuple[ClientScenario, ...] = (
         min_reconnects=3,
         timeout=40.0,
         exclusive=True,
+        # A server that fails (1011) cannot end the run or answer the requests it got.
+        server_deviations=("RWS-ORDER-2", "RWS-CREATE-12"),
     ),
     ClientScenario(
         id="no-reconnect-1008",
@@ -210,6 +220,8 @@ SCENARIOS: tuple[ClientScenario, ...] = (
         prompts=("first question",),
         faults={1: "close-mid:1008"},
         completes=False,
+        # The policy close (credentials revoked) cuts the run.
+        server_deviations=("RWS-ORDER-2", "RWS-CREATE-12"),
         timeout=8.0,
     ),
     ClientScenario(
@@ -222,6 +234,7 @@ SCENARIOS: tuple[ClientScenario, ...] = (
         prompts=("first question", "second question"),
         calls=1,
         unknown=True,
+        server_deviations=("RWS-EVENT-2",),
     ),
     ClientScenario(
         id="slow-stream",

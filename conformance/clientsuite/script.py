@@ -242,6 +242,7 @@ class Script:
             previous_response_id=prev if isinstance(prev, str) else None,
             store=body.get("store") is not False,
             extra_fields=extra,
+            item_fields={"x_item_field": True} if self.scenario.unknown else {},
         )
 
     def _answer(self, context: list[dict[str, Any]]) -> CallPlan | TextPlan:
@@ -291,8 +292,6 @@ class Script:
         events = writer.call_item(plan) if isinstance(plan, CallPlan) else writer.text_item(plan)
         deltas = 0
         for event in events:
-            if scenario.unknown and event["type"] == "response.output_item.done":
-                event["item"] = {**event["item"], "x_item_field": True}
             yield event
             if event["type"].endswith(".delta"):
                 deltas += 1

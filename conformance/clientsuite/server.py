@@ -31,6 +31,8 @@ MAX_MESSAGE = 16 * 1024 * 1024
 PONG_WAIT = 5.0
 # A lanes scenario serves what it holds once the client has been quiet this long.
 LANES_WAIT = 1.5
+_RUN_START = '{"type":"response.created"'
+_SETTLE = 0.005
 
 
 @dataclass
@@ -149,6 +151,11 @@ class ScriptedServer:
         async for action in receive:
             try:
                 if isinstance(action, Send):
+                    if action.text.startswith(_RUN_START):
+                        # Let client messages that arrived with the request be read (and
+                        # recorded) before the run starts: the transcript must show a second
+                        # create sent back to back as sent while the lane was busy.
+                        await trio.sleep(_SETTLE)
                     self._add(conn, "text", dir="s2c", text=action.text)
                     await ws.send(action.text)
                 elif isinstance(action, Pause):
