@@ -8,7 +8,11 @@ fault's requirement, to keep the whole proof fast. The healthy run runs every sc
 
 from __future__ import annotations
 
+import concurrent.futures
+import functools
+
 import pytest
+import trio
 
 from conformance.harness.runner import run_suite, select_scenarios
 from conformance.requirements import load_requirements
@@ -87,20 +91,35 @@ async def test_suite_reports_no_failure_against_the_healthy_reference_server() -
     assert len(ran) >= len(run.checks) - 2
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("fault", sorted(FAULT_REQUIREMENTS))
-async def test_suite_fails_the_requirement_a_fault_breaks(fault: str) -> None:
+def _run_fault(fault: str) -> RunResult:
     requirement = FAULT_REQUIREMENTS[fault]
-    level = load_requirements()[requirement].level
-    wanted = Verdict.WARNING if level.startswith("SHOULD") else Verdict.FAILED
     scenarios = select_scenarios(all_scenarios(), requirements=[requirement])
-    assert scenarios, f"no scenario checks {requirement}"
     # A broken server often shows itself by staying silent, so the "must happen within" wait
     # is kept short here: the reference answers within milliseconds when it is healthy.
     with reference_config(
         [fault], with_age_instance=requirement.startswith("RWS-LIMIT-"), timeout=1.5
     ) as config:
-        run = await run_suite(config, scenarios, jobs=12)
+        return trio.run(functools.partial(run_suite, config, scenarios, jobs=12))
+
+
+@pytest.fixture(scope="module")
+def fault_runs() -> dict[str, RunResult]:
+    """Every fault's run, four at a time (each in its own thread, server and trio loop)."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        futures = {fault: pool.submit(_run_fault, fault) for fault in FAULT_REQUIREMENTS}
+        return {fault: future.result() for fault, future in futures.items()}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fault", sorted(FAULT_REQUIREMENTS))
+def test_suite_fails_the_requirement_a_fault_breaks(
+    fault: str, fault_runs: dict[str, RunResult]
+) -> None:
+    requirement = FAULT_REQUIREMENTS[fault]
+    level = load_requirements()[requirement].level
+    wanted = Verdict.WARNING if level.startswith("SHOULD") else Verdict.FAILED
+    run = fault_runs[fault]
+    assert run.checks, f"no scenario checks {requirement}"
     verdicts = _verdicts_for(run, requirement)
     caught = [check_id for check_id, verdict in verdicts if verdict is wanted]
     assert caught, f"{fault}: no check concluded {wanted.value} for {requirement}: {verdicts}"
