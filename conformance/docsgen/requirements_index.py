@@ -201,7 +201,12 @@ def index(
             matrix = build_matrix(run.report, requirements, run.exclusions, role=role)
             status.update({row.id: row for row in matrix.rows})
 
-    out = [banner("spec/requirements.yaml, conformance/scenarios/ and " + REPORT_PATH)]
+    out = [
+        banner(
+            "spec/requirements.yaml, conformance/scenarios/, conformance/clientsuite/, "
+            f"docs/{REPORT_PATH} and docs/{CLIENT_REPORT_PATH}"
+        )
+    ]
     out.append("# Requirement index\n")
     out.append(
         "Every normative statement of the specification, with its level (BCP 14), the role "
@@ -313,7 +318,12 @@ def checks_page(
 ) -> str:
     """The catalogue of every check of the server suite."""
     results = run.check_results()
-    out = [banner("conformance/scenarios/ and " + REPORT_PATH)]
+    out = [
+        banner(
+            "conformance/scenarios/, conformance/clientsuite/, "
+            f"docs/{REPORT_PATH} and docs/{CLIENT_REPORT_PATH}"
+        )
+    ]
     out.append("# Checks of the server suite\n")
     out.append(
         "Every check of `responses-ws check`, by area: its stable id (baselines and reports "
