@@ -91,6 +91,12 @@ def register(subparsers: Any) -> None:
         default=env_float("RWS_TIMEOUT", 5.0),
         help="seconds to wait for each answer (env RWS_TIMEOUT, default %(default)s)",
     )
+    add(
+        "--busy-lane",
+        choices=("queue", "reject"),
+        default="queue",
+        help="the server's declared busy-lane policy (RWS-LANE-2; default %(default)s)",
+    )
     add("--out", default="fuzz-out", help="folder for fuzz-report.json and failure transcripts")
     add(
         "--known-failure",
@@ -172,6 +178,7 @@ def run(args: argparse.Namespace) -> int:
                 model=args.model,
                 profiles=declared,
                 timeout=args.timeout,
+                busy_lane=args.busy_lane,
             )
             try:
                 # Fail fast (exit 2) on a server that cannot be reached, rather than

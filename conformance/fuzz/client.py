@@ -42,6 +42,8 @@ class Target:
     profiles: frozenset[str]
     # "must happen within" wait for one answer, in seconds
     timeout: float = 5.0
+    # the declared busy-lane policy (RWS-LANE-2): queue or reject
+    busy_lane: str = "queue"
 
 
 @dataclass(frozen=True, slots=True)

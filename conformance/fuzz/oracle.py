@@ -254,13 +254,15 @@ class TapeChecker:
     The fuzzer breaks client requirements on purpose, so only server requirements count.
     """
 
-    def __init__(self, profiles: frozenset[str], known: Sequence[str] = ()) -> None:
+    def __init__(
+        self, profiles: frozenset[str], known: Sequence[str] = (), busy_lane: str = "queue"
+    ) -> None:
         # findings whose description matches a known pattern are tolerated (and counted)
         self.known = [(p, re.compile(p)) for p in known]
         self.hits: dict[str, int] = dict.fromkeys(known, 0)
         self.seen: set[tuple[str | None, str, tuple[int, ...]]] = set()
         self.checker = Checker(
-            CheckerConfig.make(profiles=profiles, roles=("server",)),
+            CheckerConfig.make(profiles=profiles, roles=("server",), busy_lane=busy_lane),
             validator=default_schema_set(),
             requirements=_requirements(),
         )

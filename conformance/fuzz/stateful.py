@@ -178,7 +178,9 @@ class ServerMachine(RuleBasedStateMachine):
         self.tape = Tape()
         type(self).last_tape[:] = [self.tape]
         type(self).sessions[0] += 1
-        self.checker = TapeChecker(self.target.profiles, [p for p, _ in self.known.patterns])
+        self.checker = TapeChecker(
+            self.target.profiles, [p for p, _ in self.known.patterns], self.target.busy_lane
+        )
         self.model = ConversationModel()
         self.multiplex = "multiplex" in self.target.profiles
         self.digests = (
@@ -401,6 +403,87 @@ class ServerMachine(RuleBasedStateMachine):
                 f"RWS-CREATE-6: expected no output for generate: false / actual {response.output}"
             )
         return response.id
+
+    @precondition(_has_conn)
+    @rule(
+        target=responses,
+        pick=picks,
+        lane_picks=st.lists(picks, min_size=2, max_size=4),
+        tails=st.lists(directive_tails, min_size=4, max_size=4),
+        paced=st.booleans(),
+    )
+    def pipeline(
+        self, pick: int, lane_picks: list[int], tails: list[list[str]], paced: bool
+    ) -> Any:
+        """Several new conversations sent at once, on the same or different lanes.
+
+        Runs of one lane answer in order (RWS-LANE-1, RWS-LANE-2 ``queue``); lanes may
+        interleave (multiplex). Each run still reports its own context. ``paced`` runs wait
+        1 ms before each event (``rws:delay``), so that runs overlap in time.
+        """
+        conn = self._conn(pick)
+        sent: list[tuple[str | None, list[Any]]] = []
+        try:
+            lanes = [self._lane(p) for p in lane_picks]
+            if self.target.busy_lane != "queue":
+                # RWS-LANE-2 reject: one request per lane, or the second is refused.
+                lanes = list(dict.fromkeys(lanes))
+            for lane, tail in zip(lanes, tails, strict=False):
+                lines = ["rws:context", *tail, *(["rws:delay ms=1"] if paced else [])]
+                new = _user_input("\n".join(lines), 0)
+                body: dict[str, Any] = {
+                    "type": "response.create",
+                    "model": self.target.model,
+                    "input": new,
+                    "store": False,
+                }
+                if lane is not None:
+                    body["stream_id"] = lane
+                conn.client.send_event(body, note="fuzz: stateful pipeline")
+                sent.append((lane, normalise_input(new)))
+            outcomes = 0
+            events: list[dict[str, Any]] = []
+
+            def counted(event: dict[str, Any]) -> bool:
+                nonlocal outcomes
+                if event.get("type") == "error" or event.get("type") in TERMINAL_TYPES:
+                    outcomes += 1
+                return outcomes == len(sent)
+
+            events = conn.client.receive_until(counted)
+        except TimeoutError:
+            raise self._fail(
+                f"expected {len(sent)} outcomes for pipelined requests / actual fewer within "
+                f"{self.target.timeout} s"
+            ) from None
+        except Closed as exc:
+            self._drop(conn)
+            raise self._fail(
+                f"expected outcomes for pipelined requests / actual close (code {exc.code})"
+            ) from None
+        # Route the events to lanes, then to the lane's requests in order (FIFO).
+        by_lane: dict[str | None, list[list[dict[str, Any]]]] = {}
+        for event in events:
+            lane_key = event.get("stream_id")
+            key = lane_key if isinstance(lane_key, str) else None
+            runs = by_lane.setdefault(key, [])
+            if event.get("type") in ("response.created", "error") or not runs:
+                runs.append([])
+            runs[-1].append(event)
+        ids: list[str] = []
+        for lane in dict.fromkeys(lane for lane, _ in sent):
+            contexts = [context for key, context in sent if key == lane]
+            runs = by_lane.get(lane, [])
+            if len(runs) != len(contexts):
+                raise self._fail(
+                    f"RWS-CREATE-12: expected {len(contexts)} outcomes on lane {lane!r} / "
+                    f"actual {len(runs)}"
+                )
+            for run, context in zip(runs, contexts, strict=True):
+                if run[0].get("type") == "error":
+                    raise self._fail(f"expected a run for a new conversation / actual {run[0]}")
+                ids.append(self._record(conn, lane, run, context, False, True).id)
+        return multiple(*ids)
 
     @precondition(_has_conn)
     @rule(previous_id=responses, pick=picks)

@@ -86,7 +86,7 @@ def check_example(
         client = still_usable(client)
     finally:
         client.close()
-    checker = TapeChecker(target.profiles, known)
+    checker = TapeChecker(target.profiles, known, target.busy_lane)
     try:
         checker.assert_clean(tape)
     finally:
