@@ -273,11 +273,11 @@ class Connection:
         return predict_cache(self.rules.cache, found, entry)
 
     def _steer(self, body: Mapping[str, Any], index: int) -> None:
-        # RWS-STEER-7: a client never sends stream_id in response.steer.
-        self.recorder.exercise1("RWS-STEER-7")
+        # RWS-STEER-9: a client never sends stream_id in response.steer.
+        self.recorder.exercise1("RWS-STEER-9")
         if "stream_id" in body:
             self._fail(
-                ("RWS-STEER-7",),
+                ("RWS-STEER-9",),
                 f"expected no stream_id in response.steer / actual {short(body['stream_id'])}",
                 index,
             )
@@ -396,11 +396,11 @@ class Connection:
         rid = response.get("id") if isinstance(response, dict) else None
         if isinstance(rid, str):
             knowledge = self.checker.knowledge
-            # RWS-EVENT-6: a response id is never reused.
-            self.recorder.exercise1("RWS-EVENT-6")
+            # RWS-EVENT-7: a response id is never used for a second response.
+            self.recorder.exercise1("RWS-EVENT-7")
             if rid in knowledge.responses:
                 self._fail(
-                    ("RWS-EVENT-6",),
+                    ("RWS-EVENT-7",),
                     f"expected a new response id / actual {short(rid)} used before",
                     index,
                 )
@@ -879,7 +879,7 @@ class Connection:
                     record.index,
                 )
             if run.facts is not None:
-                # RWS-LIMIT-7: a run cut short by the close is not continuable.
+                # RWS-LIMIT-10: a run cut short by the close is not continuable.
                 run.facts.status = "aborted"
         if by_server:
             waiting = [r for ln in self.lanes.values() for r in ln.pending]

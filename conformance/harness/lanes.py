@@ -2,7 +2,7 @@
 
 RWS-CREATE-12 gives every ``response.create`` exactly one outcome on its lane: one run (from
 ``response.created`` to its terminal event) or one request-scoped ``error``. Outcomes on one
-lane come in request order (RWS-LANE-1), so the n-th outcome of a lane answers the n-th
+lane come in request order (RWS-LANE-9), so the n-th outcome of a lane answers the n-th
 request sent on it. Scenarios use this to find "the answer to my k-th request" without
 re-implementing the checker's rules: nothing here judges the events, it only groups them.
 """

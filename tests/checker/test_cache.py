@@ -190,19 +190,19 @@ def _zero_usage() -> dict[str, object]:
 
 
 class TestClosedConnections:
-    """RWS-LIMIT-7, RWS-LIMIT-1: what a close and the connection limit leave behind."""
+    """RWS-LIMIT-10, RWS-LIMIT-1: what a close and the connection limit leave behind."""
 
     def test_run_cut_by_client_close_not_continued_passes(self) -> None:
         """A run stopped by the client's close is not continuable, even when stored."""
         t = Transcript().open().create(store=True).recv(*run_events(rid="resp_cut")[:4])
         t.close().open("c2").create("c2", previous_response_id="resp_cut")
-        assert_clean(check(t.recv(NOT_FOUND, conn="c2")), "RWS-LIMIT-7")
+        assert_clean(check(t.recv(NOT_FOUND, conn="c2")), "RWS-LIMIT-10")
 
-    def test_run_cut_by_client_close_continued_breaks_limit_7(self) -> None:
+    def test_run_cut_by_client_close_continued_breaks_limit_10(self) -> None:
         """Serving a continuation of a run the client's close stopped."""
         t = Transcript().open().create(store=True).recv(*run_events(rid="resp_cut")[:4])
         t.close().open("c2").create("c2", previous_response_id="resp_cut")
-        assert_only(check(t.recv(*run_events(), conn="c2")), "RWS-LIMIT-7")
+        assert_only(check(t.recv(*run_events(), conn="c2")), "RWS-LIMIT-10")
 
     def test_connection_limit_error_answers_the_waiting_request(self) -> None:
         """websocket_connection_limit_reached is the outcome of the waiting create."""

@@ -19,7 +19,7 @@ NOT_FOUND = error_event("previous_response_not_found", param="previous_response_
 
 
 class TestClientMessages:
-    """RWS-CREATE-1/2/8, RWS-CLIENT-2/3, RWS-TRANS-6, RWS-STEER-7."""
+    """RWS-CREATE-1/2/8, RWS-CLIENT-2/3, RWS-TRANS-6, RWS-STEER-9."""
 
     def test_well_behaved_client_passes(self) -> None:
         """Sequential creates with previous_response_id and no forbidden fields."""
@@ -72,12 +72,12 @@ class TestClientMessages:
         t = Transcript().open().binary(b"\x01")
         assert_only(check(t, roles=CLIENT), "RWS-TRANS-6")
 
-    def test_steer_with_stream_id_breaks_steer_7(self) -> None:
-        """A client never puts stream_id in response.steer."""
+    def test_steer_with_stream_id_breaks_steer_9(self) -> None:
+        """A client never puts stream_id in response.steer (RWS-STEER-9)."""
         steer = {"type": "response.steer", "previous_response_id": "resp_a", "input": [],
                  "stream_id": "a"}  # fmt: skip
         t = Transcript().open().send(steer)
-        assert_only(check(t, roles=CLIENT, profiles=ALL_PROFILES), "RWS-STEER-7")
+        assert_only(check(t, roles=CLIENT, profiles=ALL_PROFILES), "RWS-STEER-9")
 
 
 STEER = {"type": "response.steer", "previous_response_id": "resp_a", "input": []}

@@ -165,10 +165,10 @@ class TestEqualities:
         events[1]["response"]["id"] = "resp_other"
         assert_only(check(one_run(events)), "RWS-EVENT-6")
 
-    def test_reused_response_id_breaks_event_6(self) -> None:
-        """A response id is never used for two runs."""
+    def test_reused_response_id_breaks_event_7(self) -> None:
+        """A response id is never used for two runs (RWS-EVENT-7, not the per-run EVENT-6)."""
         t = one_run(run_events(rid="resp_same")).create().recv(*run_events(rid="resp_same"))
-        assert_only(check(t), "RWS-EVENT-6")
+        assert_only(check(t), "RWS-EVENT-7")
 
 
 class TestSequenceNumbers:
