@@ -77,3 +77,22 @@ def test_fuzzer_finds_and_shrinks_the_crash_on_deep_input_fault(tmp_path: Path) 
     checker = Checker(CheckerConfig.make(profiles=target.profiles, roles=("server",)))
     replay = checker.feed_all(records)
     assert "RWS-CREATE-12" in {f.requirement for f in replay.findings if replay.failed}
+
+
+@pytest.mark.parametrize(
+    ("fault", "requirement"),
+    [("lane-overlap", "RWS-LANE-1"), ("context-drop-output", "RWS-CACHE-2")],
+)
+def test_stateful_fuzzer_finds_session_level_faults(
+    fault: str, requirement: str, tmp_path: Path
+) -> None:
+    """Faults only a sequence of requests shows: overlapping runs on one lane (the pipeline
+    rule) and a continuation whose context lacks the previous output (context digests)."""
+    with spawn_reference(["--fault", fault]) as server:
+        target = target_for(server.url, server.api_keys[0])
+        report = run_stateful(target, "ci", tmp_path, known=KNOWN)
+    assert not report.ok
+    assert report.failure is not None
+    assert requirement in report.failure
+    assert report.transcript is not None
+    assert len(list(read_jsonl(report.transcript))) <= 40
