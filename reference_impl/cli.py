@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import os
 import re
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -213,9 +214,17 @@ def _announce(url: str, config: ServerConfig, development_key: bool) -> None:
 
 
 async def _run(config: ServerConfig, development_key: bool) -> None:
-    async with trio.open_nursery() as nursery:
-        running: RunningServer = await nursery.start(serve, config)
-        _announce(running.url, config, development_key)
+    # SIGINT and SIGTERM shut the server down cleanly instead of raising in whatever task
+    # runs at that moment: connections close with 1001 ("the server is restarting",
+    # RWS-ERR-6), then the database is closed. Stored responses are durable either way.
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+            running: RunningServer = await nursery.start(serve, config)
+            _announce(running.url, config, development_key)
+            async for _ in signals:
+                break
+            await running.aclose()
+            nursery.cancel_scope.cancel()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

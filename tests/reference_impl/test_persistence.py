@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
+from websockets.exceptions import ConnectionClosed
 from websockets.trio.client import connect
 
 from reference_impl import model
@@ -49,7 +51,9 @@ def continue_after(stop: signal.Signals, data_dir: Path) -> None:
         assert first["type"] == "response.completed"
         # Stopped right after the terminal event was received.
         process.send_signal(stop)
-        process.wait()
+        status = process.wait(timeout=30)
+        # SIGINT and SIGTERM are clean shutdowns.
+        assert status == (-signal.SIGKILL if stop is signal.SIGKILL else 0)
     with server_process(data_dir, "--api-key", KEY) as (_, url):
         events = turn(url, create("rws:context", previous_response_id=first["response"]["id"]))
     end = events[-1]
@@ -64,9 +68,26 @@ def continue_after(stop: signal.Signals, data_dir: Path) -> None:
     assert end["response"]["usage"]["input_tokens_details"]["cached_tokens"] == 0
 
 
-def test_stored_response_survives_a_restart(tmp_path: Path) -> None:
-    """After SIGINT and a new process, the response is hydrated with the same context."""
-    continue_after(signal.SIGINT, tmp_path)
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_stored_response_survives_a_restart(stop: signal.Signals, tmp_path: Path) -> None:
+    """After a clean shutdown and a new process, the response hydrates with its context."""
+    continue_after(stop, tmp_path)
+
+
+def test_shutdown_closes_open_connections_with_1001(tmp_path: Path) -> None:
+    """RWS-ERR-6: on SIGTERM open connections close with 1001 (going away)."""
+
+    async def run(url: str, process: subprocess.Popen[str]) -> int | None:
+        headers = {"Authorization": f"Bearer {KEY}"}
+        async with connect(url, additional_headers=headers) as ws:
+            process.send_signal(signal.SIGTERM)
+            with pytest.raises(ConnectionClosed):
+                await ws.recv()
+            return ws.close_code
+
+    with server_process(tmp_path, "--api-key", KEY) as (process, url):
+        assert trio.run(run, url, process) == 1001
+        assert process.wait(timeout=30) == 0
 
 
 def test_stored_response_survives_kill_9(tmp_path: Path) -> None:
