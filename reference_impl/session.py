@@ -593,6 +593,7 @@ class Session:
         response_id = self._ids("resp")
         try:
             full_context = context()
+            _check_output_budget(full_context, create)
             request_view = dict(create.event)
             request_view["generate"] = create.generate
             generated = model.generate_run(
@@ -602,15 +603,19 @@ class Session:
                 restored_items=restored_items,
                 ids=self._ids,
             )
+            _check_context_size(generated)
             planned, terminal_at = self._plan(generated)
-        except Exception:
+        except Exception as exc:
             # RWS-LIMIT-6: whatever the input, the connection and its cache live on.
             if start is LaneEvent.LOADED_START:
                 self._fire(lane, LaneEvent.LOADED_REJECT)
-            self._reject_now(
-                RequestError("server_error", "The server failed to start the response."),
-                stream_id=lane.name,
-            )
+            previous = create.previous_response_id
+            if parent_own_lane and previous is not None and not self.faults.active("no-evict"):
+                # RWS-CACHE-5: a rejected continuation of the lane's own entry evicts it.
+                self.cache.evict(self._owner, lane.name, previous)
+            if not isinstance(exc, RequestError):
+                exc = RequestError("server_error", "The server failed to start the response.")
+            self._reject_now(exc, stream_id=lane.name)
             return
         self._fire(lane, start)
         self._active += 1
@@ -753,6 +758,60 @@ class Session:
         if not self._closing:
             self._closing = True
             self._actions.append(CloseConnection(code, reason))
+
+
+#: The most text one run of the model may generate, in characters, and the most deltas:
+#: far above any test's needs, far below what would exhaust the server's memory.
+MAX_RUN_TEXT = 4 * 1024 * 1024
+MAX_RUN_DELTAS = 100_000
+
+
+def _check_output_budget(context: Sequence[Mapping[str, Any]], create: CreateRequest) -> None:
+    """Refuse directives that ask for more output than a run may generate (RWS-LIMIT-6).
+
+    The model builds a run's events up front; ``rws:text length=1000000000`` would otherwise
+    take the whole process down with it.
+    """
+    if not create.generate:
+        return
+    text = deltas = 0
+    for directive in model.parse_directives(model.latest_user_text(context)):
+        match directive:
+            case (
+                model.TextDirective(length=length, chunks=chunks)
+                | model.RefusalDirective(length=length, chunks=chunks)
+            ):
+                text += length
+                deltas += min(max(chunks, 1), max(length, 1))
+            case model.ReasoningDirective(summary=summary, text=reasoning, chunks=chunks):
+                text += summary + reasoning
+                deltas += 2 * max(chunks, 1)
+            case model.CallDirective(chunks=chunks, arguments=arguments):
+                text += len(arguments)
+                deltas += max(chunks, 1)
+    if text > MAX_RUN_TEXT or deltas > MAX_RUN_DELTAS:
+        raise RequestError(
+            "invalid_value",
+            f"The conformance model generates at most {MAX_RUN_TEXT} characters in "
+            f"{MAX_RUN_DELTAS} deltas per response.",
+            param="input",
+        )
+
+
+#: The largest context a run may have, in bytes of canonical JSON: a chain of continuations
+#: grows its context turn by turn, and each lane's latest one stays in memory.
+MAX_CONTEXT_BYTES = 64 * 1024 * 1024
+
+
+def _check_context_size(generated: model.GeneratedRun) -> None:
+    usage = generated.response.get("usage") or {}
+    # A.2: input_tokens is a quarter of the context's canonical JSON bytes (rounded up).
+    if 4 * usage.get("input_tokens", 0) > MAX_CONTEXT_BYTES:
+        raise RequestError(
+            "invalid_value",
+            f"The context of a response is limited to {MAX_CONTEXT_BYTES} bytes.",
+            param="input",
+        )
 
 
 def _not_found(create: CreateRequest) -> RequestError:

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from reference_impl import model
+from reference_impl import session as session_module
 from reference_impl.lanes import Lane
 from reference_impl.session import (
     LANE_TRANSITIONS,
@@ -499,6 +500,35 @@ class TestMessages:
         assert error["error"]["code"] == "invalid_value"
         assert error["error"]["param"] == "x_deep"
         assert terminal(driver.turn(create()))["type"] == "response.completed"
+
+    @pytest.mark.parametrize(
+        "directive",
+        [
+            "rws:text length=1000000000",
+            "rws:refusal length=100 chunks=1\nrws:text length=300000 chunks=300000",
+            "rws:reasoning summary=5000000 text=1",
+        ],
+    )
+    def test_server_refuses_runs_too_big_to_generate(self, directive: str) -> None:
+        """RWS-LIMIT-6: a directive asking for gigabytes is refused, not attempted."""
+        driver = Driver()
+        error = error_of(driver.turn(create(directive)))
+        assert error["error"]["code"] == "invalid_value"
+        assert error["error"]["param"] == "input"
+        assert terminal(driver.turn(create("rws:text length=100000 chunks=1000")))
+
+    def test_server_refuses_a_context_grown_too_large(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """RWS-LIMIT-6: a chain whose context outgrows the cap is refused; the parent evicted."""
+        monkeypatch.setattr(session_module, "MAX_CONTEXT_BYTES", 3000)
+        driver = Driver()
+        parent = terminal(driver.turn(create("x" * 1000, store=False)))["response"]["id"]
+        error = error_of(driver.turn(create("y" * 2000, previous_response_id=parent, store=False)))
+        assert error["error"]["code"] == "invalid_value"
+        # RWS-CACHE-5: it was a continuation of its own lane's entry.
+        again = error_of(driver.turn(create(previous_response_id=parent, store=False)))
+        assert again["error"]["code"] == "previous_response_not_found"
 
     def test_server_answers_json_too_deep_to_parse_with_invalid_json(self) -> None:
         """RWS-LIMIT-6: nesting beyond the parser's depth is invalid_json, not a crash."""
