@@ -13,7 +13,9 @@ and starts no task. The I/O layer (:mod:`reference_impl.server`) drives it:
    :class:`LoadStored` (look a stored response up, off the event loop) and
    :class:`CloseConnection` (send the pending messages, then close).
 3. A run task calls :meth:`Session.step` until it returns :class:`RunDone`: :class:`Wait`
-   asks it to sleep, :class:`Persist` to save a record durably before the next step.
+   asks it to sleep, :class:`Persist` to save a record durably before the next step. When
+   the task ends, for whatever reason, it calls :meth:`Session.run_cancelled`; a response
+   id it returns must be deleted from storage (the run was cut off after persisting).
 
 Every failure becomes the error event of :mod:`reference_impl.errors`; nothing a client
 sends raises out of the session (RWS-LIMIT-6) - except the ``crash-on-deep-input`` fault.
