@@ -226,6 +226,21 @@ SCENARIOS: tuple[ClientScenario, ...] = (
         timeout=8.0,
     ),
     ClientScenario(
+        id="no-reconnect-1005",
+        title="No automatic reconnection after a close without a status code",
+        description="The first run is cut by a close frame without a status code (the client "
+        "sees 1005). RWS-ERR-7 names the codes a client reconnects after (1001, 1006, 1011, "
+        "1012, 1013); 1005 is not one of them, so the client should report the failure.",
+        requirements=("RWS-ERR-7",),
+        task_requirements=(),
+        prompts=("first question",),
+        faults={1: "close-mid:1005"},
+        completes=False,
+        timeout=8.0,
+        # A close without a status code is not in the close-code registry (RWS-ERR-6).
+        server_deviations=("RWS-ORDER-2", "RWS-CREATE-12", "RWS-ERR-6"),
+    ),
+    ClientScenario(
         id="tolerate-unknown",
         title="Unknown event types, vendor events and unknown fields are ignored",
         description="Every run carries an event of a future type, a vendor event and unknown "

@@ -3,8 +3,10 @@
 Sans-I/O and synchronous. The I/O glue (:mod:`conformance.clientsuite.server`) calls
 :meth:`Script.connect` when a connection opens, :meth:`Script.receive` for every client
 message and :meth:`Script.flush` when a lanes scenario waited long enough, and executes the
-returned :data:`Action` list in order on that connection. :class:`Finished` tells the core
-that a run's last event went out, so that the lane is free again (busy-lane=reject).
+returned :data:`Action` list in order on that connection. A :class:`Send` (or
+:class:`SendBatch`) that ends a run says so (``ends_run``); the glue calls
+:meth:`Script.finished` as soon as it has recorded that message, before anything else is read,
+so the core's view of busy lanes (busy-lane=reject) matches the transcript exactly.
 
 The core is a small spec-conforming server: it keeps every response of a connection cached
 (RWS-CACHE-9 allows more than the latest), hydrates ``store: true`` responses on any
@@ -34,7 +36,7 @@ from conformance.clientsuite.events import (
 )
 from conformance.clientsuite.scenarios import TOOL_NAME, ClientScenario, reply_text, tool_result
 
-__all__ = ["Action", "Close", "Finished", "Pause", "Ping", "Script", "Send"]
+__all__ = ["Action", "Close", "Pause", "Ping", "Script", "Send", "SendBatch"]
 
 # busy-lane=reject: the scripted server does not queue (RWS-LANE-2), so RWS-CLIENT-3 binds.
 BUSY_LANE = "reject"
@@ -43,9 +45,20 @@ MAX_ITEMS_PER_RUN = 4
 
 @dataclass(frozen=True)
 class Send:
-    """Send one text message."""
+    """Send one text message; ``ends_run``: it ends the run on ``lane`` (for the client)."""
 
     text: str
+    ends_run: bool = False
+    lane: str | None = None
+
+
+@dataclass(frozen=True)
+class SendBatch:
+    """Send several text messages back to back, all recorded before the first goes out."""
+
+    texts: tuple[str, ...]
+    ends_run: bool = False
+    lane: str | None = None
 
 
 @dataclass(frozen=True)
@@ -68,14 +81,7 @@ class Close:
     reason: str = ""
 
 
-@dataclass(frozen=True)
-class Finished:
-    """The run on ``lane`` has sent its last event."""
-
-    lane: str | None
-
-
-Action = Send | Pause | Ping | Close | Finished
+Action = Send | SendBatch | Pause | Ping | Close
 
 
 @dataclass
@@ -301,9 +307,14 @@ class Script:
                 if fault == "run-error" and deltas == 2:
                     # RWS-ORDER-12: the in-run error, then response.failed; for the client the
                     # run ends at the error already (RWS-CLIENT-4), so the lane is free then.
-                    yield writer.run_error()
-                    yield Finished(writer.stream_id)
-                    yield writer.failed()
+                    # Both go out as one batch: nothing the client sends in reaction to the
+                    # error can be read between them.
+                    # RWS-CLIENT-4: for the client the run ends at the error.
+                    yield SendBatch(
+                        (encode(writer.run_error()), encode(writer.failed())),
+                        ends_run=True,
+                        lane=writer.stream_id,
+                    )
                     return
                 if scenario.delay:
                     yield Pause(scenario.delay)
@@ -320,7 +331,6 @@ class Script:
         fault: str,
     ) -> Iterator[Action]:
         writer = self._writer(body, lane)
-        ended = False
         for out in self._events(writer, context, fault):
             if isinstance(out, dict):
                 if out.get("type") == "response.completed":
@@ -328,18 +338,17 @@ class Script:
                     self.entries[writer.response_id] = _Entry(
                         conn, writer.store, context + writer.output
                     )
-                    ended = True
-                elif out.get("type") == "error":
-                    # RWS-CACHE-5: a failed continuation evicts the response it continued.
-                    prev = body.get("previous_response_id")
-                    self.entries.pop(prev if isinstance(prev, str) else "", None)
+                    yield Send(encode(out), ends_run=True, lane=lane)
+                    continue
                 yield Send(encode(out))
             else:
                 if isinstance(out, Close):
                     self.conns[conn].closed = True
+                if isinstance(out, SendBatch):
+                    # RWS-CACHE-5: the failed continuation evicts the response it continued.
+                    prev = body.get("previous_response_id")
+                    self.entries.pop(prev if isinstance(prev, str) else "", None)
                 yield out
-        if ended:
-            yield Finished(lane)
         if fault.startswith("close-after:"):
             self.conns[conn].closed = True
             yield Close(int(fault.split(":", 1)[1]), "going away")

@@ -11,6 +11,7 @@ docs/transcripts.md; pings are not transcript records, their outcomes go to
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import http
 import math
@@ -22,13 +23,22 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.trio.server import Server, ServerConnection, serve
 
-from conformance.clientsuite.script import Action, Close, Finished, Pause, Ping, Script, Send
+from conformance.clientsuite.script import (
+    Action,
+    Close,
+    Pause,
+    Ping,
+    Script,
+    Send,
+    SendBatch,
+)
 
-__all__ = ["PATH", "ScriptedServer"]
+__all__ = ["NO_STATUS", "PATH", "ScriptedServer"]
 
 PATH = "/v1/responses"
 MAX_MESSAGE = 16 * 1024 * 1024
 PONG_WAIT = 5.0
+NO_STATUS = 1005
 # A lanes scenario serves what it holds once the client has been quiet this long.
 LANES_WAIT = 1.5
 _RUN_START = '{"type":"response.created"'
@@ -157,7 +167,17 @@ class ScriptedServer:
                         # create sent back to back as sent while the lane was busy.
                         await trio.sleep(_SETTLE)
                     self._add(conn, "text", dir="s2c", text=action.text)
+                    if action.ends_run:
+                        # No checkpoint since the record: nothing was read in between.
+                        self.script.finished(conn, action.lane)
                     await ws.send(action.text)
+                elif isinstance(action, SendBatch):
+                    for text in action.texts:
+                        self._add(conn, "text", dir="s2c", text=text)
+                    if action.ends_run:
+                        self.script.finished(conn, action.lane)
+                    for text in action.texts:
+                        await ws.send(text)
                 elif isinstance(action, Pause):
                     await trio.sleep(action.seconds)
                 elif isinstance(action, Ping):
@@ -166,12 +186,18 @@ class ScriptedServer:
                     with trio.move_on_after(PONG_WAIT):
                         await waiter.wait()
                         self.observations["pongs"] += 1
-                elif isinstance(action, Finished):
-                    self.script.finished(conn, action.lane)
                 elif isinstance(action, Close):
                     self._closed.add(conn)
                     self._add(conn, "close", dir="s2c", code=action.code, reason=action.reason)
-                    await ws.aclose(action.code, action.reason)
+                    if action.code == NO_STATUS:
+                        # A close frame without a status code (the client sees 1005, which
+                        # no endpoint may send as a code): the documented send_context
+                        # pattern, as aclose() does it.
+                        with contextlib.suppress(ConnectionClosed):
+                            async with ws.send_context():
+                                ws.protocol.send_close()
+                    else:
+                        await ws.aclose(action.code, action.reason)
                     self.script.disconnect(conn)
                     scope.cancel()
                     return

@@ -23,6 +23,7 @@ CASES: list[tuple[str, str, str, Verdict]] = [
     ("crash-on-untyped-error", "error-mid-chain", "RWS-ERR-4", F),
     ("ignore-request-errors", "error-mid-chain", "RWS-ERR-8", F),
     ("reconnect-always", "no-reconnect-1008", "RWS-ERR-9", W),
+    ("reconnect-always", "no-reconnect-1005", "RWS-ERR-7", W),
     ("never-reconnect", "reconnect-store-false", "RWS-CLIENT-5", F),
     ("stale-id-new-connection", "reconnect-store-false", "RWS-CLIENT-5", F),
     ("stale-id-new-connection", "connection-age-limit", "RWS-CLIENT-5", F),

@@ -19,7 +19,7 @@ import trio
 from conformance.checker import Checker, CheckerConfig
 from conformance.clientsuite.runner import Capture, ClientUnderTest, capture
 from conformance.clientsuite.scenarios import SCENARIOS, ClientScenario, scenario_by_id
-from conformance.clientsuite.script import BUSY_LANE, Close, Finished, Script, Send
+from conformance.clientsuite.script import BUSY_LANE, Close, Script, Send
 from conformance.schemas import default_schema_set
 
 RAW = ClientUnderTest(
@@ -140,7 +140,9 @@ def test_script_rejects_a_second_create_while_the_lane_runs() -> None:
     script = Script(scenario_by_id("incremental-input"), "conformance-1")
     script.connect("c1")
     first = script.receive("c1", _create(input="one"))
-    assert isinstance(first[-1], Finished)
+    last = first[-1]
+    assert isinstance(last, Send)
+    assert last.ends_run
     busy = _sent(script.receive("c1", _create(input="two")))
     error = busy[0]["error"]
     assert isinstance(error, dict)
