@@ -102,7 +102,11 @@ def _overhead(report: dict[str, Any], out: Path) -> Path:
     fig, ax = plt.subplots(figsize=(8, 4.2))
     for index, (io, driver) in enumerate(report["drivers"].items()):
         per_turn = driver["overhead"]["us_per_turn"]
-        ax.plot(range(1, len(per_turn) + 1), per_turn, color=f"C{index}", label=f"{io} server")
+        turns = range(1, len(per_turn) + 1)
+        ax.plot(turns, per_turn, color=f"C{index}", label=f"{io} server, wall time")
+        cpu = driver["overhead"].get("server_cpu_us_per_turn")
+        if cpu:
+            ax.plot(turns, cpu, "--", color=f"C{index}", label=f"{io} server, its CPU time")
     floor = report["floor"]["asyncio"]["request"]["p50_us"]
     ax.axhline(floor, color="black", linestyle=":", label=f"echo floor (asyncio), {floor:.0f} us")
     ax.axhline(3 * floor, color="grey", linestyle="--", label="target: 3x floor")
@@ -125,15 +129,27 @@ def _throughput(report: dict[str, Any], out: Path) -> Path:
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
     stream = [report["drivers"][io]["throughput"]["stream_events_per_s"] / 1e3 for io in drivers]
     e2e = [report["drivers"][io]["throughput"]["end_to_end_events_per_s"] / 1e3 for io in drivers]
+    per_cpu = [
+        report["drivers"][io]["throughput"]["events_per_server_cpu_s"] / 1e3 for io in drivers
+    ]
     xs = range(len(drivers))
-    left.bar([x - 0.2 for x in xs], stream, width=0.4, label="streaming (first to last delta)")
-    left.bar([x + 0.2 for x in xs], e2e, width=0.4, label="end to end (create to terminal)")
+    left.bar([x - 0.27 for x in xs], stream, width=0.27, label="streaming (first to last delta)")
+    left.bar(list(xs), e2e, width=0.27, label="end to end (create to terminal)")
+    left.bar([x + 0.27 for x in xs], per_cpu, width=0.27, label="per server CPU second")
+    checker = report["checker"]
     left.bar(
-        [len(drivers)],
-        [report["checker"]["events_per_s"] / 1e3],
-        width=0.4,
-        color="C2",
-        label="checker (events validated)",
+        [len(drivers) - 0.14],
+        [checker["events_per_s"] / 1e3],
+        width=0.27,
+        color="C3",
+        label="checker, events checked per second",
+    )
+    left.bar(
+        [len(drivers) + 0.14],
+        [checker.get("events_per_cpu_s", 0.0) / 1e3],
+        width=0.27,
+        color="C4",
+        label="checker, per CPU second",
     )
     left.axhline(40, color="black", linestyle="--", label="target 40k (server)")
     left.axhline(100, color="grey", linestyle=":", label="target 100k (checker)")
@@ -142,7 +158,12 @@ def _throughput(report: dict[str, Any], out: Path) -> Path:
     left.set_title("Delta events per second, one connection")
     left.legend(fontsize=7)
     width = 0.2
-    labels = ("event latency p50", "event latency p99", "create->created p50", "p99")
+    labels = (
+        "event lateness\np50",
+        "event lateness\np99",
+        "create->created\np50",
+        "create->created\np99",
+    )
     for index, io in enumerate(drivers):
         for offset, (run, hatch) in enumerate((("baseline", "//"), ("loaded", ""))):
             figures = report["drivers"][io]["concurrency"][run]
