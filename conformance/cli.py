@@ -2,7 +2,7 @@
 
 Each module in :data:`COMMANDS` exposes ``register(subparsers)``, which adds its parser and
 sets ``func`` to a callable taking the parsed arguments and returning the exit status.
-Modules are imported lazily so that ``responses-ws --help`` stays fast.
+A module is imported only when the parser is built.
 """
 
 from __future__ import annotations
@@ -44,8 +44,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["serve"]:
+        # Everything after `serve` belongs to the reference server's own parser; argparse's
+        # REMAINDER cannot start with an option (`serve --port 0`), so hand over first.
+        from conformance.commands.serve import hand_over
+
+        return hand_over(args_list[1:])
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(args_list)
     status: int = args.func(args)
     return status
 

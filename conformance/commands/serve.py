@@ -11,7 +11,7 @@ import os
 import sys
 from typing import Any
 
-__all__ = ["register"]
+__all__ = ["hand_over", "register"]
 
 
 def register(subparsers: Any) -> None:
@@ -27,6 +27,10 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Replace this process with the reference server, passing every argument on."""
-    argv = [sys.executable, "-m", "reference_impl", "serve", *args.rest]
-    os.execv(sys.executable, argv)
+    return hand_over(args.rest)
+
+
+def hand_over(arguments: list[str]) -> int:
+    """Replace this process with ``python -m reference_impl serve ARGUMENTS``."""
+    os.execv(sys.executable, [sys.executable, "-m", "reference_impl", "serve", *arguments])
     return 0  # pragma: no cover - execv does not return
