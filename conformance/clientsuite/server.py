@@ -24,6 +24,7 @@ from websockets.http11 import Request, Response
 from websockets.trio.server import Server, ServerConnection, serve
 
 from conformance.clientsuite.script import (
+    BUSY_LANE,
     Action,
     Close,
     Pause,
@@ -38,6 +39,11 @@ __all__ = ["NO_STATUS", "PATH", "ScriptedServer"]
 PATH = "/v1/responses"
 MAX_MESSAGE = 16 * 1024 * 1024
 PONG_WAIT = 5.0
+LIMITS_HEADER = "responses-ws-limits"
+LIMITS = (
+    f"max-connection-age=3600,idle-timeout=none,max-message-size={MAX_MESSAGE},"
+    f"max-active-responses=16,max-named-lanes=32,busy-lane={BUSY_LANE}"
+)
 NO_STATUS = 1005
 # A lanes scenario serves what it holds once the client has been quiet this long.
 LANES_WAIT = 1.5
@@ -74,6 +80,7 @@ class ScriptedServer:
                     0,
                     host="127.0.0.1",
                     process_request=self._process_request,
+                    process_response=self._process_response,
                     max_size=MAX_MESSAGE,
                     ping_interval=None,
                     close_timeout=2,
@@ -94,6 +101,13 @@ class ScriptedServer:
             self._add("-", "rejected", url=request.path, status=401)
             return connection.respond(http.HTTPStatus.UNAUTHORIZED, "unauthorized\n")
         return None
+
+    def _process_response(
+        self, connection: ServerConnection, request: Request, response: Response
+    ) -> Response:
+        # RWS-TRANS-11: advertise the limits, busy-lane=reject above all (RWS-CLIENT-3 binds).
+        response.headers[LIMITS_HEADER] = LIMITS
+        return response
 
     async def _handle(self, ws: ServerConnection) -> None:
         try:

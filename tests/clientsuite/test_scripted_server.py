@@ -20,6 +20,7 @@ from conformance.checker import Checker, CheckerConfig
 from conformance.clientsuite.runner import Capture, ClientUnderTest, capture
 from conformance.clientsuite.scenarios import SCENARIOS, ClientScenario, scenario_by_id
 from conformance.clientsuite.script import BUSY_LANE, Close, Script, Send
+from conformance.clientsuite.server import ScriptedServer
 from conformance.schemas import default_schema_set
 
 RAW = ClientUnderTest(
@@ -170,3 +171,32 @@ def test_script_answers_tool_calls_until_the_scenario_count_then_text() -> None:
     second = nxt[-1]["response"]
     assert isinstance(second, dict)
     assert second["output"][0]["type"] == "function_call"
+
+
+async def test_scripted_server_advertises_busy_lane_reject_and_refuses_a_wrong_key() -> None:
+    from websockets.exceptions import InvalidStatus
+
+    server = ScriptedServer(Script(scenario_by_id("incremental-input"), "conformance-1"), "k")
+    async with trio.open_nursery() as nursery:
+        await nursery.start(server.run)
+
+        # A plain client in a worker thread, as an adapter would connect.
+        def handshake(key: str) -> str | int:
+            from websockets.sync.client import connect as sync_connect
+
+            try:
+                with sync_connect(
+                    server.url, additional_headers={"Authorization": f"Bearer {key}"}
+                ) as ws:
+                    assert ws.response is not None
+                    return str(ws.response.headers["responses-ws-limits"])
+            except InvalidStatus as exc:
+                return exc.response.status_code
+
+        limits = await trio.to_thread.run_sync(handshake, "k")
+        refused = await trio.to_thread.run_sync(handshake, "wrong")
+        nursery.cancel_scope.cancel()
+    assert isinstance(limits, str)
+    assert "busy-lane=reject" in limits.split(",")
+    assert refused == 401
+    assert [r["status"] for r in server.records if r["kind"] == "rejected"] == [401]
