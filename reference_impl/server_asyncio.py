@@ -25,6 +25,7 @@ import contextlib
 import functools
 import http
 import math
+import signal
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -293,10 +294,23 @@ async def serve(config: ServerConfig) -> AsyncIterator[RunningAsyncioServer]:
 
 
 async def run_forever(config: ServerConfig, announce: Callable[[str], None]) -> None:
-    """Serve until cancelled, calling ``announce(url)`` once listening (the CLI's entry)."""
-    async with serve(config) as running:
-        announce(running.url)
-        await asyncio.Future()  # until cancelled (Ctrl-C, SIGTERM ends the process)
+    """Serve until SIGINT or SIGTERM, calling ``announce(url)`` once listening (the CLI's).
+
+    As the trio layer: a signal shuts the server down cleanly, connections close with 1001
+    ("the server is restarting", RWS-ERR-6), then the database is closed.
+    """
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        async with serve(config) as running:
+            announce(running.url)
+            await stop.wait()
+            # Leaving the block closes the listener and every connection with 1001.
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
 
 
 def _bound_port(server: Server) -> int:
