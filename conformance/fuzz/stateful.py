@@ -121,6 +121,8 @@ class Conn:
     client: WireClient
     # RWS-CACHE-1: each lane's latest completed or incomplete response
     entries: dict[str | None, str] = field(default_factory=dict)
+    # RWS-CACHE-5: entries evicted by a failed continuation (never served again from cache)
+    evicted: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -143,6 +145,8 @@ class ConversationModel:
             return "run"  # RWS-CACHE-3: hydrated from storage
         if previous.store:
             return "either"  # whether a failed stored response is hydratable is left open
+        if previous.id in conn.evicted:
+            return "not_found"  # RWS-CACHE-5: evicted, and not stored
         if previous.conn != conn.serial:
             return "not_found"  # RWS-CACHE-8: never from another connection
         return "either"  # RWS-CACHE-9: a server may keep older entries
@@ -383,6 +387,7 @@ class ServerMachine(RuleBasedStateMachine):
         if failed and own_entry:
             # RWS-CACHE-5: a failed continuation of its own lane's entry evicts it.
             conn.entries.pop(lane, None)
+            conn.evicted.add(previous_id)
         if error is not None:
             code = (error.get("error") or {}).get("code")
             if prediction == "run" or code != "previous_response_not_found":
@@ -484,6 +489,27 @@ class ServerMachine(RuleBasedStateMachine):
                     raise self._fail(f"expected a run for a new conversation / actual {run[0]}")
                 ids.append(self._record(conn, lane, run, context, False, True).id)
         return multiple(*ids)
+
+    @precondition(_has_conn)
+    @rule(previous_id=responses, pick=picks, store=st.booleans())
+    def retry_after_failure(self, previous_id: str, pick: int, store: bool) -> None:
+        """A continuation that fails (``rws:fail``), then the same continuation again.
+
+        When the failed request continued its own lane's entry, the entry is evicted
+        (RWS-CACHE-5): the retry of a ``store: false`` parent is ``previous_response_not_found``.
+        """
+        conn = self._conn(pick)
+        lanes = [lane for lane, rid in conn.entries.items() if rid == previous_id]
+        lane_pick = self._pick_for(lanes[0] if lanes else None)
+        self.continue_(previous_id, pick, lane_pick, ["rws:fail after=2"], 0, store, True)
+        if conn in self.model.conns:
+            self.continue_(previous_id, pick, lane_pick, [], 0, store, True)
+
+    def _pick_for(self, lane: str | None) -> int:
+        # the inverse of _lane
+        if lane is None:
+            return 0
+        return 2 if lane == _LANES[0] else 1
 
     @precondition(_has_conn)
     @rule(previous_id=responses, pick=picks)

@@ -81,13 +81,18 @@ def test_fuzzer_finds_and_shrinks_the_crash_on_deep_input_fault(tmp_path: Path) 
 
 @pytest.mark.parametrize(
     ("fault", "requirement"),
-    [("lane-overlap", "RWS-LANE-1"), ("context-drop-output", "RWS-CACHE-2")],
+    [
+        ("lane-overlap", "RWS-LANE-1"),
+        ("context-drop-output", "RWS-CACHE-2"),
+        ("no-evict", "RWS-CACHE-"),
+    ],
 )
 def test_stateful_fuzzer_finds_session_level_faults(
     fault: str, requirement: str, tmp_path: Path
 ) -> None:
     """Faults only a sequence of requests shows: overlapping runs on one lane (the pipeline
-    rule) and a continuation whose context lacks the previous output (context digests)."""
+    rule), a continuation whose context lacks the previous output (context digests), and
+    a retry served from an entry a failed continuation should have evicted."""
     with spawn_reference(["--fault", fault]) as server:
         target = target_for(server.url, server.api_keys[0])
         report = run_stateful(target, "ci", tmp_path, known=KNOWN)
