@@ -155,6 +155,7 @@ class Connection:
             generate=body.get("generate") is not False,
         )
         self._client_checks(body, request, lane, index)
+        request.after_limit = self._after_limit(sent_at)
         request.expectation = self._expectation(body, request, lane, sent_at)
         if named and request.expectation is None:
             self.named_lanes.add(str(raw_sid))
@@ -258,6 +259,17 @@ class Connection:
                     param=rule.get("param"),
                 )
         return None
+
+    def _after_limit(self, sent_at: float | None) -> bool:
+        """Whether the connection may have reached max-connection-age (within the margin)."""
+        if self.opened_at is None or sent_at is None:
+            return False
+        for rule in self.rules.requests.create:
+            if rule.get("check") == "connection_age":
+                age = _float(self.checker.config.parameters.get(str(rule.get("parameter"))))
+                margin = _float(rule.get("margin_seconds")) or 0.0
+                return age is not None and sent_at - self.opened_at > age - margin
+        return False
 
     def _predict(self, request: Request) -> Prediction:
         assert request.previous is not None
@@ -641,14 +653,20 @@ class Connection:
             # connection with the registry's close code (RWS-LIMIT-1/2).
             self.closing = entry
         if scope == "connection":
-            # The answer to the oldest waiting request (RWS-LIMIT-1), or unsolicited.
-            request = self._oldest_waiting()
-            if request is not None:
-                self._remove(request)
-                if request.expectation is not None:
-                    self._judge_outcome(request, code_text, index)
+            # RWS-LIMIT-1: the limit error answers every waiting request sent after the limit
+            # (requests.json); otherwise the oldest waiting request (a server may answer the
+            # requests queued at the limit with it), or it is unsolicited (RWS-LIMIT-2).
+            answered = self._after_limit_waiting() if entry is not None and entry.closes else []
+            if not answered:
+                oldest = self._oldest_waiting()
+                answered = [oldest] if oldest is not None else []
+            for waiting in answered:
+                self._remove(waiting)
+                if waiting.expectation is not None:
+                    self._judge_outcome(waiting, code_text, index)
             return
-        request = self._request_for_error(mode, wire)
+        param = body.get("param") if isinstance(body, dict) else None
+        request = self._request_for_error(mode, wire, code_text, param, index)
         self.recorder.exercise1("RWS-CREATE-12")
         if request is None:
             self._fail(
@@ -710,13 +728,20 @@ class Connection:
             candidates.append(self.invalid_pending[0])
         return min(candidates, key=lambda r: r.index) if candidates else None
 
+    def _after_limit_waiting(self) -> list[Request]:
+        waiting = [r for ln in self.lanes.values() for r in ln.pending if r.after_limit]
+        waiting += [r for r in self.invalid_pending if r.after_limit]
+        return sorted(waiting, key=lambda r: r.index)
+
     def _remove(self, request: Request) -> None:
         if request.invalid_stream_id:
             self.invalid_pending.remove(request)
         else:
             self.lanes[request.lane].pending.remove(request)
 
-    def _request_for_error(self, mode: str, wire: str | None) -> Request | None:
+    def _request_for_error(
+        self, mode: str, wire: str | None, code: str, param: Any, index: int
+    ) -> Request | None:
         if mode == "never":
             if self.invalid_pending:
                 return self.invalid_pending.popleft()
@@ -724,7 +749,52 @@ class Connection:
         if mode == "rejected":
             lane = self.lanes.get(wire)
             return lane.pending.popleft() if lane is not None and lane.pending else None
-        return self._take_request(wire)
+        lane = self.lanes.get(wire)
+        if lane is None or not lane.pending:
+            return self._take_request(wire)
+        rules = self.rules.requests
+        order = rules.order_requirements
+        self.recorder.exercise(order)
+        head = lane.pending[0]
+        request = head
+        if not _expects(head, code, param):
+            # RWS-LANE-9: an error that a later request of the lane must get, and the oldest
+            # need not, is that later request's outcome, sent before the oldest request's.
+            later = next((r for r in lane.pending if _expects(r, code, param)), None)
+            if later is not None:
+                request = later
+                self._fail(
+                    order,
+                    f"expected the outcome of the response.create of record {head.index} on "
+                    f"lane {_lane_name(wire)} first (request order) / actual error {code}, the "
+                    f"answer to the later response.create of record {later.index}",
+                    head.index,
+                    later.index,
+                    index,
+                )
+        lane.pending.remove(request)
+        queued = rules.queued_behind_run
+        active = lane.active
+        if (
+            queued is not None
+            and active is not None
+            and not active.ended
+            and self.checker.config.parameters.get(str(queued.get("parameter")))
+            == queued.get("policy")
+            and code not in queued.get("except_codes", ())
+        ):
+            # RWS-LANE-9: a request queued behind a run gets its error after the run's
+            # terminal event.
+            self._fail(
+                order,
+                f"expected error {code} for the response.create of record {request.index}, "
+                f"queued behind the run of record {active.first}, after that run's terminal "
+                f"event / actual while the run is running",
+                request.index,
+                active.first,
+                index,
+            )
+        return request
 
     def _request_error(
         self,
@@ -909,6 +979,15 @@ class Connection:
                     record.index,
                 )
         self.cache.apply(self.rules.cache, self.checker.knowledge, "connection_closed", None, None)
+
+
+def _expects(request: Request, code: str, param: Any) -> bool:
+    """Whether the rule tables predict this error as the request's outcome."""
+    expectation = request.expectation
+    if expectation is not None:
+        return code in expectation.codes and expectation.param in (None, param)
+    prediction = request.prediction
+    return prediction is not None and prediction.expect == "error" and prediction.code == code
 
 
 def _same(a: Any, b: Any) -> bool:

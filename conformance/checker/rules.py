@@ -486,6 +486,8 @@ class RequestRules:
     client_events: frozenset[str]
     create: tuple[Mapping[str, Any], ...]
     client: tuple[Mapping[str, Any], ...]
+    order_requirements: tuple[str, ...] = ()  # outcome_order (RWS-LANE-9)
+    queued_behind_run: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -572,6 +574,8 @@ def _load_rules(folder: pathlib.Path) -> Rules:
             client_events=frozenset(_events(requests["client_events"])),
             create=tuple(requests["create"]),
             client=tuple(requests["client"]),
+            order_requirements=_ids(requests.get("outcome_order", {}).get("requirements")),
+            queued_behind_run=requests.get("outcome_order", {}).get("queued_behind_run"),
         ),
         errors=_compile_errors(errors),
         steering_codes=frozenset(errors.get("steering_codes", {})),

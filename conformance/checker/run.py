@@ -45,6 +45,9 @@ class Request:
     previous: str | None
     store: bool
     generate: bool
+    # sent when the connection may already have reached max-connection-age (the limit minus
+    # the clock margin): a websocket_connection_limit_reached may be its answer (RWS-LIMIT-1)
+    after_limit: bool = False
     expectation: Expectation | None = None
     prediction: Prediction | None = None
     # the prediction the outcome was judged by (cache hit, hydration...), for model checks

@@ -298,11 +298,19 @@ class Transcript:
     """Records of a test transcript, with a running index."""
 
     records: list[Record] = field(default_factory=list)
+    # Seconds added to every later record's ts (see wait()).
+    offset: float = 0.0
 
     def _add(self, **fields: Any) -> Record:
-        record = Record(index=len(self.records), ts=len(self.records) / 1000, **fields)
+        ts = len(self.records) / 1000 + self.offset
+        record = Record(index=len(self.records), ts=ts, **fields)
         self.records.append(record)
         return record
+
+    def wait(self, seconds: float) -> Transcript:
+        """Time passes: later records are ``seconds`` later (a connection ages)."""
+        self.offset += seconds
+        return self
 
     def open(self, conn: str = "c1", principal: str | None = "key-a") -> Transcript:
         """The connection opens."""

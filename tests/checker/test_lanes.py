@@ -204,3 +204,77 @@ def test_stray_events_are_one_finding_per_lane() -> None:
     report = check(Transcript().open().recv(*run_events([Message("Hello there.", k=5)])))
     assert_only(report, "RWS-CREATE-12")
     assert len(report.findings) == 2  # the response.created, then the stream of its events
+
+
+IN_FLIGHT = error_event("response_already_in_flight", status=409)
+STREAM_FALSE = error_event("unsupported_parameter", param="stream")
+
+
+class TestOutcomeOrder:
+    """RWS-LANE-9: the outcomes of one lane come in request order, errors included."""
+
+    def test_refusal_before_the_earlier_run_starts_breaks_lane_9(self) -> None:
+        """busy-lane=reject: the refusal of the second create overtakes the first's run."""
+        t = Transcript().open().create().create().recv(IN_FLIGHT, *run_events())
+        assert_only(check(t, roles=SERVER, busy_lane="reject"), "RWS-LANE-9")
+
+    def test_refusal_after_the_earlier_run_started_passes(self) -> None:
+        """busy-lane=reject: the first run starts, then the refusal; both in request order."""
+        events = run_events()
+        t = Transcript().open().create().create().recv(events[0], IN_FLIGHT, *events[1:])
+        assert_clean(check(t, roles=SERVER, busy_lane="reject"), "RWS-LANE-2", "RWS-LANE-9")
+
+    def test_queued_invalid_create_answered_before_earlier_run_starts_breaks_lane_9(
+        self,
+    ) -> None:
+        """busy-lane=queue: the error of the second create comes before the first's run."""
+        t = Transcript().open().create().create(stream=False).recv(STREAM_FALSE, *run_events())
+        assert_only(check(t, roles=SERVER), "RWS-LANE-9")
+
+    def test_queued_invalid_create_answered_while_earlier_run_runs_breaks_lane_9(self) -> None:
+        """busy-lane=queue: a request queued behind a run gets its error after the run ends."""
+        events = run_events()
+        t = Transcript().open().create().recv(*events[:3]).create(stream=False)
+        t.recv(STREAM_FALSE, *events[3:])
+        assert_only(check(t, roles=SERVER), "RWS-LANE-9")
+
+    def test_queued_invalid_create_answered_after_earlier_run_passes(self) -> None:
+        """busy-lane=queue: the queued request's error follows the run's terminal event."""
+        t = Transcript().open().create().create(stream=False).recv(*run_events(), STREAM_FALSE)
+        assert_clean(check(t, roles=SERVER), "RWS-CREATE-3", "RWS-LANE-9")
+
+    def test_error_on_another_lane_may_overtake_a_run(self) -> None:
+        """Order is per lane: lane b's error may come while lane a's request waits."""
+        t = Transcript().open().create(stream_id="a").create(stream_id="b", stream=False)
+        t.recv(error_event("unsupported_parameter", param="stream", stream_id="b"))
+        t.recv(*run_events(stream_id="a"))
+        assert_clean(check(t, roles=SERVER), "RWS-LANE-9")
+
+
+LIMIT = error_event("websocket_connection_limit_reached")
+
+
+class TestConnectionLimitOutcomes:
+    """RWS-LIMIT-1/2: websocket_connection_limit_reached answers requests sent after the limit."""
+
+    def test_one_limit_error_answers_every_request_sent_after_the_limit(self) -> None:
+        """Several creates after the limit: the limit error, then the close, is their answer."""
+        t = Transcript().open().wait(5).create().create(stream_id="a").create(stream_id="b")
+        t.recv(LIMIT).close(direction="s2c", code=1001)
+        assert_clean(check(t, roles=SERVER, max_connection_age="2"), "RWS-LIMIT-1")
+
+    def test_limit_error_for_each_request_after_the_limit_passes(self) -> None:
+        """One limit error per request sent after the limit is as good."""
+        t = Transcript().open().wait(5).create().create(stream_id="a")
+        t.recv(LIMIT, LIMIT).close(direction="s2c", code=1001)
+        assert_clean(check(t, roles=SERVER, max_connection_age="2"), "RWS-LIMIT-1")
+
+    def test_request_before_the_limit_still_owed_an_outcome_at_close(self) -> None:
+        """A request queued before the limit is not answered by the limit error for another."""
+        events = run_events()
+        t = Transcript().open().create().recv(*events[:3]).create().wait(5)
+        t.create(stream_id="a").recv(LIMIT, *events[3:]).close(direction="s2c", code=1001)
+        report = check(t, roles=SERVER, max_connection_age="2")
+        assert_only(report, "RWS-CREATE-12")
+        queued_before_limit = 5
+        assert [f.records[0] for f in report.findings] == [queued_before_limit]
