@@ -7,8 +7,9 @@
 * ``reference/`` — the schema reference, one page per event type and per shared definition
   (:mod:`.schema_ref`);
 * ``requirements.md`` and ``checks.md`` — the requirement index and the check catalogue,
-  with the reference server's verdicts from ``docs/data/reference-report.json``
-  (:mod:`.requirements_index`);
+  with the verdicts recorded in ``docs/data/reference-report.json`` (reference server) and
+  ``docs/data/reference-client-report.json`` (reference client adapter), which
+  ``docs import-report`` stores (:mod:`.requirements_index`);
 * ``diagrams/`` — the state diagrams and rule tables from ``schemas/rules/``
   (:mod:`.diagrams`).
 

@@ -1,16 +1,18 @@
-"""The requirement index and the check catalogue, from the registry, the scenario registry
-and the reference server's report.
+"""The requirement index and the check catalogue, from the registry, the scenario registries
+and the recorded reference runs.
 
 ``requirements.md`` lists every requirement of ``spec/requirements.yaml``: its text, level,
 role and profile, a link to the spec page that states it, the checks that test it (the
-scenarios that declare it) and the verdict the reference server got for it in the run
-recorded in ``docs/data/reference-report.json`` (``make docs-report``). ``checks.md`` lists
-every check with its requirements and its verdict, so that a failing check id from a report
-leads to the requirement it is about, and from there to the spec text.
+server and client scenarios that declare it) and the verdict of a real run — the reference
+server's for server requirements (``docs/data/reference-report.json``), the shipped reference
+client adapter's for client requirements (``docs/data/reference-client-report.json``); both
+are recorded by ``make docs-report``. ``checks.md`` lists every check with its requirements
+and its verdict, so that a failing check id from a report leads to the requirement it is
+about, and from there to the spec text.
 
-The verdicts are read from the committed report, never recomputed: the page shows what a
+The verdicts are read from the committed reports, never recomputed: the page shows what a
 real run said, and ``responses-ws docs generate --check`` fails when the page and the
-report disagree.
+reports disagree.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ __all__ = [
     "CLIENT_REPORT_PATH",
     "REPORT_PATH",
     "REQUIREMENTS_PAGE",
+    "Declares",
     "RunData",
     "checks_page",
     "index",
