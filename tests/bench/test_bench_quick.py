@@ -228,3 +228,11 @@ def test_saved_report_renders_again_without_measuring(
     # One row per target, one tool-loop table per driver and cost setting.
     assert tables.count("| yes |") + tables.count("| **no** |") == 4 * len(DRIVERS) + 1
     assert tables.count("**Tool loop,") == len(DRIVERS) * len(COSTS)
+
+
+def test_both_drivers_pass_the_conformance_suite(run: tuple[dict[str, Any], str, Path]) -> None:
+    report, _, _ = run
+    for io in DRIVERS:
+        suite = report["drivers"][io]["suite"]
+        assert suite["exit_status"] == 0, (io, suite["failed_checks"])
+        assert suite["failed"] == 0
