@@ -74,7 +74,11 @@ class Connection:
         # The first error whose code closes the connection (errors.json "closes").
         self.closing: ErrorCode | None = None
         self.cache = CacheModel()
+        # closed: a close frame was seen; closed_by: whose (c2s, s2c), both once the closing
+        # handshake is over (a close record without dir counts as both).
         self.closed = False
+        self.closed_by: set[str] = set()
+        self.late: set[str] = set()  # the kinds of traffic after a close already reported
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -916,6 +920,7 @@ class Connection:
         if self.closed:
             return
         self.closed = True
+        self.closed_by = {record.dir} if record.dir in ("c2s", "s2c") else {"c2s", "s2c"}
         by_server = record.dir == "s2c"
         closing = self.closing
         if by_server and closing is not None and closing.close_code is not None:

@@ -158,12 +158,25 @@ class Checker:
             if record.kind == "open":
                 return
         if connection.closed:
-            self.recorder.transcript_problem(
-                f"record {record.index}: traffic on connection {record.conn!r} after its close",
-                record.conn,
-                (record.index,),
-            )
-            return
+            # RFC 6455 section 5.5.1: an endpoint sends nothing after its own close frame, but
+            # may send until it receives the other's: what the other side sends (in flight, or
+            # its answering close) is checked as usual.
+            closed_by = connection.closed_by
+            side = record.dir
+            if side is None or side in closed_by or len(closed_by) == 2:
+                what = _after_close(side, closed_by)
+                # One problem per connection and kind, not one per late record.
+                if what not in connection.late:
+                    connection.late.add(what)
+                    self.recorder.transcript_problem(
+                        f"record {record.index}: {what} on connection {record.conn!r}",
+                        record.conn,
+                        (record.index,),
+                    )
+                return
+            if record.kind == "close":
+                closed_by.add(side)
+                return
         if record.kind == "close":
             connection.close(record)
         elif record.dir == "c2s":
@@ -257,6 +270,14 @@ _loads = _fast_json()
 def _default_requirements() -> Mapping[str, Requirement]:
     # Read once per process: a suite builds one checker per scenario.
     return MappingProxyType(load_requirements())
+
+
+def _after_close(side: str | None, closed_by: set[str]) -> str:
+    if side is None or len(closed_by) == 2:
+        return "traffic after the closing handshake"
+    if side == "s2c":
+        return "server traffic after the server's close frame"
+    return "client traffic after the client's close frame"
 
 
 def _vendor(etype: Any) -> bool:
