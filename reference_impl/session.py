@@ -165,6 +165,7 @@ class Session:
         self._active = 0  # runs plus lookups holding a slot (RWS-LANE-4)
         self._loading: dict[int, tuple[Lane, PendingRequest]] = {}
         self._aged = False
+        self._limit_errors_owed = 0  # requests answered by the limit error, not yet sent
         self._limit_error_sent = False
         self._closing = False
 
@@ -219,7 +220,7 @@ class Session:
             return
         if self._aged:
             self._fire(lane, LaneEvent.LOADED_REJECT)
-            self._send_limit_error()
+            self._limit_errors_owed += 1
         elif record is None:
             self._fire(lane, LaneEvent.LOADED_REJECT)
             self._reject(request, _not_found(create))
@@ -250,7 +251,7 @@ class Session:
             for lane in self._lanes.values():
                 while lane.queue:
                     lane.queue.popleft()
-                    self._send_limit_error()
+                    self._limit_errors_owed += 1
             self._close_if_aged_and_idle()
         # RWS-LIMIT-4: idle only with nothing in flight and no message for idle_timeout.
         deadline = self._idle_deadline()
@@ -324,9 +325,10 @@ class Session:
     # --- private methods: requests -------------------------------------------------------
 
     def _receive_create(self, event: dict[str, Any], now: float) -> None:
-        # RWS-LIMIT-1: once aged, every response.create gets the connection-scoped error.
+        # RWS-LIMIT-1: once aged, every response.create gets the connection-scoped error
+        # (held until the runs in flight end, RWS-LIMIT-11).
         if self._aged:
-            self._send_limit_error()
+            self._limit_errors_owed += 1
             self._close_if_aged_and_idle()
             return
         try:
@@ -460,7 +462,7 @@ class Session:
                     break
                 if self._aged:
                     lane.queue.popleft()
-                    self._send_limit_error()
+                    self._limit_errors_owed += 1
                     progressed = True
                     break
                 # RWS-LANE-4: up to max-active-responses runs at once; the others wait.
@@ -752,6 +754,13 @@ class Session:
         # was not sent yet, and close with 1001.
         if not self._aged or self._closing or self._active or self._loading:
             return
+        # RWS-LIMIT-11: the errors that answer requests sent or queued after the limit are
+        # held until now. They carry no stream_id, and a client that files such an error
+        # under the default lane (the openai SDK's lane helper does) would end a run that is
+        # still streaming.
+        while self._limit_errors_owed:
+            self._limit_errors_owed -= 1
+            self._send_limit_error()
         if not self._limit_error_sent:
             self._send_limit_error()
         self._close(1001, "connection age limit")

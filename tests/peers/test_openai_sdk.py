@@ -264,7 +264,8 @@ def test_connection_age_limit_lets_the_run_finish_then_closes_and_the_chain_is_r
     aged = report["aged"]
     # RWS-LIMIT-2: the run that had started reaches its terminal event...
     assert aged["types"][0] == "response.created"
-    assert aged["types"][-1] == "response.completed"
+    # ...before the limit error that answers the late request (RWS-LIMIT-11).
+    assert aged["types"][-2:] == ["response.completed", "error"]
     assert aged["types"].count("response.created") == 1
     # RWS-LIMIT-1: ...and the late request gets the connection-scoped error, not a run.
     errors = [r["event"] for r in report["wire"] if r["conn"] == 0 and "event" in r]
@@ -296,31 +297,25 @@ def test_age_limit_error_reaches_no_named_lane_while_the_default_run_completes(
     report = age_lanes_report
     assert schema_problems(report["wire"]) == []
     # The server: the run on the default lane completed, the late request on lane "late" got the
-    # connection-scoped error without stream_id (RWS-LIMIT-1/2), then the 1001 close.
-    assert sorted(report["terminal_types"]) == ["error", "response.completed"]
-    assert report["default_after"][-2:] == ["response.completed", "<EOFError>"]
+    # connection-scoped error without stream_id (RWS-LIMIT-1/2) after that run's terminal event
+    # (RWS-LIMIT-11), then the 1001 close.
+    assert report["terminal_types"] == ["response.completed", "error"]
+    # The lane helper files the error under the default lane, now after its run.
+    assert report["default_after"] == ["error", "<EOFError>"]
     assert [c["close"]["code"] for c in closes(report["wire"])] == [1001]
     # The lane helper: lane "late" gets no outcome of its own (the error has no stream_id to be
     # routed by), only the end of the session. A spec-level consequence of "stream_id: never".
     assert report["late"] == ["<EOFError>"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "openai SDK 3.54 lane helper: ResponsesWebSocketSession routes an error event without "
-        "stream_id to the default lane and its accumulator ends the default lane's current "
-        "response on any error event. A connection-scoped error (websocket_connection_limit_"
-        "reached, which never carries stream_id or sequence_number) that arrives while a "
-        "default-lane run is in flight therefore makes get_final_response() raise "
-        "ResponsesWebSocketError although that run completes; RWS-CLIENT-4 ends a run only on an "
-        "error carrying the run's sequence_number."
-    ),
-)
 def test_lane_helper_returns_the_default_lane_run_that_completed_past_the_age_limit(
     age_lanes_report: dict[str, Any],
 ) -> None:
     # The server side of this scenario is checked by the test above; this is the SDK's view.
+    # openai SDK 3.54's lane helper routes an error without stream_id to the default lane, and
+    # its accumulator ends the lane's current response on any error: a limit error sent while
+    # the default-lane run streams would make get_final_response() raise although the run
+    # completes. RWS-LIMIT-11: the server holds that error until the runs in flight have ended.
     assert age_lanes_report["default_final"] == {
         "status": "completed",
         "output_text": pattern(20),

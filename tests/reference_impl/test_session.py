@@ -602,18 +602,41 @@ class TestLimits:
         driver = Driver(limits=Limits(max_connection_age=60))
         driver.send(create("rws:text length=8 chunks=4\nrws:delay ms=5"))
         driver.step_all()
+        driver.take()
         driver.advance(60)
-        driver.send(create())  # refused at once
-        assert error_of(driver.take()[-1:])["error"]["code"] == (
-            "websocket_connection_limit_reached"
-        )
+        driver.send(create())  # refused, but the answer waits for the run (RWS-LIMIT-11)
         assert driver.closed is None
         events = driver.settle()
         assert terminal(events)["type"] == "response.completed"
+        assert [e["type"] for e in events if e["type"] == "response.created"] == []
+        # One error: the answer to the late request is also the one RWS-LIMIT-2 asks for.
+        assert [e["type"] for e in events][-2:] == ["response.completed", "error"]
+        assert events[-1]["error"]["code"] == "websocket_connection_limit_reached"
         assert driver.closed is not None
         assert driver.closed.code == 1001
-        # The error was already sent once: not again after the run.
-        assert events[-1]["type"] == "response.completed"
+
+    def test_server_holds_the_limit_error_until_the_runs_in_flight_end(self) -> None:
+        """RWS-LIMIT-11: no limit error goes out between the events of a running run."""
+        driver = Driver(limits=Limits(max_connection_age=60))
+        driver.send(create("rws:text length=8 chunks=4\nrws:delay ms=5"))
+        driver.send(create("rws:text length=8 chunks=8\nrws:delay ms=5", stream_id="b"))
+        driver.step_all()
+        driver.advance(60)
+        for lane in (None, "late", "b"):
+            driver.send(create(stream_id=lane))
+            driver.step_all()
+        events = driver.settle()
+        types = [e["type"] for e in events]
+        assert types.count("response.completed") == 2
+        last_terminal = max(i for i, t in enumerate(types) if t == "response.completed")
+        # Every late request is answered, each after both runs' terminal events.
+        assert types[last_terminal + 1 :] == ["error"] * 3
+        assert {e["error"]["code"] for e in events[last_terminal + 1 :]} == {
+            "websocket_connection_limit_reached"
+        }
+        assert "error" not in types[:last_terminal]
+        assert driver.closed is not None
+        assert driver.closed.code == 1001
 
     def test_server_answers_queued_requests_at_the_connection_age(self) -> None:
         """RWS-LIMIT-1: requests queued behind a run never start; each gets the limit error."""
@@ -624,14 +647,36 @@ class TestLimits:
         driver.step_all()
         driver.take()
         driver.advance(60)
-        errors = driver.take()
-        assert [e["error"]["code"] for e in errors] == ["websocket_connection_limit_reached"] * 2
+        # RWS-LIMIT-11: their answers wait for the run in flight.
+        assert driver.take() == []
         assert driver.closed is None
         events = driver.settle()
         assert [e["type"] for e in events if e["type"] == "response.created"] == []
-        assert events[-1]["type"] == "response.completed"
+        assert [e["type"] for e in events][-3:] == ["response.completed", "error", "error"]
+        assert {e["error"]["code"] for e in events[-2:]} == {"websocket_connection_limit_reached"}
         assert driver.closed is not None
         assert driver.closed.code == 1001
+
+    def test_server_answers_a_lookup_resolved_after_the_age_after_the_runs(self) -> None:
+        """RWS-LIMIT-1, RWS-LIMIT-11: a storage lookup that ends after the limit starts no run;
+        its answer waits for the run still in flight on another lane."""
+        store = ResponseStore(None)
+        first = Driver(store=store)
+        stored = terminal(first.turn(create(store=True)))["response"]["id"]
+        driver = Driver(store=store, limits=Limits(max_connection_age=60))
+        driver.send(create("rws:text length=8 chunks=4\nrws:delay ms=5", stream_id="a"))
+        driver.send(create(previous_response_id=stored))  # a miss here: looked up in storage
+        assert len(driver.loads) == 1
+        driver.step_one(driver.runs[0])
+        assert [e["type"] for e in driver.take()] == ["response.created"]
+        driver.advance(60)
+        driver.answer_loads()
+        assert driver.take() == []
+        events = driver.settle()
+        assert [e["type"] for e in events if e["type"] == "response.created"] == []
+        assert [e["type"] for e in events][-2:] == ["response.completed", "error"]
+        assert events[-1]["error"]["code"] == "websocket_connection_limit_reached"
+        assert driver.closed is not None
 
     def test_server_closes_idle_connections_only_when_idle(self) -> None:
         """RWS-LIMIT-4: the idle timeout counts from the last message or run end."""
