@@ -406,3 +406,23 @@ def test_import_report_refuses_a_file_that_is_not_a_report(tmp_path: Path, proje
     with pytest.raises(ValueError, match="not a responses-ws report"):
         docsgen.import_report(project, source)
     assert main(["docs", "import-report", str(source), "--root", str(project)]) == 2
+
+
+def test_requirement_ids_in_descriptions_link_to_the_index_but_not_inside_code() -> None:
+    """``RWS-LANE-3`` in prose becomes a link; inside a code span it stays text."""
+    from conformance.docsgen.schema_ref import _linkify
+
+    text = "RWS-LANE-3: a lane name; see `RWS-LANE-3` and x-RWS-LANE-4."
+    assert _linkify(text, "reference/defs/envelope.md") == (
+        "[RWS-LANE-3](../../requirements.md#rws-lane-3): a lane name; see `RWS-LANE-3` and "
+        "x-RWS-LANE-4."
+    )
+
+
+def test_inline_code_survives_backticks_and_table_cells_survive_pipes() -> None:
+    """The Markdown helpers keep generated tables well formed whatever the schema says."""
+    from conformance.docsgen._markdown import cell, code
+
+    assert code("a`b") == "``a`b``"
+    assert code("`x`") == "`` `x` ``"
+    assert cell("one | two\nthree") == "one \\| two three"
