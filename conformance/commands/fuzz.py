@@ -57,6 +57,12 @@ def register(subparsers: Any) -> None:
     add = parser.add_argument
     add("--server-url", help="the server's base URL (ws://host:port) or its /v1/responses URL")
     add("--api-key", default=os.environ.get("RWS_API_KEY"), help="API key (env RWS_API_KEY)")
+    add(
+        "--api-key2",
+        default=os.environ.get("RWS_API_KEY2"),
+        help="a second API key the server accepts: the stateful fuzzer then checks that "
+        "nothing is served across keys (RWS-LIMIT-5; env RWS_API_KEY2)",
+    )
     add("--model", default=CONFORMANCE_MODEL, help="model to request (default %(default)s)")
     add(
         "--max-examples",
@@ -141,17 +147,23 @@ def _profiles(args: argparse.Namespace) -> tuple[str | None, frozenset[str] | No
 
 
 @contextlib.contextmanager
-def _server(args: argparse.Namespace) -> Iterator[tuple[str, str | None, bool]]:
-    """Yield (server URL, API key, spawned) — starting the reference server when asked."""
+def _server(args: argparse.Namespace) -> Iterator[tuple[str, str | None, str | None, bool]]:
+    """Yield (server URL, API key, second key, spawned), starting the reference server when
+    asked to."""
     if not args.spawn_reference:
         if not args.server_url:
             raise SystemExit("responses-ws fuzz: give --server-url or --spawn-reference")
-        yield args.server_url, args.api_key, False
+        yield args.server_url, args.api_key, args.api_key2, False
         return
     extra = [arg for name in args.fault for arg in ("--fault", name)]
     with spawn_reference(extra) as server:
         print(f"reference server: {server.url}", flush=True)
-        yield server.url, args.api_key or server.api_keys[0], True
+        yield (
+            server.url,
+            args.api_key or server.api_keys[0],
+            args.api_key2 or server.api_keys[1],
+            True,
+        )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -164,7 +176,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     mode = "stateful" if args.stateful else "both" if args.both else "stateless"
     try:
-        with _server(args) as (url, api_key, spawned):
+        with _server(args) as (url, api_key, api_key2, spawned):
             if declared is None:
                 if spawned:
                     declared = frozenset({"core", "multiplex", "conformance-model"})
@@ -179,6 +191,7 @@ def run(args: argparse.Namespace) -> int:
                 profiles=declared,
                 timeout=args.timeout,
                 busy_lane=args.busy_lane,
+                api_key2=api_key2,
             )
             try:
                 # Fail fast (exit 2) on a server that cannot be reached, rather than

@@ -44,6 +44,8 @@ class Target:
     timeout: float = 5.0
     # the declared busy-lane policy (RWS-LANE-2): queue or reject
     busy_lane: str = "queue"
+    # a second API key the server accepts, for RWS-LIMIT-5 (stateful fuzzer)
+    api_key2: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,13 +147,14 @@ def _fingerprint(api_key: str | None) -> str | None:
 class WireClient:
     """One recorded WebSocket connection to the target."""
 
-    def __init__(self, target: Target, tape: Tape) -> None:
+    def __init__(self, target: Target, tape: Tape, *, second_key: bool = False) -> None:
         self.target = target
         self.tape = tape
         self.conn = tape.new_conn()
         self.close_code: int | None = None
         self.closed = False
-        headers = {"Authorization": f"Bearer {target.api_key}"} if target.api_key else {}
+        api_key = target.api_key2 if second_key else target.api_key
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         try:
             self.ws: ClientConnection = connect(
                 target.url,
@@ -180,7 +183,7 @@ class WireClient:
             url=target.url,
             status=response.status_code if response is not None else 101,
             headers=dict(response.headers.raw_items()) if response is not None else {},
-            principal=_fingerprint(target.api_key),
+            principal=_fingerprint(api_key),
         )
 
     # --- sending ---------------------------------------------------------------------------

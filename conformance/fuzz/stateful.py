@@ -110,6 +110,7 @@ class Response:
     store: bool
     status: str  # completed / incomplete / failed
     conn: int  # the serial of the connection it ran on
+    key: int  # which API key created it (0: api_key, 1: api_key2)
     lane: str | None
 
 
@@ -119,6 +120,7 @@ class Conn:
 
     serial: int
     client: WireClient
+    key: int  # which API key the connection was opened with
     # RWS-CACHE-1: each lane's latest completed or incomplete response
     entries: dict[str | None, str] = field(default_factory=dict)
     # RWS-CACHE-5: entries evicted by a failed continuation (never served again from cache)
@@ -139,6 +141,8 @@ class ConversationModel:
 
     def predict(self, conn: Conn, previous: Response) -> str:
         """``"run"``, ``"not_found"`` or ``"either"`` for a continuation of ``previous``."""
+        if previous.key != conn.key:
+            return "not_found"  # RWS-LIMIT-5: never served to another API key
         if self.cached(conn, previous.id):
             return "run"  # RWS-CACHE-2
         if previous.store and previous.status != "failed":
@@ -207,10 +211,10 @@ class ServerMachine(RuleBasedStateMachine):
     def _has_conn(self) -> bool:
         return bool(self.model.conns)
 
-    def _open(self) -> None:
+    def _open(self, second_key: bool = False) -> None:
         self.model.serials += 1
-        client = WireClient(self.target, self.tape)
-        self.model.conns.append(Conn(self.model.serials, client))
+        client = WireClient(self.target, self.tape, second_key=second_key)
+        self.model.conns.append(Conn(self.model.serials, client, int(second_key)))
 
     def _drop(self, conn: Conn) -> None:
         # RWS-CACHE-8: the cache disappears with the connection.
@@ -269,6 +273,7 @@ class ServerMachine(RuleBasedStateMachine):
             store=store,
             status=status,
             conn=conn.serial,
+            key=conn.key,
             lane=lane,
         )
         self.model.responses[response.id] = response
@@ -302,10 +307,11 @@ class ServerMachine(RuleBasedStateMachine):
         self._open()
 
     @precondition(lambda self: len(self.model.conns) < 3)
-    @rule()
-    def connect(self) -> None:
-        """Open another connection (a reconnect after a disconnect)."""
-        self._open()
+    @rule(other_key=st.booleans())
+    def connect(self, other_key: bool) -> None:
+        """Open another connection (a reconnect after a disconnect), with the second API
+        key when the target has one."""
+        self._open(other_key and self.target.api_key2 is not None)
 
     @precondition(_has_conn)
     @rule(pick=picks)

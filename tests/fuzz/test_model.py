@@ -36,7 +36,7 @@ def test_string_input_becomes_one_user_message() -> None:
 
 
 def _response(rid: str, conn: int, store: bool, status: str = "completed") -> Response:
-    return Response(rid, [], [], store, status, conn, None)
+    return Response(rid, [], [], store, status, conn, 0, None)
 
 
 class _NoClient:
@@ -44,7 +44,7 @@ class _NoClient:
 
 
 def _conn(serial: int, entries: dict[str | None, str]) -> Conn:
-    return Conn(serial, _NoClient(), dict(entries))  # type: ignore[arg-type]
+    return Conn(serial, _NoClient(), 0, dict(entries))  # type: ignore[arg-type]
 
 
 def test_cache_model_predicts_hits_hydration_and_cross_connection_misses() -> None:
@@ -59,3 +59,6 @@ def test_cache_model_predicts_hits_hydration_and_cross_connection_misses() -> No
     assert model.predict(other, _response("resp_a", 1, store=False)) == "not_found"
     # RWS-CACHE-9: an older store=false response of the same connection may be kept.
     assert model.predict(here, _response("resp_old", 1, store=False)) == "either"
+    # RWS-LIMIT-5: nothing is served to another API key, stored or not.
+    other_key = Conn(3, _NoClient(), 1)  # type: ignore[arg-type]
+    assert model.predict(other_key, _response("resp_a", 1, store=True)) == "not_found"

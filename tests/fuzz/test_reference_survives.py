@@ -59,7 +59,7 @@ def _depth(value: object) -> int:
 
 def test_fuzzer_finds_and_shrinks_the_crash_on_deep_input_fault(tmp_path: Path) -> None:
     with spawn_reference(["--fault", "crash-on-deep-input"]) as server:
-        target = target_for(server.url, server.api_keys[0])
+        target = target_for(server.url, server.api_keys[0], server.api_keys[1])
         report = run_stateless(target, "ci", tmp_path, known=KNOWN)
     assert not report.ok
     assert report.failure is not None
@@ -85,6 +85,7 @@ def test_fuzzer_finds_and_shrinks_the_crash_on_deep_input_fault(tmp_path: Path) 
         ("lane-overlap", "RWS-LANE-1"),
         ("context-drop-output", "RWS-CACHE-2"),
         ("no-evict", "RWS-CACHE-"),
+        ("cross-key", "RWS-LIMIT-5"),
     ],
 )
 def test_stateful_fuzzer_finds_session_level_faults(
@@ -92,9 +93,10 @@ def test_stateful_fuzzer_finds_session_level_faults(
 ) -> None:
     """Faults only a sequence of requests shows: overlapping runs on one lane (the pipeline
     rule), a continuation whose context lacks the previous output (context digests), and
-    a retry served from an entry a failed continuation should have evicted."""
+    a retry served from an entry a failed continuation should have evicted, a stored
+    response served to another API key."""
     with spawn_reference(["--fault", fault]) as server:
-        target = target_for(server.url, server.api_keys[0])
+        target = target_for(server.url, server.api_keys[0], server.api_keys[1])
         report = run_stateful(target, "ci", tmp_path, known=KNOWN)
     assert not report.ok
     assert report.failure is not None
