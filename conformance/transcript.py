@@ -28,7 +28,10 @@ __all__ = [
     "write_jsonl",
 ]
 
-KINDS: frozenset[str] = frozenset({"open", "text", "binary", "close", "rejected"})
+KINDS: frozenset[str] = frozenset({"open", "text", "binary", "close", "rejected", "ping", "pong"})
+# Records that carry a direction and a base64 payload (b64; optional for ping and pong, whose
+# payload may be empty).
+_PAYLOAD_KINDS = frozenset({"binary", "ping", "pong"})
 DIRECTIONS: frozenset[str] = frozenset({"c2s", "s2c"})
 
 # Keys a record may carry; anything else is kept in ``extra`` so that writing a record back
@@ -137,7 +140,7 @@ def parse_record(obj: Any, index: int) -> Record:
     if kind not in KINDS:
         return _malformed(index, f"unknown record kind {kind!r}", conn)
     direction = obj.get("dir")
-    if kind in ("text", "binary") and direction not in DIRECTIONS:
+    if kind in ("text", *_PAYLOAD_KINDS) and direction not in DIRECTIONS:
         return _malformed(index, f"{kind} record needs 'dir' c2s or s2c, not {direction!r}", conn)
     if direction is not None and direction not in DIRECTIONS:
         return _malformed(index, f"bad 'dir' {direction!r}", conn)
@@ -147,14 +150,14 @@ def parse_record(obj: Any, index: int) -> Record:
     if kind == "text" and not isinstance(text, str):
         return _malformed(index, "text record has no string 'text'", conn)
     data: bytes | None = None
-    if kind == "binary":
-        b64 = obj.get("b64")
+    if kind in _PAYLOAD_KINDS:
+        b64 = obj.get("b64", None if kind == "binary" else "")
         if not isinstance(b64, str):
-            return _malformed(index, "binary record has no string 'b64'", conn)
+            return _malformed(index, f"{kind} record has no string 'b64'", conn)
         try:
             data = base64.b64decode(b64, validate=True)
         except (binascii.Error, ValueError):
-            return _malformed(index, "binary record 'b64' is not base64", conn)
+            return _malformed(index, f"{kind} record 'b64' is not base64", conn)
     headers_raw = obj.get("headers")
     headers = (
         {str(k).lower(): str(v) for k, v in headers_raw.items()}

@@ -79,6 +79,8 @@ class Connection:
         self.closed = False
         self.closed_by: set[str] = set()
         self.late: set[str] = set()  # the kinds of traffic after a close already reported
+        # pinging side (c2s, s2c) -> its pings still owed a pong: (payload, record index)
+        self.pings: dict[str, list[tuple[bytes, int]]] = {}
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -913,6 +915,50 @@ class Connection:
                     index,
                 )
 
+    # --- pings -------------------------------------------------------------------------------
+
+    def control(self, record: Record) -> None:
+        """A WebSocket ping or pong (requests.json "pings", RFC 6455 section 5.5.2/5.5.3)."""
+        side = record.dir or ""
+        other = _OTHER.get(side, "")
+        payload = record.data or b""
+        if record.kind == "ping":
+            # A side that has sent its close frame sends nothing more, a pong included.
+            if other not in self.closed_by:
+                self.pings.setdefault(side, []).append((payload, record.index))
+            return
+        pending = self.pings.get(other)
+        if not pending:
+            return  # an unsolicited pong (a heartbeat) is allowed
+        for position, (ping, _) in enumerate(pending):
+            if ping == payload:
+                # RWS-TRANS-9 / RWS-CLIENT-9: answered; a pong for the latest of several pings
+                # answers the earlier ones too.
+                requirements = self.rules.requests.pings.get(other, ())
+                for _ in range(position + 1):
+                    self.recorder.exercise(requirements)
+                del pending[: position + 1]
+                return
+
+    def unanswered(self, closing_side: str | None, index: int | None) -> None:
+        """The side ``closing_side`` closes (None: the connection ended): its pongs are due."""
+        sides = [_OTHER[closing_side]] if closing_side in _OTHER else list(_OTHER)
+        for pinger in sides:
+            pending = self.pings.pop(pinger, None)
+            if not pending:
+                continue
+            requirements = self.rules.requests.pings.get(pinger, ())
+            who = "server" if pinger == "c2s" else "client"
+            for payload, ping_index in pending:
+                self.recorder.exercise(requirements)
+                self._fail(
+                    requirements,
+                    f"expected a pong with the ping's payload {short(payload.hex() or '(empty)')}"
+                    f" before the {who} closes / actual none",
+                    ping_index,
+                    *(() if index is None else (index,)),
+                )
+
     # --- close -------------------------------------------------------------------------------
 
     def close(self, record: Record) -> None:
@@ -921,6 +967,7 @@ class Connection:
             return
         self.closed = True
         self.closed_by = {record.dir} if record.dir in ("c2s", "s2c") else {"c2s", "s2c"}
+        self.unanswered(record.dir, record.index)
         by_server = record.dir == "s2c"
         closing = self.closing
         if by_server and closing is not None and closing.close_code is not None:
@@ -984,6 +1031,9 @@ class Connection:
                     record.index,
                 )
         self.cache.apply(self.rules.cache, self.checker.knowledge, "connection_closed", None, None)
+
+
+_OTHER = {"c2s": "s2c", "s2c": "c2s"}
 
 
 def _expects(request: Request, code: str, param: Any) -> bool:

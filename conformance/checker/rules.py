@@ -11,7 +11,7 @@ import json
 import pathlib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
@@ -488,6 +488,8 @@ class RequestRules:
     client: tuple[Mapping[str, Any], ...]
     order_requirements: tuple[str, ...] = ()  # outcome_order (RWS-LANE-9)
     queued_behind_run: Mapping[str, Any] | None = None
+    # the pinging side (c2s, s2c) -> the requirements its pings answered by pongs evaluate
+    pings: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -576,6 +578,7 @@ def _load_rules(folder: pathlib.Path) -> Rules:
             client=tuple(requests["client"]),
             order_requirements=_ids(requests.get("outcome_order", {}).get("requirements")),
             queued_behind_run=requests.get("outcome_order", {}).get("queued_behind_run"),
+            pings={str(row["from"]): _ids(row.get("requirements")) for row in requests["pings"]},
         ),
         errors=_compile_errors(errors),
         steering_codes=frozenset(errors.get("steering_codes", {})),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -19,7 +20,8 @@ from urllib.parse import urlsplit
 
 import trio
 from websockets.exceptions import ConnectionClosed, InvalidStatus
-from websockets.protocol import State
+from websockets.frames import Frame, Opcode
+from websockets.protocol import Event, State
 from websockets.trio.client import ClientConnection, connect
 
 __all__ = [
@@ -113,6 +115,24 @@ class Rejected(Exception):
         self.status = status
 
 
+class _RecordingClientConnection(ClientConnection):
+    """A websockets client connection that reports the control frames it receives.
+
+    websockets answers a ping by itself (the pong is queued before the frame reaches
+    :meth:`process_event`) and never hands pongs to the application, so the harness sees
+    pings and pongs only here. ``on_control`` is set once the :class:`Connection` exists.
+    """
+
+    on_control: Callable[[str, bytes], None] | None = None
+
+    def process_event(self, event: Event) -> None:
+        if isinstance(event, Frame) and event.opcode in (Opcode.PING, Opcode.PONG):
+            callback = self.on_control
+            if callback is not None:
+                callback("ping" if event.opcode is Opcode.PING else "pong", bytes(event.data))
+        super().process_event(event)
+
+
 class Connection:
     """One open WebSocket to the server under test, recording both directions.
 
@@ -132,6 +152,9 @@ class Connection:
         self.close_code: int | None = None
         self._changed = trio.Event()
         self._closing_by_us = False
+        self._ping_ids = itertools.count(1)
+        if isinstance(ws, _RecordingClientConnection):
+            ws.on_control = self._control
 
     # --- receiving ---------------------------------------------------------------------
 
@@ -169,6 +192,18 @@ class Connection:
             pass
         finally:
             self._on_closed()
+
+    def _control(self, kind: str, payload: bytes) -> None:
+        # Control frames are recorded when websockets processes them; a text message that
+        # arrived just before may be recorded after (the receive task records it when it
+        # wakes), which the checker's ping rules do not depend on.
+        if self.closed.is_set():
+            return
+        b64 = base64.b64encode(payload).decode()
+        self.recorder.add(self.name, kind, dir="s2c", b64=b64)
+        if kind == "ping":
+            # RFC 6455 section 5.5.2: websockets has already queued the pong (same payload).
+            self.recorder.add(self.name, "pong", dir="c2s", b64=b64)
 
     def _append(self, message: Message) -> None:
         self.messages.append(message)
@@ -226,13 +261,22 @@ class Connection:
             self.recorder.records.remove(record)
             raise ConnectionClosedError("sending a message", self.ws.close_code) from exc
 
-    async def ping(self, within: float) -> bool:
+    async def ping(self, within: float, payload: bytes | None = None) -> bool:
         """Send a ping and return whether its pong arrived within ``within`` seconds.
 
-        Control frames are not transcript records (docs/development.md, "Transcripts"); the
-        scenario reports the outcome in its details.
+        The ping is recorded as a ``ping`` record (c2s) with its payload, the server's pong as
+        a ``pong`` record (s2c), so the checker judges RWS-TRANS-9 from the transcript.
         """
-        pong = await self.ws.ping(ack_on_close=True)
+        self._check_open("a ping")
+        data = payload if payload is not None else f"rws-ping-{next(self._ping_ids)}".encode()
+        record = self.recorder.add(
+            self.name, "ping", dir="c2s", b64=base64.b64encode(data).decode()
+        )
+        try:
+            pong = await self.ws.ping(data, ack_on_close=True)
+        except ConnectionClosed as exc:
+            self.recorder.records.remove(record)
+            raise ConnectionClosedError("sending a ping", self.ws.close_code) from exc
         with trio.move_on_after(within):
             await pong.wait()
             return not self.closed.is_set()
@@ -350,6 +394,7 @@ async def open_connection(
         all_headers["Authorization"] = f"Bearer {api_key}"
     connector = connect(
         url,
+        create_connection=_RecordingClientConnection,
         additional_headers=all_headers,
         compression=compression,
         proxy=None,

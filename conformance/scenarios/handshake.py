@@ -116,19 +116,21 @@ async def deflate(ctx: ScenarioContext) -> None:
         expect_run_status(ctx, run, "completed", "RWS-TRANS-8", what=f"run {label} deflate")
 
 
-# RWS-TRANS-9: pings are answered with pongs.
+# RWS-TRANS-9: pings are answered with pongs. The transcript records each ping and pong with
+# its payload; the checker judges that every ping got a pong with the same payload before the
+# connection closed, the scenario that it came within the timeout.
 @scenario(
     "handshake.ping-answered",
     "a WebSocket ping is answered with a pong",
     requirements=("RWS-TRANS-9",),
-    drives="one ping frame on an idle connection",
+    drives="two ping frames on an idle connection, one with an empty payload",
     needs_model=False,
 )
 async def ping(ctx: ScenarioContext) -> None:
     conn = await ctx.connect()
-    answered = await conn.ping(ctx.config.timeout)
-    ctx.note("pong_received", answered)
-    ctx.expect("RWS-TRANS-9", answered, f"no pong within {ctx.config.timeout:g} s")
+    answered = [await conn.ping(ctx.config.timeout, payload) for payload in (b"rws-ping", b"")]
+    ctx.note("pongs_received", answered)
+    ctx.expect("RWS-TRANS-9", all(answered), f"no pong within {ctx.config.timeout:g} s")
 
 
 # RWS-TRANS-7: a client message of 1 MiB is accepted (here: a generate:false request whose

@@ -347,6 +347,16 @@ class Transcript:
         self._add(kind="binary", conn=conn, dir=direction, data=data)
         return self
 
+    def ping(self, payload: bytes = b"", direction: str = "c2s", conn: str = "c1") -> Transcript:
+        """A WebSocket ping (from the client unless ``direction`` says otherwise)."""
+        self._add(kind="ping", conn=conn, dir=direction, data=payload)
+        return self
+
+    def pong(self, payload: bytes = b"", direction: str = "s2c", conn: str = "c1") -> Transcript:
+        """A WebSocket pong (from the server unless ``direction`` says otherwise)."""
+        self._add(kind="pong", conn=conn, dir=direction, data=payload)
+        return self
+
     def close(self, conn: str = "c1", direction: str = "c2s", code: int = 1000) -> Transcript:
         """The connection closes."""
         self._add(kind="close", conn=conn, dir=direction, code=code, reason="")

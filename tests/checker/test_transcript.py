@@ -153,3 +153,33 @@ def test_validate_rejects_unknown_profile(tmp_path: Path) -> None:
     write_jsonl(path, Transcript().open().records)
     args = build_parser().parse_args(["validate", str(path), "--profile", "turbo"])
     assert run_validate(args, io.StringIO()) == 2
+
+
+class TestControlRecords:
+    """ping and pong records: a direction and an optional base64 payload."""
+
+    def test_ping_and_pong_records_round_trip(self, tmp_path: Path) -> None:
+        """The payload is kept as bytes and written back as b64."""
+        t = Transcript().open().ping(b"\x00rws").pong(b"\x00rws").ping(b"", direction="s2c")
+        path = tmp_path / "t.jsonl"
+        write_jsonl(path, t.records)
+        assert list(read_jsonl(path)) == t.records
+        assert json.loads(path.read_text().splitlines()[1])["b64"] == "AHJ3cw=="
+
+    def test_ping_without_payload_has_an_empty_payload(self) -> None:
+        """b64 may be left out: an empty payload."""
+        record = parse_line('{"conn": "c1", "kind": "ping", "dir": "c2s"}', 0)
+        assert (record.kind, record.data) == ("ping", b"")
+
+    @pytest.mark.parametrize(
+        ("line", "problem"),
+        [
+            ('{"conn": "c1", "kind": "pong"}', "pong record needs 'dir'"),
+            ('{"conn": "c1", "kind": "ping", "dir": "c2s", "b64": "%%"}', "not base64"),
+        ],
+    )
+    def test_bad_control_records_are_malformed(self, line: str, problem: str) -> None:
+        """A ping or pong needs a direction, and its payload must be base64."""
+        record = parse_line(line, 0)
+        assert record.kind == "malformed"
+        assert problem in (record.problem or "")

@@ -167,3 +167,51 @@ async def test_plain_get_reports_the_http_status(server_url: str) -> None:
     assert status == 426
     assert recorder.records[0]["kind"] == "rejected"
     assert recorder.records[0]["status"] == 426
+
+
+async def test_ping_and_its_pong_are_recorded_with_the_payload(
+    server_url: str, nursery: trio.Nursery
+) -> None:
+    recorder = Recorder()
+    conn = await open_connection(nursery, recorder, server_url, api_key="good-key", open_timeout=5)
+    assert await conn.ping(5, b"rws-check")
+    assert await conn.ping(5)
+    await conn.close()
+    control = [(r["kind"], r["dir"], r["b64"]) for r in recorder.records[1:-1]]
+    first = base64.b64encode(b"rws-check").decode()
+    second = recorder.records[3]["b64"]
+    assert control == [
+        ("ping", "c2s", first),
+        ("pong", "s2c", first),
+        ("ping", "c2s", second),
+        ("pong", "s2c", second),
+    ]
+    assert second != first
+
+
+async def test_server_ping_and_the_harness_pong_are_recorded(nursery: trio.Nursery) -> None:
+    async def ping_then_greet(ws: ServerConnection) -> None:
+        pong = await ws.ping(b"from-server")
+        await pong.wait()
+        await ws.send('{"type": "greeting"}')
+        await ws.wait_closed()
+
+    server = await nursery.start(
+        lambda task_status: serve(ping_then_greet, 0, host="127.0.0.1", task_status=task_status)
+    )
+    port = server.listeners[0].socket.getsockname()[1]
+    recorder = Recorder()
+    conn = await open_connection(
+        nursery, recorder, f"ws://127.0.0.1:{port}/", api_key=None, open_timeout=5
+    )
+    await conn.expect_within(lambda m: m.type == "greeting", 5)
+    await conn.close()
+    payload = base64.b64encode(b"from-server").decode()
+    kinds = [(r["kind"], r.get("dir"), r.get("b64")) for r in recorder.records]
+    assert kinds == [
+        ("open", None, None),
+        ("ping", "s2c", payload),
+        ("pong", "c2s", payload),
+        ("text", "s2c", None),
+        ("close", "c2s", None),
+    ]
