@@ -7,6 +7,7 @@ place so that a ``|`` in a schema description cannot break a table row.
 
 from __future__ import annotations
 
+import html
 import json
 import posixpath
 from collections.abc import Iterable, Sequence
@@ -14,6 +15,7 @@ from typing import Any
 
 __all__ = [
     "banner",
+    "breakable_code",
     "cell",
     "code",
     "json_block",
@@ -40,6 +42,15 @@ def code(text: str) -> str:
     fence = "``" if "`" in text else "`"
     pad = " " if text.startswith("`") or text.endswith("`") else ""
     return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def breakable_code(text: str) -> str:
+    """Inline code for a long dotted path (``response.output[{output_index}].text``) that may
+    wrap after a dot or a closing bracket, never inside a name."""
+    escaped = html.escape(text)
+    for mark in (".", "]"):
+        escaped = escaped.replace(mark, mark + "<wbr>")
+    return f"<code>{escaped}</code>"
 
 
 def json_block(value: Any) -> str:

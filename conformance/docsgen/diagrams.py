@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from conformance.docsgen._markdown import banner, code, relative_link, table
+from conformance.docsgen._markdown import banner, breakable_code, code, relative_link, table
 
 __all__ = ["CACHE_PAGE", "DELTAS_PAGE", "ORDERING_PAGE", "diagram_pages"]
 
@@ -229,20 +229,25 @@ def cache_page(root: Path) -> str:
     lines = ["```mermaid", "stateDiagram-v2", "    direction LR"]
     lines += ['    state "no entry" as s_empty', '    state "entry = that response" as s_cached']
     lines.append("    [*] --> s_empty")
-    for t in rules.get("transitions", []):
+    # One arrow per pair of states, labelled with the numbers of the transitions (T1, T2...)
+    # that take it: the table below says what each one is; long labels would overlap.
+    edges: dict[tuple[str, str], list[str]] = {}
+    for number, t in enumerate(rules.get("transitions", []), start=1):
         effect = str(t["effect"])
         if effect not in _EFFECT_MOVES:
             raise ValueError(f"cache.json: effect {effect!r} has no drawing")
         for source, target in _EFFECT_MOVES[effect]:
-            dest = target if target == "[*]" else f"s_{target}"
-            lines.append(f"    s_{source} --> {dest}: {_condition(t)}")
+            edges.setdefault((source, target), []).append(f"T{number}")
+    for (source, target), numbers in edges.items():
+        dest = target if target == "[*]" else f"s_{target}"
+        lines.append(f"    s_{source} --> {dest}: {', '.join(numbers)}")
     lines.append("```")
     out.append("\n".join(lines) + "\n")
     rows = [
-        [_condition(t), code(str(t["effect"])), _reqs(page, t.get("requirements", []))]
-        for t in rules.get("transitions", [])
+        [f"T{n}", _condition(t), code(str(t["effect"])), _reqs(page, t.get("requirements", []))]
+        for n, t in enumerate(rules.get("transitions", []), start=1)
     ]
-    out.append(table(["When", "Effect", "Requirements"], rows))
+    out.append(table(["", "When (first match wins)", "Effect", "Requirements"], rows))
     out.append("## Predictions for a continuation\n")
     out.append(
         "Applied to every `response.create` with a `previous_response_id`, first match wins: "
@@ -262,9 +267,9 @@ def cache_page(root: Path) -> str:
 
 def _place(place: Mapping[str, Any]) -> str:
     events = place.get("events") or [place.get("event", "?")]
-    names = " or ".join("any event" if e == "*" else code(str(e)) for e in events)
+    names = " or ".join("any event" if e == "*" else breakable_code(str(e)) for e in events)
     note = " (when present)" if place.get("absent") == "skip" else ""
-    return f"{code(str(place.get('path')))} of {names}{note}"
+    return f"{breakable_code(str(place.get('path')))} of {names}{note}"
 
 
 def deltas_page(root: Path) -> str:
@@ -285,23 +290,23 @@ def deltas_page(root: Path) -> str:
     rows = []
     for e in rules.get("equalities", []):
         if "concat" in e:
-            value = f"concatenation of {code(e['concat']['field'])} of {code(e['concat']['event'])}"
+            concat = e["concat"]
+            value = f"concatenation of {code(concat['field'])} of {breakable_code(concat['event'])}"
         else:
             v = e.get("value", {})
-            value = f"{code(str(v.get('path')))} of {code(str(v.get('event')))}"
+            value = f"{breakable_code(str(v.get('path')))} of {breakable_code(str(v.get('event')))}"
         done = e.get("done")
-        places = [f"{code(done['path'])} of {code(done['event'])}"] if done else []
+        places = [_place(done)] if done else []
         places += [_place(s) for s in e.get("same_as", [])]
+        keys = ", ".join(code(k) for k in e.get("key", [])) or "the run"
         rows.append(
             [
-                code(str(e.get("id"))),
-                ", ".join(code(k) for k in e.get("key", [])),
-                value,
+                f"{code(str(e.get('id')))}<br>{_reqs(page, e.get('requirements', []))}",
+                f"{value}, per {keys}",
                 "<br>".join(places),
-                _reqs(page, e.get("requirements", [])),
             ]
         )
-    out.append(table(["Id", "Kept per", "Value", "Must equal", "Requirements"], rows))
+    out.append(table(["Equality", "Value", "Must equal"], rows))
     listings = rules.get("listings", [])
     if listings:
         out.append("## Listings\n")
