@@ -1,21 +1,24 @@
 """The stateful fuzzer: a Hypothesis ``RuleBasedStateMachine`` over whole sessions.
 
-Rules: connect, create (a new conversation), continue (``previous_response_id`` plus only the
-new input, on the response's lane or, with ``multiplex``, forked onto another lane), warm-up
-(``generate: false``), steer, disconnect (reconnecting is the next ``connect``) and bad frame
-(a mutation that starts no run). The machine keeps its own small model of the
-connection-scoped cache (RWS-CACHE-1..10) and of every response's context (appendix A.1):
+Rules: connect (reconnect; with a second API key when the target has one), create (a new
+conversation), continue (``previous_response_id`` plus only the new input, on the
+response's lane, forked onto another lane with ``multiplex``, or on another connection;
+``generate: false`` is a warm-up), pipeline (several creates at once on the same or other
+lanes), retry after a failed continuation, steer, disconnect and bad frame (a mutation that
+starts no run). The machine keeps its own small model of the connection-scoped cache
+(RWS-CACHE-1..10, RWS-LIMIT-5) and of every response's context (appendix A.1):
 
 * a continuation whose previous response is a lane's entry on the same connection, or was
-  stored, must run (RWS-CACHE-2/3); a ``store: false`` response from another connection must
-  be ``previous_response_not_found`` (RWS-CACHE-8); an older ``store: false`` response of the
-  same connection may go either way (RWS-CACHE-9);
+  stored by the same key, must run (RWS-CACHE-2/3); a ``store: false`` response from
+  another connection, an evicted one, or any response of another API key must be
+  ``previous_response_not_found`` (RWS-CACHE-8, RWS-CACHE-5, RWS-LIMIT-5); an older
+  ``store: false`` response of the same connection may go either way (RWS-CACHE-9);
 * every generating run asks ``conformance-1`` for ``rws:context``, and the digest the model
   reports must equal the digest of the context the machine expects: the previous response's
   context, then its output items, then the new input, normalised (RWS-CACHE-2, RWS-MODEL-1);
 * after every step the checker, fed the session's transcript so far, has no FAILED finding.
 
-Everything runs one request at a time on blocking connections; one example is one session.
+Everything runs on blocking connections; one example is one session.
 """
 
 from __future__ import annotations
