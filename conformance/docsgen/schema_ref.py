@@ -366,7 +366,7 @@ class SchemaReference:
         for _, path, instance in invalid:
             out.append(f"### Invalid: `{path.name}`\n")
             problems = self.schema_set.errors(instance, direction=direction)
-            reason = str(problems[0]) if problems else "(the schema accepts it: a defect)"
+            reason = _json_words(str(problems[0])) if problems else "(the schema accepts it)"
             out.append(f"Rejected: {code(reason)}\n")
             out.append(json_block(instance))
         return "\n".join(out)
@@ -474,6 +474,18 @@ def _field_name(name: str) -> str:
     """A field path as code that may wrap after a dot but never inside a name."""
     escaped = html.escape(name).replace(".", ".<wbr>")
     return f"<code>{escaped}</code>"
+
+
+# jsonschema writes the offending value as Python would (None, True); readers of a JSON
+# protocol expect null, true and false.
+_PYTHON_LITERAL = re.compile(r"(?<=: )(None|True|False)(?= )")
+
+
+def _json_words(message: str) -> str:
+    """A validation message with the JSON spelling of null and booleans."""
+    return _PYTHON_LITERAL.sub(
+        lambda m: json.dumps({"None": None, "True": True, "False": False}[m.group(1)]), message
+    )
 
 
 def _bounds(node: Mapping[str, Any], low: str, high: str, what: str) -> list[str]:

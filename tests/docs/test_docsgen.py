@@ -21,7 +21,7 @@ from conformance.cli import main
 from conformance.clientsuite.scenarios import SCENARIOS as CLIENT_SCENARIOS
 from conformance.docsgen.diagrams import cache_page, ordering_page
 from conformance.docsgen.requirements_index import RunData, checks_page, index
-from conformance.docsgen.schema_ref import SchemaReference, event_page
+from conformance.docsgen.schema_ref import SchemaReference, _json_words, event_page
 from conformance.docsgen.spec_pages import requirement_pages, spec_pages
 from conformance.requirements import load_requirements
 from conformance.scenarios import all_scenarios
@@ -167,7 +167,7 @@ def test_invalid_examples_show_the_reason_the_schema_gives(reference: SchemaRefe
     assert invalid
     for path in invalid:
         instance = json.loads(path.read_text(encoding="utf-8"))
-        reason = str(schema_set.errors(instance, direction="server")[0])
+        reason = _json_words(str(schema_set.errors(instance, direction="server")[0]))
         assert f"### Invalid: `{path.name}`\n\nRejected: `{reason}`" in page
 
 
@@ -426,3 +426,13 @@ def test_inline_code_survives_backticks_and_table_cells_survive_pipes() -> None:
     assert code("a`b") == "``a`b``"
     assert code("`x`") == "`` `x` ``"
     assert cell("one | two\nthree") == "one \\| two three"
+
+
+def test_rejection_reasons_spell_null_and_booleans_as_json() -> None:
+    """A Python literal that jsonschema puts in a message reads as JSON on the page."""
+    assert _json_words("$.delta: None is not of type 'string'") == (
+        "$.delta: null is not of type 'string'"
+    )
+    assert _json_words("$.store: True is not of type 'null'") == (
+        "$.store: true is not of type 'null'"
+    )
