@@ -670,6 +670,8 @@ class Connection:
                 self._remove(waiting)
                 if waiting.expectation is not None:
                     self._judge_outcome(waiting, code_text, index)
+            if answered and entry is not None and entry.closes:
+                self._limit_after_runs(code_text, index)
             return
         param = body.get("param") if isinstance(body, dict) else None
         request = self._request_for_error(mode, wire, code_text, param, index)
@@ -733,6 +735,21 @@ class Connection:
         if self.invalid_pending:
             candidates.append(self.invalid_pending[0])
         return min(candidates, key=lambda r: r.index) if candidates else None
+
+    def _limit_after_runs(self, code: str, index: int) -> None:
+        # RWS-LIMIT-11: the limit error that answers a request waits for the runs in flight,
+        # which a client could otherwise take it to end (it carries no stream_id).
+        requirements = self.rules.requests.limit_after_runs
+        self.recorder.exercise(requirements)
+        running = sorted(r.first for r in self.wire_runs.values() if not r.ended)
+        if running:
+            self._fail(
+                requirements,
+                f"expected error {code} after the terminal events of the runs in flight / "
+                f"actual while the run of record {running[0]} is running",
+                running[0],
+                index,
+            )
 
     def _after_limit_waiting(self) -> list[Request]:
         waiting = [r for ln in self.lanes.values() for r in ln.pending if r.after_limit]

@@ -488,6 +488,7 @@ class RequestRules:
     client: tuple[Mapping[str, Any], ...]
     order_requirements: tuple[str, ...] = ()  # outcome_order (RWS-LANE-9)
     queued_behind_run: Mapping[str, Any] | None = None
+    limit_after_runs: tuple[str, ...] = ()  # limit_error_after_runs (RWS-LIMIT-11)
     # the pinging side (c2s, s2c) -> the requirements its pings answered by pongs evaluate
     pings: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
@@ -578,6 +579,7 @@ def _load_rules(folder: pathlib.Path) -> Rules:
             client=tuple(requests["client"]),
             order_requirements=_ids(requests.get("outcome_order", {}).get("requirements")),
             queued_behind_run=requests.get("outcome_order", {}).get("queued_behind_run"),
+            limit_after_runs=_ids(requests.get("limit_error_after_runs", {}).get("requirements")),
             pings={str(row["from"]): _ids(row.get("requirements")) for row in requests["pings"]},
         ),
         errors=_compile_errors(errors),

@@ -42,11 +42,12 @@ def _short_idle(config: SuiteConfig) -> str | None:
 
 
 # RWS-LIMIT-1, RWS-LIMIT-2, RWS-ERR-6: at the age limit: no new runs, running ones finish,
-# websocket_connection_limit_reached, close 1001.
+# websocket_connection_limit_reached, close 1001. RWS-LIMIT-11 (SHOULD, judged by the checker):
+# the limit error answering the request sent after the limit waits for the slow run's end.
 @scenario(
     "limits.connection-age",
     "at the connection-age limit new requests are refused, running runs end, close 1001",
-    requirements=("RWS-LIMIT-1", "RWS-LIMIT-2", "RWS-ERR-6"),
+    requirements=("RWS-LIMIT-1", "RWS-LIMIT-2", "RWS-LIMIT-11", "RWS-ERR-6"),
     drives="a slow run started just before the test age limit; a request just after it",
     skip_if=_short_age,
 )

@@ -252,6 +252,7 @@ class TestOutcomeOrder:
 
 
 LIMIT = error_event("websocket_connection_limit_reached")
+WARNING = Verdict.WARNING
 
 
 class TestConnectionLimitOutcomes:
@@ -273,8 +274,22 @@ class TestConnectionLimitOutcomes:
         """A request queued before the limit is not answered by the limit error for another."""
         events = run_events()
         t = Transcript().open().create().recv(*events[:3]).create().wait(5)
-        t.create(stream_id="a").recv(LIMIT, *events[3:]).close(direction="s2c", code=1001)
+        t.create(stream_id="a").recv(*events[3:], LIMIT).close(direction="s2c", code=1001)
         report = check(t, roles=SERVER, max_connection_age="2")
         assert_only(report, "RWS-CREATE-12")
         queued_before_limit = 5
         assert [f.records[0] for f in report.findings] == [queued_before_limit]
+
+    def test_limit_error_while_a_run_streams_warns_limit_11(self) -> None:
+        """The limit error that answers a request waits for the runs in flight."""
+        events = run_events()
+        t = Transcript().open().create().recv(*events[:3]).wait(5).create(stream_id="a")
+        t.recv(LIMIT, *events[3:]).close(direction="s2c", code=1001)
+        assert_only(check(t, roles=SERVER, max_connection_age="2"), "RWS-LIMIT-11", WARNING)
+
+    def test_limit_error_after_the_runs_in_flight_end_passes(self) -> None:
+        """Held until the run's terminal event: a client cannot mistake it for the run's."""
+        events = run_events()
+        t = Transcript().open().create().recv(*events[:3]).wait(5).create(stream_id="a")
+        t.recv(*events[3:], LIMIT).close(direction="s2c", code=1001)
+        assert_clean(check(t, roles=SERVER, max_connection_age="2"), "RWS-LIMIT-11")
