@@ -82,6 +82,7 @@ docs-generate: $(BIN)/.installed
 # raw-websockets adapter, and record their verdicts for the requirement index (a failing
 # check still leaves a report: the index shows it).
 docs-report: $(BIN)/.installed
+	rm -rf build/docs-report build/docs-client-report
 	-$(BIN)/responses-ws check --spawn-reference --report-dir build/docs-report
 	$(BIN)/responses-ws docs import-report build/docs-report/report.json
 	-$(BIN)/responses-ws check-client --shipped raw-websockets --report-dir build/docs-client-report
