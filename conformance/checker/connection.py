@@ -81,6 +81,9 @@ class Connection:
         self.late: set[str] = set()  # the kinds of traffic after a close already reported
         # pinging side (c2s, s2c) -> its pings still owed a pong: (payload, record index)
         self.pings: dict[str, list[tuple[bytes, int]]] = {}
+        # run -> a steering reply numbered 0 while the run was in flight (record index): the
+        # not-running form, in order only if the run's next event is its terminal event
+        self.detached: dict[Run, int] = {}
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -358,9 +361,26 @@ class Connection:
                     index,
                 )
             return
+        if self.detached:
+            self._check_detached(run, etype, index)
         run.feed(event, etype, index)
         if run.ended:
             self._run_ended(run, index)
+
+    def _check_detached(self, run: Run, etype: str, index: int) -> None:
+        """The run's next event after a steering reply numbered 0 (see _steer_event)."""
+        reply = self.detached.pop(run, None)
+        if reply is None or etype in self.rules.deltas.terminal:
+            return
+        # RWS-SEQ-2 (RWS-STEER-3): the target went on after the reply, so it was running when
+        # the reply was sent, and the reply belongs to its sequence.
+        self.recorder.report(
+            ("RWS-SEQ-2",),
+            f"expected sequence_number > {run.last_seq} on the steering reply (its target was "
+            f"still running: {etype} followed) / actual 0",
+            self.conn,
+            (run.first, reply, index),
+        )
 
     def _take_request(self, wire: str | None) -> Request | None:
         lane = self.lanes.get(wire)
@@ -626,6 +646,8 @@ class Connection:
         run = self.wire_runs.get(wire)
         if has_seq and run is not None and not run.ended:
             # A mid-run error (RWS-ORDER-12): part of the run, followed by response.failed.
+            if self.detached:
+                self._check_detached(run, "error", index)
             run.feed(event, "error", index)
             return
         scope = entry.scope if entry is not None else "request"
@@ -884,7 +906,16 @@ class Connection:
         # sequence numbers from the running target's counter.
         in_run = etype in self.checker.run_tokens
         if in_run and run is not None and not run.ended and run.response_id == target:
-            run.feed(event, etype, index)
+            seq = event.get("sequence_number")
+            if seq.__class__ is int and seq == 0 and run.last_seq is not None:
+                # A reply for a target that is not running carries 0 and belongs to no run's
+                # sequence; the server may have ended the target (committed its terminal
+                # event) before that event is on the wire. Judged at the run's next event.
+                self.detached[run] = index
+            else:
+                if self.detached:
+                    self._check_detached(run, etype, index)
+                run.feed(event, etype, index)
         is_reply = etype == "response.steer.accepted" or (
             etype == "response.steer.failed" and "id" not in steer
         )
