@@ -10,6 +10,7 @@ only the ones the browser test opens.
 from __future__ import annotations
 
 import posixpath
+import re
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -20,6 +21,8 @@ __all__: list[str] = []
 
 pytestmark = pytest.mark.slow
 
+# A script, stylesheet or image loaded from another host (absolute or protocol-relative URL).
+_EXTERNAL_RESOURCE = re.compile(r'<(?:script|link|img)\b[^>]*\b(?:src|href)="(?:https?:)?//[^"]*"')
 _LINK_ATTRIBUTES = {"a": "href", "link": "href", "script": "src", "img": "src", "source": "src"}
 
 
@@ -133,3 +136,14 @@ def test_site_has_every_generated_page_kind(built_site: Path) -> None:
     ]
     missing = [p for p in expected if not (built_site / p).is_file()]
     assert missing == []
+
+
+def test_site_loads_nothing_from_outside(built_site: Path) -> None:
+    """No page pulls a script, stylesheet or image from another host: the site renders
+    offline, and a reader's browser talks to nobody but the site."""
+    external: list[str] = []
+    for path in sorted(built_site.rglob("*.html")):
+        text = path.read_text(encoding="utf-8")
+        for match in _EXTERNAL_RESOURCE.finditer(text):
+            external.append(f"{path.relative_to(built_site)}: {match.group(0)}")
+    assert external == []
