@@ -597,16 +597,26 @@ class Session:
         response_id = self._ids("resp")
         try:
             full_context = context()
-            _check_output_budget(full_context, create)
             request_view = dict(create.event)
             request_view["generate"] = create.generate
-            generated = model.generate_run(
-                response=self._skeleton(create, response_id),
-                context=full_context,
-                request=request_view,
-                restored_items=restored_items,
-                ids=self._ids,
-            )
+            try:
+                generated = model.generate_run(
+                    response=self._skeleton(create, response_id),
+                    context=full_context,
+                    request=request_view,
+                    restored_items=restored_items,
+                    ids=self._ids,
+                )
+            except model.ModelLimitError as exc:
+                # RWS-LIMIT-6, A.5: the model refuses, before generating anything, a run that
+                # asks for more than it generates in one response; the request gets
+                # invalid_value (param input) and the connection lives on.
+                raise RequestError(
+                    "invalid_value",
+                    f"The conformance model generates at most {model.MAX_RUN_CHARACTERS} "
+                    f"characters in {model.MAX_RUN_DELTAS} deltas per response.",
+                    param="input",
+                ) from exc
             _check_context_size(generated)
             planned, terminal_at = self._plan(generated)
         except Exception as exc:
@@ -769,44 +779,6 @@ class Session:
         if not self._closing:
             self._closing = True
             self._actions.append(CloseConnection(code, reason))
-
-
-#: The most text one run of the model may generate, in characters, and the most deltas:
-#: far above any test's needs, far below what would exhaust the server's memory.
-MAX_RUN_TEXT = 4 * 1024 * 1024
-MAX_RUN_DELTAS = 100_000
-
-
-def _check_output_budget(context: Sequence[Mapping[str, Any]], create: CreateRequest) -> None:
-    """Refuse directives that ask for more output than a run may generate (RWS-LIMIT-6).
-
-    The model builds a run's events up front; ``rws:text length=1000000000`` would otherwise
-    take the whole process down with it.
-    """
-    if not create.generate:
-        return
-    text = deltas = 0
-    for directive in model.parse_directives(model.latest_user_text(context)):
-        match directive:
-            case (
-                model.TextDirective(length=length, chunks=chunks)
-                | model.RefusalDirective(length=length, chunks=chunks)
-            ):
-                text += length
-                deltas += min(max(chunks, 1), max(length, 1))
-            case model.ReasoningDirective(summary=summary, text=reasoning, chunks=chunks):
-                text += summary + reasoning
-                deltas += 2 * max(chunks, 1)
-            case model.CallDirective(chunks=chunks, arguments=arguments):
-                text += len(arguments)
-                deltas += max(chunks, 1)
-    if text > MAX_RUN_TEXT or deltas > MAX_RUN_DELTAS:
-        raise RequestError(
-            "invalid_value",
-            f"The conformance model generates at most {MAX_RUN_TEXT} characters in "
-            f"{MAX_RUN_DELTAS} deltas per response.",
-            param="input",
-        )
 
 
 #: The largest context a run may have, in bytes of canonical JSON: a chain of continuations

@@ -505,17 +505,35 @@ class TestMessages:
         "directive",
         [
             "rws:text length=1000000000",
+            "rws:text length=1000001",
+            "rws:refusal length=1000001",
+            "rws:reasoning summary=600000 text=400001",
+            "rws:call name=f arguments=" + "x" * 1_000_001,
+            "rws:text length=500000\nrws:refusal length=500001",
+            "rws:text length=100001 chunks=100001",
+            "rws:reasoning summary=50001 text=50000 chunks=50001",
             "rws:refusal length=100 chunks=1\nrws:text length=300000 chunks=300000",
-            "rws:reasoning summary=5000000 text=1",
         ],
     )
     def test_server_refuses_runs_too_big_to_generate(self, directive: str) -> None:
-        """RWS-LIMIT-6: a directive asking for gigabytes is refused, not attempted."""
+        """RWS-LIMIT-6, A.5: more than 1,000,000 characters or 100,000 deltas is refused with
+        invalid_value (param input), not attempted; the connection lives on."""
         driver = Driver()
         error = error_of(driver.turn(create(directive)))
         assert error["error"]["code"] == "invalid_value"
         assert error["error"]["param"] == "input"
         assert terminal(driver.turn(create("rws:text length=100000 chunks=1000")))
+
+    @pytest.mark.parametrize(
+        "directive",
+        [
+            "rws:text length=1000000 chunks=100000",
+            "rws:text length=400000\nrws:reasoning summary=300000 text=300000",
+        ],
+    )
+    def test_server_generates_runs_at_the_model_limits(self, directive: str) -> None:
+        """A.5: exactly 1,000,000 characters in 100,000 deltas is still generated."""
+        assert terminal(Driver().turn(create(directive)))["type"] == "response.completed"
 
     def test_server_refuses_a_context_grown_too_large(
         self, monkeypatch: pytest.MonkeyPatch
