@@ -206,13 +206,15 @@ def _check_size(directives: Sequence[Directive]) -> None:
             ):
                 lengths = (length,)
             case ReasoningDirective(summary=summary, text=text, chunks=chunks):
-                lengths = (summary, text)
+                lengths = (summary, text) if text > 0 else (summary,)
             case CallDirective(chunks=chunks, arguments=arguments):
                 lengths = (len(arguments),)
             case LoopDirective(arguments=arguments):
                 lengths = (len(arguments),)
         characters += sum(lengths)
-        deltas += sum(min(max(chunks, 1), length) for length in lengths)
+        # An empty text sends no delta but its part's events all the same: it counts as one,
+        # so that lines of bare "rws:text" cannot ask for millions of items.
+        deltas += sum(min(max(chunks, 1), max(length, 1)) for length in lengths)
     if characters > MAX_RUN_CHARACTERS or deltas > MAX_RUN_DELTAS:
         raise ModelLimitError(characters, deltas)
 

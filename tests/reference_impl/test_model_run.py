@@ -615,6 +615,13 @@ class TestRunLimits:
         with pytest.raises(ModelLimitError):
             run(f"rws:text length={half} chunks={half}\nrws:refusal length={half} chunks={half}")
 
+    @pytest.mark.parametrize("verb", ["text", "refusal", "reasoning"])
+    def test_empty_texts_count_towards_the_delta_limit(self, verb: str) -> None:
+        """An empty text sends no delta but still its item's events: each counts as one, so
+        a message of nothing but ``rws:text`` lines cannot make millions of items."""
+        with pytest.raises(ModelLimitError, match=f"{MAX_RUN_DELTAS + 1} deltas"):
+            run(f"rws:{verb}\n" * (MAX_RUN_DELTAS + 1))
+
     @pytest.mark.slow
     def test_run_at_the_limits_is_generated(self) -> None:
         """Exactly MAX_RUN_DELTAS deltas are still generated."""

@@ -513,6 +513,7 @@ class TestMessages:
             "rws:text length=100001 chunks=100001",
             "rws:reasoning summary=50001 text=50000 chunks=50001",
             "rws:refusal length=100 chunks=1\nrws:text length=300000 chunks=300000",
+            "rws:text\n" * 100_001,
         ],
     )
     def test_server_refuses_runs_too_big_to_generate(self, directive: str) -> None:
