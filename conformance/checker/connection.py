@@ -118,7 +118,8 @@ class Connection:
             return
         self.recorder.exercise1("RWS-TRANS-6")
         etype = obj.get("type")
-        if etype not in self.rules.requests.client_events:
+        # A type that is not a string (an array, an object) is an unknown type too.
+        if not isinstance(etype, str) or etype not in self.rules.requests.client_events:
             self._bad_frame("unknown_type", record.index)
         elif etype == "response.create":
             self._create(obj, record.index, record.ts)
@@ -229,45 +230,77 @@ class Connection:
     def _expectation(
         self, body: Mapping[str, Any], request: Request, lane: _Lane, sent_at: float | None
     ) -> Expectation | None:
-        config = self.checker.config
-        for rule in self.rules.requests.create:
-            check = rule.get("check")
-            applies = False
-            if check == "stream_id_invalid":
-                applies = request.invalid_stream_id
-            elif check == "named_lane_limit" and request.named:
-                limit = _int(config.parameters.get(str(rule.get("parameter"))))
-                applies = (
-                    limit is not None
-                    and request.lane not in self.named_lanes
-                    and len(self.named_lanes) >= limit
-                )
-            elif check == "field_value":
-                field = str(rule["field"])
-                applies = field in body and _same(body[field], rule.get("value"))
-            elif check == "lane_busy":
-                policy = config.parameters.get(str(rule.get("parameter")), "")
-                applies = policy == rule.get("policy") and lane.busy()
-            elif check == "connection_age":
-                age = _float(config.parameters.get(str(rule.get("parameter"))))
-                margin = _float(rule.get("margin_seconds")) or 0.0
-                applies = (
-                    age is not None
-                    and self.opened_at is not None
-                    and sent_at is not None
-                    and sent_at - self.opened_at > age + margin
-                )
-            elif check == "schema_invalid":
-                applies = not self.checker.validator.is_valid(body, direction="client")
-            if applies:
-                codes = rule.get("codes") or [rule.get("code")]
-                return Expectation(
-                    codes=tuple(str(c) for c in codes),
-                    requirements=tuple(rule.get("requirements", ())),
-                    reason=str(check),
-                    param=rule.get("param"),
-                )
+        rows = self.rules.requests.create
+        for rule in rows:
+            if not self._applies(rule, body, request, lane, sent_at):
+                continue
+            group = rule.get("group")
+            # RWS-CREATE-17: every applicable row of the first one's group is a defect the
+            # server may report; otherwise the first applicable row alone.
+            chosen = (
+                [
+                    r
+                    for r in rows
+                    if r.get("group") == group and self._applies(r, body, request, lane, sent_at)
+                ]
+                if group is not None
+                else [rule]
+            )
+            codes: list[str] = []
+            requirements: list[str] = []
+            params: list[tuple[str, str | None, tuple[str, ...]]] = []
+            for row in chosen:
+                row_requirements = tuple(row.get("requirements", ()))
+                for code in row.get("codes") or [row.get("code")]:
+                    codes.append(str(code))
+                    params.append((str(code), row.get("param"), row_requirements))
+                requirements.extend(row_requirements)
+            return Expectation(
+                codes=tuple(dict.fromkeys(codes)),
+                requirements=tuple(dict.fromkeys(requirements)),
+                reason=" and ".join(dict.fromkeys(str(r.get("check")) for r in chosen)),
+                params=tuple(params),
+            )
         return None
+
+    def _applies(
+        self,
+        rule: Mapping[str, Any],
+        body: Mapping[str, Any],
+        request: Request,
+        lane: _Lane,
+        sent_at: float | None,
+    ) -> bool:
+        config = self.checker.config
+        check = rule.get("check")
+        applies = False
+        if check == "stream_id_invalid":
+            applies = request.invalid_stream_id
+        elif check == "named_lane_limit" and request.named:
+            limit = _int(config.parameters.get(str(rule.get("parameter"))))
+            applies = (
+                limit is not None
+                and request.lane not in self.named_lanes
+                and len(self.named_lanes) >= limit
+            )
+        elif check == "field_value":
+            field = str(rule["field"])
+            applies = field in body and _same(body[field], rule.get("value"))
+        elif check == "lane_busy":
+            policy = config.parameters.get(str(rule.get("parameter")), "")
+            applies = policy == rule.get("policy") and lane.busy()
+        elif check == "connection_age":
+            age = _float(config.parameters.get(str(rule.get("parameter"))))
+            margin = _float(rule.get("margin_seconds")) or 0.0
+            applies = (
+                age is not None
+                and self.opened_at is not None
+                and sent_at is not None
+                and sent_at - self.opened_at > age + margin
+            )
+        elif check == "schema_invalid":
+            applies = not self.checker.validator.is_valid(body, direction="client")
+        return applies
 
     def _after_limit(self, sent_at: float | None) -> bool:
         """Whether the connection may have reached max-connection-age (within the margin)."""
@@ -873,13 +906,14 @@ class Connection:
                     )
         self._judge_outcome(request, code, index)
         expectation = request.expectation
-        if expectation is not None and expectation.param is not None and code in expectation.codes:
+        if expectation is not None and code in expectation.codes:
             body = event.get("error")
             param = body.get("param") if isinstance(body, dict) else None
-            if param != expectation.param:
+            if not expectation.param_ok(code, param):
+                wanted = " or ".join(short(p) for p in expectation.params_for(code))
                 self._fail(
-                    expectation.requirements,
-                    f"expected error.param {short(expectation.param)} / actual {short(param)}",
+                    expectation.requirements_for(code),
+                    f"expected error.param {wanted} / actual {short(param)}",
                     request.index,
                     index,
                 )
@@ -1088,7 +1122,7 @@ def _expects(request: Request, code: str, param: Any) -> bool:
     """Whether the rule tables predict this error as the request's outcome."""
     expectation = request.expectation
     if expectation is not None:
-        return code in expectation.codes and expectation.param in (None, param)
+        return code in expectation.codes and expectation.param_ok(code, param)
     prediction = request.prediction
     return prediction is not None and prediction.expect == "error" and prediction.code == code
 

@@ -24,12 +24,31 @@ __all__ = ["Expectation", "Request", "Run"]
 
 @dataclass(frozen=True, slots=True)
 class Expectation:
-    """An outcome predicted for a request by requests.json (not the cache)."""
+    """An outcome predicted for a request by requests.json (not the cache).
+
+    ``params`` holds, per predicting row and code, the ``param`` the row names (None: any)
+    and the row's requirements; a request with several defects may be answered with the code
+    and param of any of them (RWS-CREATE-17).
+    """
 
     codes: tuple[str, ...]
     requirements: tuple[str, ...]
     reason: str
-    param: str | None = None
+    params: tuple[tuple[str, str | None, tuple[str, ...]], ...] = ()
+
+    def param_ok(self, code: str, param: object) -> bool:
+        """Whether ``param`` names a defect that ``code`` reports (True for other codes)."""
+        allowed = [p for c, p, _ in self.params if c == code]
+        return not allowed or None in allowed or param in allowed
+
+    def params_for(self, code: str) -> tuple[str, ...]:
+        """The params a ``code`` answer may carry, for messages."""
+        return tuple(p for c, p, _ in self.params if c == code and p is not None)
+
+    def requirements_for(self, code: str) -> tuple[str, ...]:
+        """The requirements of the rows that predict ``code``."""
+        found = [rid for c, _, reqs in self.params if c == code for rid in reqs]
+        return tuple(dict.fromkeys(found)) or self.requirements
 
 
 @dataclass(slots=True)

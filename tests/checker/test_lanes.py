@@ -293,3 +293,45 @@ class TestConnectionLimitOutcomes:
         t = Transcript().open().create().recv(*events[:3]).wait(5).create(stream_id="a")
         t.recv(*events[3:], LIMIT).close(direction="s2c", code=1001)
         assert_clean(check(t, roles=SERVER, max_connection_age="2"), "RWS-LIMIT-11")
+
+
+class TestSeveralDefects:
+    """RWS-CREATE-17: a create with several defects may be answered with any one of them."""
+
+    def test_stream_false_and_bad_type_answered_with_the_type_error_passes(self) -> None:
+        """The schema error (RWS-CREATE-5) is as good an answer as unsupported_parameter."""
+        t = Transcript().open().create(stream=False, top_p="x")
+        t.recv(error_event("invalid_type", param="top_p"))
+        assert_clean(check(t, roles=SERVER), "RWS-CREATE-3", "RWS-CREATE-5")
+
+    def test_stream_false_and_bad_type_answered_with_unsupported_parameter_passes(self) -> None:
+        """... and so is unsupported_parameter naming stream (RWS-CREATE-3)."""
+        t = Transcript().open().create(stream=False, top_p="x")
+        t.recv(error_event("unsupported_parameter", param="stream"))
+        assert_clean(check(t, roles=SERVER), "RWS-CREATE-3")
+
+    def test_stream_false_and_background_true_either_param_passes(self) -> None:
+        """Two RWS-CREATE-3 defects: the param names either."""
+        t = Transcript().open().create(stream=False, background=True)
+        t.recv(error_event("unsupported_parameter", param="background"))
+        assert_clean(check(t, roles=SERVER), "RWS-CREATE-3")
+
+    def test_unsupported_parameter_naming_a_field_without_defect_breaks_create_3(self) -> None:
+        """The error names a defect the request has."""
+        t = Transcript().open().create(stream=False, top_p="x")
+        t.recv(error_event("unsupported_parameter", param="top_p"))
+        assert_only(check(t, roles=SERVER), "RWS-CREATE-3")
+
+    def test_request_with_two_defects_served_breaks_both(self) -> None:
+        """No run for a request with defects."""
+        t = Transcript().open().create(stream=False, top_p="x").recv(*run_events())
+        report = check(t, roles=SERVER)
+        assert {f.requirement for f in report.findings} == {"RWS-CREATE-3", "RWS-CREATE-5"}
+
+
+def test_client_event_whose_type_is_an_array_expects_unknown_event_type() -> None:
+    """A "type" that is not a string is an unknown type, not a checker error."""
+    t = Transcript().open().send('{"type": []}')
+    t.recv(error_event("unknown_event_type", param="type"))
+    report = check(t, roles=SERVER)
+    assert_clean(report, "RWS-CREATE-11")
