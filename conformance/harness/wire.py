@@ -120,16 +120,30 @@ class _RecordingClientConnection(ClientConnection):
 
     websockets answers a ping by itself (the pong is queued before the frame reaches
     :meth:`process_event`) and never hands pongs to the application, so the harness sees
-    pings and pongs only here. ``on_control`` is set once the :class:`Connection` exists.
+    pings and pongs only here. Frames that arrive before the :class:`Connection` exists (a
+    server may ping right after the upgrade) wait for :meth:`attach`.
     """
 
-    on_control: Callable[[str, bytes], None] | None = None
+    _on_control: Callable[[str, bytes], None] | None = None
+    _early: list[tuple[str, bytes]] | None = None
+
+    def attach(self, callback: Callable[[str, bytes], None]) -> None:
+        """Report control frames to ``callback``, those received so far first."""
+        self._on_control = callback
+        for kind, payload in self._early or ():
+            callback(kind, payload)
+        self._early = None
 
     def process_event(self, event: Event) -> None:
         if isinstance(event, Frame) and event.opcode in (Opcode.PING, Opcode.PONG):
-            callback = self.on_control
+            kind = "ping" if event.opcode is Opcode.PING else "pong"
+            callback = self._on_control
             if callback is not None:
-                callback("ping" if event.opcode is Opcode.PING else "pong", bytes(event.data))
+                callback(kind, bytes(event.data))
+            else:
+                if self._early is None:
+                    self._early = []
+                self._early.append((kind, bytes(event.data)))
         super().process_event(event)
 
 
@@ -154,7 +168,7 @@ class Connection:
         self._closing_by_us = False
         self._ping_ids = itertools.count(1)
         if isinstance(ws, _RecordingClientConnection):
-            ws.on_control = self._control
+            ws.attach(self._control)
 
     # --- receiving ---------------------------------------------------------------------
 
