@@ -102,6 +102,14 @@ class _Run:
     ended: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class _Refusal:
+    """A busy-lane refusal (RWS-LANE-2, busy-lane=reject) waiting for its turn."""
+
+    error: RequestError
+    previous_response_id: str | None  # as sent, evicted when the refusal goes out
+
+
 # --- the session ------------------------------------------------------------------------------
 
 
@@ -164,6 +172,8 @@ class Session:
         self._next_run = 0
         self._active = 0  # runs plus lookups holding a slot (RWS-LANE-4)
         self._loading: dict[int, tuple[Lane, PendingRequest]] = {}
+        # busy-lane=reject: refusals held until their lane's request has sent its first event
+        self._refusals: dict[str | None, list[_Refusal]] = {}
         self._aged = False
         self._limit_errors_owed = 0  # requests answered by the limit error, not yet sent
         self._limit_error_sent = False
@@ -252,6 +262,7 @@ class Session:
                 while lane.queue:
                     lane.queue.popleft()
                     self._limit_errors_owed += 1
+            self._release_refusals()
             self._close_if_aged_and_idle()
         # RWS-LIMIT-4: idle only with nothing in flight and no message for idle_timeout.
         deadline = self._idle_deadline()
@@ -287,6 +298,8 @@ class Session:
             run.waited = False
             if event is not None:  # None: the terminal event the drop-terminal fault drops
                 self._actions.append(SendText(self._stamp(run, event)))
+                if run.lane in self._refusals:
+                    self._release_refusals()  # their turn may have come with this event
             if run.cursor == run.terminal_at:
                 # The terminal event is queued before anything the commit sends.
                 self._end_run(run, now)
@@ -355,19 +368,21 @@ class Session:
             self._lanes[lane_name] = Lane(lane_name)
         lane = self._lanes[lane_name]
 
-        # RWS-LANE-2: with busy-lane=reject, a request on a busy lane is refused at once.
+        # RWS-LANE-2: with busy-lane=reject, a request on a busy lane is refused...
         if self.limits.busy_lane == "reject" and (lane.state is not LaneState.IDLE or lane.queue):
             previous = event.get("previous_response_id")
-            # RWS-CACHE-5: a rejected continuation of the lane's own entry evicts it.
-            if isinstance(previous, str) and not self.faults.active("no-evict"):
-                self.cache.evict(self._owner, lane_name, previous)
-            self._reject_now(
+            refusal = _Refusal(
                 RequestError(
                     "response_already_in_flight",
                     "A response is already in flight on this lane.",
                 ),
-                stream_id=lane_name,
+                previous if isinstance(previous, str) else None,
             )
+            # RWS-LANE-9: ...but not before the outcome of the request that keeps the lane
+            # busy has begun: that one may still wait for a slot, a storage lookup or its
+            # task's first step.
+            self._refusals.setdefault(lane_name, []).append(refusal)
+            self._release_refusals()
             return
 
         previous = event.get("previous_response_id")
@@ -440,6 +455,11 @@ class Session:
         return None
 
     def _pump(self, now: float) -> None:
+        """Move every lane that can move, then send the refusals whose turn has come."""
+        self._move_lanes()
+        self._release_refusals()
+
+    def _move_lanes(self) -> None:
         """Move every lane whose head request can go: reject it, start it or look it up."""
         while not self._closing:
             ready = [
@@ -473,6 +493,28 @@ class Session:
                 break
             if not progressed:
                 return
+
+    def _release_refusals(self) -> None:
+        """Send the held busy-lane refusals of every lane whose request has begun its outcome."""
+        for name in [name for name in self._refusals if not self._awaits_outcome(name)]:
+            for refusal in self._refusals.pop(name):
+                if self._closing:
+                    return
+                # RWS-CACHE-5: a rejected continuation of the lane's own entry evicts it - in
+                # its turn, so the request before it resolved the entry first (RWS-CACHE-12).
+                previous = refusal.previous_response_id
+                if previous is not None and not self.faults.active("no-evict"):
+                    self.cache.evict(self._owner, name, previous)
+                self._reject_now(refusal.error, stream_id=name)
+
+    def _awaits_outcome(self, name: str | None) -> bool:
+        """Whether the request that keeps lane ``name`` busy has sent nothing yet."""
+        lane = self._lanes[name]
+        if lane.queue or lane.state is LaneState.LOADING:
+            return True
+        return any(
+            run.lane == name and run.numbered == 0 and not run.ended for run in self._runs.values()
+        )
 
     def _dispatch(self, lane: Lane, request: PendingRequest) -> None:
         """Resolve ``previous_response_id`` (RWS-CACHE-12) and start or look up the run."""

@@ -383,12 +383,70 @@ class TestLanes:
         """RWS-LANE-2: busy-lane=reject answers response_already_in_flight (409)."""
         driver = Driver(limits=Limits(busy_lane="reject"))
         driver.send(create("rws:delay ms=5", stream_id="a"))
+        driver.step_all()
+        assert [e["type"] for e in driver.take()] == ["response.created"]
         driver.send(create(stream_id="a"))
         error = error_of(driver.take())
         assert error["status"] == 409
         assert error["error"]["code"] == "response_already_in_flight"
         assert error["stream_id"] == "a"
         assert terminal(driver.settle())["type"] == "response.completed"
+
+    def test_reject_policy_refuses_after_the_earlier_runs_first_event(self) -> None:
+        """RWS-LANE-9: a refusal never overtakes the outcome of the request before it - not
+        even while that run's task has not sent response.created yet - and refusals go out
+        in request order."""
+        driver = Driver(limits=Limits(busy_lane="reject"))
+        driver.send(create("rws:delay ms=60\nrws:text length=12 chunks=3", store=False))
+        driver.send(create("rws:text length=8", store=False))
+        driver.send(create(12345))
+        assert driver.take() == []  # the first run has sent nothing yet
+        driver.step_all()
+        events = driver.take()
+        assert [e["type"] for e in events] == ["response.created", "error", "error"]
+        assert {e["error"]["code"] for e in events[1:]} == {"response_already_in_flight"}
+        assert terminal(driver.settle())["type"] == "response.completed"
+
+    def test_reject_policy_refuses_after_a_lookup_resolves(self) -> None:
+        """RWS-LANE-9: while the lane's request is looked up in storage, a refusal waits for
+        its outcome (here its run's response.created)."""
+        store = ResponseStore(None)
+        stored = terminal(Driver(store=store).turn(create()))["response"]["id"]
+        driver = Driver(store=store, limits=Limits(busy_lane="reject"))
+        driver.send(create("rws:delay ms=5", previous_response_id=stored))
+        driver.send(create())
+        assert len(driver.loads) == 1
+        assert driver.take() == []
+        driver.answer_loads()
+        assert driver.take() == []  # the run is started, its first event not yet sent
+        driver.step_all()
+        assert [e["type"] for e in driver.take()] == ["response.created", "error"]
+
+    def test_reject_policy_refuses_at_once_once_the_run_has_started(self) -> None:
+        """RWS-LANE-2: after the run's first event, a refusal does not wait for its end."""
+        driver = Driver(limits=Limits(busy_lane="reject"))
+        driver.send(create("rws:delay ms=5\nrws:text length=12 chunks=3"))
+        driver.step_all()
+        driver.take()
+        driver.send(create())
+        assert error_of(driver.take())["error"]["code"] == "response_already_in_flight"
+
+    def test_reject_policy_evicts_in_request_order(self) -> None:
+        """RWS-CACHE-12, RWS-CACHE-5: a refused continuation evicts its parent only in its
+        turn, after the earlier request (waiting for a slot) has resolved the same parent."""
+        driver = Driver(limits=Limits(busy_lane="reject", max_active_responses=1))
+        parent = terminal(driver.turn(create("rws:text length=3", store=False)))["response"]["id"]
+        driver.send(create("rws:delay ms=5", stream_id="b"))
+        driver.send(create("rws:context", previous_response_id=parent, store=False))
+        driver.send(create(previous_response_id=parent, store=False))  # refused
+        events = driver.settle()
+        default = list(of_lane(events, None))
+        assert [e["type"] for e in default][:2] == ["response.created", "error"]
+        assert default[1]["error"]["code"] == "response_already_in_flight"
+        assert terminal(default)["type"] == "response.completed"
+        # The refused continuation came after, and evicted the parent as it was refused.
+        again = error_of(driver.turn(create(previous_response_id=parent, store=False)))
+        assert again["error"]["code"] == "previous_response_not_found"
 
     def test_server_answers_queued_requests_in_lane_order(self) -> None:
         """RWS-CREATE-12: an invalid request's error waits for the lane's earlier run."""
