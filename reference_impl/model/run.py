@@ -399,6 +399,19 @@ def usage(
     }
 
 
+def _fail_follows_incomplete_item(events: Sequence[Event], kept: int) -> bool:
+    """Whether cutting the run after ``kept`` events keeps an item that ended ``incomplete``.
+
+    A.5 and RWS-ORDER-11: an item that ends ``incomplete`` is the last item of a run that
+    ends ``response.incomplete``, so ``rws:fail`` is ignored when its cut comes after that
+    item's ``response.output_item.done``.
+    """
+    return any(
+        e["type"] == "response.output_item.done" and e["item"].get("status") == "incomplete"
+        for e in events[:kept]
+    )
+
+
 def _lifecycle(skeleton: Mapping[str, Any], **fields: Any) -> dict[str, Any]:
     response = copy.deepcopy(dict(skeleton))
     response.update(copy.deepcopy(fields))
@@ -461,7 +474,7 @@ def generate_run(
                 status = "incomplete"
 
     fail = _last(directives, FailDirective)
-    if fail is not None:
+    if fail is not None and not _fail_follows_incomplete_item(events, max(fail.after, 1)):
         # A.3 rws:fail: "after the run's N-th event (counting response.created as the first),
         # the run ends with response.failed". N = 0 is read as 1: response.created always
         # comes first. When N reaches the terminal event, response.failed takes its place.

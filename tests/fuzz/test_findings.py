@@ -41,12 +41,12 @@ def test_background_true_without_model_is_answered_with_unsupported_parameter(
     )
 
 
-@pytest.mark.xfail(reason="finding 1b, KNOWN_FINDINGS['create-3-precedence']", strict=True)
 def test_stream_false_with_another_schema_error_is_answered_like_the_checker_predicts(
     reference_target: Target,
 ) -> None:
-    """Finding 1b: with stream false and a wrongly typed field, the reference server reports
-    the type error; requests.json (the checker) ranks RWS-CREATE-3 first."""
+    """Finding 1b (fixed by RWS-CREATE-17): with stream false and a wrongly typed field, the
+    reference server reports the type error, which the checker accepts since either defect
+    may be reported."""
     event = {"type": "response.create", "model": "conformance-1", "stream": False, "top_p": "x"}
     check_example(
         reference_target,
@@ -61,10 +61,9 @@ def test_stream_false_with_another_schema_error_is_answered_like_the_checker_pre
     )
 
 
-@pytest.mark.xfail(reason="finding 2, KNOWN_FINDINGS['checker-unhashable-type']", strict=True)
 def test_checker_judges_a_client_event_whose_type_is_an_array() -> None:
-    """Finding 2: ``"type": []`` made the checker raise internally (reported as a transcript
-    problem) instead of expecting unknown_event_type."""
+    """Finding 2 (fixed): ``"type": []`` made the checker raise internally (reported as a
+    transcript problem) instead of expecting unknown_event_type."""
     checker = Checker(CheckerConfig.make(roles=("server",)))
     report = checker.feed_all(
         [
@@ -83,12 +82,11 @@ def test_checker_judges_a_client_event_whose_type_is_an_array() -> None:
     assert not report.failed
 
 
-@pytest.mark.xfail(reason="finding 3, KNOWN_FINDINGS['incomplete-then-fail']", strict=True)
 def test_incomplete_item_then_fail_directive_ends_the_run_incomplete(
     reference_target: Target,
 ) -> None:
-    """Finding 3: ``rws:incomplete`` then ``rws:fail after=N`` ended the run
-    ``response.failed`` after an incomplete item (RWS-ORDER-11)."""
+    """Finding 3 (fixed by appendix A.5): ``rws:incomplete`` then ``rws:fail after=N`` ended
+    the run ``response.failed`` after an incomplete item (RWS-ORDER-11)."""
     event = {
         "type": "response.create",
         "model": "conformance-1",
@@ -99,8 +97,5 @@ def test_incomplete_item_then_fail_directive_ends_the_run_incomplete(
 
 
 def test_every_known_finding_has_a_reproduction() -> None:
-    assert set(KNOWN_FINDINGS) == {
-        "create-3-precedence",
-        "checker-unhashable-type",
-        "incomplete-then-fail",
-    }
+    # Every finding so far is fixed; a new one gets an entry here and a strict xfail above.
+    assert set(KNOWN_FINDINGS) == set()

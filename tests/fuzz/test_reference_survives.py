@@ -102,4 +102,7 @@ def test_stateful_fuzzer_finds_session_level_faults(
     assert report.failure is not None
     assert requirement in report.failure
     assert report.transcript is not None
-    assert len(list(read_jsonl(report.transcript))) <= 40
+    # Small, not minimal: a session-level fault needs several whole runs (lane-overlap two
+    # pipelined runs of a dozen events each, plus their requests and the connection records),
+    # and Hypothesis shrinks the rules it ran, not the events inside a run.
+    assert len(list(read_jsonl(report.transcript))) <= 120

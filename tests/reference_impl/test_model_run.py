@@ -627,3 +627,22 @@ class TestRunLimits:
         """Exactly MAX_RUN_DELTAS deltas are still generated."""
         result = run(f"rws:text length={MAX_RUN_DELTAS} chunks={MAX_RUN_DELTAS}")
         assert len(deltas(result, "response.output_text.delta")) == MAX_RUN_DELTAS
+
+
+def test_fail_directive_after_an_incomplete_item_is_ignored() -> None:
+    """A.5: rws:fail never follows an item that ended incomplete (RWS-ORDER-11)."""
+    run = _run_for_fail_after_incomplete(after=50)
+    assert run.status == "incomplete"
+    assert run.events[-1]["type"] == "response.incomplete"
+
+
+def test_fail_directive_before_the_incomplete_item_is_done_still_fails_the_run() -> None:
+    """A cut that comes before the incomplete item's done event still fails the run."""
+    run = _run_for_fail_after_incomplete(after=3)
+    assert run.status == "failed"
+    assert run.events[-1]["type"] == "response.failed"
+    assert not [e for e in run.events if e["type"] == "response.output_item.done"]
+
+
+def _run_for_fail_after_incomplete(*, after: int) -> GeneratedRun:
+    return run(f"rws:text length=20 chunks=2\nrws:incomplete\nrws:fail after={after}")
