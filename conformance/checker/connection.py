@@ -405,10 +405,10 @@ class Connection:
         reply = self.detached.pop(run, None)
         if reply is None or etype in self.rules.deltas.terminal:
             return
-        # RWS-SEQ-2 (RWS-STEER-3): the target went on after the reply, so it was running when
-        # the reply was sent, and the reply belongs to its sequence.
+        # RWS-SEQ-5: the target went on after the reply, so it was running when the reply was
+        # sent, and the reply had to take the next number of its sequence.
         self.recorder.report(
-            ("RWS-SEQ-2",),
+            ("RWS-SEQ-5",),
             f"expected sequence_number > {run.last_seq} on the steering reply (its target was "
             f"still running: {etype} followed) / actual 0",
             self.conn,
@@ -940,6 +940,8 @@ class Connection:
         # sequence numbers from the running target's counter.
         in_run = etype in self.checker.run_tokens
         if in_run and run is not None and not run.ended and run.response_id == target:
+            # RWS-SEQ-5: the next number of the running target, or 0 when it is not running.
+            self.recorder.exercise1("RWS-SEQ-5")
             seq = event.get("sequence_number")
             if seq.__class__ is int and seq == 0 and run.last_seq is not None:
                 # A reply for a target that is not running carries 0 and belongs to no run's

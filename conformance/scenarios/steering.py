@@ -24,7 +24,7 @@ def _steering_declared(config: SuiteConfig) -> str | None:
 @scenario(
     "steering.not-supported",
     "response.steer on a core server fails with steering_not_supported; the run is unaffected",
-    requirements=("RWS-STEER-1",),
+    requirements=("RWS-STEER-1", "RWS-SEQ-5"),
     drives="a slow run; response.steer targeting it while it runs",
     skip_if=_steering_declared,
 )

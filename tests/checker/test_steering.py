@@ -1,4 +1,4 @@
-"""Sequence numbers of steering replies (RWS-STEER-3, RWS-SEQ-2; spec 4.4 and D14).
+"""Sequence numbers of steering replies (RWS-SEQ-5, RWS-STEER-3; spec 4.4 and D14).
 
 A steering reply takes the next number of its target's counter while the target runs. A reply
 for a target that is not running carries 0 and belongs to no run. A server may consider the
@@ -42,7 +42,7 @@ def test_reply_numbered_from_the_running_target_passes() -> None:
     events = run_events(rid=RID)
     t = Transcript().open().create().recv(*events[:3]).send(STEER).recv(reply(3))
     t.recv(*renumbered(events[3:], 4))
-    assert_clean(check(t), "RWS-STEER-1", "RWS-SEQ-2")
+    assert_clean(check(t), "RWS-STEER-1", "RWS-SEQ-5")
 
 
 def test_reply_zero_just_before_the_targets_terminal_event_is_outside_the_run() -> None:
@@ -50,15 +50,15 @@ def test_reply_zero_just_before_the_targets_terminal_event_is_outside_the_run() 
     events = run_events(rid=RID)
     t = Transcript().open().create().recv(*events[:-1]).send(STEER).recv(reply(0))
     t.recv(events[-1])
-    assert_clean(check(t), "RWS-STEER-1", "RWS-SEQ-2")
+    assert_clean(check(t), "RWS-STEER-1", "RWS-SEQ-5")
 
 
-def test_reply_zero_while_the_target_goes_on_breaks_seq_2() -> None:
+def test_reply_zero_while_the_target_goes_on_breaks_seq_5() -> None:
     """More events of the target follow the reply: it was sent while the target ran."""
     events = run_events(rid=RID)
     t = Transcript().open().create().recv(*events[:3]).send(STEER).recv(reply(0))
     report = check(t.recv(*events[3:]))
-    assert_only(report, "RWS-SEQ-2")
+    assert_only(report, "RWS-SEQ-5")
     assert report.findings[0].records == (2, 6, 7)
 
 
