@@ -5,7 +5,6 @@ from __future__ import annotations
 import trio
 
 from conformance.harness.config import SuiteConfig
-from conformance.harness.lanes import outcomes
 from conformance.harness.wire import (
     ConnectionClosedError,
     ExpectationTimeout,
@@ -18,7 +17,7 @@ __all__ = ["offers_model"]
 
 
 async def offers_model(config: SuiteConfig, model: str) -> bool:
-    """Whether a ``generate: false`` request for ``model`` completes on the server.
+    """Whether the server starts a run for a ``generate: false`` request for ``model``.
 
     Raises :class:`Rejected` when the server cannot be reached or refuses the upgrade, so
     that the caller can say so instead of blaming the model.
@@ -44,13 +43,21 @@ async def offers_model(config: SuiteConfig, model: str) -> bool:
             }
             await conn.send_json(request)
 
-            def answered() -> bool:
-                found = outcomes(conn.events, None)
-                return bool(found) and found[0].complete
+            def first_answer() -> str | None:
+                # The first response.created or error, on any lane: a server that starts a run
+                # for the model offers it, whatever else is wrong with the run (a probe that
+                # waited for a correct terminal event would call a server with a broken stream
+                # "no conformance-1", and its checks would never run and fail).
+                for event in conn.events:
+                    if event.get("type") in ("response.created", "error"):
+                        return str(event["type"])
+                return None
 
             try:
-                await conn.wait_until(answered, config.timeout, what="the model probe")
-                offered = outcomes(conn.events, None)[0].status == "completed"
+                await conn.wait_until(
+                    lambda: first_answer() is not None, config.timeout, what="the model probe"
+                )
+                offered = first_answer() == "response.created"
             except (ExpectationTimeout, ConnectionClosedError):
                 offered = False
             await conn.close()
