@@ -174,6 +174,15 @@ class TestMoreExpectations:
                                 text='{"type":"response.create","input":"hi"}'))  # fmt: skip
         assert_clean(check(t.recv(*run_events()), max_connection_age="2"))
 
+    def test_busy_lane_create_within_margin_of_the_age_may_get_the_limit_error(self) -> None:
+        """busy-lane=reject: near the limit, the limit error is as good as the refusal."""
+        events = run_events()
+        t = Transcript().open().create().recv(*events[:2])
+        t.records.append(Record(index=len(t.records), kind="text", conn="c1", ts=2.5, dir="c2s",
+                                text='{"type":"response.create","input":"hi"}'))  # fmt: skip
+        t.recv(*events[2:]).recv(error_event("websocket_connection_limit_reached"))
+        assert_clean(check(t, roles=SERVER, busy_lane="reject", max_connection_age="2"))
+
     def test_schema_invalid_create_answered_with_validation_error_passes(self) -> None:
         """A create with a field of the wrong type gets invalid_type."""
         t = Transcript().open().create(temperature="hot")
