@@ -13,11 +13,13 @@ import json
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from conformance.cli import main
 from conformance.harness.spawn import SpawnedServer, spawn_reference
+from conformance.pytest_plugin import _failing_requirements
 from tests.suite.reference_server import fault_table
 
 pytest_plugins = ["pytester"]
@@ -136,6 +138,31 @@ class TestWithoutAReferenceServer:
         assert "ws://127.0.0.1:9/v1/responses" in out
         assert "stateless-failure.jsonl" not in out
         assert not (pytester.path / "fuzz-out" / "fuzz-report.json").exists()
+
+
+def test_failure_without_requirement_id_is_named_by_replaying_its_transcript(
+    tmp_path: Path,
+) -> None:
+    """A message that names no requirement (a stateful "expected an outcome / actual the
+    server closed ...") gets the requirements the checker finds when it replays the file."""
+    create = {"type": "response.create", "model": "conformance-1", "input": "hi", "store": False}
+    records = [
+        {"ts": 0.0, "conn": "c1", "kind": "open", "url": "ws://h/v1/responses", "status": 101},
+        {"ts": 0.1, "conn": "c1", "kind": "text", "dir": "c2s", "text": json.dumps(create)},
+        {"ts": 0.2, "conn": "c1", "kind": "close", "dir": "s2c", "code": 1011, "reason": ""},
+    ]
+    transcript = tmp_path / "stateful-failure.jsonl"
+    transcript.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    message = "expected an outcome / actual the server closed the connection (code 1011)"
+    named = _failing_requirements(message, transcript, frozenset({"core"}))
+    assert "RWS-CREATE-12" in named
+    # A message that names requirements is taken as it is, in its order.
+    assert _failing_requirements(
+        "RWS-CACHE-2: x (RWS-LIMIT-6, RWS-CACHE-2)", None, frozenset()
+    ) == (
+        "RWS-CACHE-2",
+        "RWS-LIMIT-6",
+    )
 
 
 @pytest.fixture(scope="module")
