@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import trio
 import trio.testing
 from websockets.frames import Frame, Opcode
@@ -32,7 +34,9 @@ async def _hold_without_pongs(ws: ServerConnection) -> None:
     await ws.wait_closed()
 
 
-async def _serve(nursery: trio.Nursery, handler: object) -> SuiteConfig:
+async def _serve(
+    nursery: trio.Nursery, handler: Callable[[ServerConnection], Awaitable[None]]
+) -> SuiteConfig:
     server = await nursery.start(
         lambda task_status: serve(handler, 0, host="127.0.0.1", task_status=task_status)
     )
