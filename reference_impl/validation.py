@@ -146,23 +146,27 @@ def _number(event: Mapping[str, Any], name: str, low: float, high: float) -> Non
 def _depth_and_text(value: Any) -> tuple[int, bool]:
     """Return the nesting depth of ``value`` and whether all its strings are valid Unicode.
 
-    Iterative, so that it never recurses however deep the value is.
+    Level by level, so that it never recurses however deep the value is; every request
+    passes through here, so the walk builds no tuple per node and encodes all strings at once.
     """
-    deepest = 0
-    sound = True
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        deepest = max(deepest, depth)
-        if isinstance(item, dict):
-            for key, child in item.items():
-                sound = sound and _is_unicode(key)
-                stack.append((child, depth + 1))
-        elif isinstance(item, list):
-            stack.extend((child, depth + 1) for child in item)
-        elif isinstance(item, str):
-            sound = sound and _is_unicode(item)
-    return deepest, sound
+    depth = 0
+    strings: list[str] = []
+    level: list[Any] = [value]
+    while level:
+        depth += 1
+        below: list[Any] = []
+        for item in level:
+            if isinstance(item, dict):
+                strings.extend(item)
+                below.extend(item.values())
+            elif isinstance(item, list):
+                below.extend(item)
+            elif isinstance(item, str):
+                strings.append(item)
+        level = below
+    # Python never pairs surrogates across strings: the joined text holds a lone surrogate
+    # exactly when one of the strings does.
+    return depth, _is_unicode("".join(strings))
 
 
 def _is_unicode(text: str) -> bool:

@@ -4,6 +4,14 @@ Pure functions over JSON values: normalising a request's ``input``, assembling a
 from the previous response's context and output plus the new input, the canonical JSON and
 digest of a context, the ``tokens`` measure, and the lookups the directives need (the latest
 user message and the number ``P`` of tool outputs after it).
+
+A context is a :class:`Context`: an immutable sequence of items that a continuation *shares*
+with the context it continues (no copy), and that carries the byte length of its canonical
+JSON and a SHA-256 state of it, extended item by item. A continuation therefore costs what
+its new items cost, not what the whole history costs, and neither ``tokens`` nor the digest
+of a long context re-serialises it. The items themselves are never changed after they enter
+a context: every producer hands over fresh dicts (``normalize_input`` copies the request's
+items, the model copies its output items), and nothing downstream writes into them.
 """
 
 from __future__ import annotations
@@ -11,13 +19,15 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, overload
 
 __all__ = [
+    "Context",
     "build_context",
     "canonical_json",
     "context_digest",
+    "context_tokens",
     "latest_user_index",
     "latest_user_text",
     "normalize_input",
@@ -28,7 +38,16 @@ __all__ = [
 
 def canonical_json(value: object) -> str:
     """Return the canonical JSON text of ``value`` (A.1: sorted keys, no spaces, no escaping)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_as_json
+    )
+
+
+def _as_json(value: object) -> object:
+    # A Context is a JSON array of its items.
+    if isinstance(value, Context):
+        return list(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def _utf8(text: str) -> bytes:
@@ -39,6 +58,8 @@ def _utf8(text: str) -> bytes:
 
 def context_digest(context: Sequence[Mapping[str, Any]]) -> str:
     """Return the lower-case hex SHA-256 of the context's canonical JSON (A.1)."""
+    if isinstance(context, Context):
+        return context.digest()
     return hashlib.sha256(_utf8(canonical_json(list(context)))).hexdigest()
 
 
@@ -59,6 +80,111 @@ def _plain(value: object) -> object:
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     return value
+
+
+def _item_json(item: Mapping[str, Any]) -> bytes:
+    try:
+        return _utf8(canonical_json(item))
+    except TypeError:
+        return _utf8(canonical_json(_plain(item)))
+
+
+class Context(Sequence[dict[str, Any]]):
+    """The items of a run's context (A.1), shared and never changed once built.
+
+    Besides the items, a context keeps ``ends[i]``, the byte count of the canonical JSON of
+    its first ``i + 1`` items without the brackets and separators, and a SHA-256 state of
+    ``"[" + ",".join(canonical JSON of each item)`` (the canonical JSON of the whole context
+    without its closing bracket). The canonical JSON of a JSON array is exactly that join
+    between ``[`` and ``]``, so :meth:`canonical_bytes` and :meth:`digest` give what
+    ``canonical_json`` and ``context_digest`` of a plain list give, without serialising again.
+    """
+
+    __slots__ = ("_ends", "_items", "_sha")
+
+    def __init__(self, items: Iterable[Mapping[str, Any]] = ()) -> None:
+        self._items: tuple[dict[str, Any], ...] = ()
+        self._ends: tuple[int, ...] = ()
+        self._sha = hashlib.sha256(b"[")
+        self._append(items)
+
+    def _append(self, items: Iterable[Mapping[str, Any]]) -> None:
+        # Only ever called on a context nobody else has seen yet (construction, extended()).
+        new = tuple(item if type(item) is dict else dict(item) for item in items)
+        total = self._ends[-1] if self._ends else 0
+        ends = list(self._ends)
+        for item in new:
+            text = _item_json(item)
+            if ends:
+                self._sha.update(b",")
+            self._sha.update(text)
+            total += len(text)
+            ends.append(total)
+        self._items += new
+        self._ends = tuple(ends)
+
+    def extended(self, items: Iterable[Mapping[str, Any]]) -> Context:
+        """Return a new context of these items followed by ``items``; this one is unchanged."""
+        new = Context.__new__(Context)
+        new._items = self._items
+        new._ends = self._ends
+        new._sha = self._sha.copy()
+        new._append(items)
+        return new
+
+    def canonical_bytes(self, count: int | None = None) -> int:
+        """Return the UTF-8 byte length of the canonical JSON of the first ``count`` items."""
+        count = len(self._items) if count is None else max(0, min(count, len(self._items)))
+        if count == 0:
+            return 2  # "[]"
+        # The items, count - 1 commas and the two brackets.
+        return self._ends[count - 1] + (count - 1) + 2
+
+    def digest(self) -> str:
+        """Return :func:`context_digest` of this context (A.1)."""
+        sha = self._sha.copy()
+        sha.update(b"]")
+        return sha.hexdigest()
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[dict[str, Any]]: ...
+
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | Sequence[dict[str, Any]]:
+        return self._items[index]
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self._items)
+
+    def __eq__(self, other: object) -> bool:
+        # Equal to any sequence of the same items, a plain list included.
+        if isinstance(other, Context):
+            return self._items == other._items
+        if isinstance(other, Sequence) and not isinstance(other, str | bytes):
+            return list(self._items) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Context({list(self._items)!r})"
+
+
+def context_tokens(context: Sequence[Mapping[str, Any]], count: int | None = None) -> int:
+    """Return ``tokens`` of the first ``count`` items of ``context`` (all when None), as a list.
+
+    RWS-MODEL-2, RWS-MODEL-3: the input and cached tokens of a run. A :class:`Context` answers
+    from its byte counts; any other sequence is serialised.
+    """
+    if isinstance(context, Context):
+        return -(-context.canonical_bytes(count) // 4)
+    items = list(context) if count is None else list(context[:count])
+    return tokens(items)
 
 
 def _normalize_item(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -87,17 +213,21 @@ def build_context(
     previous_context: Sequence[Mapping[str, Any]],
     previous_output: Sequence[Mapping[str, Any]],
     new_input: Sequence[Mapping[str, Any]],
-) -> list[dict[str, Any]]:
+) -> Context:
     """Assemble the context of a run (A.1).
 
     ``previous_context`` and ``previous_output`` are the context and the output items (as sent in
     their ``response.output_item.done`` events) of the response named by
     ``previous_response_id``, both empty without one; ``new_input`` is the request's input,
     normalised here again (normalising is idempotent) so that a raw item list is safe too.
-    The result is a fresh list of deep copies.
+
+    The result shares the items of ``previous_context`` and ``previous_output`` (they are
+    never changed, see the module docstring) and copies those of ``new_input``. When
+    ``previous_context`` is a :class:`Context` (a cache hit), only the output and the new
+    items are serialised.
     """
-    carried = [copy.deepcopy(dict(item)) for item in (*previous_context, *previous_output)]
-    return carried + [_normalize_item(item) for item in new_input]
+    base = previous_context if isinstance(previous_context, Context) else Context(previous_context)
+    return base.extended([*previous_output, *(_normalize_item(item) for item in new_input)])
 
 
 def latest_user_index(context: Sequence[Mapping[str, Any]]) -> int | None:

@@ -22,6 +22,7 @@ from typing import Any, Literal, TypeVar
 
 from .context import (
     context_digest,
+    context_tokens,
     latest_user_text,
     tokens,
     tool_outputs_after_latest_user,
@@ -47,7 +48,9 @@ __all__ = [
     "MODEL_ID",
     "GeneratedRun",
     "ModelLimitError",
+    "PreparedRun",
     "generate_run",
+    "prepare_run",
     "usage",
 ]
 
@@ -123,8 +126,13 @@ def _call(name: str, arguments: str, chunks: int = 1) -> _Item:
     return _Item("function_call", (_Part("arguments", arguments, chunks),), name=name)
 
 
+def _context_text(items: int, digest: str) -> str:
+    # A.3 rws:context: the text of the message it produces.
+    return f"context items={items} digest={digest}"
+
+
 def _plan_directive(
-    directive: Directive, context: Sequence[Mapping[str, Any]], p: int
+    directive: Directive, context: Sequence[Mapping[str, Any]], p: int, digest: Callable[[], str]
 ) -> _Item | None:
     """Return the item a directive produces, or None when it produces none (A.3 table)."""
     match directive:
@@ -145,7 +153,7 @@ def _plan_directive(
                 return _call(name, arguments)
             return _message(f"loop done after {calls} calls")
         case ContextDirective():
-            return _message(f"context items={len(context)} digest={context_digest(context)}")
+            return _message(_context_text(len(context), digest()))
     return None
 
 
@@ -176,9 +184,11 @@ def _apply_budget(items: Sequence[_Item], max_output_tokens: int) -> list[_Item]
 class ModelLimitError(ValueError):
     """The directives ask for more than the model generates in one run.
 
-    Not part of the appendix: a guard so that ``rws:text length=999999999`` cannot exhaust the
-    server's memory. The server answers the request with ``server_error`` and the connection
-    lives on (RWS-LIMIT-6).
+    A.5: a run may generate at most 1,000,000 characters of text in total and at most
+    100,000 deltas, so that ``rws:text length=999999999`` or a message of a million
+    directive lines cannot exhaust the server's memory or time. The check runs before
+    anything is generated; the server answers the request with ``invalid_value`` (param
+    ``input``) and the connection lives on (RWS-LIMIT-6).
     """
 
     def __init__(self, characters: int, deltas: int) -> None:
@@ -193,9 +203,14 @@ class ModelLimitError(ValueError):
         )
 
 
-def _check_size(directives: Sequence[Directive]) -> None:
-    """Raise ModelLimitError before generating texts larger than the run limits."""
+def _check_size(directives: Sequence[Directive], context_items: int) -> None:
+    """Raise ModelLimitError before generating texts larger than the run limits (A.5).
+
+    Every item directive counts, ``rws:context`` included (its text has a known length), so
+    the cost of planning and emitting a run is bounded by the limits, whatever the input.
+    """
     characters = deltas = 0
+    context_length = len(_context_text(context_items, "0" * 64))  # a digest has 64 hex digits
     for directive in directives:
         lengths: tuple[int, ...] = ()
         chunks = 1
@@ -211,6 +226,8 @@ def _check_size(directives: Sequence[Directive]) -> None:
                 lengths = (len(arguments),)
             case LoopDirective(arguments=arguments):
                 lengths = (len(arguments),)
+            case ContextDirective():
+                lengths = (context_length,)
         characters += sum(lengths)
         # An empty text sends no delta but its part's events all the same: it counts as one,
         # so that lines of bare "rws:text" cannot ask for millions of items.
@@ -224,9 +241,18 @@ def _plan(
     context: Sequence[Mapping[str, Any]],
     max_output_tokens: int | None,
 ) -> list[_Item]:
-    _check_size(directives)
     p = tool_outputs_after_latest_user(context)
-    items = [item for d in directives if (item := _plan_directive(d, context, p)) is not None]
+    digests: list[str] = []
+
+    def digest() -> str:
+        # Computed once per run, however many rws:context lines ask for it.
+        if not digests:
+            digests.append(context_digest(context))
+        return digests[0]
+
+    items = [
+        item for d in directives if (item := _plan_directive(d, context, p, digest)) is not None
+    ]
     if not items:
         # A.3: "When no item directive applies, the model answers with one message whose text
         # is ok when P = 0 and received <P> tool outputs when P > 0."
@@ -373,8 +399,8 @@ def usage(
     connection cache (0 when none); output tokens those of every generated text, i.e. of the
     concatenated deltas of each text that was sent.
     """
-    input_tokens = tokens(list(context)) + (0 if instructions is None else tokens(instructions))
-    cached = tokens(list(context[:restored_items])) if restored_items > 0 else 0
+    input_tokens = context_tokens(context) + (0 if instructions is None else tokens(instructions))
+    cached = context_tokens(context, restored_items) if restored_items > 0 else 0
     texts: dict[tuple[str, int, int], list[str]] = {}
     for event in events:
         if event["type"] in DELTA_TYPES:
@@ -413,9 +439,10 @@ def _fail_follows_incomplete_item(events: Sequence[Event], kept: int) -> bool:
 
 
 def _lifecycle(skeleton: Mapping[str, Any], **fields: Any) -> dict[str, Any]:
-    response = copy.deepcopy(dict(skeleton))
-    response.update(copy.deepcopy(fields))
-    return response
+    # The skeleton's values (the request's tools, instructions, metadata...) are shared by
+    # every lifecycle event, never changed; a deep copy of them per event cost more than the
+    # rest of the run. What the run itself fills in (output, usage...) is copied per event.
+    return {**skeleton, **copy.deepcopy(fields)}
 
 
 _RunLevel = TypeVar("_RunLevel", FailDirective, DelayDirective)
@@ -425,6 +452,23 @@ def _last(directives: Sequence[Directive], cls: type[_RunLevel]) -> _RunLevel | 
     # Repeated run-level directives (rws:fail, rws:delay): the last line wins.
     found = [d for d in directives if isinstance(d, cls)]
     return found[-1] if found else None
+
+
+@dataclass(frozen=True)
+class PreparedRun:
+    """A run the model accepted, whose ``response.created`` is known before the rest is built.
+
+    ``created`` is the run's first event; :meth:`generate` builds the whole run (its first
+    event is ``created``). Preparing is cheap - it parses the directives and checks the
+    output limit - so a server can send ``response.created`` before generating the rest.
+    """
+
+    created: dict[str, Any]
+    _generate: Callable[[], GeneratedRun]
+
+    def generate(self) -> GeneratedRun:
+        """Return the whole run (pure: the same each time, given the same ``ids`` answers)."""
+        return self._generate()
 
 
 def generate_run(
@@ -442,18 +486,37 @@ def generate_run(
     ``error``, ``incomplete_details`` and ``completed_at`` filled in. ``context`` is the run's
     full context (A.1), ``restored_items`` how many of its leading items came from the
     connection cache, ``request`` the parsed ``response.create``, and ``ids(prefix)`` returns a
-    fresh unique id with that prefix.
+    fresh unique id with that prefix. Raises :class:`ModelLimitError` (A.5).
+    """
+    return prepare_run(
+        response=response,
+        context=context,
+        request=request,
+        restored_items=restored_items,
+        ids=ids,
+    ).generate()
+
+
+def prepare_run(
+    *,
+    response: Mapping[str, Any],
+    context: Sequence[Mapping[str, Any]],
+    request: Mapping[str, Any],
+    restored_items: int,
+    ids: Callable[[str], str],
+) -> PreparedRun:
+    """Accept a run and return its ``response.created``; the arguments are generate_run's.
+
+    Raises :class:`ModelLimitError` when the directives ask for more than one run generates
+    (A.5): the check comes first, before anything is generated.
     """
     # RWS-MODEL-1, RWS-MODEL-2: every value below follows from the appendix and the arguments.
     # A.3: "A run with generate: false produces no output and ignores directives".
     directives = (
         () if request.get("generate") is False else parse_directives(latest_user_text(context))
     )
-    max_tokens = request.get("max_output_tokens")
-    budget = (
-        max_tokens if isinstance(max_tokens, int) and not isinstance(max_tokens, bool) else None
-    )
-
+    # A.5, RWS-LIMIT-6: the output limit, before response.created and before generating.
+    _check_size(directives, len(context))
     in_progress: dict[str, Any] = {
         "status": "in_progress",
         "output": [],
@@ -462,8 +525,39 @@ def generate_run(
         "incomplete_details": None,
         "completed_at": None,
     }
+    created = _event("response.created", response=_lifecycle(response, **in_progress))
+    return PreparedRun(
+        created,
+        lambda: _generate(
+            created=created,
+            response=response,
+            context=context,
+            request=request,
+            restored_items=restored_items,
+            ids=ids,
+            directives=directives,
+            in_progress=in_progress,
+        ),
+    )
+
+
+def _generate(
+    *,
+    created: Event,
+    response: Mapping[str, Any],
+    context: Sequence[Mapping[str, Any]],
+    request: Mapping[str, Any],
+    restored_items: int,
+    ids: Callable[[str], str],
+    directives: Sequence[Directive],
+    in_progress: Mapping[str, Any],
+) -> GeneratedRun:
+    max_tokens = request.get("max_output_tokens")
+    budget = (
+        max_tokens if isinstance(max_tokens, int) and not isinstance(max_tokens, bool) else None
+    )
     events: list[Event] = [
-        _event("response.created", response=_lifecycle(response, **in_progress)),
+        created,
         _event("response.in_progress", response=_lifecycle(response, **in_progress)),
     ]
     status = "completed"
@@ -510,10 +604,14 @@ def generate_run(
     events.append(_event(TERMINAL_TYPES[status], response=final))
 
     delay = _last(directives, DelayDirective)
+    # Each event is built fresh above, so events share nothing they could change in one
+    # another, except the skeleton's values (see _lifecycle). The output items carried into
+    # the next turn's context and the terminal response kept for storage are copies of their
+    # own: nothing done to an event reaches them.
     return GeneratedRun(
-        events=tuple(copy.deepcopy(e) for e in events),
+        events=tuple(events),
         delay_s=0.0 if delay is None else delay.ms / 1000,
         status=status,
-        response=copy.deepcopy(final),
+        response={**final, "output": copy.deepcopy(output)},
         output=tuple(copy.deepcopy(item) for item in output),
     )

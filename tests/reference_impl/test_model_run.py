@@ -265,7 +265,7 @@ class TestLoopDirective:
     def test_loop_calls_until_p_reaches_n(self) -> None:
         """Three turns of calls=2: call, call, then the done message."""
         user = normalize_input('rws:loop calls=2 name=step arguments={"n": 1}')
-        context = user
+        context: Sequence[Mapping[str, Any]] = user
         kinds: list[str] = []
         for _ in range(3):
             result = run_on(context)
@@ -316,7 +316,9 @@ class TestContextDirective:
             ],
             normalize_input("rws:context"),
         )
-        canonical = json.dumps(context, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        canonical = json.dumps(
+            list(context), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        )
         digest = hashlib.sha256(canonical.encode()).hexdigest()
         result = run_on(context)
         assert result.output[0]["content"][0]["text"] == f"context items=3 digest={digest}"
