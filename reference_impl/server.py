@@ -1,8 +1,8 @@
 """The I/O layer of the reference server: thin glue between ``websockets.trio`` and the session.
 
-No protocol logic lives here. The upgrade is checked in :func:`_process_request` (path,
-RFC 6455 upgrade, credentials); every accepted connection gets one :class:`Session` and
-one nursery, whose tasks are:
+No protocol logic lives here. The upgrade is checked by :mod:`reference_impl.upgrade` (path,
+RFC 6455 upgrade, credentials; shared with the asyncio driver); every accepted connection gets
+one :class:`Session` and one nursery, whose tasks are:
 
 * the reader (the connection handler itself): feeds every message to the session;
 * the writer: sends the session's messages in order, then closes when the session asks;
@@ -11,14 +11,13 @@ one nursery, whose tasks are:
 * one task per storage lookup (hydration), off the event loop.
 
 When the connection closes, the reader returns and the nursery is cancelled: in-flight
-runs stop where they are and never become continuable (RWS-LIMIT-7).
+runs stop where they are and never become continuable (RWS-LIMIT-10).
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import http
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -46,11 +45,13 @@ from reference_impl.session import (
     Wait,
 )
 from reference_impl.store import ResponseStore
+from reference_impl.upgrade import LIMITS_HEADER, PATH, add_limits_header, check_upgrade
 
 __all__ = [
     "DEFAULT_HOST",
     "DEFAULT_PORT",
     "DEVELOPMENT_KEY",
+    "LIMITS_HEADER",
     "PATH",
     "RunningServer",
     "ServerConfig",
@@ -59,14 +60,10 @@ __all__ = [
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
-#: RWS-TRANS-1: the WebSocket endpoint.
-PATH = "/v1/responses"
 #: The key accepted when no ``--api-key`` is given. For local development only.
 DEVELOPMENT_KEY = "rws-dev-key"
 # The most messages the writer sends in one socket write.
 _BATCH = 256
-#: The upgrade response header that advertises the limits (RWS-TRANS-11).
-LIMITS_HEADER = "responses-ws-limits"
 
 
 @dataclass(frozen=True)
@@ -130,42 +127,22 @@ class _Connection(ServerConnection):
                     await self.stream.aclose()
 
 
-def _bearer_key(request: Request) -> str | None:
-    value = request.headers.get("Authorization", "")
-    scheme, _, key = value.partition(" ")
-    return key.strip() if scheme.lower() == "bearer" and key.strip() else None
-
-
 def _process_request(
     config: ServerConfig, connection: ServerConnection, request: Request
 ) -> Response | None:
     """Accept or refuse the upgrade before the WebSocket opens."""
     assert isinstance(connection, _Connection)
-    if request.path.partition("?")[0] != PATH:
-        return connection.respond(http.HTTPStatus.NOT_FOUND, "Not Found\n")
-    # RWS-TRANS-4: a plain GET on the WebSocket path gets 426 Upgrade Required.
-    upgrade = request.headers.get("Upgrade", "")
-    if "websocket" not in upgrade.lower():
-        response = connection.respond(http.HTTPStatus.UPGRADE_REQUIRED, "Upgrade Required\n")
-        response.headers["Upgrade"] = "websocket"
-        return response
-    key = _bearer_key(request)
-    # RWS-TRANS-2: no accepted credentials, no WebSocket: 401 before the upgrade.
-    if (key is None or key not in config.api_keys) and not config.faults.active("no-auth"):
-        response = connection.respond(http.HTTPStatus.UNAUTHORIZED, "Unauthorized\n")
-        response.headers["WWW-Authenticate"] = 'Bearer realm="responses-ws"'
-        return response
-    # RWS-TRANS-3: nothing else is required; other headers are ignored.
-    connection.api_key = key or ""
+    outcome = check_upgrade(config.api_keys, config.faults, connection, request)
+    if isinstance(outcome, Response):
+        return outcome
+    connection.api_key = outcome
     return None
 
 
 def _process_response(
     config: ServerConfig, connection: ServerConnection, request: Request, response: Response
 ) -> None:
-    # RWS-TRANS-11: advertise the limits on a successful upgrade.
-    if response.status_code == http.HTTPStatus.SWITCHING_PROTOCOLS:
-        response.headers[LIMITS_HEADER] = config.limits.header()
+    add_limits_header(config.limits, response)
 
 
 class _ConnectionTasks:
@@ -254,6 +231,9 @@ class _ConnectionTasks:
 
     async def drive_run(self, run_id: int) -> None:
         try:
+            # The session sent response.created as the run started; let the writer take it
+            # before the first step generates the rest of the run.
+            await trio.lowlevel.checkpoint()
             while True:
                 step = self.session.step(run_id, trio.current_time())
                 self.perform()

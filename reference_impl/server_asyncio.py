@@ -6,8 +6,8 @@
 same thin glue around the same sans-I/O :class:`~reference_impl.session.Session`, with the same
 responsibilities and no protocol logic of its own:
 
-* the upgrade checks are those of the trio layer (path, RFC 6455 upgrade, credentials; the
-  limits header is added by the trio layer's own function);
+* the upgrade checks and the limits header are those of the trio layer, from
+  :mod:`reference_impl.upgrade`;
 * the reader (the connection handler itself) feeds every message to the session;
 * the writer sends the session's messages in order, then closes when the session asks;
 * the timer calls :meth:`Session.tick` at :meth:`Session.next_deadline`;
@@ -15,7 +15,8 @@ responsibilities and no protocol logic of its own:
 * one task per storage lookup (hydration), in a worker thread.
 
 When the connection closes the reader returns and every task of the connection is cancelled:
-in-flight runs stop where they are and never become continuable (RWS-LIMIT-7).
+in-flight runs stop where they are and never become continuable (RWS-LIMIT-10): a stored
+run cut off after it was persisted is deleted again.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import http
 import math
 import signal
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -36,13 +36,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from reference_impl.cache import ResponseCache
-from reference_impl.server import (
-    PATH,
-    ServerConfig,
-    _bearer_key,
-    _process_response,
-    _url_host,
-)
+from reference_impl.server import ServerConfig, _url_host
 from reference_impl.session import (
     CloseConnection,
     LoadStored,
@@ -54,6 +48,7 @@ from reference_impl.session import (
     Wait,
 )
 from reference_impl.store import ResponseStore
+from reference_impl.upgrade import PATH, add_limits_header, check_upgrade
 
 __all__ = ["RunningAsyncioServer", "run_forever", "serve"]
 
@@ -111,25 +106,18 @@ def _check_request(
     config: ServerConfig, connection: ServerConnection, request: Request
 ) -> Response | None:
     """Accept or refuse the upgrade before the WebSocket opens (as the trio layer does)."""
-    # The trio layer's _process_request asserts its own connection class, so its few lines
-    # are mirrored here; the bearer parsing and the limits header are shared.
     assert isinstance(connection, _Connection)
-    if request.path.partition("?")[0] != PATH:
-        return connection.respond(http.HTTPStatus.NOT_FOUND, "Not Found\n")
-    # RWS-TRANS-4: a plain GET on the WebSocket path gets 426 Upgrade Required.
-    if "websocket" not in request.headers.get("Upgrade", "").lower():
-        response = connection.respond(http.HTTPStatus.UPGRADE_REQUIRED, "Upgrade Required\n")
-        response.headers["Upgrade"] = "websocket"
-        return response
-    key = _bearer_key(request)
-    # RWS-TRANS-2: no accepted credentials, no WebSocket: 401 before the upgrade.
-    if (key is None or key not in config.api_keys) and not config.faults.active("no-auth"):
-        response = connection.respond(http.HTTPStatus.UNAUTHORIZED, "Unauthorized\n")
-        response.headers["WWW-Authenticate"] = 'Bearer realm="responses-ws"'
-        return response
-    # RWS-TRANS-3: nothing else is required; other headers are ignored.
-    connection.api_key = key or ""
+    outcome = check_upgrade(config.api_keys, config.faults, connection, request)
+    if isinstance(outcome, Response):
+        return outcome
+    connection.api_key = outcome
     return None
+
+
+def _add_limits_header(
+    config: ServerConfig, connection: ServerConnection, request: Request, response: Response
+) -> None:
+    add_limits_header(config.limits, response)
 
 
 class _ConnectionTasks:
@@ -223,6 +211,9 @@ class _ConnectionTasks:
 
     async def drive_run(self, run_id: int) -> None:
         try:
+            # The session sent response.created as the run started; let the writer take it
+            # before the first step generates the rest of the run.
+            await asyncio.sleep(0)
             while True:
                 step = self.session.step(run_id, self.loop.time())
                 self.perform()
@@ -235,7 +226,11 @@ class _ConnectionTasks:
                     case RunDone():
                         return
         finally:
-            self.session.run_cancelled(run_id)
+            unfinished = self.session.run_cancelled(run_id)
+            if unfinished is not None:
+                # RWS-LIMIT-10: persisted, but its terminal event never went out. Shielded:
+                # the task is being cancelled, and the delete must still happen.
+                await asyncio.shield(asyncio.to_thread(self.store.delete, unfinished))
 
     async def load(self, action: LoadStored) -> None:
         record = await asyncio.to_thread(self.store.load, action.response_id, action.api_key)
@@ -281,7 +276,7 @@ async def serve(config: ServerConfig) -> AsyncIterator[RunningAsyncioServer]:
             config.host,
             config.port,
             process_request=functools.partial(_check_request, config),
-            process_response=functools.partial(_process_response, config),
+            process_response=functools.partial(_add_limits_header, config),
             # RWS-TRANS-7: messages up to max-message-size; above it, close 1009.
             max_size=config.limits.max_message_size,
             create_connection=_Connection,

@@ -344,7 +344,8 @@ class TestLanes:
         for lane in "abc":
             driver.send(create("rws:text length=8 chunks=2\nrws:delay ms=5", stream_id=lane))
         created = [e["stream_id"] for e in driver.events if e["type"] == "response.created"]
-        assert created == []  # runs emit on their first step
+        # A started run sends response.created at once; c waits for a slot.
+        assert created == ["a", "b"]
         assert len(driver.runs) == 2
         events = driver.settle()
         types = [(e["type"], e["stream_id"]) for e in events]
@@ -393,15 +394,13 @@ class TestLanes:
         assert terminal(driver.settle())["type"] == "response.completed"
 
     def test_reject_policy_refuses_after_the_earlier_runs_first_event(self) -> None:
-        """RWS-LANE-9: a refusal never overtakes the outcome of the request before it - not
-        even while that run's task has not sent response.created yet - and refusals go out
-        in request order."""
+        """RWS-LANE-9: a refusal never overtakes the outcome of the request before it (the
+        run's response.created, sent as the run starts, before its task has stepped) and
+        refusals go out in request order."""
         driver = Driver(limits=Limits(busy_lane="reject"))
         driver.send(create("rws:delay ms=60\nrws:text length=12 chunks=3", store=False))
         driver.send(create("rws:text length=8", store=False))
         driver.send(create(12345))
-        assert driver.take() == []  # the first run has sent nothing yet
-        driver.step_all()
         events = driver.take()
         assert [e["type"] for e in events] == ["response.created", "error", "error"]
         assert {e["error"]["code"] for e in events[1:]} == {"response_already_in_flight"}
@@ -418,8 +417,7 @@ class TestLanes:
         assert len(driver.loads) == 1
         assert driver.take() == []
         driver.answer_loads()
-        assert driver.take() == []  # the run is started, its first event not yet sent
-        driver.step_all()
+        # The run starts with its response.created; the refusal follows it.
         assert [e["type"] for e in driver.take()] == ["response.created", "error"]
 
     def test_reject_policy_refuses_at_once_once_the_run_has_started(self) -> None:

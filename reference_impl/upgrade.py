@@ -1,0 +1,67 @@
+"""The upgrade checks both I/O drivers run before a WebSocket opens.
+
+:mod:`reference_impl.server` (trio) and :mod:`reference_impl.server_asyncio` hand every
+upgrade request to :func:`check_upgrade` from their ``process_request`` hook, and add the
+limits header with :func:`add_limits_header` from their ``process_response`` hook. Both
+libraries' connection classes offer the same ``respond``, so one function serves both, and
+the drivers keep only what differs: their connection class, which records the accepted key.
+"""
+
+from __future__ import annotations
+
+import http
+from collections.abc import Collection
+from typing import Protocol
+
+from websockets.http11 import Request, Response
+
+from reference_impl.faults import Faults
+from reference_impl.limits import Limits
+
+__all__ = ["LIMITS_HEADER", "PATH", "add_limits_header", "bearer_key", "check_upgrade"]
+
+#: RWS-TRANS-1: the WebSocket endpoint.
+PATH = "/v1/responses"
+#: The upgrade response header that advertises the limits (RWS-TRANS-11).
+LIMITS_HEADER = "responses-ws-limits"
+
+
+class _Responder(Protocol):
+    def respond(self, status: http.HTTPStatus, text: str) -> Response: ...
+
+
+def bearer_key(request: Request) -> str | None:
+    """Return the key of an ``Authorization: Bearer <key>`` header, or None."""
+    value = request.headers.get("Authorization", "")
+    scheme, _, key = value.partition(" ")
+    return key.strip() if scheme.lower() == "bearer" and key.strip() else None
+
+
+def check_upgrade(
+    api_keys: Collection[str], faults: Faults, connection: _Responder, request: Request
+) -> Response | str:
+    """Return the refusal of an upgrade request, or the API key it is accepted with.
+
+    The key is empty when the ``no-auth`` fault accepts a request without one.
+    """
+    if request.path.partition("?")[0] != PATH:
+        return connection.respond(http.HTTPStatus.NOT_FOUND, "Not Found\n")
+    # RWS-TRANS-4: a plain GET on the WebSocket path gets 426 Upgrade Required.
+    if "websocket" not in request.headers.get("Upgrade", "").lower():
+        response = connection.respond(http.HTTPStatus.UPGRADE_REQUIRED, "Upgrade Required\n")
+        response.headers["Upgrade"] = "websocket"
+        return response
+    key = bearer_key(request)
+    # RWS-TRANS-2: no accepted credentials, no WebSocket: 401 before the upgrade.
+    if (key is None or key not in api_keys) and not faults.active("no-auth"):
+        response = connection.respond(http.HTTPStatus.UNAUTHORIZED, "Unauthorized\n")
+        response.headers["WWW-Authenticate"] = 'Bearer realm="responses-ws"'
+        return response
+    # RWS-TRANS-3: nothing else is required; other headers are ignored.
+    return key or ""
+
+
+def add_limits_header(limits: Limits, response: Response) -> None:
+    """RWS-TRANS-11: advertise the limits on a successful upgrade."""
+    if response.status_code == http.HTTPStatus.SWITCHING_PROTOCOLS:
+        response.headers[LIMITS_HEADER] = limits.header()
