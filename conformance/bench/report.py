@@ -74,8 +74,10 @@ def finish(raw: dict[str, Any]) -> dict[str, Any]:
         # The same two comparisons in server CPU time, which other programs on the machine
         # barely disturb: CPU from create to created against the echo server's CPU per echo.
         overhead["cpu_p50_over_floor_cpu"] = overhead["server_cpu_p50_us"] / floor_cpu_us
+        # A turn whose CPU time reads 0 (too short for the clock) has no ratio.
+        first_cpu = overhead["server_cpu_turn_1_us"]
         overhead["cpu_ratio_last_over_first"] = (
-            overhead["server_cpu_turn_last_us"] / overhead["server_cpu_turn_1_us"]
+            overhead["server_cpu_turn_last_us"] / first_cpu if first_cpu > 0 else math.nan
         )
         targets += [
             _target("bytes_a_over_b", bytes_ratio, driver=io, a_lean=lean_ratio),
