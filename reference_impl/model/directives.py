@@ -9,7 +9,7 @@ its default, so that parsing never fails.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,7 @@ __all__ = [
     "ReasoningDirective",
     "RefusalDirective",
     "TextDirective",
+    "iter_directives",
     "parse_directive",
     "parse_directives",
 ]
@@ -176,7 +177,12 @@ def parse_directive(line: str) -> Directive | None:
     return cls(**fields)
 
 
+def iter_directives(text: str) -> Iterator[Directive]:
+    """Yield the directives of a message text, in the order of their lines (A.3), lazily."""
+    found = (parse_directive(line) for line in text.split("\n"))
+    return (d for d in found if d is not None)
+
+
 def parse_directives(text: str) -> tuple[Directive, ...]:
     """Return the directives of a message text, in the order of their lines (A.3)."""
-    found = (parse_directive(line) for line in text.split("\n"))
-    return tuple(d for d in found if d is not None)
+    return tuple(iter_directives(text))

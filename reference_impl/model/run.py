@@ -16,7 +16,7 @@ Events carry neither ``sequence_number`` nor ``stream_id``: the server adds both
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal, TypeVar
 
@@ -38,7 +38,7 @@ from .directives import (
     ReasoningDirective,
     RefusalDirective,
     TextDirective,
-    parse_directives,
+    iter_directives,
 )
 from .text import pattern, split_chunks, truncate_utf8
 
@@ -198,20 +198,24 @@ class ModelLimitError(ValueError):
 
     def __str__(self) -> str:
         return (
-            f"directives ask for {self.characters} characters in {self.deltas} deltas; "
+            f"directives ask for at least {self.characters} characters in {self.deltas} deltas; "
             f"the limit is {MAX_RUN_CHARACTERS} characters and {MAX_RUN_DELTAS} deltas"
         )
 
 
-def _check_size(directives: Sequence[Directive], context_items: int) -> None:
-    """Raise ModelLimitError before generating texts larger than the run limits (A.5).
+def _within_limits(directives: Iterable[Directive], context_items: int) -> list[Directive]:
+    """Return the directives, or raise ModelLimitError as soon as they exceed a run (A.5).
 
     Every item directive counts, ``rws:context`` included (its text has a known length), so
-    the cost of planning and emitting a run is bounded by the limits, whatever the input.
+    the cost of planning and emitting a run is bounded by the limits, whatever the input; and
+    the count stops at the first line past a limit, so a message of millions of directive
+    lines is not even parsed to its end.
     """
     characters = deltas = 0
     context_length = len(_context_text(context_items, "0" * 64))  # a digest has 64 hex digits
+    kept: list[Directive] = []
     for directive in directives:
+        kept.append(directive)
         lengths: tuple[int, ...] = ()
         chunks = 1
         match directive:
@@ -228,12 +232,15 @@ def _check_size(directives: Sequence[Directive], context_items: int) -> None:
                 lengths = (len(arguments),)
             case ContextDirective():
                 lengths = (context_length,)
+            case _:
+                continue
         characters += sum(lengths)
         # An empty text sends no delta but its part's events all the same: it counts as one,
         # so that lines of bare "rws:text" cannot ask for millions of items.
         deltas += sum(min(max(chunks, 1), max(length, 1)) for length in lengths)
-    if characters > MAX_RUN_CHARACTERS or deltas > MAX_RUN_DELTAS:
-        raise ModelLimitError(characters, deltas)
+        if characters > MAX_RUN_CHARACTERS or deltas > MAX_RUN_DELTAS:
+            raise ModelLimitError(characters, deltas)
+    return kept
 
 
 def _plan(
@@ -512,11 +519,12 @@ def prepare_run(
     """
     # RWS-MODEL-1, RWS-MODEL-2: every value below follows from the appendix and the arguments.
     # A.3: "A run with generate: false produces no output and ignores directives".
-    directives = (
-        () if request.get("generate") is False else parse_directives(latest_user_text(context))
-    )
     # A.5, RWS-LIMIT-6: the output limit, before response.created and before generating.
-    _check_size(directives, len(context))
+    directives = (
+        []
+        if request.get("generate") is False
+        else _within_limits(iter_directives(latest_user_text(context)), len(context))
+    )
     in_progress: dict[str, Any] = {
         "status": "in_progress",
         "output": [],
