@@ -30,7 +30,6 @@ JSON-ready dict (``conformance.bench.report`` adds the targets and ratios). Defi
 from __future__ import annotations
 
 import asyncio
-import functools
 import importlib.metadata
 import itertools
 import json
@@ -51,6 +50,7 @@ from conformance.bench.servers import (
     Endpoint,
     cpu_seconds,
     echo_server,
+    idle_cpu_seconds,
     reference_server,
 )
 from conformance.bench.stats import median, percentile, slope, summary
@@ -198,8 +198,13 @@ async def _tool_loop(
                 if mode in ("a", "a_lean"):
                     shared = conn
             body = history if mode == "b" else new_items
-            probe = functools.partial(cpu_seconds, endpoint.pid) if probe_cpu else None
-            result = await run_turn(conn, _create(mode, turn, previous, body), probe)
+            # The server's CPU per turn is read between turns, when the server is idle: the
+            # whole turn (accept, response.created, generate, send), since response.created
+            # now goes out before the rest is generated and the server is still running then.
+            turn_cpu = await idle_cpu_seconds(endpoint.pid) if probe_cpu else 0.0
+            result = await run_turn(conn, _create(mode, turn, previous, body))
+            if probe_cpu:
+                turn_cpu = await idle_cpu_seconds(endpoint.pid) - turn_cpu
             if mode in ("a", "a_lean"):
                 start = start if turn == 1 else result.sent
             if mode in ("b", "c"):
@@ -208,7 +213,7 @@ async def _tool_loop(
                 _TurnSample(
                     wall_s=result.done - start,
                     created_s=result.created - result.sent,
-                    created_cpu_s=result.created_cpu,
+                    created_cpu_s=turn_cpu,
                     payload=result.bytes_sent,
                     wire=count.wire - wire_before,
                     uncached=result.uncached_input_tokens,

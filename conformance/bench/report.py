@@ -179,7 +179,7 @@ def render_text(report: dict[str, Any]) -> str:
         lines.append(
             f"  continuation overhead: turn 1 {_fmt(o['turn_1_us'])} us, turn {o['turns']} "
             f"{_fmt(o['turn_last_us'])} us, slope {_fmt(o['slope_us_per_turn'])} us/turn, "
-            f"p50 {_fmt(o['p50_us'])} us, p99 {_fmt(o['p99_us'])} us; server CPU p50 "
+            f"p50 {_fmt(o['p50_us'])} us, p99 {_fmt(o['p99_us'])} us; server CPU per turn p50 "
             f"{_fmt(o['server_cpu_p50_us'])} us (turn 1 {_fmt(o['server_cpu_turn_1_us'])}, "
             f"turn {o['turns']} {_fmt(o['server_cpu_turn_last_us'])})"
         )
@@ -289,7 +289,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     )
     row("slope (us per turn)", lambda d: _fmt(d["overhead"]["slope_us_per_turn"]))
     row(
-        "server CPU create->created, turn 1 / 50 (us)",
+        "server CPU per whole turn, turn 1 / 50 (us)",
         lambda d: (
             f"{_fmt(d['overhead']['server_cpu_turn_1_us'])} / "
             f"{_fmt(d['overhead']['server_cpu_turn_last_us'])}"

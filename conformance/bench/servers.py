@@ -7,6 +7,7 @@ floor as ``python -m conformance.bench.echo --io IO``. Each yields its URL once 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import math
 import os
@@ -22,7 +23,15 @@ from pathlib import Path
 
 from conformance.harness.spawn import spawn_reference
 
-__all__ = ["CostModel", "Endpoint", "cpu_seconds", "echo_server", "reference_server"]
+__all__ = [
+    "CostModel",
+    "Endpoint",
+    "busy_threads",
+    "cpu_seconds",
+    "echo_server",
+    "idle_cpu_seconds",
+    "reference_server",
+]
 
 _LISTENING = re.compile(r"listening on (ws://\S+)")
 
@@ -79,6 +88,32 @@ def cpu_seconds(pid: int) -> float:
     except (OSError, ValueError, IndexError):
         return math.nan
     return total / 1e9
+
+
+def busy_threads(pid: int) -> int:
+    """The number of threads of ``pid`` that are running or runnable (state R), 0 if unknown."""
+    busy = 0
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                # The state follows the parenthesised command name, which may hold spaces.
+                state = (task / "stat").read_text().rpartition(")")[2].split()[0]
+                busy += state == "R"
+    return busy
+
+
+async def idle_cpu_seconds(pid: int, *, patience: int = 200) -> float:
+    """:func:`cpu_seconds` of ``pid`` once it has stopped running (up to ``patience`` polls).
+
+    A thread's CPU time is only brought up to date when it stops running, so a reading taken
+    while the server is still busy (finishing a run after its last event went out) misses
+    that work; reading once no thread is runnable counts it all.
+    """
+    for _ in range(patience):
+        if not busy_threads(pid):
+            break
+        await asyncio.sleep(0.0002)
+    return cpu_seconds(pid)
 
 
 @contextlib.contextmanager
