@@ -210,6 +210,7 @@ class _ConnectionTasks:
                 self.perform()
 
     async def drive_run(self, run_id: int) -> None:
+        saving: asyncio.Future[None] | None = None
         try:
             # The session sent response.created as the run started; let the writer take it
             # before the first step generates the rest of the run.
@@ -222,15 +223,24 @@ class _ConnectionTasks:
                         await asyncio.sleep(seconds)
                     case Persist(record, api_key):
                         # RWS-CACHE-11: durable before the next step sends the terminal event.
-                        await asyncio.to_thread(self.store.save, record, api_key)
+                        saving = asyncio.ensure_future(
+                            asyncio.to_thread(self.store.save, record, api_key)
+                        )
+                        await asyncio.shield(saving)
                     case RunDone():
                         return
         finally:
             unfinished = self.session.run_cancelled(run_id)
             if unfinished is not None:
                 # RWS-LIMIT-10: persisted, but its terminal event never went out. Shielded:
-                # the task is being cancelled, and the delete must still happen.
-                await asyncio.shield(asyncio.to_thread(self.store.delete, unfinished))
+                # the task is being cancelled, and the delete must still happen - after the
+                # save, which a cancelled await does not stop in its thread.
+                await asyncio.shield(self._undo(unfinished, saving))
+
+    async def _undo(self, response_id: str, saving: asyncio.Future[None] | None) -> None:
+        if saving is not None:
+            await asyncio.wait([saving])
+        await asyncio.to_thread(self.store.delete, response_id)
 
     async def load(self, action: LoadStored) -> None:
         record = await asyncio.to_thread(self.store.load, action.response_id, action.api_key)
