@@ -47,9 +47,7 @@ def test_a_run_cut_off_while_it_is_persisted_is_deleted_again() -> None:
             headers = {"Authorization": f"Bearer {DEVELOPMENT_KEY}"}
             async with connect(running.url, additional_headers=headers) as ws:
                 await ws.send(
-                    json.dumps(
-                        {"type": "response.create", "model": "conformance-1", "input": "hi"}
-                    )
+                    json.dumps({"type": "response.create", "model": "conformance-1", "input": "hi"})
                 )
                 created = json.loads(await ws.recv())
                 assert created["type"] == "response.created"
