@@ -64,6 +64,8 @@ DEFAULT_PORT = 8080
 DEVELOPMENT_KEY = "rws-dev-key"
 # The most messages the writer sends in one socket write.
 _BATCH = 256
+# How many scheduling rounds a new run waits for the writer to send its response.created.
+_WRITER_ROUNDS = 8
 
 
 @dataclass(frozen=True)
@@ -162,6 +164,7 @@ class _ConnectionTasks:
         self.outbox, self.outbox_reader = trio.open_memory_channel[str | CloseConnection](math.inf)
         self.deadline: float | None = session.next_deadline()
         self.deadline_changed = trio.Event()
+        self.writing = False  # a batch is being written
 
     def perform(self) -> None:
         """Perform the session's pending actions, in order, without blocking."""
@@ -213,7 +216,9 @@ class _ConnectionTasks:
                     break
             try:
                 if batch:
+                    self.writing = True
                     await self.websocket.send_batch(batch)
+                    self.writing = False
                 if close is not None:
                     await self.websocket.aclose(close.code, close.reason)
                     return
@@ -229,11 +234,21 @@ class _ConnectionTasks:
                 self.session.tick(trio.current_time())
                 self.perform()
 
+    async def let_writer_send(self) -> None:
+        """Yield until the writer has written what is queued (at most a few scheduling rounds).
+
+        The session sent response.created as the run started; the writer should put it on
+        the socket before the run's first step generates the rest. trio runs ready tasks in
+        random order, and the writer passes a checkpoint or two before it writes.
+        """
+        for _ in range(_WRITER_ROUNDS):
+            await trio.lowlevel.checkpoint()
+            if not self.writing and not self.outbox_reader.statistics().current_buffer_used:
+                return
+
     async def drive_run(self, run_id: int) -> None:
         try:
-            # The session sent response.created as the run started; let the writer take it
-            # before the first step generates the rest of the run.
-            await trio.lowlevel.checkpoint()
+            await self.let_writer_send()
             while True:
                 step = self.session.step(run_id, trio.current_time())
                 self.perform()

@@ -156,12 +156,14 @@ def _depth_and_text(value: Any) -> tuple[int, bool]:
         depth += 1
         below: list[Any] = []
         for item in level:
-            if isinstance(item, dict):
+            # Exact types: json.loads makes no subclasses, and type() is cheaper here.
+            kind = type(item)
+            if kind is dict:
                 strings.extend(item)
                 below.extend(item.values())
-            elif isinstance(item, list):
+            elif kind is list:
                 below.extend(item)
-            elif isinstance(item, str):
+            elif kind is str:
                 strings.append(item)
         level = below
     # Python never pairs surrogates across strings: the joined text holds a lone surrogate

@@ -161,6 +161,10 @@ class Context(Sequence[dict[str, Any]]):
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return iter(self._items)
 
+    def __reversed__(self) -> Iterator[dict[str, Any]]:
+        items: tuple[dict[str, Any], ...] = self._items
+        return iter(reversed(items))
+
     def __eq__(self, other: object) -> bool:
         # Equal to any sequence of the same items, a plain list included.
         if isinstance(other, Context):
@@ -232,10 +236,9 @@ def build_context(
 
 def latest_user_index(context: Sequence[Mapping[str, Any]]) -> int | None:
     """Return the index of the last user ``message`` item, or None when there is none."""
-    for index in range(len(context) - 1, -1, -1):
-        item = context[index]
+    for offset, item in enumerate(reversed(context)):
         if item.get("type") == "message" and item.get("role") == "user":
-            return index
+            return len(context) - 1 - offset
     return None
 
 
