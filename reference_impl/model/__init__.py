@@ -1,10 +1,13 @@
 """The deterministic conformance model ``conformance-1`` (spec appendix A), pure and sans-I/O.
 
 The reference server calls it for every run of the model: it builds the run's context with
-``normalize_input`` and ``build_context`` (A.1), then ``generate_run`` returns every event of the
-run (without ``sequence_number`` and ``stream_id``), the delay to apply between events and the
-terminal response. Nothing here does I/O, reads a clock or draws random numbers: ids come from
-the caller's ``ids`` function and timestamps from the caller's response skeleton.
+``normalize_input`` and ``build_context`` (A.1; a :class:`Context` shares the items of the
+context it continues), then ``prepare_run`` checks the output limit (A.5) and gives the run's
+``response.created``, and its ``generate()`` (or ``generate_run`` in one call) returns every
+event of the run (without ``sequence_number`` and ``stream_id``), the delay to apply between
+events and the terminal response. Nothing here does I/O, reads a clock or draws random
+numbers: ids come from the caller's ``ids`` function and timestamps from the caller's response
+skeleton.
 """
 
 from __future__ import annotations
