@@ -792,3 +792,34 @@ class TestCostModel:
         driver = Driver()
         driver.turn(create("rws:text length=400 chunks=8"))
         assert driver.waits == {}
+
+
+class TestCreatedFirst:
+    """response.created goes out as the run is accepted; the rest is built by its first step."""
+
+    def test_created_is_sent_before_the_run_is_stepped(self) -> None:
+        """The I/O layer can send response.created while the run is still to be generated."""
+        driver = Driver()
+        driver.send(create("rws:text length=40 chunks=4"))
+        assert [e["type"] for e in driver.take()] == ["response.created"]
+        assert len(driver.runs) == 1
+        events = driver.settle()
+        assert events[0]["type"] == "response.in_progress"
+        assert [e["sequence_number"] for e in events] == list(range(1, len(events) + 1))
+
+    def test_output_limit_refuses_before_any_event(self) -> None:
+        """A.5, RWS-LIMIT-6: a run past the model's limit gets invalid_value, no created."""
+        driver = Driver()
+        (error,) = driver.turn(create(f"rws:text length={model.MAX_RUN_CHARACTERS + 1}"))
+        assert error["type"] == "error"
+        assert error["error"]["code"] == "invalid_value"
+        assert error["error"]["param"] == "input"
+
+    def test_created_of_a_continuation_follows_the_lookup(self) -> None:
+        """RWS-CACHE-12: the continuation's response.created names the resolved parent."""
+        driver = Driver()
+        parent = terminal(driver.turn(create("rws:text length=5")))["response"]["id"]
+        driver.send(create("rws:text length=5", previous_response_id=parent))
+        (created,) = driver.take()
+        assert created["response"]["previous_response_id"] == parent
+        assert terminal(driver.settle())["type"] == "response.completed"
