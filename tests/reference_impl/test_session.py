@@ -10,6 +10,7 @@ import pytest
 from reference_impl import model
 from reference_impl import session as session_module
 from reference_impl.lanes import Lane
+from reference_impl.model import run as run_module
 from reference_impl.session import (
     LANE_TRANSITIONS,
     CostModel,
@@ -823,3 +824,24 @@ class TestCreatedFirst:
         (created,) = driver.take()
         assert created["response"]["previous_response_id"] == parent
         assert terminal(driver.settle())["type"] == "response.completed"
+
+    def test_a_failure_after_created_ends_the_run_failed(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """RWS-LIMIT-6: if generating fails after response.created went out, the run ends with
+        response.failed (server_error), is not cached, and the connection goes on."""
+
+        def broken(**_: object) -> model.GeneratedRun:
+            raise RuntimeError("generation failed")
+
+        driver = Driver()
+        with monkeypatch.context() as patch:
+            patch.setattr(run_module, "_generate", broken)
+            events = driver.turn(create("rws:text length=5"))
+        assert [e["type"] for e in events] == ["response.created", "response.failed"]
+        assert events[1]["response"]["error"]["code"] == "server_error"
+        assert [e["sequence_number"] for e in events] == [0, 1]
+        failed_id = events[1]["response"]["id"]
+        (error,) = driver.turn(create(previous_response_id=failed_id))
+        assert error["error"]["code"] == "previous_response_not_found"
+        assert terminal(driver.turn(create()))["type"] == "response.completed"
