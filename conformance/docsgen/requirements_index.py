@@ -173,7 +173,7 @@ def _client_heading(run: RunData) -> list[str]:
     verdicts = summary.get("verdicts") or {}
     counts = ", ".join(f"{verdicts[v]} {v}" for v in _VERDICTS if verdicts.get(v))
     return [
-        "Client requirements show the verdicts of the client suite (in progress) run on "
+        "Client requirements show the verdicts of the client suite run on "
         f"{report.get('started_at', '?')} against the shipped reference adapter "
         f"{code(run.client_adapter())}: {summary.get('total', '?')} checks, {counts} "
         f"(recorded in `docs/{CLIENT_REPORT_PATH}`).\n"
@@ -282,7 +282,7 @@ def _row(
     if r.role == "client":
         client_entry = run.client_verdicts().get(r.id)
         if client_entry is None or client_entry.get("verdict") == "SKIPPED":
-            verdict = "client suite in progress: not tested yet"
+            verdict = "untested (no client scenario tests it yet)"
         else:
             verdict = _verdict_with_failures(client_entry) + f" ({run.client_adapter()})"
     elif entry is not None and getattr(row, "status", "") == "tested":
@@ -382,7 +382,7 @@ def _client_checks(
     """The client suite's scenarios, with the reference adapter's verdicts."""
     out = ["## Client suite {#area-client}\n"]
     out.append(
-        "The scenarios of `responses-ws check-client` (in progress): each runs the client "
+        "The scenarios of `responses-ws check-client`: each runs the client "
         "under test against a scripted server; a report names a check "
         "`client.<adapter>.<scenario>`. The verdicts are those of the shipped reference "
         f"adapter {code(run.client_adapter()) if run.client_report else '(no run recorded)'}.\n"
