@@ -5,12 +5,17 @@ expected failure, ``W`` WARNING, ``i`` INFORMATIONAL, ``s`` SKIPPED), wrapping l
 running count, or with ``verbose`` one line per check. ``print_summary`` prints the counts
 per verdict, every failure with its expected-versus-actual message, the baseline's stale and
 unmatched entries, warnings, and why the exit status is what it is.
+
+The summary also carries one line of requirement coverage by level ("requirements (server):
+MUST 81/90 tested, SHOULD 7/8, MAY 1/15; 8 excluded, 2 MUST/SHOULD untested"), computed by
+:mod:`conformance.traceability` from the run's report data exactly as ``responses-ws trace``
+computes it, so that the console and the matrix can never disagree.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TextIO
 
 from conformance.baseline import (
@@ -22,10 +27,11 @@ from conformance.baseline import (
     expected_failure_reason,
     is_unexpected_failure,
 )
-from conformance.reports._common import VERDICT_ORDER, count_verdicts
+from conformance.reports._common import VERDICT_ORDER, count_verdicts, load_registry_or_empty
+from conformance.requirements import Requirement
 from conformance.results import CheckResult, RunResult, Verdict
 
-__all__ = ["PROGRESS_CHARS", "Progress", "print_summary"]
+__all__ = ["PROGRESS_CHARS", "Progress", "coverage_line", "print_summary", "run_role"]
 
 PROGRESS_CHARS: dict[Verdict, str] = {
     Verdict.PASSED: ".",
@@ -107,14 +113,57 @@ class Progress:
         self.stream.flush()
 
 
+def run_role(run: RunResult) -> str:
+    """Whose requirements the run judged: ``client`` for a client-suite run (its target says
+    ``"suite": "client"``), else ``server``."""
+    return "client" if run.target.get("suite") == "client" else "server"
+
+
+def coverage_line(
+    run: RunResult,
+    registry: Mapping[str, Requirement],
+    exclusions: Mapping[str, str] | None = None,
+    *,
+    role: str | None = None,
+) -> str:
+    """One line of requirement coverage by level, from the traceability matrix of this run
+    (``exclusions``: requirement id -> reason; by default the suite's exclusions file)."""
+    # Imported here, not at the top: conformance.traceability imports this package's
+    # _common module, so a module-level import would be circular.
+    from conformance import traceability
+    from conformance.reports.json_report import build_report
+
+    role = role or run_role(run)
+    if exclusions is None:
+        exclusions = traceability.load_exclusions()
+    report = build_report(run, registry=registry)
+    matrix = traceability.build_matrix(report, registry, exclusions, role=role)
+    totals = matrix.totals()
+    levels = [
+        f"{level} {totals[level]['tested']}/{totals[level]['total']}"
+        for level in ("MUST", "SHOULD", "MAY")
+        if totals[level]["total"]
+    ]
+    if levels:
+        levels[0] += " tested"
+    tail = [f"{totals['all']['excluded']} excluded"]
+    gaps = matrix.gaps()
+    tail.append(f"{len(gaps)} MUST/SHOULD untested" if gaps else "no MUST/SHOULD untested")
+    return f"requirements ({role}): {', '.join(levels) or 'none'}; {', '.join(tail)}"
+
+
 def print_summary(
     run: RunResult,
     stale: Iterable[StaleEntry] = (),
     *,
     unmatched: Iterable[ExpectedFailure] = (),
     stream: TextIO | None = None,
+    registry: Mapping[str, Requirement] | None = None,
+    exclusions: Mapping[str, str] | None = None,
 ) -> int:
-    """Print the end-of-run summary and return the exit status it explains."""
+    """Print the end-of-run summary and return the exit status it explains. ``registry`` and
+    ``exclusions`` feed the coverage line (default: the project's registry and the suite's
+    exclusions file; the line is left out when the registry cannot be read)."""
     out = stream if stream is not None else sys.stdout
     stale = tuple(stale)
     counts = count_verdicts(run.checks)
@@ -130,6 +179,12 @@ def print_summary(
             text += f" ({counts['expected_failure']} expected)"
         parts.append(text)
     out.write("  " + "  ".join(parts) + "\n")
+    known = registry if registry is not None else load_registry_or_empty()
+    if known:
+        try:
+            out.write(f"  {coverage_line(run, known, exclusions)}\n")
+        except ValueError as exc:  # an unreadable exclusions file must not hide the verdicts
+            out.write(f"  requirements: coverage unavailable ({exc})\n")
 
     failed = [c for c in run.checks if is_unexpected_failure(c)]
     if failed:

@@ -17,11 +17,13 @@ import pytest
 from conformance.baseline import ExpectedFailure, StaleEntry, apply_expected_failures
 from conformance.reports import REPORT_FILES, Progress, print_summary, write_reports
 from conformance.reports._common import level_class, requirement_summaries, to_jsonable
+from conformance.reports.console import coverage_line, run_role
 from conformance.reports.html import WIRE_TEXT_LIMIT, build_html
 from conformance.reports.json_report import SCHEMA_PATH, build_report
 from conformance.reports.junit import build_junit
 from conformance.requirements import Requirement, load_requirements
 from conformance.results import CheckResult, RunResult, Verdict
+from conformance.traceability import build_matrix, load_exclusions
 
 __all__: list[str] = []
 
@@ -505,3 +507,59 @@ def test_write_reports_reads_the_project_registry_by_default(tmp_path: Path) -> 
     registry = load_requirements()
     assert levels["handshake.plain-get"] == level_class(registry["RWS-TRANS-4"].level)
     assert levels["handshake.plain-get"] != "-"
+
+
+class TestCoverageLine:
+    """The console's one-line requirement coverage, computed as responses-ws trace does."""
+
+    def test_coverage_line_counts_tested_requirements_by_level(self) -> None:
+        """A requirement counts as tested when a check that ran covers it; SKIPPED does not."""
+        line = coverage_line(sample_run(), REGISTRY, {})
+        # MUST: CACHE-4, CACHE-5 tested, LANE-2 only skipped; SHOULD TRANS-4; MAY TRANS-11.
+        assert line == (
+            "requirements (server): MUST 2/3 tested, SHOULD 1/1, MAY 1/1; "
+            "0 excluded, 1 MUST/SHOULD untested"
+        )
+
+    def test_coverage_line_agrees_with_the_traceability_matrix(self) -> None:
+        """The line's numbers are the matrix's totals for the same report and exclusions."""
+        exclusions = {"RWS-LANE-2": "not observable here"}
+        run = sample_run()
+        matrix = build_matrix(build_report(run, registry=REGISTRY), REGISTRY, exclusions)
+        totals = matrix.totals()
+        line = coverage_line(run, REGISTRY, exclusions)
+        assert f"MUST {totals['MUST']['tested']}/{totals['MUST']['total']} tested" in line
+        assert f"{totals['all']['excluded']} excluded" in line
+        assert line.endswith("no MUST/SHOULD untested")
+
+    def test_client_suite_runs_are_judged_against_client_requirements(self) -> None:
+        """A client-suite run (target suite=client) counts the client requirements."""
+        registry = {
+            "RWS-CLIENT-1": Requirement("RWS-CLIENT-1", "SHOULD", "client", "core", "t", "CLIENT"),
+            **REGISTRY,
+        }
+        run = RunResult(
+            checks=(check("client.x.a", Verdict.PASSED, ("RWS-CLIENT-1",)),),
+            started_at="2026-11-21T23:00:00+00:00",
+            duration_s=0.1,
+            target={"suite": "client"},
+        )
+        assert run_role(run) == "client"
+        assert coverage_line(run, registry, {}) == (
+            "requirements (client): SHOULD 1/1 tested; 0 excluded, no MUST/SHOULD untested"
+        )
+
+    def test_summary_prints_the_coverage_line_under_the_counts(self) -> None:
+        """print_summary shows the line right after the verdict counts."""
+        out = io.StringIO()
+        print_summary(sample_run(), stream=out, registry=REGISTRY, exclusions={})
+        lines = out.getvalue().splitlines()
+        counts = next(i for i, ln in enumerate(lines) if ln.strip().startswith("FAILED "))
+        assert lines[counts + 1].strip().startswith("requirements (server): MUST 2/3 tested")
+
+    def test_summary_with_the_project_registry_uses_the_suite_exclusions(self) -> None:
+        """By default the project's registry and exclusions.yaml feed the line."""
+        out = io.StringIO()
+        print_summary(sample_run(), stream=out)
+        excluded = len(load_exclusions())
+        assert f"; {excluded} excluded, " in out.getvalue()
