@@ -3,6 +3,7 @@ report.html's layout and escaping, the console progress and summary, and write_r
 
 from __future__ import annotations
 
+import html
 import io
 import json
 import xml.etree.ElementTree as ET
@@ -401,6 +402,64 @@ class TestHtml:
         assert "script" not in parsed.tags
         assert "&lt;script&gt;" in page
         assert HOSTILE in "".join(parsed.text)
+
+    def test_verdict_counts_are_shown_as_tiles_before_anything_else(self) -> None:
+        """The counts per verdict come right after the banner, before the failure table."""
+        run, stale = applied()
+        page = build_html(run, stale=stale, registry=REGISTRY)
+        tiles = page[page.index('<div class="tiles">') : page.index("What failed")]
+        assert '<div class="tile t-FAILED"><b>2</b>FAILED</div>' in tiles
+        assert '<div class="tile t-PASSED"><b>2</b>PASSED</div>' in tiles
+        assert '<div class="tile"><b>1</b>expected failures</div>' in tiles
+
+    def test_what_failed_table_names_each_failure_and_its_broken_requirement(self) -> None:
+        """Before the cards, a table lists every check to look at, linked to its card, with
+        the requirements it broke and its first finding."""
+        run, stale = applied()
+        page = build_html(run, stale=stale, registry=REGISTRY)
+        table = page[page.index("What failed") : page.index("Failures and warnings")]
+        assert '<a href="#check-cache.miss">cache.miss</a>' in table
+        assert '<a href="#req-rws-cache-4">RWS-CACHE-4</a>' in table
+        assert "expected: previous_response_not_found" in table
+        assert '<a href="#check-cache.hit">' not in table
+
+    def test_card_shows_the_broken_requirement_text_and_spec_page(self) -> None:
+        """A failure's card states the requirement it broke, word for word, with its page."""
+        run, stale = applied()
+        page = build_html(run, stale=stale, registry=load_requirements())
+        card = page[page.index('id="check-cache.miss"') :]
+        card = card[: card.index("</details>")]
+        text = load_requirements()["RWS-CACHE-4"].text
+        assert 'class="broken"' in card
+        assert html.escape(text, quote=True) in card
+        assert "spec/cache.md#rws-cache-4" in card
+
+    def test_findings_put_expected_and_actual_on_separate_lines(self) -> None:
+        """Each finding of a message is a block of its own; expected and actual are split."""
+        message = (
+            'RWS-DELTA-1 (FAILED): expected done.text = "ab" / actual "ab!" (E1); '
+            'expected part.text = "ab!" / actual "ab" (E1)'
+        )
+        run = RunResult(
+            checks=(check("stream.text", Verdict.FAILED, ("RWS-DELTA-1",), message=message),),
+            started_at="2026-11-21T23:00:00+00:00",
+            duration_s=0.1,
+            target={},
+        )
+        page = build_html(run)
+        assert page.count('<pre class="finding">') == 2
+        assert '<span class="exp">expected part.text = &quot;ab!&quot;</span>' in page
+        assert '<span class="act">actual &quot;ab&quot; (E1)</span>' in page
+
+    def test_every_in_page_link_has_a_target(self) -> None:
+        """Requirement and check links all land on an element of the page."""
+        run, stale = applied()
+        parsed = parse(build_html(run, stale=stale, registry=REGISTRY))
+        ids = {v for k, v in parsed.attrs if k == "id"}
+        targets = {v[1:] for k, v in parsed.attrs if k == "href" and v and v.startswith("#")}
+        assert targets
+        assert targets <= ids
+        assert "req-rws-trans-4" in ids
 
     def test_long_wire_text_is_cut(self) -> None:
         """A huge message is shortened in the page (report.json keeps it whole)."""
