@@ -282,7 +282,11 @@ def _row(
     if r.role == "client":
         client_entry = run.client_verdicts().get(r.id)
         if client_entry is None or client_entry.get("verdict") == "SKIPPED":
-            verdict = "untested (no client scenario tests it yet)"
+            verdict = (
+                "no client run recorded"
+                if run.client_report is None
+                else "untested (no client scenario that ran tests it)"
+            )
         else:
             verdict = _verdict_with_failures(client_entry) + f" ({run.client_adapter()})"
     elif entry is not None and getattr(row, "status", "") == "tested":

@@ -277,9 +277,27 @@ def test_index_lists_the_checks_that_declare_a_requirement() -> None:
     assert re.findall(r"\[`([^`]+)`\]\(checks\.md#", row) == declaring
 
 
-def test_client_requirements_without_a_client_run_say_the_suite_is_in_progress() -> None:
+def test_client_requirements_without_a_client_run_say_no_run_is_recorded() -> None:
     """Without a recorded client run, client requirements say why they have no verdict."""
-    assert "client suite in progress" in _row(_index(REPORT), "RWS-CLIENT-2")
+    assert "no client run recorded" in _row(_index(REPORT), "RWS-CLIENT-2")
+
+
+def test_client_requirements_no_scenario_tests_say_untested() -> None:
+    """With a client run recorded, a client requirement no scenario covered says untested."""
+    requirements = load_requirements(PROJECT_ROOT / "spec")
+    run = RunData(report=REPORT, exclusions={}, client_report=CLIENT_REPORT)
+    page = index(
+        PROJECT_ROOT,
+        requirements,
+        all_scenarios(),
+        requirement_pages(PROJECT_ROOT),
+        run,
+        CLIENT_SCENARIOS,
+    )
+    tested = {e["id"] for e in CLIENT_REPORT["requirements"] if e["verdict"] != "SKIPPED"}
+    untested = [r for r in requirements.values() if r.role == "client" and r.id not in tested]
+    assert untested
+    assert "untested (no client scenario that ran tests it)" in _row(page, untested[0].id)
 
 
 def test_client_requirements_show_the_reference_adapter_verdict() -> None:

@@ -50,6 +50,8 @@ PAGES = (
     ("event-output-text-delta", "/reference/events/response.output_text.delta/", "delta"),
     ("requirement-index", "/requirements/", "RWS-TRANS-1"),
     ("diagrams-ordering", "/diagrams/ordering/", "Ordering state machines"),
+    ("guide-conformance", "/conformance-guide/", "The expected-failures file"),
+    ("guide-client-authors", "/guides/client-authors/", "Writing an adapter"),
 )
 
 
