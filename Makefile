@@ -37,6 +37,14 @@ client-conformance: $(BIN)/.installed peers
 	RWS_PEERS_PYTHON=$(abspath $(PEERS_BIN))/python $(BIN)/responses-ws check-client \
 		--shipped all --jobs 6 --report-dir $(REPORT_DIR)
 
+# Benchmarks (issue 8) and fuzzing (issue 6) against the reference server, on loopback.
+.PHONY: bench fuzz
+bench: $(BIN)/.installed
+	$(BIN)/responses-ws bench --quick
+
+fuzz: $(BIN)/.installed
+	$(BIN)/responses-ws fuzz --spawn-reference --both
+
 spec-check: $(BIN)/.installed
 	$(BIN)/responses-ws spec check
 
