@@ -11,8 +11,6 @@ import asyncio
 import contextlib
 import math
 import os
-import re
-import selectors
 import subprocess
 import sys
 import threading
@@ -21,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from conformance.harness.spawn import spawn_reference
+from conformance.harness.spawn import drain_output, read_listening_url, spawn_reference
 
 __all__ = [
     "CostModel",
@@ -32,8 +30,6 @@ __all__ = [
     "idle_cpu_seconds",
     "reference_server",
 ]
-
-_LISTENING = re.compile(r"listening on (ws://\S+)")
 
 
 @dataclass(frozen=True)
@@ -135,8 +131,8 @@ def echo_server(io: str) -> Iterator[Endpoint]:
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:
-        url = _read_url(process, 20.0)
-        threading.Thread(target=_drain, args=(process,), daemon=True).start()
+        url = read_listening_url(process, 20.0)
+        threading.Thread(target=drain_output, args=(process,), daemon=True).start()
         yield Endpoint(url, "", process.pid)
     finally:
         process.terminate()
@@ -147,30 +143,3 @@ def echo_server(io: str) -> Iterator[Endpoint]:
             process.wait()
         if process.stdout is not None:
             process.stdout.close()
-
-
-def _drain(process: subprocess.Popen[str]) -> None:
-    if process.stdout is None:
-        return
-    with contextlib.suppress(OSError, ValueError):
-        for _line in process.stdout:
-            pass
-
-
-def _read_url(process: subprocess.Popen[str], timeout: float) -> str:
-    assert process.stdout is not None
-    seen: list[str] = []
-    deadline = time.monotonic() + timeout
-    with selectors.DefaultSelector() as selector:
-        selector.register(process.stdout, selectors.EVENT_READ)
-        while time.monotonic() < deadline:
-            if not selector.select(timeout=max(0.0, deadline - time.monotonic())):
-                break
-            line = process.stdout.readline()
-            if not line:
-                break
-            seen.append(line.rstrip())
-            match = _LISTENING.search(line)
-            if match:
-                return match.group(1)
-    raise RuntimeError("the echo server did not report its URL: " + "\n".join(seen[-10:]))

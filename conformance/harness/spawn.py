@@ -20,7 +20,14 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-__all__ = ["REFERENCE_KEYS", "SpawnError", "SpawnedServer", "spawn_reference"]
+__all__ = [
+    "REFERENCE_KEYS",
+    "SpawnError",
+    "SpawnedServer",
+    "drain_output",
+    "read_listening_url",
+    "spawn_reference",
+]
 
 # The two API keys the spawned reference server accepts (RWS-LIMIT-5 needs two).
 REFERENCE_KEYS: tuple[str, str] = ("rws-conformance-key-1", "rws-conformance-key-2")
@@ -76,9 +83,9 @@ def spawn_reference(
             env=env,
         )
         try:
-            url = _read_url(process, startup_timeout)
+            url = read_listening_url(process, startup_timeout)
             # Keep reading its output so that a chatty server never blocks on a full pipe.
-            threading.Thread(target=_drain, args=(process,), daemon=True).start()
+            threading.Thread(target=drain_output, args=(process,), daemon=True).start()
             yield SpawnedServer(url=url, process=process, api_keys=REFERENCE_KEYS)
         finally:
             process.terminate()
@@ -91,7 +98,8 @@ def spawn_reference(
                 process.stdout.close()
 
 
-def _drain(process: subprocess.Popen[str]) -> None:
+def drain_output(process: subprocess.Popen[str]) -> None:
+    """Read and drop a server's remaining output, so a full pipe never blocks it."""
     stream = process.stdout
     if stream is None:
         return
@@ -100,7 +108,8 @@ def _drain(process: subprocess.Popen[str]) -> None:
             pass
 
 
-def _read_url(process: subprocess.Popen[str], timeout: float) -> str:
+def read_listening_url(process: subprocess.Popen[str], timeout: float) -> str:
+    """The ``ws://`` URL from a server's ``listening on ...`` line (raises SpawnError)."""
     assert process.stdout is not None
     seen: list[str] = []
     deadline = time.monotonic() + timeout
@@ -117,4 +126,4 @@ def _read_url(process: subprocess.Popen[str], timeout: float) -> str:
             if match:
                 return match.group(1)
     output = "\n".join(seen[-20:])
-    raise SpawnError(f"the reference server did not report its URL; its output:\n{output}")
+    raise SpawnError(f"the server did not report its URL; its output:\n{output}")
