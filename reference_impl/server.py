@@ -141,12 +141,6 @@ def _process_request(
     return None
 
 
-def _process_response(
-    config: ServerConfig, connection: ServerConnection, request: Request, response: Response
-) -> None:
-    add_limits_header(config.limits, response)
-
-
 class _ConnectionTasks:
     """The tasks of one connection around its session (see the module docstring)."""
 
@@ -316,7 +310,7 @@ async def serve(
                     config.port,
                     host=config.host,
                     process_request=functools.partial(_process_request, config),
-                    process_response=functools.partial(_process_response, config),
+                    process_response=functools.partial(add_limits_header, config.limits),
                     # RWS-TRANS-7: messages up to max-message-size; above it, close 1009.
                     max_size=config.limits.max_message_size,
                     ping_interval=config.ping_interval,

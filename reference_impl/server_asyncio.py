@@ -114,12 +114,6 @@ def _check_request(
     return None
 
 
-def _add_limits_header(
-    config: ServerConfig, connection: ServerConnection, request: Request, response: Response
-) -> None:
-    add_limits_header(config.limits, response)
-
-
 class _ConnectionTasks:
     """The tasks of one connection around its session (see the module docstring)."""
 
@@ -286,7 +280,7 @@ async def serve(config: ServerConfig) -> AsyncIterator[RunningAsyncioServer]:
             config.host,
             config.port,
             process_request=functools.partial(_check_request, config),
-            process_response=functools.partial(_add_limits_header, config),
+            process_response=functools.partial(add_limits_header, config.limits),
             # RWS-TRANS-7: messages up to max-message-size; above it, close 1009.
             max_size=config.limits.max_message_size,
             create_connection=_Connection,

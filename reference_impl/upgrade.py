@@ -61,7 +61,13 @@ def check_upgrade(
     return key or ""
 
 
-def add_limits_header(limits: Limits, response: Response) -> None:
-    """RWS-TRANS-11: advertise the limits on a successful upgrade."""
+def add_limits_header(
+    limits: Limits, connection: object, request: Request, response: Response
+) -> None:
+    """RWS-TRANS-11: advertise the limits on a successful upgrade.
+
+    Shaped as a ``process_response`` hook of either websockets layer once ``limits`` is bound
+    (``functools.partial(add_limits_header, limits)``).
+    """
     if response.status_code == http.HTTPStatus.SWITCHING_PROTOCOLS:
         response.headers[LIMITS_HEADER] = limits.header()
