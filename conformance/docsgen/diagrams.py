@@ -196,6 +196,8 @@ def ordering_page(root: Path) -> str:
 _EFFECT_MOVES: dict[str, list[tuple[str, str]]] = {
     "set_entry": [("empty", "cached"), ("cached", "cached")],
     "evict": [("cached", "empty")],
+    # RWS-CACHE-13: the server may keep the entry or evict it; the checker stops predicting.
+    "forget": [("cached", "empty"), ("cached", "cached")],
     "keep": [("empty", "empty"), ("cached", "cached")],
     "clear": [("empty", "[*]"), ("cached", "[*]")],
 }
@@ -209,6 +211,8 @@ def _condition(transition: Mapping[str, Any]) -> str:
         parts.append(" ".join(f"{k}={json.dumps(v)}" for k, v in transition["request"].items()))
     if transition.get("continues"):
         parts.append("continuing " + str(transition["continues"]).replace("_", " "))
+    if "evicts" in transition:
+        parts.append(f"the error's registry entry says evicts={json.dumps(transition['evicts'])}")
     return ", ".join(parts)
 
 

@@ -168,11 +168,16 @@ def _link(requirement_id: str, pages: Mapping[str, str]) -> str:
     return f"[{requirement_id}]({page}#{anchor(requirement_id)})"
 
 
+def _evicts_cell(value: object) -> str:
+    # RWS-CACHE-5/13: whether the error, answering a continuation, evicts its entry.
+    return {True: "yes", False: "no", "may": "may"}.get(value, "—")
+
+
 def _error_codes(registry: Mapping[str, Any], pages: Mapping[str, str]) -> list[str]:
     lines = [
-        "| Code | Status | `error.type` | `param` | Scope | `stream_id` | Connection | Sent when "
-        "| Requirements |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| Code | Status | `error.type` | `param` | Scope | `stream_id` | Connection | Evicts "
+        "| Sent when | Requirements |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for code, entry in registry.get("codes", {}).items():
         closes = entry.get("closes")
@@ -194,6 +199,7 @@ def _error_codes(registry: Mapping[str, Any], pages: Mapping[str, str]) -> list[
                     _cell(entry.get("scope")),
                     _cell(entry.get("stream_id")),
                     connection,
+                    _evicts_cell(entry.get("evicts")),
                     _cell(entry.get("when")),
                     requirements,
                 ]
