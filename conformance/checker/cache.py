@@ -31,7 +31,7 @@ class ResponseFacts:
     store: bool
     lane: Lane
     status: str | None = None  # completed | incomplete | failed | aborted (None: running)
-    evicted: bool = False
+    evicted: bool | str = False  # True, False or "maybe" (RWS-CACHE-13)
     # conformance-model bookkeeping: the context of the run and its output items.
     context: list[Any] | None = None
     output: list[Any] = field(default_factory=list)
@@ -90,8 +90,13 @@ class CacheModel:
         request: Mapping[str, Any] | None,
         response_id: str | None = None,
         status: str | None = None,
+        evicts: bool | str | None = None,
     ) -> tuple[str, ...]:
-        """Apply the first matching transition; return its requirements."""
+        """Apply the first matching transition; return its requirements.
+
+        ``evicts`` is the error registry's word on a request error's code (a row with
+        ``evicts`` applies only to errors it names).
+        """
         previous = request.get("previous_response_id") if request is not None else None
         holder = self.holder(previous) if isinstance(previous, str) else _NONE
         continues = (
@@ -107,6 +112,8 @@ class CacheModel:
             if "status" in row and status not in row["status"]:
                 continue
             if "continues" in row and row["continues"] != continues:
+                continue
+            if "evicts" in row and row["evicts"] != evicts:
                 continue
             wanted = row.get("request", {})
             if request is not None and any(request.get(k, True) != v for k, v in wanted.items()):
@@ -124,11 +131,13 @@ class CacheModel:
                 entry = self.entries.get(kept) if isinstance(kept, str) or kept is None else None
                 if entry is not None and (on == "run_ended" or continues is not None):
                     self.entries[kept] = (entry[0], (*entry[1], *requirements))  # type: ignore[index]
-            elif effect == "evict" and isinstance(previous, str):
+            elif effect in ("evict", "forget") and isinstance(previous, str):
+                # "forget": the server may have kept the entry or evicted it (RWS-CACHE-13);
+                # the checker no longer knows, and predicts nothing for it.
                 self.entries.pop(lane, None)
                 facts_ = knowledge.responses.get(previous)
                 if facts_ is not None:
-                    facts_.evicted = True
+                    facts_.evicted = True if effect == "evict" else "maybe"
             elif effect == "clear":
                 self.entries.clear()
             return requirements

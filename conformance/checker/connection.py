@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from conformance.checker import model
 from conformance.checker.cache import CacheModel, Prediction, ResponseFacts, facts
 from conformance.checker.cache import predict as predict_cache
+from conformance.checker.depth import nesting_depth, shallow_loads
 from conformance.checker.ordering import short
 from conformance.checker.rules import MISSING, ErrorCode, Path, Rules, resolve
 from conformance.checker.run import Expectation, Request, Run
@@ -66,7 +67,8 @@ class Connection:
         self.wire_runs: dict[str | None, Run] = {}
         self.invalid_pending: deque[Request] = deque()
         self.named_lanes: set[str] = set()
-        self.frames: deque[tuple[str, tuple[str, ...], int]] = deque()
+        # bad frames owed an answer: (accepted codes, requirements, record index, frame kind)
+        self.frames: deque[tuple[tuple[str, ...], tuple[str, ...], int, str]] = deque()
         self.steers: deque[tuple[int, Any]] = deque()
         self.not_found: set[str] = set()
         # lane -> the requirement already reported for events outside any run on it
@@ -108,8 +110,18 @@ class Connection:
     def client_text(self, record: Record) -> None:
         """A text message from the client."""
         text = record.text or ""
+        deep = self.rules.requests.deep
+        # RWS-CREATE-21: a message nested past the limit may also be answered invalid_json,
+        # and is read shallowly (its deep values replaced), as recursive parsers fail on it.
+        too_deep = deep is not None and nesting_depth(text, int(deep["max_depth"])) > int(
+            deep["max_depth"]
+        )
         try:
-            obj = json.loads(text)
+            obj = (
+                shallow_loads(text, int(deep["max_depth"]))
+                if deep and too_deep
+                else json.loads(text)
+            )
         except (ValueError, RecursionError):
             self._bad_frame("not_json", record.index)
             return
@@ -120,9 +132,9 @@ class Connection:
         etype = obj.get("type")
         # A type that is not a string (an array, an object) is an unknown type too.
         if not isinstance(etype, str) or etype not in self.rules.requests.client_events:
-            self._bad_frame("unknown_type", record.index)
+            self._bad_frame("unknown_type", record.index, deep=too_deep)
         elif etype == "response.create":
-            self._create(obj, record.index, record.ts)
+            self._create(obj, record.index, record.ts, deep=too_deep)
         else:
             self._steer(obj, record.index)
 
@@ -130,10 +142,17 @@ class Connection:
         """A binary message from the client."""
         self._bad_frame("binary", record.index)
 
-    def _bad_frame(self, kind: str, index: int) -> None:
+    def _bad_frame(self, kind: str, index: int, *, deep: bool = False) -> None:
         row = self.rules.requests.frames.get(kind)
         if row is not None:
-            self.frames.append((str(row["code"]), tuple(row.get("requirements", ())), index))
+            codes: tuple[str, ...] = (str(row["code"]),)
+            requirements = tuple(row.get("requirements", ()))
+            if deep and self.rules.requests.deep is not None:
+                # RWS-CREATE-21: or invalid_json, from a parser that stops at the depth.
+                deep_row = self.rules.requests.deep
+                codes = tuple(dict.fromkeys((*codes, str(deep_row["frame_code"]))))
+                requirements = tuple(dict.fromkeys((*requirements, *deep_row["requirements"])))
+            self.frames.append((codes, requirements, index, kind))
         for rule in self.rules.requests.client:
             if rule.get("check") == "frame" and rule.get("frame") == kind:
                 requirements = tuple(rule.get("requirements", ()))
@@ -144,7 +163,9 @@ class Connection:
                     index,
                 )
 
-    def _create(self, body: dict[str, Any], index: int, sent_at: float | None) -> None:
+    def _create(
+        self, body: dict[str, Any], index: int, sent_at: float | None, *, deep: bool = False
+    ) -> None:
         rules = self.rules.requests
         raw_sid = body.get("stream_id")
         null_sid = "stream_id" in body and raw_sid is None
@@ -167,6 +188,8 @@ class Connection:
         self._client_checks(body, request, lane, index)
         request.after_limit = self._after_limit(sent_at)
         request.expectation = self._expectation(body, request, lane, sent_at)
+        if deep:
+            request.expectation = self._deep_expectation(request.expectation)
         if named and request.expectation is None:
             self.named_lanes.add(str(raw_sid))
         if request.previous is not None and request.expectation is None:
@@ -260,8 +283,46 @@ class Connection:
                 requirements=tuple(dict.fromkeys(requirements)),
                 reason=" and ".join(dict.fromkeys(str(r.get("check")) for r in chosen)),
                 params=tuple(params),
+                run_allowed=all(r.get("expect") == "error_or_run" for r in chosen),
+                run_forbidden_by=tuple(
+                    dict.fromkeys(
+                        rid
+                        for r in chosen
+                        if r.get("expect") != "error_or_run"
+                        for rid in r.get("requirements", ())
+                    )
+                ),
             )
         return None
+
+    def _deep_expectation(self, expectation: Expectation | None) -> Expectation:
+        """RWS-CREATE-21: a too-deep request may also be refused as what the server cannot read.
+
+        Besides what its shallow reading predicts, a request-scoped error of the deep row's
+        codes or the frame-scoped ``frame_code`` answers it; a run only when nothing else was
+        predicted.
+        """
+        row = self.rules.requests.deep
+        assert row is not None
+        codes = (*row["codes"], str(row["frame_code"]))
+        requirements = tuple(row["requirements"])
+        if expectation is None:
+            return Expectation(
+                codes=tuple(codes),
+                requirements=requirements,
+                reason="nested deeper than the limit",
+                run_allowed=True,
+                frame_code=str(row["frame_code"]),
+            )
+        return Expectation(
+            codes=tuple(dict.fromkeys((*expectation.codes, *codes))),
+            requirements=tuple(dict.fromkeys((*expectation.requirements, *requirements))),
+            reason=f"{expectation.reason} and nested deeper than the limit",
+            params=expectation.params,
+            run_allowed=expectation.run_allowed,
+            run_forbidden_by=expectation.run_forbidden_by,
+            frame_code=str(row["frame_code"]),
+        )
 
     def _applies(
         self,
@@ -317,16 +378,34 @@ class Connection:
             and entry.closes
         )
 
-    def _after_limit(self, sent_at: float | None) -> bool:
-        """Whether the connection may have reached max-connection-age (within the margin)."""
+    def _after_limit(self, sent_at: float | None, sign: float = -1.0) -> bool:
+        """Whether the connection may have reached max-connection-age (within the margin).
+
+        ``sign`` +1 asks instead whether it had surely reached it (past the margin).
+        """
         if self.opened_at is None or sent_at is None:
             return False
         for rule in self.rules.requests.create:
             if rule.get("check") == "connection_age":
                 age = _float(self.checker.config.parameters.get(str(rule.get("parameter"))))
                 margin = _float(rule.get("margin_seconds")) or 0.0
-                return age is not None and sent_at - self.opened_at > age - margin
+                return age is not None and sent_at - self.opened_at > age + sign * margin
         return False
+
+    def _started_after_limit(self, request: Request, index: int, ts: float | None) -> None:
+        # RWS-LIMIT-12: a request queued before the age limit does not start after it (one
+        # sent after it is RWS-LIMIT-1's, judged by its expectation).
+        requirements = self.rules.requests.limit_no_queued_start
+        if not requirements or request.after_limit or not self._after_limit(ts, sign=1.0):
+            return
+        self.recorder.exercise(requirements)
+        self._fail(
+            requirements,
+            f"expected no run to start after max-connection-age / actual response.created for "
+            f"the request of record {request.index}, queued before the limit",
+            request.index,
+            index,
+        )
 
     def _predict(self, request: Request) -> Prediction:
         assert request.previous is not None
@@ -354,19 +433,21 @@ class Connection:
 
     # --- server to client --------------------------------------------------------------------
 
-    def server_event(self, event: dict[str, Any], etype: str, index: int) -> None:
-        """A server event that is a JSON object with a known type."""
+    def server_event(
+        self, event: dict[str, Any], etype: str, index: int, ts: float | None = None
+    ) -> None:
+        """A server event that is a JSON object with a known type (``ts``: when it came)."""
         if etype == "error":
             self._error(event, index)
         elif etype.startswith("response.steer."):
             self._steer_event(event, etype, index)
         else:
-            self._run_event(event, etype, index)
+            self._run_event(event, etype, index, ts)
 
-    def _run_event(self, event: dict[str, Any], etype: str, index: int) -> None:
+    def _run_event(self, event: dict[str, Any], etype: str, index: int, ts: float | None) -> None:
         wire = self._wire(event)
         if etype == "response.created":
-            self._created(event, wire, index)
+            self._created(event, wire, index, ts)
             return
         run = self.wire_runs.get(wire)
         if run is None:
@@ -443,7 +524,9 @@ class Connection:
             return waiting[0].popleft()
         return None
 
-    def _created(self, event: dict[str, Any], wire: str | None, index: int) -> None:
+    def _created(
+        self, event: dict[str, Any], wire: str | None, index: int, ts: float | None
+    ) -> None:
         self.stray.pop(wire, None)
         if self.closing is not None:
             self._fail(
@@ -461,6 +544,7 @@ class Connection:
                 index,
             )
             return
+        self._started_after_limit(request, index, ts)
         lane = self._lane(request.lane)
         # RWS-LANE-1: runs of one lane do not overlap.
         self.recorder.exercise1("RWS-LANE-1")
@@ -521,13 +605,20 @@ class Connection:
         expectation = request.expectation
         if expectation is not None:
             self.recorder.exercise(expectation.requirements)
+            if error_code is None and expectation.run_allowed:
+                return
             if error_code not in expectation.codes and not self._limit_may_answer(
                 request, error_code
             ):
+                wanted = f"error {' or '.join(expectation.codes)}"
+                if expectation.run_allowed:
+                    wanted = f"a run or {wanted}"
+                failing = expectation.requirements
+                if error_code is None and expectation.run_forbidden_by:
+                    failing = expectation.run_forbidden_by
                 self._fail(
-                    expectation.requirements,
-                    f"expected error {' or '.join(expectation.codes)} ({expectation.reason}) / "
-                    f"actual {outcome}",
+                    failing,
+                    f"expected {wanted} ({expectation.reason}) / actual {outcome}",
                     request.index,
                     index,
                 )
@@ -759,45 +850,67 @@ class Connection:
         self._request_error(request, event, code_text, mode, index)
 
     def _error_shape(self, event: Mapping[str, Any], body: Mapping[str, Any], index: int) -> None:
-        # RWS-ERR-2: status, error.type, error.code, error.message; registry agreement.
-        self.recorder.exercise1("RWS-ERR-2")
-        problems = []
-        status = event.get("status")
-        if not isinstance(status, int) or isinstance(status, bool):
-            problems.append(f"status {short(status)}")
-        for name in ("type", "code", "message"):
-            if not isinstance(body.get(name), str):
-                problems.append(f"error.{name} {short(body.get(name, MISSING))}")
+        # RWS-ERR-2 (status, error.code, error.message, agreement with the registry) and
+        # RWS-ERR-10 (error.type): the fields errors.json's event_fields names.
+        code = body.get("code")
+        for row in self.rules.error_fields:
+            requirements = tuple(row["requirements"])
+            self.recorder.exercise(requirements)
+            problems = [_field_problem(event, spec) for spec in row["fields"]]
+            found = [p for p in problems if p is not None]
+            if row.get("registry"):
+                found.extend(self._registry_problems(event, body))
+            if found:
+                wanted = ", ".join(f"`{spec['field']}`" for spec in row["fields"])
+                extra = " as the registry gives them for the code" if row.get("registry") else ""
+                self._fail(
+                    requirements,
+                    f"expected {wanted}{extra} / actual an error event {short(code)} "
+                    + "; ".join(found),
+                    index,
+                )
+
+    def _registry_problems(self, event: Mapping[str, Any], body: Mapping[str, Any]) -> list[str]:
+        """Where the error event disagrees with the registry's entry for its code."""
         code = body.get("code")
         entry = self.rules.errors.get(code) if isinstance(code, str) else None
-        if entry is not None:
-            if entry.status is not None and isinstance(status, int) and status != entry.status:
-                problems.append(f"status {status} (registry: {entry.status})")
-            if entry.type is not None and body.get("type") not in (entry.type, None, MISSING):
-                problems.append(f"error.type {short(body.get('type'))} (registry: {entry.type})")
-            if entry.param_fixed and body.get("param") != entry.param:
-                problems.append(
-                    f"error.param {short(body.get('param', MISSING))} (registry: "
-                    f"{short(entry.param)})"
-                )
-        if problems:
-            self._fail(
-                ("RWS-ERR-2",),
-                f"expected the error fields the registry gives for {short(code)} / actual "
-                + "; ".join(problems),
-                index,
+        if entry is None:
+            return []
+        problems = []
+        status = event.get("status")
+        if entry.status is not None and isinstance(status, int) and status != entry.status:
+            problems.append(f"status {status} (registry: {entry.status})")
+        if entry.type is not None and body.get("type") not in (entry.type, None, MISSING):
+            problems.append(f"error.type {short(body.get('type'))} (registry: {entry.type})")
+        if entry.param_fixed and body.get("param") != entry.param:
+            problems.append(
+                f"error.param {short(body.get('param', MISSING))} (registry: {short(entry.param)})"
             )
+        return problems
 
     def _frame_error(self, code: str, index: int) -> None:
+        # RWS-CREATE-21: a frame-scoped error may answer a too-deep response.create instead,
+        # when that request is older than the oldest bad frame still owed an answer.
+        deep = [
+            r
+            for ln in self.lanes.values()
+            for r in ln.pending
+            if r.expectation is not None and r.expectation.frame_code == code
+        ]
+        oldest_deep = min(deep, key=lambda r: r.index) if deep else None
+        if oldest_deep is not None and (not self.frames or self.frames[0][2] > oldest_deep.index):
+            self._remove(oldest_deep)
+            self._judge_outcome(oldest_deep, code, index)
+            return
         if not self.frames:
             return
-        expected, requirements, frame_index = self.frames.popleft()
+        expected, requirements, frame_index, _ = self.frames.popleft()
         self.recorder.exercise(requirements)
-        if code != expected:
+        if code not in expected:
             self._fail(
                 requirements,
-                f"expected error {expected} for the message of record {frame_index} / actual "
-                f"error {code}",
+                f"expected error {' or '.join(expected)} for the message of record "
+                f"{frame_index} / actual error {code}",
                 frame_index,
                 index,
             )
@@ -943,6 +1056,7 @@ class Connection:
                 "request_error",
                 request.lane,
                 request.body,
+                evicts=self.rules.evicts(code),
             )
 
     # --- steering ----------------------------------------------------------------------------
@@ -1081,13 +1195,14 @@ class Connection:
                     record.index,
                 )
         if by_server and record.code is not None:
-            # RWS-ERR-6: only the close codes of the registry.
+            # RWS-ERR-6: only the close codes of the registry, or a private-use code.
             self.recorder.exercise1("RWS-ERR-6")
-            if record.code not in self.rules.close_codes:
+            low, high = self.rules.private_close_codes
+            if record.code not in self.rules.close_codes and not low <= record.code <= high:
                 self._fail(
                     ("RWS-ERR-6",),
                     f"expected a close code of the registry ({sorted(self.rules.close_codes)}) "
-                    f"/ actual {record.code}",
+                    f"or a private code {low}-{high} / actual {record.code}",
                     record.index,
                 )
         for run in {id(r): r for r in self.wire_runs.values()}.values():
@@ -1115,10 +1230,27 @@ class Connection:
                     request.index,
                     record.index,
                 )
-            for expected, requirements, frame_index in self.frames:
+            for expected, requirements, frame_index, kind in self.frames:
+                row = self.rules.requests.frames.get(kind, {})
+                if record.code is not None and record.code == row.get("close_code"):
+                    # RWS-CREATE-10: the close this frame may be answered with; RWS-CREATE-22
+                    # recommends the error event, which keeps the connection and its cache.
+                    self.recorder.exercise(requirements)
+                    close_requirements = tuple(row.get("close_requirements", ()))
+                    self.recorder.exercise(close_requirements)
+                    self._fail(
+                        close_requirements,
+                        f"expected error {' or '.join(expected)} for the {kind} message / actual "
+                        f"close {record.code} (permitted, but it ends the connection and its "
+                        f"cached entries)",
+                        frame_index,
+                        record.index,
+                    )
+                    continue
                 self._fail(
                     requirements,
-                    f"expected error {expected} / actual the server closed the connection",
+                    f"expected error {' or '.join(expected)} / actual the server closed the "
+                    f"connection",
                     frame_index,
                     record.index,
                 )
@@ -1135,6 +1267,19 @@ class Connection:
 
 
 _OTHER = {"c2s": "s2c", "s2c": "c2s"}
+
+
+def _field_problem(event: Mapping[str, Any], spec: Mapping[str, Any]) -> str | None:
+    """What is wrong with one field an error event must carry (errors.json event_fields)."""
+    name = str(spec["field"])
+    value = resolve(event, tuple(name.split(".")))
+    if value is MISSING or value is None:
+        return f"without `{name}`"
+    if spec.get("type") == "integer" and (not isinstance(value, int) or isinstance(value, bool)):
+        return f"`{name}` {short(value)}, not an integer"
+    if spec.get("type") == "string" and not isinstance(value, str):
+        return f"`{name}` {short(value)}, not a string"
+    return None
 
 
 def _expects(request: Request, code: str, param: Any) -> bool:

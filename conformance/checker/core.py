@@ -241,7 +241,7 @@ class Checker:
                 record.conn,
                 (record.index,),
             )
-        connection.server_event(event, etype, record.index)
+        connection.server_event(event, etype, record.index, record.ts)
 
 
 def _json_loads(text: str) -> Any:

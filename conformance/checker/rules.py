@@ -483,12 +483,14 @@ class RequestRules:
     stream_id_pattern: re.Pattern[str]
     stream_id_requirements: tuple[str, ...]
     frames: Mapping[str, Mapping[str, Any]]  # frame kind -> row
+    deep: Mapping[str, Any] | None  # the 'deep' row (RWS-CREATE-21), when present
     client_events: frozenset[str]
     create: tuple[Mapping[str, Any], ...]
     client: tuple[Mapping[str, Any], ...]
     order_requirements: tuple[str, ...] = ()  # outcome_order (RWS-LANE-9)
     queued_behind_run: Mapping[str, Any] | None = None
     limit_after_runs: tuple[str, ...] = ()  # limit_error_after_runs (RWS-LIMIT-11)
+    limit_no_queued_start: tuple[str, ...] = ()  # limit_no_queued_start (RWS-LIMIT-12)
     # the pinging side (c2s, s2c) -> the requirements its pings answered by pongs evaluate
     pings: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
@@ -507,6 +509,9 @@ class ErrorCode:
     requirements: tuple[str, ...]
     closes: bool = False  # the server closes the connection after this error
     close_code: int | None = None
+    # RWS-CACHE-5/13: answering a continuation of its own lane's entry, the error evicts it
+    # (True), concerns no entry (False) or may do either ("may", a refusal for load).
+    evicts: bool | str = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -520,11 +525,26 @@ class Rules:
     errors: Mapping[str, ErrorCode]
     steering_codes: frozenset[str]
     close_codes: frozenset[int]
+    # errors.json ``unregistered``: whether a request-scoped error of an unlisted code evicts.
+    unregistered_evicts: bool | str = True
+    # errors.json ``event_fields``: the fields every error event carries, per requirement
+    error_fields: tuple[Mapping[str, Any], ...] = ()
+    # errors.json ``private_close_codes``: the range a server may use with documented meaning
+    private_close_codes: tuple[int, int] = (0, -1)
+
+    def evicts(self, code: str) -> bool | str:
+        """RWS-CACHE-5/13: whether error ``code`` evicts the entry its request continues."""
+        entry = self.errors.get(code)
+        return entry.evicts if entry is not None else self.unregistered_evicts
 
 
 def _load(folder: pathlib.Path, name: str) -> Any:
     with (folder / name).open(encoding="utf-8") as handle:
         return json.load(handle)
+
+
+def _evicts(value: Any) -> bool | str:
+    return value if isinstance(value, bool) or value == "may" else False
 
 
 def _compile_errors(raw: Mapping[str, Any]) -> dict[str, ErrorCode]:
@@ -543,8 +563,15 @@ def _compile_errors(raw: Mapping[str, Any]) -> dict[str, ErrorCode]:
             requirements=_ids(row.get("requirements")),
             closes=row.get("closes") is True,
             close_code=row.get("close_code") if isinstance(row.get("close_code"), int) else None,
+            evicts=_evicts(row.get("evicts")),
         )
     return out
+
+
+def unregistered_evicts(raw: Mapping[str, Any]) -> bool | str:
+    """errors.json's ``unregistered.evicts``: a request-scoped error of a code it does not list."""
+    row = raw.get("unregistered")
+    return _evicts(row.get("evicts")) if isinstance(row, Mapping) else False
 
 
 def load_rules(schemas_dir: pathlib.Path | None = None) -> Rules:
@@ -574,15 +601,25 @@ def _load_rules(folder: pathlib.Path) -> Rules:
             stream_id_pattern=re.compile(requests["stream_id"]["pattern"]),
             stream_id_requirements=_ids(requests["stream_id"].get("requirements")),
             frames={row["frame"]: row for row in requests["frames"]},
+            deep=requests.get("deep"),
             client_events=frozenset(_events(requests["client_events"])),
             create=tuple(requests["create"]),
             client=tuple(requests["client"]),
             order_requirements=_ids(requests.get("outcome_order", {}).get("requirements")),
             queued_behind_run=requests.get("outcome_order", {}).get("queued_behind_run"),
             limit_after_runs=_ids(requests.get("limit_error_after_runs", {}).get("requirements")),
+            limit_no_queued_start=_ids(
+                requests.get("limit_no_queued_start", {}).get("requirements")
+            ),
             pings={str(row["from"]): _ids(row.get("requirements")) for row in requests["pings"]},
         ),
         errors=_compile_errors(errors),
         steering_codes=frozenset(errors.get("steering_codes", {})),
         close_codes=frozenset(int(c) for c in errors.get("close_codes", {}) if str(c).isdigit()),
+        unregistered_evicts=unregistered_evicts(errors),
+        error_fields=tuple(errors.get("event_fields", ())),
+        private_close_codes=(
+            int(errors.get("private_close_codes", {}).get("from", 0)),
+            int(errors.get("private_close_codes", {}).get("to", -1)),
+        ),
     )

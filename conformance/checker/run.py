@@ -28,13 +28,19 @@ class Expectation:
 
     ``params`` holds, per predicting row and code, the ``param`` the row names (None: any)
     and the row's requirements; a request with several defects may be answered with the code
-    and param of any of them (RWS-CREATE-17).
+    and param of any of them (RWS-CREATE-17). ``run_allowed``: every predicting row says
+    ``error_or_run`` (the server may refuse the request or serve it, RWS-CREATE-20);
+    ``run_forbidden_by`` holds the requirements of the rows that do not, which a run breaks.
     """
 
     codes: tuple[str, ...]
     requirements: tuple[str, ...]
     reason: str
     params: tuple[tuple[str, str | None, tuple[str, ...]], ...] = ()
+    run_allowed: bool = False
+    run_forbidden_by: tuple[str, ...] = ()
+    # RWS-CREATE-21: a frame-scoped error of this code may answer the request (too deep)
+    frame_code: str | None = None
 
     def param_ok(self, code: str, param: object) -> bool:
         """Whether ``param`` names a defect that ``code`` reports (True for other codes)."""

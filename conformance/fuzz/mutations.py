@@ -158,7 +158,7 @@ def _expect_errors(*requirements: str, count: int = 1) -> Expected:
 
 def _create(model: str) -> st.SearchStrategy[dict[str, Any]]:
     # Valid requests on the default lane without `stream: false` / `background: true`
-    # (RWS-CREATE-3), so that the mutation's one defect decides the answer: which of two
+    # (RWS-CREATE-20), so that the mutation's one defect decides the answer: which of two
     # defects a server reports first is not specified.
     return response_create(model, lanes=False).filter(
         lambda e: e.get("stream") is not False and e.get("background") is not True
@@ -559,13 +559,18 @@ def lone_surrogate(model: str) -> st.SearchStrategy[Mutation]:
 
 
 def stream_false(model: str) -> st.SearchStrategy[Mutation]:
-    """``stream: false`` or ``background: true``: ``unsupported_parameter`` (RWS-CREATE-3)."""
+    """``stream: false`` or ``background: true``: a streamed run (RWS-CREATE-18/19) or
+    ``unsupported_parameter`` (RWS-CREATE-20)."""
     change = st.sampled_from([{"stream": False}, {"background": True}])
     return st.tuples(_create(model), change).map(
         lambda t: Mutation(
             "stream_false",
             (Frame.json({**t[0], **t[1]}),),
-            Expected("outcome_error", ("RWS-CREATE-3",), codes_for("RWS-CREATE-3")),
+            Expected(
+                "outcome",
+                ("RWS-CREATE-18", "RWS-CREATE-19", "RWS-CREATE-20"),
+                codes_for("RWS-CREATE-20"),
+            ),
             {**t[0], **t[1]},
         )
     )

@@ -61,7 +61,7 @@ REQUEST_CODE_CONDITIONS: Mapping[str, Callable[[Mapping[str, Any], Target], bool
     "response_already_in_flight": lambda e, t: False,
     # RWS-LIMIT-1: examples are far shorter than any connection age.
     "websocket_connection_limit_reached": lambda e, t: False,
-    # RWS-CREATE-3
+    # RWS-CREATE-20: a server may refuse them (or serve them, RWS-CREATE-18/19).
     "unsupported_parameter": lambda e, t: e.get("stream") is False or e.get("background") is True,
     # RWS-CREATE-15: only for fields the schema does not name (the unknown_field mutation).
     "unknown_parameter": lambda e, t: False,

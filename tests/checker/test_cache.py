@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from conformance.checker import Report
 from conformance.results import Verdict
 from tests.checker.synth import (
@@ -62,11 +64,40 @@ class TestSameConnection:
         assert requirements(check(t.recv(*run_events()))) == {"RWS-CACHE-5", "RWS-CACHE-4"}
 
     def test_rejected_continuation_parent_served_breaks_cache_5(self) -> None:
-        """A request-scoped error on a same-lane continuation evicts too."""
+        """A request-scoped error the registry marks as evicting evicts too (D8)."""
         t = first_turn().create(previous_response_id="resp_a", store=False)
-        t.recv(error_event("rate_limit_exceeded", status=429, type_="rate_limit_error"))
+        t.recv(error_event("invalid_value", param="temperature"))
         t.create(previous_response_id="resp_a", store=False).recv(*run_events())
         assert requirements(check(t)) == {"RWS-CACHE-5", "RWS-CACHE-4"}
+
+    def test_unregistered_error_evicts(self) -> None:
+        """A code the registry does not list is a failed turn: it evicts (errors.json)."""
+        t = first_turn().create(previous_response_id="resp_a", store=False)
+        t.recv(error_event("context_length_exceeded", param="input"))
+        t.create(previous_response_id="resp_a", store=False).recv(*run_events())
+        assert requirements(check(t)) == {"RWS-CACHE-5", "RWS-CACHE-4"}
+
+    @pytest.mark.parametrize(
+        ("code", "status", "type_"),
+        [
+            ("rate_limit_exceeded", 429, "rate_limit_error"),
+            ("response_already_in_flight", 409, "invalid_request_error"),
+        ],
+    )
+    @pytest.mark.parametrize("kept", [True, False])
+    def test_refusal_for_load_may_keep_or_evict(
+        self, code: str, status: int, type_: str, kept: bool
+    ) -> None:
+        """RWS-CACHE-13: after a refusal for load, served and not found are both permitted."""
+        t = first_turn().create(previous_response_id="resp_a", store=False)
+        t.recv(error_event(code, status=status, type_=type_))
+        t.create(previous_response_id="resp_a", store=False)
+        report = check(t.recv(*run_events(rid="resp_b")) if kept else t.recv(NOT_FOUND))
+        assert not report.failed, report.findings
+        # What the server did is recorded as data under RWS-CACHE-13 (INFORMATIONAL).
+        assert {(f.requirement, f.verdict) for f in report.findings} <= {
+            ("RWS-CACHE-13", Verdict.INFORMATIONAL)
+        }
 
     def test_failed_run_is_not_an_entry(self) -> None:
         """A failed run's id is not continuable with store false (RWS-CACHE-7)."""

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
+from conformance.results import Verdict
 from tests.checker.synth import (
     Transcript,
     assert_clean,
@@ -55,7 +58,29 @@ class TestErrorShape:
         """Every error event carries status."""
         event = error_event(**NOT_FOUND)
         del event["status"]
-        assert_only(check(continuation().recv(event), permissive=True), "RWS-ERR-2")
+        report = check(continuation().recv(event), permissive=True)
+        assert_only(report, "RWS-ERR-2")
+        assert "without `status`" in report.findings[0].message
+
+    @pytest.mark.parametrize("field", ["code", "message"])
+    def test_missing_code_or_message_breaks_err_2(self, field: str) -> None:
+        event = error_event(**NOT_FOUND)
+        del event["error"][field]
+        report = check(continuation().recv(event), permissive=True)
+        assert "RWS-ERR-2" in {f.requirement for f in report.findings}
+        assert any(f"without `error.{field}`" in f.message for f in report.findings)
+
+    def test_missing_type_is_a_warning_on_err_10(self) -> None:
+        """RWS-ERR-10 (SHOULD): error.type is recommended; vLLM and the guides omit it."""
+        event = error_event(**NOT_FOUND)
+        del event["error"]["type"]
+        report = check(continuation().recv(event))
+        assert_only(report, "RWS-ERR-10", Verdict.WARNING)
+        assert "without `error.type`" in report.findings[0].message
+
+    def test_type_differing_from_registry_breaks_err_2(self) -> None:
+        t = continuation().recv(error_event(**NOT_FOUND, type_="server_error"))
+        assert_only(check(t), "RWS-ERR-2")
 
 
 class TestFrameErrors:
@@ -65,6 +90,15 @@ class TestFrameErrors:
         """A binary message gets unsupported_frame_type."""
         t = Transcript().open().binary(b"\x00\x01").recv(error_event("unsupported_frame_type"))
         assert_clean(check(t, roles=SERVER), "RWS-CREATE-10")
+
+    def test_binary_message_answered_with_close_1003_is_a_warning_on_create_22(self) -> None:
+        """RWS-CREATE-10 permits the RFC 6455 close 1003; RWS-CREATE-22 prefers the error."""
+        t = Transcript().open().binary(b"x").close(direction="s2c", code=1003)
+        assert_only(check(t, roles=SERVER), "RWS-CREATE-22", Verdict.WARNING)
+
+    def test_binary_message_answered_with_close_1011_breaks_create_10(self) -> None:
+        t = Transcript().open().binary(b"x").close(direction="s2c", code=1011)
+        assert_only(check(t, roles=SERVER), "RWS-CREATE-10")
 
     def test_binary_message_answered_with_other_code_breaks_create_10(self) -> None:
         """The code for a binary message is unsupported_frame_type."""
@@ -134,10 +168,17 @@ class TestTransportAndTypes:
         assert_only(report, "RWS-EVENT-1")
         assert "created_at" in report.findings[0].message
 
-    def test_close_code_outside_registry_breaks_err_6(self) -> None:
-        """The server closes only with registered codes."""
-        t = Transcript().open().close(direction="s2c", code=4000)
+    @pytest.mark.parametrize("code", [1006, 1014, 3000, 5000])
+    def test_close_code_outside_registry_breaks_err_6(self, code: int) -> None:
+        """The server closes only with registered codes (or private-use ones)."""
+        t = Transcript().open().close(direction="s2c", code=code)
         assert_only(check(t), "RWS-ERR-6")
+
+    @pytest.mark.parametrize("code", [4000, 4402, 4999])
+    def test_private_close_code_passes(self, code: int) -> None:
+        """RWS-ERR-6: 4000-4999 are for private use (a gateway closes with 4402)."""
+        t = Transcript().open().close(direction="s2c", code=code)
+        assert_clean(check(t), "RWS-ERR-6")
 
     def test_registered_close_code_passes(self) -> None:
         """1001 is a registered close code."""

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
 from conformance.results import Verdict
 from conformance.transcript import Record
 from tests.checker.synth import (
@@ -83,7 +87,7 @@ class TestStreamIdRouting:
 
 
 class TestLaneRules:
-    """RWS-LANE-2/3/5, RWS-CREATE-3: outcomes requests.json predicts."""
+    """RWS-LANE-2/3/5, RWS-CREATE-18/19: outcomes requests.json predicts."""
 
     def test_busy_lane_reject_answered_with_in_flight_passes(self) -> None:
         """busy-lane=reject: the second create gets response_already_in_flight."""
@@ -131,21 +135,35 @@ class TestLaneRules:
         assert_only(check(t, max_named_lanes="2"), "RWS-LANE-5")
 
     def test_stream_false_answered_with_unsupported_parameter_passes(self) -> None:
-        """stream: false gets unsupported_parameter naming stream."""
+        """RWS-CREATE-20: stream: false may get unsupported_parameter naming stream."""
         t = Transcript().open().create(stream=False)
         t.recv(error_event("unsupported_parameter", param="stream"))
-        assert_clean(check(t), "RWS-CREATE-3")
+        assert_clean(check(t), "RWS-CREATE-18")
 
-    def test_stream_false_served_breaks_create_3(self) -> None:
-        """stream: false never starts a run."""
-        t = Transcript().open().create(stream=False).recv(*run_events())
-        assert_only(check(t), "RWS-CREATE-3")
+    @pytest.mark.parametrize("field", [{"stream": False}, {"background": True}])
+    def test_stream_false_or_background_served_as_a_run_passes(self, field: Any) -> None:
+        """RWS-CREATE-18/19 (D4): ignoring them and streaming the run is permitted too."""
+        t = Transcript().open().create(**field).recv(*run_events())
+        expected = "RWS-CREATE-18" if "stream" in field else "RWS-CREATE-19"
+        assert_clean(check(t, roles=SERVER), expected)
 
-    def test_unsupported_parameter_naming_other_param_breaks_create_3(self) -> None:
+    @pytest.mark.parametrize(
+        ("field", "requirement"),
+        [({"stream": False}, "RWS-CREATE-18"), ({"background": True}, "RWS-CREATE-19")],
+    )
+    def test_refused_with_another_code_breaks_create_18_19(
+        self, field: Any, requirement: str
+    ) -> None:
+        """Served or refused with unsupported_parameter: another error code is neither."""
+        t = Transcript().open().create(**field)
+        t.recv(error_event("invalid_value", param=next(iter(field))))
+        assert_only(check(t, roles=SERVER), requirement)
+
+    def test_unsupported_parameter_naming_other_param_breaks_create_18(self) -> None:
         """The error names the parameter in param."""
         t = Transcript().open().create(stream=False)
         t.recv(error_event("unsupported_parameter", param="background"))
-        assert_only(check(t), "RWS-CREATE-3")
+        assert_only(check(t), "RWS-CREATE-18")
 
 
 class TestMoreExpectations:
@@ -250,7 +268,7 @@ class TestOutcomeOrder:
     def test_queued_invalid_create_answered_after_earlier_run_passes(self) -> None:
         """busy-lane=queue: the queued request's error follows the run's terminal event."""
         t = Transcript().open().create().create(stream=False).recv(*run_events(), STREAM_FALSE)
-        assert_clean(check(t, roles=SERVER), "RWS-CREATE-3", "RWS-LANE-9")
+        assert_clean(check(t, roles=SERVER), "RWS-CREATE-18", "RWS-LANE-9")
 
     def test_error_on_another_lane_may_overtake_a_run(self) -> None:
         """Order is per lane: lane b's error may come while lane a's request waits."""
@@ -311,31 +329,31 @@ class TestSeveralDefects:
         """The schema error (RWS-CREATE-5) is as good an answer as unsupported_parameter."""
         t = Transcript().open().create(stream=False, top_p="x")
         t.recv(error_event("invalid_type", param="top_p"))
-        assert_clean(check(t, roles=SERVER), "RWS-CREATE-3", "RWS-CREATE-5")
+        assert_clean(check(t, roles=SERVER), "RWS-CREATE-18", "RWS-CREATE-5")
 
     def test_stream_false_and_bad_type_answered_with_unsupported_parameter_passes(self) -> None:
-        """... and so is unsupported_parameter naming stream (RWS-CREATE-3)."""
+        """... and so is unsupported_parameter naming stream (RWS-CREATE-20)."""
         t = Transcript().open().create(stream=False, top_p="x")
         t.recv(error_event("unsupported_parameter", param="stream"))
-        assert_clean(check(t, roles=SERVER), "RWS-CREATE-3")
+        assert_clean(check(t, roles=SERVER), "RWS-CREATE-18")
 
     def test_stream_false_and_background_true_either_param_passes(self) -> None:
-        """Two RWS-CREATE-3 defects: the param names either."""
+        """Two refusable members: the param names either."""
         t = Transcript().open().create(stream=False, background=True)
         t.recv(error_event("unsupported_parameter", param="background"))
-        assert_clean(check(t, roles=SERVER), "RWS-CREATE-3")
+        assert_clean(check(t, roles=SERVER), "RWS-CREATE-18", "RWS-CREATE-19")
 
-    def test_unsupported_parameter_naming_a_field_without_defect_breaks_create_3(self) -> None:
+    def test_unsupported_parameter_naming_a_field_without_defect_breaks_create_18(self) -> None:
         """The error names a defect the request has."""
         t = Transcript().open().create(stream=False, top_p="x")
         t.recv(error_event("unsupported_parameter", param="top_p"))
-        assert_only(check(t, roles=SERVER), "RWS-CREATE-3")
+        assert_only(check(t, roles=SERVER), "RWS-CREATE-18")
 
-    def test_request_with_two_defects_served_breaks_both(self) -> None:
-        """No run for a request with defects."""
+    def test_request_with_a_defect_and_stream_false_served_breaks_the_defect_only(self) -> None:
+        """No run for a schema defect; ignoring stream: false was permitted (D4)."""
         t = Transcript().open().create(stream=False, top_p="x").recv(*run_events())
         report = check(t, roles=SERVER)
-        assert {f.requirement for f in report.findings} == {"RWS-CREATE-3", "RWS-CREATE-5"}
+        assert {f.requirement for f in report.findings} == {"RWS-CREATE-5"}
 
 
 def test_client_event_whose_type_is_an_array_expects_unknown_event_type() -> None:

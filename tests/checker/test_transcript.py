@@ -17,7 +17,7 @@ from conformance.transcript import (
     read_jsonl,
     write_jsonl,
 )
-from tests.checker.synth import Transcript, check, run_events
+from tests.checker.synth import Transcript, check, error_event, run_events
 
 __all__: list[str] = []
 
@@ -101,13 +101,14 @@ class TestValidateCommand:
 
     def test_json_report_lists_findings_and_verdicts(self, tmp_path: Path) -> None:
         """--json prints the report as JSON."""
-        t = Transcript().open().create(stream=False).recv(*run_events())
+        t = Transcript().open().create(stream=False)
+        t.recv(error_event("invalid_value", param="stream"))
         args = build_parser().parse_args(["validate", self.write(tmp_path, t), "--json"])
         out = io.StringIO()
         assert run_validate(args, out) == 1
         report = json.loads(out.getvalue())
-        assert report["verdicts"]["RWS-CREATE-3"] == "FAILED"
-        assert report["findings"][0]["requirement"] == "RWS-CREATE-3"
+        assert report["verdicts"]["RWS-CREATE-18"] == "FAILED"
+        assert report["findings"][0]["requirement"] == "RWS-CREATE-18"
 
     def test_declared_parameters_change_the_verdict(self, tmp_path: Path) -> None:
         """--busy-lane reject makes a queued second run a failure, and --role server keeps

@@ -27,8 +27,9 @@ def _mutation(event: dict[str, Any], expected: Expected) -> Mutation:
     return Mutation("reproduction", (Frame.json(event),), expected, event)
 
 
-def _create_3() -> Expected:
-    return Expected("outcome_error", ("RWS-CREATE-3",), codes_for("RWS-CREATE-3"))
+def _create_20() -> Expected:
+    """What the reference server answers stream: false / background: true (it refuses)."""
+    return Expected("outcome_error", ("RWS-CREATE-20",), codes_for("RWS-CREATE-20"))
 
 
 def test_background_true_without_model_is_answered_with_unsupported_parameter(
@@ -37,7 +38,7 @@ def test_background_true_without_model_is_answered_with_unsupported_parameter(
     """Finding 1a (fixed): the reference server asked for the model before refusing
     ``background: true``; kept as a regression test."""
     check_example(
-        reference_target, _mutation({"type": "response.create", "background": True}, _create_3())
+        reference_target, _mutation({"type": "response.create", "background": True}, _create_20())
     )
 
 
@@ -54,8 +55,8 @@ def test_stream_false_with_another_schema_error_is_answered_like_the_checker_pre
             event,
             Expected(
                 "outcome_error",
-                ("RWS-CREATE-3", "RWS-CREATE-5"),
-                codes_for("RWS-CREATE-3", "RWS-CREATE-5"),
+                ("RWS-CREATE-20", "RWS-CREATE-5"),
+                codes_for("RWS-CREATE-20", "RWS-CREATE-5"),
             ),
         ),
     )

@@ -235,6 +235,8 @@ def test_lone_surrogates_are_valid_utf8_but_not_unicode(mutation: Mutation) -> N
 @SOME
 @given(kind("stream_false"))
 def test_stream_false_mutations_set_an_unsupported_parameter(mutation: Mutation) -> None:
+    """D4: a streamed run or the refusal RWS-CREATE-20 permits."""
     event = _json(mutation.frames[0])
     assert event.get("stream") is False or event.get("background") is True
-    assert mutation.expected.codes == codes_for("RWS-CREATE-3")
+    assert mutation.expected.kind == "outcome"
+    assert mutation.expected.codes == codes_for("RWS-CREATE-20") == {"unsupported_parameter"}

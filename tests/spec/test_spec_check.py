@@ -53,7 +53,7 @@ def test_project_specification_passes_the_registry_and_page_checks(
 
 def test_duplicate_requirement_id_is_reported_with_both_lines(data_copy: Path) -> None:
     registry = data_copy / "spec" / "requirements.yaml"
-    edit(registry, "- id: RWS-TRANS-2\n", "- id: RWS-TRANS-1\n")
+    edit(registry, "- id: RWS-TRANS-3\n", "- id: RWS-TRANS-1\n")
     problems = messages(check_registry(data_copy))
     assert len(problems) == 1
     assert re.fullmatch(
