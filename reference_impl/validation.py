@@ -9,7 +9,7 @@ gets the same answer:
 3. :func:`check_create`: nesting depth and Unicode, then the schema of ``response.create``
    (:mod:`reference_impl.schemas`), then what this server requires (no ``stream: false``, no
    ``background: true``, a ``model``), or one request-scoped error whose ``param`` names the
-   offending field (RWS-CREATE-3, RWS-CREATE-5).
+   offending field (RWS-CREATE-20, RWS-CREATE-5).
 
 Unknown top-level fields are ignored (RWS-CREATE-4).
 """
@@ -202,8 +202,9 @@ def check_create(event: Mapping[str, Any], *, crash_on_deep_input: bool = False)
     if error is not None:
         raise error
 
-    # RWS-CREATE-3: stream false and background true are not supported over WebSocket;
-    # checked before the model, so that such a request is refused for what it asks.
+    # RWS-CREATE-20: the reference server refuses stream false and background true (it may
+    # also serve them as ordinary streamed runs, D4); checked before the model, so that such
+    # a request is refused for what it asks.
     if event.get("stream") is False:
         raise RequestError(
             "unsupported_parameter",

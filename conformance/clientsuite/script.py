@@ -196,7 +196,7 @@ class Script:
         sid = body.get("stream_id")
         lane = sid if isinstance(sid, str) else None
         for name in ("stream", "background"):
-            # RWS-CREATE-3: stream: false / background: true are refused.
+            # RWS-CREATE-20: stream: false / background: true are refused (as a server may).
             if body.get(name) is (name == "background"):
                 return [Send(encode(self._lane_error("unsupported_parameter", name, lane)))]
         if lane in state.busy:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from conformance.harness.context import ScenarioContext
 from conformance.harness.registry import scenario
-from conformance.harness.wire import ConnectionClosedError, ExpectationTimeout
+from conformance.harness.wire import ConnectionClosedError, ExpectationTimeout, Message
 from conformance.scenarios._common import expect_run_status, is_error
 
 __all__: list[str] = []
@@ -40,21 +40,52 @@ async def _still_usable(ctx: ScenarioContext, requirement: str) -> None:
     ctx.expect(requirement, not conn.closed.is_set(), "the connection did not stay open")
 
 
-# RWS-CREATE-10: binary message -> unsupported_frame_type, connection stays open.
+# RWS-CREATE-10: binary message -> unsupported_frame_type and the connection stays open, or
+# the RFC 6455 close 1003; RWS-CREATE-22 (SHOULD) prefers the error, which keeps the cache.
 @scenario(
     "frames.binary-message-error",
-    "a binary message is answered with unsupported_frame_type and the connection stays usable",
-    requirements=("RWS-CREATE-10", "RWS-ERR-3"),
+    "a binary message is answered with unsupported_frame_type and the connection stays usable "
+    "(or closed with 1003)",
+    requirements=("RWS-CREATE-10", "RWS-CREATE-22", "RWS-ERR-3"),
     deliberate=("RWS-TRANS-6",),
     drives="one binary message, then a generate:false response.create",
     needs_model=False,
 )
 async def binary(ctx: ScenarioContext) -> None:
-    await ctx.connect()
+    conn = await ctx.connect()
     payload = b'{"type":"response.create"}'
-    await _expect_frame_error(
-        ctx, payload, "unsupported_frame_type", "RWS-CREATE-10", "binary message"
-    )
+    since = len(conn.messages)
+    await conn.send_binary(payload, note="binary message")
+
+    def answered(message: Message) -> bool:
+        return message.kind == "close" or is_error("unsupported_frame_type")(message)
+
+    try:
+        answer = await conn.expect_within(
+            answered, ctx.config.timeout, since=since, what="the answer to a binary message"
+        )
+    except (ExpectationTimeout, ConnectionClosedError) as exc:
+        raise ctx.fail(
+            "RWS-CREATE-10", f"binary message: expected the error unsupported_frame_type; {exc}"
+        ) from exc
+    if answer.kind == "close":
+        ctx.note("binary_message_answer", f"close {answer.close_code}")
+        ctx.expect(
+            "RWS-CREATE-10",
+            answer.close_code == 1003,
+            f"binary message: expected the error unsupported_frame_type or the close 1003, got "
+            f"the close {answer.close_code}",
+        )
+        ctx.expect(
+            "RWS-CREATE-22",
+            False,
+            "binary message: the server closed the connection with 1003 (permitted) instead of "
+            "answering with the error unsupported_frame_type, losing the connection's cache",
+        )
+        ctx.not_applicable("RWS-ERR-3", "the server closed the connection (1003) instead")
+        return
+    ctx.expect("RWS-CREATE-10", True, "")
+    ctx.expect("RWS-CREATE-22", True, "")
     await _still_usable(ctx, "RWS-CREATE-10")
 
 

@@ -44,33 +44,57 @@ async def unknown_header_and_query(ctx: ScenarioContext) -> None:
     ctx.expect("RWS-TRANS-15", status == 101, f"unknown query: HTTP {status}, expected 101")
 
 
-# RWS-TRANS-2: no credentials -> 401 before the upgrade.
+def _refused_for_credentials(ctx: ScenarioContext, status: int | None, what: str) -> None:
+    """RWS-TRANS-2/12 (MUST): a 4xx and no WebSocket; RWS-TRANS-20 (SHOULD): 401 (D1)."""
+    answer = (
+        "the WebSocket was opened (101)"
+        if status == 101
+        else "no HTTP answer"
+        if status is None
+        else f"HTTP {status}"
+    )
+    client_error = status is not None and 400 <= status <= 499
+    ctx.expect(
+        "RWS-TRANS-2",
+        client_error,
+        f"{what}: expected a refusal with a 4xx status and no WebSocket, got {answer}",
+    )
+    ctx.expect(
+        "RWS-TRANS-12",
+        status is not None and status >= 400,
+        f"{what}: expected a refusal with a status of 400 or above, got {answer}",
+    )
+    if client_error:
+        ctx.expect("RWS-TRANS-20", status == 401, f"{what}: refused with {status}, not 401")
+
+
+# RWS-TRANS-2, RWS-TRANS-12, RWS-TRANS-20: no credentials -> a 4xx (401 recommended) before the
+# upgrade.
 @scenario(
     "handshake.no-credentials-401",
-    "upgrade without Authorization is refused with 401",
-    requirements=("RWS-TRANS-2", "RWS-TRANS-12"),
+    "upgrade without Authorization is refused with a 4xx status (401 recommended)",
+    requirements=("RWS-TRANS-2", "RWS-TRANS-12", "RWS-TRANS-20"),
     drives="one upgrade without an Authorization header",
     needs_model=False,
 )
 async def no_credentials(ctx: ScenarioContext) -> None:
     result = await ctx.try_connect(api_key=None)
     status = result.status if isinstance(result, Rejected) else 101
-    ctx.expect("RWS-TRANS-2", status == 401, f"expected HTTP 401, got {status}")
-    ctx.expect("RWS-TRANS-12", status == 401, f"expected HTTP 401 and no WebSocket, got {status}")
+    _refused_for_credentials(ctx, status, "an upgrade without Authorization")
 
 
-# RWS-TRANS-2: credentials the server does not accept -> 401 before the upgrade.
+# RWS-TRANS-2, RWS-TRANS-20: credentials the server does not accept -> a 4xx (401 recommended).
 @scenario(
     "handshake.bad-credentials-401",
-    "upgrade with an unknown API key is refused with 401",
-    requirements=("RWS-TRANS-2",),
+    "upgrade with an unknown API key is refused with a 4xx status (401 recommended)",
+    requirements=("RWS-TRANS-2", "RWS-TRANS-12", "RWS-TRANS-20"),
     drives="one upgrade with Authorization: Bearer <a key nobody issued>",
     needs_model=False,
 )
 async def bad_credentials(ctx: ScenarioContext) -> None:
     result = await ctx.try_connect(api_key="rws-conformance-not-a-valid-key-0000")
     status = result.status if isinstance(result, Rejected) else 101
-    ctx.expect("RWS-TRANS-2", status == 401, f"expected HTTP 401, got {status}")
+    _refused_for_credentials(ctx, status, "an upgrade with a key nobody issued")
 
 
 # RWS-TRANS-4 (SHOULD): a plain GET on the WebSocket path gets 426.

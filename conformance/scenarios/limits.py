@@ -41,14 +41,16 @@ def _short_idle(config: SuiteConfig) -> str | None:
     return None
 
 
+# RWS-LIMIT-12: with busy-lane=queue, a request queued behind the slow run never starts.
 # RWS-LIMIT-1, RWS-LIMIT-2, RWS-ERR-6: at the age limit: no new runs, running ones finish,
 # websocket_connection_limit_reached, close 1001. RWS-LIMIT-11 (SHOULD, judged by the checker):
 # the limit error answering the request sent after the limit waits for the slow run's end.
 @scenario(
     "limits.connection-age",
     "at the connection-age limit new requests are refused, running runs end, close 1001",
-    requirements=("RWS-LIMIT-1", "RWS-LIMIT-2", "RWS-LIMIT-11", "RWS-ERR-6"),
-    drives="a slow run started just before the test age limit; a request just after it",
+    requirements=("RWS-LIMIT-1", "RWS-LIMIT-2", "RWS-LIMIT-11", "RWS-LIMIT-12", "RWS-ERR-6"),
+    drives="a slow run started just before the test age limit, a request queued behind it "
+    "(busy-lane=queue); a request just after the limit",
     skip_if=_short_age,
 )
 async def connection_age(ctx: ScenarioContext) -> None:
@@ -73,6 +75,11 @@ async def connection_age(ctx: ScenarioContext) -> None:
     # About 14 events, each delayed: the run spans the limit by a wide margin.
     slow = f"rws:delay ms={int(lead * 1000 / 5)}\nrws:text length=30 chunks=10"
     index = await ctx.send_create(conn, ctx.create(slow, store=False))
+    queued = ctx.config.parameter("busy-lane") == "queue"
+    if queued:
+        await conn.send_json(ctx.create("rws:text length=4", store=False), note="queued")
+    else:
+        ctx.not_applicable("RWS-LIMIT-12", "the server declares busy-lane=reject: nothing queues")
     await trio.sleep_until(opened + age + lead / 2)
     since = len(conn.messages)
     await conn.send_json(ctx.create("rws:text length=4", store=False), note="after the limit")
@@ -99,7 +106,19 @@ async def connection_age(ctx: ScenarioContext) -> None:
         for m in conn.messages[since:]
         if m.type == "response.created" and _response_id(m) != run.response_id
     ]
-    ctx.expect("RWS-LIMIT-1", not late, f"runs started after the age limit (messages {late})")
+    # One lane, FIFO (RWS-LANE-1): a late run is first the queued request's, then the late one's.
+    if queued:
+        ctx.expect(
+            "RWS-LIMIT-12",
+            not late,
+            f"the request queued behind the slow run before the age limit started after it "
+            f"(response.created at message {late[0] if late else None})",
+        )
+    ctx.expect(
+        "RWS-LIMIT-1",
+        len(late) <= (1 if queued else 0),
+        f"the request sent after the age limit started a run (messages {late})",
+    )
 
     def closed(message: Message) -> bool:
         return message.kind == "close"

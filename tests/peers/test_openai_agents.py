@@ -128,7 +128,7 @@ def test_agents_sdk_sends_stream_true_and_the_server_accepts_it(
     agents_report: dict[str, Any],
 ) -> None:
     # A client-side finding recorded as data: the Agents SDK always sends "stream": true, which
-    # RWS-CREATE-2 asks clients not to send; RWS-CREATE-3 makes servers accept it, and they do.
+    # RWS-CREATE-2 asks clients not to send; RWS-CREATE-18 makes servers accept it, and they do.
     requests = [r for name in _CITIES for r in _requests(agents_report[name])]
     assert requests
     assert all(r.get("stream") is True for r in requests)

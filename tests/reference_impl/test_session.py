@@ -531,7 +531,7 @@ class TestMessages:
     def test_server_rejects_invalid_requests_with_the_offending_param(
         self, fields: dict[str, Any], code: str, param: str
     ) -> None:
-        """RWS-CREATE-3, RWS-CREATE-5: one error naming the field; no run starts."""
+        """RWS-CREATE-20, RWS-CREATE-5: one error naming the field; no run starts."""
         driver = Driver()
         event = create(**fields)
         for name in [name for name, value in fields.items() if value is ...]:
@@ -543,7 +543,7 @@ class TestMessages:
         assert driver.runs == []
 
     def test_server_accepts_stream_true_and_null(self) -> None:
-        """RWS-CREATE-3: stream absent, null or true is accepted."""
+        """RWS-CREATE-18: stream absent, null or true is accepted."""
         driver = Driver()
         for stream in (True, None):
             assert terminal(driver.turn(create(stream=stream)))["type"] == "response.completed"
