@@ -178,14 +178,24 @@ def facts(
     return out
 
 
-def predict(rules: CacheRules, found: Mapping[str, Any], entry: tuple[str, ...] = ()) -> Prediction:
+def predict(
+    rules: CacheRules,
+    found: Mapping[str, Any],
+    entry: tuple[str, ...] = (),
+    parameters: Mapping[str, str] | None = None,
+) -> Prediction:
     """Apply the prediction table to the facts of one continuation (first match wins).
 
     ``entry`` are the requirements of the cached entry (when the previous response is one);
-    a prediction that relies on the entry cites them too.
+    a prediction that relies on the entry cites them too. A row with ``parameters`` applies
+    only when the server declared those values (D24: ``storage``).
     """
+    declared = parameters or {}
     for row in rules.predictions:
         when = row.get("when", {})
+        wanted = row.get("parameters", {})
+        if any(declared.get(k) != v for k, v in wanted.items()):
+            continue
         if all(_matches(found.get(k, _NONE), v) for k, v in when.items()):
             requirements = tuple(row.get("requirements", ()))
             if "cached" in when:

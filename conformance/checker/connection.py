@@ -418,7 +418,7 @@ class Connection:
             self.principal,
         )
         entry = self.cache.requirements_of(request.previous)
-        return predict_cache(self.rules.cache, found, entry)
+        return predict_cache(self.rules.cache, found, entry, self.checker.config.parameters)
 
     def _steer(self, body: Mapping[str, Any], index: int) -> None:
         # RWS-STEER-9: a client never sends stream_id in response.steer.

@@ -197,6 +197,23 @@ class TestOtherConnections:
         t = first_turn(store=True).close().open("c2").create("c2", previous_response_id="resp_a")
         assert_only(check(t.recv(NOT_FOUND, conn="c2")), "RWS-CACHE-3")
 
+    def test_storage_none_stored_response_not_found_passes(self) -> None:
+        """D24: a server that declares storage=none hydrates nothing."""
+        t = first_turn(store=True).close().open("c2").create("c2", previous_response_id="resp_a")
+        assert_clean(check(t.recv(NOT_FOUND, conn="c2"), storage="none"), "RWS-CACHE-4")
+
+    def test_storage_none_stored_response_served_breaks_cache_4(self) -> None:
+        """... and so serving it on another connection is a run without its history."""
+        t = first_turn(store=True).close().open("c2").create("c2", previous_response_id="resp_a")
+        report = check(t.recv(*run_events(rid="resp_b"), conn="c2"), storage="none")
+        assert_only(report, "RWS-CACHE-4")
+
+    def test_storage_none_older_entry_on_same_connection_is_open(self) -> None:
+        """D24 with RWS-CACHE-9: an older entry of the connection may still be served."""
+        t = first_turn(store=True).create(store=True).recv(*run_events(rid="resp_b"))
+        t.create(previous_response_id="resp_a").recv(NOT_FOUND)
+        assert not check(t, storage="none").failed
+
     def test_other_api_key_served_breaks_limit_5(self) -> None:
         """A response is never served to another API key."""
         t = first_turn(store=True).open("c2", principal="key-b")
