@@ -9,6 +9,12 @@ BIN := $(VENV)/bin
 # The real SDK peers pin websockets<16/<17, so they live in a virtualenv of their own.
 PEERS_VENV := .venv-peers
 PEERS_BIN := $(PEERS_VENV)/bin
+# Codex CLI, the most used WebSocket-mode client, is a peer too: its npm package (and the
+# platform binary it depends on, from the npm registry) in a folder of its own.
+CODEX_VERSION := 0.171.0
+CODEX_DIR := .peers-codex
+CODEX := $(CODEX_DIR)/node_modules/.bin/codex
+CODEX_STAMP := $(CODEX_DIR)/.installed-$(CODEX_VERSION)
 REPORT_DIR ?= conformance-report
 
 .PHONY: conformance test lint typecheck pytest peers spec-check spec-render clean
@@ -25,17 +31,25 @@ $(PEERS_BIN)/.installed: peers-requirements.txt
 	$(PEERS_BIN)/python -m pip install --quiet -r peers-requirements.txt
 	touch $@
 
-peers: $(PEERS_BIN)/.installed
+$(CODEX_STAMP):
+	@command -v npm >/dev/null || (apt-get update -qq && apt-get install -y -qq npm)
+	rm -rf $(CODEX_DIR) && mkdir -p $(CODEX_DIR)
+	npm install --prefix $(CODEX_DIR) --save-exact --ignore-scripts --no-audit --no-fund \
+		--loglevel=error @openai/codex@$(CODEX_VERSION)
+	$(CODEX) --version
+	touch $@
+
+peers: $(PEERS_BIN)/.installed $(CODEX_STAMP)
 
 conformance: $(BIN)/.installed
 	$(BIN)/responses-ws check --spawn-reference --report-dir $(REPORT_DIR)
 
 # The client conformance suite for the shipped adapters (raw websockets, openai SDK,
-# openai-agents): REPORT_DIR/report.json has one entry per adapter and check.
+# openai-agents, Codex CLI): REPORT_DIR/report.json has one entry per adapter and check.
 .PHONY: client-conformance
 client-conformance: $(BIN)/.installed peers
-	RWS_PEERS_PYTHON=$(abspath $(PEERS_BIN))/python $(BIN)/responses-ws check-client \
-		--shipped all --jobs 6 --report-dir $(REPORT_DIR)
+	RWS_PEERS_PYTHON=$(abspath $(PEERS_BIN))/python RWS_CODEX=$(abspath $(CODEX)) \
+		$(BIN)/responses-ws check-client --shipped all --jobs 6 --report-dir $(REPORT_DIR)
 
 # Benchmarks (issue 8) and fuzzing (issue 6) against the reference server, on loopback.
 .PHONY: bench fuzz
@@ -59,7 +73,7 @@ typecheck: $(BIN)/.installed
 	$(BIN)/mypy
 
 pytest: $(BIN)/.installed peers
-	RWS_PEERS_PYTHON=$(abspath $(PEERS_BIN))/python $(BIN)/pytest
+	RWS_PEERS_PYTHON=$(abspath $(PEERS_BIN))/python RWS_CODEX=$(abspath $(CODEX)) $(BIN)/pytest
 
 test: lint typecheck spec-check docs-check browser pytest
 
@@ -114,4 +128,4 @@ browser:
 		|| echo "warning: chromium could not be installed; the browser test will skip"; fi
 
 clean:
-	rm -rf $(VENV) $(PEERS_VENV) build dist site $(REPORT_DIR)
+	rm -rf $(VENV) $(PEERS_VENV) $(CODEX_DIR) build dist site $(REPORT_DIR)

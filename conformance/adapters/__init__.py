@@ -4,7 +4,9 @@ Each adapter is a program that follows the adapter contract (docs/client-adapter
 ``raw_websockets`` (a minimal client on ``websockets``, the project's interpreter),
 ``openai_sdk`` (the ``openai`` SDK's ``client.responses.connect()``) and ``openai_agents``
 (an ``openai-agents`` Runner with a function tool over WebSocket mode), the last two run with
-the peers interpreter. Their known misses are in ``expected-failures/<adapter>.yaml``.
+the peers interpreter. ``codex_cli`` drives Codex CLI's ``codex exec`` (installed by
+``make peers`` into ``.peers-codex/``); it is standard library only and runs with the
+project's interpreter. Their known misses are in ``expected-failures/<adapter>.yaml``.
 
 This module imports nothing but the standard library: the peers interpreter imports the
 package when it runs an adapter as ``python -m conformance.adapters.<name>``.
@@ -47,6 +49,7 @@ ADAPTERS: tuple[AdapterInfo, ...] = (
     AdapterInfo("raw-websockets", "raw_websockets", False, frozenset({"core", "multiplex"})),
     AdapterInfo("openai-sdk", "openai_sdk", True, frozenset({"core", "multiplex"})),
     AdapterInfo("openai-agents", "openai_agents", True, frozenset({"core"})),
+    AdapterInfo("codex-cli", "codex_cli", False, frozenset({"core"})),
 )
 
 

@@ -1,4 +1,5 @@
-"""Real SDK peers (``openai``, ``openai-agents``) against the reference server (issue 3)."""
+"""Real peers against the reference server: the ``openai`` and ``openai-agents`` SDKs (issue 3)
+and Codex CLI (issue 13)."""
 
 from __future__ import annotations
 
