@@ -260,7 +260,12 @@ def cache_page(root: Path) -> str:
     )
     rows = []
     for p in rules.get("predictions", []):
-        when = ", ".join(f"{k} = {json.dumps(v)}" for k, v in p.get("when", {}).items())
+        conditions = [f"{k} = {json.dumps(v)}" for k, v in p.get("when", {}).items()]
+        # D24: a row that applies only under a declared server parameter says so.
+        conditions += [
+            f"declared {k} = {json.dumps(v)}" for k, v in p.get("parameters", {}).items()
+        ]
+        when = ", ".join(conditions)
         expect = str(p.get("expect"))
         if p.get("code"):
             expect += " " + code(str(p["code"]))
