@@ -129,6 +129,8 @@ class RwsSettings:
     single_key: bool = False
     test_connection_age: float | None = None
     age_limit_url: str | None = None
+    test_idle_timeout: float | None = None
+    idle_limit_url: str | None = None
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> RwsSettings | None:
@@ -162,6 +164,8 @@ class RwsSettings:
             single_key=bool(config.getoption("rws_single_key")),
             test_connection_age=config.getoption("rws_test_connection_age"),
             age_limit_url=config.getoption("rws_age_limit_url"),
+            test_idle_timeout=config.getoption("rws_test_idle_timeout"),
+            idle_limit_url=config.getoption("rws_idle_limit_url"),
         )
 
 
@@ -199,6 +203,8 @@ class HarnessSource:
             single_key=settings.single_key,
             test_connection_age=settings.test_connection_age,
             age_limit_url=settings.age_limit_url,
+            test_idle_timeout=settings.test_idle_timeout,
+            idle_limit_url=settings.idle_limit_url,
         )
         self.scenarios = {scn.id: scn for scn in all_scenarios()}
         self.requirements = load_requirements()
@@ -907,6 +913,19 @@ def _addoptions_of_check(group: Any) -> None:
         "--rws-age-limit-url",
         default=None,
         help="a second instance of the server started with --rws-test-connection-age",
+    )
+    group.addoption(
+        "--rws-test-idle-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="the server (or --rws-idle-limit-url) runs with this short idle-timeout; "
+        "enables the RWS-LIMIT-4 checks",
+    )
+    group.addoption(
+        "--rws-idle-limit-url",
+        default=None,
+        help="an instance of the server started with --rws-test-idle-timeout",
     )
 
 

@@ -290,6 +290,10 @@ async def _handle(
         await tasks.read()
         # The client is gone (or the session closed the connection): stop everything.
         nursery.cancel_scope.cancel()
+    # The persist-on-close fault: what it held back is saved only now (RWS-CACHE-11 broken).
+    with trio.CancelScope(shield=True):
+        for held in session.held_records():
+            await trio.to_thread.run_sync(store.save, held.record, held.api_key)
 
 
 async def serve(

@@ -266,6 +266,9 @@ async def _handle(
     finally:
         # The client is gone (or the session closed the connection): stop everything.
         await tasks.cancel_all()
+        # The persist-on-close fault: what it held back is saved only now (RWS-CACHE-11).
+        for held in session.held_records():
+            await asyncio.shield(asyncio.to_thread(store.save, held.record, held.api_key))
 
 
 @contextlib.asynccontextmanager

@@ -40,8 +40,10 @@ from conformance.results import CheckResult
 
 __all__ = ["build_config", "register", "run"]
 
-# The reference server runs a second instance with this connection age for RWS-LIMIT-1/2.
+# The reference server runs a second instance with this connection age for RWS-LIMIT-1/2,
+# and a third with this idle-timeout for RWS-LIMIT-4.
 _REFERENCE_TEST_AGE = 3.0
+_REFERENCE_TEST_IDLE = 1.0
 
 
 def register(subparsers: Any) -> None:
@@ -109,6 +111,17 @@ def register(subparsers: Any) -> None:
         "connection age of --test-connection-age",
     )
     add(
+        "--test-idle-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="the server at --idle-limit-url (default: --server-url) runs with this short "
+        "idle-timeout for testing; enables the RWS-LIMIT-4 checks",
+    )
+    add(
+        "--idle-limit-url",
+        help="an instance of the server started with the short idle-timeout of --test-idle-timeout",
+    )
+    add(
         "--check",
         action="append",
         default=[],
@@ -171,6 +184,8 @@ def build_config(args: argparse.Namespace, model: str) -> SuiteConfig:
         quiet_period=args.quiet_period,
         test_connection_age=args.test_connection_age,
         age_limit_url=args.age_limit_url,
+        test_idle_timeout=args.test_idle_timeout,
+        idle_limit_url=args.idle_limit_url,
     )
 
 
@@ -184,8 +199,13 @@ def _target(args: argparse.Namespace) -> Iterator[argparse.Namespace]:
     with (
         spawn_reference(extra) as main,
         spawn_reference([*extra, "--max-connection-age", str(_REFERENCE_TEST_AGE)]) as aged,
+        spawn_reference([*extra, "--idle-timeout", str(_REFERENCE_TEST_IDLE)]) as idle,
     ):
-        print(f"reference server: {main.url} (age-limit instance: {aged.url})", flush=True)
+        print(
+            f"reference server: {main.url} (age-limit instance: {aged.url}, idle-limit "
+            f"instance: {idle.url})",
+            flush=True,
+        )
         overrides = {
             "server_url": main.url,
             "api_key": args.api_key or main.api_keys[0],
@@ -193,6 +213,8 @@ def _target(args: argparse.Namespace) -> Iterator[argparse.Namespace]:
             "profile": args.profile or "core,multiplex,conformance-model",
             "test_connection_age": args.test_connection_age or _REFERENCE_TEST_AGE,
             "age_limit_url": aged.url,
+            "test_idle_timeout": args.test_idle_timeout or _REFERENCE_TEST_IDLE,
+            "idle_limit_url": idle.url,
         }
         yield argparse.Namespace(**{**vars(args), **overrides})
 

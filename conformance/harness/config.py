@@ -39,6 +39,8 @@ DEFAULT_PARAMETERS: Mapping[str, str] = MappingProxyType(
         "max-active-responses": "16",
         "max-named-lanes": "32",
         "busy-lane": "queue",
+        # D24: "none" for a server that keeps nothing beyond the connection (no hydration).
+        "storage": "durable",
     }
 )
 
@@ -85,6 +87,11 @@ class SuiteConfig:
     test_connection_age: float | None = None
     # Where that short-lived server listens, when it is not server_url itself.
     age_limit_url: str | None = None
+    # The server runs with this short idle-timeout for testing (seconds), so that the suite
+    # can wait for it (RWS-LIMIT-4); None when it cannot.
+    test_idle_timeout: float | None = None
+    # Where that server listens, when it is not server_url itself.
+    idle_limit_url: str | None = None
     model: str = CONFORMANCE_MODEL
     profiles: frozenset[str] = frozenset({"core"})
     parameters: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_PARAMETERS))
@@ -129,4 +136,6 @@ class SuiteConfig:
             "second_api_key": self.api_key2 is not None,
             "test_connection_age_s": self.test_connection_age,
             "age_limit_url": self.age_limit_url,
+            "test_idle_timeout_s": self.test_idle_timeout,
+            "idle_limit_url": self.idle_limit_url,
         }

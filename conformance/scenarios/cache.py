@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from conformance.harness.context import ScenarioContext
+from conformance.harness.context import PrerequisiteFailed, ScenarioContext
 from conformance.harness.lanes import Outcome
 from conformance.harness.registry import scenario
 from conformance.harness.wire import Connection, Rejected
@@ -139,11 +139,13 @@ async def store_false_other_connection(ctx: ScenarioContext) -> None:
         )
 
 
-# RWS-CACHE-3, RWS-CACHE-11, RWS-MODEL-3: a stored response is hydrated on a new connection.
+# RWS-CACHE-3, RWS-CACHE-11, RWS-MODEL-3: a stored response is hydrated on a new connection;
+# RWS-CACHE-4 (D24): on a server that declares storage=none, it is previous_response_not_found.
 @scenario(
     "cache.store-true-hydrated-after-reconnect",
-    "a store:true response is hydrated on a new connection with the same context",
-    requirements=("RWS-CACHE-3", "RWS-CACHE-11", "RWS-MODEL-3"),
+    "a store:true response is hydrated on a new connection with the same context "
+    "(not found on a server declaring storage=none)",
+    requirements=("RWS-CACHE-3", "RWS-CACHE-11", "RWS-MODEL-3", "RWS-CACHE-4"),
     drives="run 1 store:true on c1, close c1; continue it on c2 with 'rws:context'",
 )
 async def hydrated(ctx: ScenarioContext) -> None:
@@ -152,6 +154,20 @@ async def hydrated(ctx: ScenarioContext) -> None:
     await first_conn.close()
     conn = await ctx.connect()
     second = await continue_with_context(ctx, conn, first, store=True, what="hydration")
+    if ctx.config.parameter("storage") == "none":
+        reason = "the server declares storage=none: nothing is hydrated (D24)"
+        for requirement in ("RWS-CACHE-3", "RWS-CACHE-11", "RWS-MODEL-3"):
+            ctx.not_applicable(requirement, reason)
+        expect_error(
+            ctx,
+            second,
+            "previous_response_not_found",
+            "RWS-CACHE-4",
+            what="continuing a store:true response on a new connection with storage=none",
+            param="previous_response_id",
+        )
+        return
+    ctx.not_applicable("RWS-CACHE-4", "the server declares storage=durable: it hydrates")
     if not expect_run_status(ctx, second, "completed", "RWS-CACHE-3", what="hydrated run"):
         ctx.expect("RWS-CACHE-11", False, "a stored, completed response could not be hydrated")
         return
@@ -315,3 +331,50 @@ async def older_entry(ctx: ScenarioContext) -> None:
     outcome = await continue_with_context(ctx, conn, first, store=False, what="older entry")
     ctx.note("older_entry_continuation", describe(outcome))
     ctx.expect("RWS-CACHE-9", True, "")
+
+
+# RWS-CACHE-11: a store:true response is durable by the time its terminal event is sent, not
+# only once its connection has closed: a second connection of the same key hydrates it while
+# the first is still open. Runnable with any model; conformance-1 also proves the context.
+@scenario(
+    "cache.store-true-hydrated-while-open",
+    "a store:true response is hydrated on a second connection while its own is still open",
+    requirements=("RWS-CACHE-11",),
+    drives="run 1 store:true on c1; with c1 still open, continue it on c2 (same API key)",
+    needs_model=False,
+)
+async def hydrated_while_open(ctx: ScenarioContext) -> None:
+    scripted = ctx.config.scripted
+    fields: dict[str, Any] = (
+        {"store": True} if scripted else {"store": True, "max_output_tokens": 64}
+    )
+    prompt = _FIRST if scripted else "Say hello in five words."
+    first_conn = await ctx.connect()
+    first = await ctx.completed(first_conn, ctx.create(prompt, **fields))
+    conn = await ctx.connect()
+    follow = "rws:context" if scripted else "Now say goodbye in five words."
+    what = "continuing it on c2 while c1 is open"
+    second = await ctx.request(
+        conn,
+        ctx.create(follow, previous_response_id=first.response_id, **fields),
+        what=what,
+    )
+    if first_conn.closed.is_set():
+        raise PrerequisiteFailed(
+            f"c1 closed (code {first_conn.close_code}) before the continuation on c2 was "
+            "answered; the check needs it open"
+        )
+    hydrated = second.kind == "run" and second.status in ("completed", "incomplete")
+    ctx.expect(
+        "RWS-CACHE-11",
+        hydrated,
+        f"response {first.response_id} (store:true) sent response.completed on c1, which is "
+        f"still open; continuing it on c2 with the same API key got {describe(second)}: a "
+        "store:true response must be persisted before its terminal event is sent, not when "
+        "its connection closes",
+    )
+    if hydrated and scripted:
+        restored = normalise_input(_FIRST) + done_items(first)
+        expect_context(
+            ctx, second, [*restored, *normalise_input("rws:context")], "RWS-CACHE-11", what
+        )

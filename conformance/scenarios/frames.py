@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from conformance.harness.context import ScenarioContext
+import json
+
+from conformance.harness.context import PrerequisiteFailed, ScenarioContext
 from conformance.harness.registry import scenario
 from conformance.harness.wire import ConnectionClosedError, ExpectationTimeout, Message
-from conformance.scenarios._common import expect_run_status, is_error
+from conformance.scenarios._common import describe, expect_run_status, is_error, quiet_after
 
 __all__: list[str] = []
 
@@ -123,3 +125,53 @@ async def unknown_type(ctx: ScenarioContext) -> None:
         ctx, '{"model":"x"}', "unknown_event_type", "RWS-CREATE-11", "missing type"
     )
     await _still_usable(ctx, "RWS-CREATE-11")
+
+
+_MiB = 1024 * 1024
+# The largest message the suite sends for RWS-TRANS-7: a larger declared size is tested here.
+_LARGEST_SENT = 64 * _MiB
+
+
+# RWS-TRANS-7: a message of exactly the declared max-message-size is accepted (the 1 MiB check
+# says nothing about a server that refuses messages well below what it declares).
+@scenario(
+    "frames.message-at-declared-size",
+    "a response.create of exactly the declared max-message-size is accepted",
+    requirements=("RWS-TRANS-7",),
+    drives="one generate:false response.create whose input pads it to max-message-size bytes "
+    "(16 MiB when nothing is declared)",
+    needs_model=False,
+)
+async def message_at_declared_size(ctx: ScenarioContext) -> None:
+    declared = ctx.config.int_parameter("max-message-size")
+    if declared is None:
+        raise PrerequisiteFailed(
+            f"the declared max-message-size {ctx.config.parameter('max-message-size')!r} is "
+            "not a number of bytes"
+        )
+    ctx.expect(
+        "RWS-TRANS-7",
+        declared >= _MiB,
+        f"the declared max-message-size {declared} is below 1 MiB ({_MiB} bytes)",
+    )
+    size = min(declared, _LARGEST_SENT)
+    if size < declared:
+        ctx.note("sent_instead_of_declared", f"{size} bytes (the suite sends at most that)")
+    event = ctx.create("", generate=False, store=False)
+    # The message is the event's compact JSON (as Connection.send_json writes it), all ASCII.
+    event["input"] = "x" * (size - len(json.dumps(event, separators=(",", ":"))))
+    conn = await ctx.connect()
+    what = f"a response.create of exactly {size} bytes (the declared max-message-size)"
+    index = await ctx.send_create(conn, event, note=what)
+    outcome = await ctx.outcome(conn, index, what=what, requirement="RWS-TRANS-7")
+    # Any outcome of the request shows the message was read: a run, or a request-scoped error
+    # about what it asks for (an input too long for the model is not a refused message).
+    ctx.note("answer_at_declared_size", describe(outcome))
+    # A close right after the answer is a refusal too: watch the quiet period for one.
+    await quiet_after(ctx, conn, len(conn.messages))
+    ctx.expect(
+        "RWS-TRANS-7",
+        not conn.closed.is_set(),
+        f"{what} was answered ({describe(outcome)}), then the server closed the connection "
+        f"(code {conn.close_code})",
+    )

@@ -344,3 +344,110 @@ async def stream_id_without_multiplex(ctx: ScenarioContext) -> None:
             outcome.first.get("stream_id") == "a",
             f"the error carries stream_id {outcome.first.get('stream_id')!r}, expected 'a'",
         )
+
+
+def _first_overlap(conn: Connection, lane: str | None) -> str | None:
+    """Where a run on ``lane`` started before the previous run there ended (None: nowhere)."""
+    running: tuple[int, str | None] | None = None  # (message index, response id)
+    for index, kind, response_id in _positions(conn, lane):
+        if kind == "response.created":
+            if running is not None:
+                return (
+                    f"run {response_id} sent response.created (message {index}) while run "
+                    f"{running[1]} (response.created at message {running[0]}) had not sent its "
+                    "terminal event"
+                )
+            running = (index, response_id)
+        elif kind in TERMINAL_TYPES:
+            running = None
+    return None
+
+
+# RWS-LANE-1, RWS-LANE-2 on a named lane: the runs of every lane follow one another, not
+# only those of the default lane.
+@scenario(
+    "lanes.busy-named-lane",
+    "a second request on a busy named lane is queued (or rejected) and never overlaps the first",
+    requirements=("RWS-LANE-1", "RWS-LANE-2"),
+    profile="multiplex",
+    extra_profiles=("conformance-model",),
+    # Under busy-lane=reject a second request on a busy lane is the point of the check.
+    deliberate=("RWS-CLIENT-3",),
+    drives="two back-to-back requests on stream_id 'a': a slow run, then a short one",
+)
+async def busy_named_lane(ctx: ScenarioContext) -> None:
+    conn = await ctx.connect()
+    policy = _busy_policy(ctx.config)
+    ctx.note("busy_lane_policy", policy)
+    index_1 = await ctx.send_create(conn, ctx.create(_SLOW, stream_id="a", store=False))
+    index_2 = await ctx.send_create(
+        conn, ctx.create("rws:text length=8", stream_id="a", store=False)
+    )
+    try:
+        first = await ctx.outcome(conn, index_1, "a", what="the first request on lane a")
+        second = await ctx.outcome(conn, index_2, "a", what="the second request on lane a")
+    finally:
+        # Judged also when the outcomes could not be told apart: overlapping runs interleave.
+        overlap = _first_overlap(conn, "a")
+        ctx.expect(
+            "RWS-LANE-1",
+            overlap is None,
+            f"two requests sent back to back on stream_id 'a' (a slow run, then a short one): "
+            f"{overlap}; runs on one lane must not overlap",
+        )
+    expect_run_status(ctx, first, "completed", "RWS-LANE-1", what="the first run on lane a")
+    if policy == "reject":
+        expect_error(
+            ctx, second, "response_already_in_flight", "RWS-LANE-2", what="busy named lane"
+        )
+    else:
+        expect_run_status(ctx, second, "completed", "RWS-LANE-2", what="the queued run on lane a")
+
+
+# A run on the default lane that lasts while the named lanes are filled (about 0.9 s).
+_DEFAULT_BUSY = "rws:delay ms=60\nrws:text length=40 chunks=8"
+
+
+# RWS-LANE-5: the default lane does not count toward max-named-lanes (spec/lanes.md, 8.2).
+@scenario(
+    "lanes.named-lane-limit-default-busy",
+    "with a run in flight on the default lane, the declared number of named lanes is accepted",
+    requirements=("RWS-LANE-5",),
+    profile="multiplex",
+    extra_profiles=("conformance-model",),
+    drives="a slow run on the default lane; while it runs, generate:false requests on "
+    "max-named-lanes distinct named lanes, one after the other",
+)
+async def lane_limit_default_busy(ctx: ScenarioContext) -> None:
+    conn = await ctx.connect()
+    limit = ctx.config.int_parameter("max-named-lanes") or 32
+    default_index = await ctx.send_create(conn, ctx.create(_DEFAULT_BUSY, store=False))
+    await conn.expect_within(
+        lambda m: m.type == "response.created" and "stream_id" not in (m.event or {}),
+        ctx.config.timeout,
+        what="response.created of the run on the default lane",
+    )
+    for n in range(limit):
+        lane = f"lane-{n}"
+        run = await ctx.request(
+            conn,
+            ctx.create("hi", generate=False, store=False, stream_id=lane),
+            what=f"named lane {n + 1} of {limit}",
+        )
+        if not expect_run_status(
+            ctx,
+            run,
+            "completed",
+            "RWS-LANE-5",
+            what=f"stream_id {lane!r}, named lane {n + 1} of the declared max-named-lanes "
+            f"{limit}, sent while a run was in flight on the default lane (which does not "
+            "count toward the limit)",
+        ):
+            return
+    filled = len(conn.messages)
+    default = await ctx.outcome(conn, default_index, what="the run on the default lane")
+    expect_run_status(ctx, default, "completed", "RWS-LANE-5", what="the run on the default lane")
+    # Whether the default lane was busy until the last named lane was accepted (else the check
+    # showed only that a default lane already used does not count).
+    ended = [i for i, kind, _ in _positions(conn, None) if kind in TERMINAL_TYPES]
+    ctx.note("default_lane_busy_throughout", bool(ended) and ended[0] >= filled)

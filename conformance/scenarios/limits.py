@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import trio
 
 from conformance.harness.config import SuiteConfig, responses_url
 from conformance.harness.context import PrerequisiteFailed, ScenarioContext
+from conformance.harness.lanes import error_registry, outcomes
 from conformance.harness.registry import scenario
-from conformance.harness.wire import ConnectionClosedError, ExpectationTimeout, Message
+from conformance.harness.wire import Connection, ConnectionClosedError, ExpectationTimeout, Message
 from conformance.scenarios._common import describe, expect_error, expect_run_status, is_error
 
 __all__: list[str] = []
@@ -27,16 +29,32 @@ def _short_age(config: SuiteConfig) -> str | None:
     return None
 
 
-def _short_idle(config: SuiteConfig) -> str | None:
+def _idle_limit(config: SuiteConfig) -> tuple[float, str] | None:
+    """The idle-timeout the suite can wait for, and the URL of the server that has it.
+
+    A test instance with a short idle-timeout (``--test-idle-timeout``, at
+    ``--idle-limit-url`` or the server URL) comes first; else a declared idle-timeout of at
+    most 30 s of the server itself; else None.
+    """
+    if config.test_idle_timeout is not None:
+        url = config.idle_limit_url
+        return config.test_idle_timeout, responses_url(url) if url else config.url
     idle = config.parameter("idle-timeout")
     try:
         seconds = float(idle) if idle is not None else None
     except ValueError:
         seconds = None
     if seconds is None or seconds > _TESTABLE_LIMIT_S:
+        return None
+    return seconds, config.url
+
+
+def _short_idle(config: SuiteConfig) -> str | None:
+    if _idle_limit(config) is None:
         return (
-            "no idle-timeout of at most 30 s declared (--server-param idle-timeout=SECONDS); "
-            "RWS-LIMIT-4 applies only to a server that declares one"
+            "no idle-timeout of at most 30 s declared (--server-param idle-timeout=SECONDS) "
+            "and no test instance with a short one (--test-idle-timeout SECONDS, "
+            "--idle-limit-url URL); RWS-LIMIT-4 applies only to a server that declares one"
         )
     return None
 
@@ -147,14 +165,17 @@ def _response_id(message: Message) -> str | None:
     skip_if=_short_idle,
 )
 async def idle_timeout(ctx: ScenarioContext) -> None:
-    idle = float(ctx.config.parameter("idle-timeout") or 0)
-    conn = await ctx.connect()
+    limit = _idle_limit(ctx.config)
+    assert limit is not None
+    idle, url = limit
+    conn = await ctx.connect(url=url)
     await trio.sleep(idle * 0.6)
     await ctx.request(conn, ctx.create("hi", generate=False))
     activity = trio.current_time()
     await trio.sleep(idle * 0.6)
     ctx.expect("RWS-LIMIT-4", not conn.closed.is_set(), "closed before the idle timeout")
-    await trio.sleep_until(activity + idle + ctx.config.timeout / 2)
+    with trio.move_on_at(activity + idle + ctx.config.timeout / 2):
+        await conn.closed.wait()
     ctx.expect("RWS-LIMIT-4", conn.closed.is_set(), "not closed after the idle timeout")
     if conn.closed.is_set():
         ctx.expect("RWS-ERR-6", conn.close_code == 1001, f"close code {conn.close_code}")
@@ -280,4 +301,162 @@ async def client_close(ctx: ScenarioContext) -> None:
     )
     ctx.expect(
         "RWS-LIMIT-7", held, f"the run went on after its connection closed: {describe(outcome)}"
+    )
+
+
+# The number of events of 'rws:text length=30 chunks=10' (response.created, in_progress, the
+# item and part added, 10 deltas, text, part and item done, the terminal event).
+_SLOW_TEXT = "rws:text length=30 chunks=10"
+_SLOW_TEXT_EVENTS = 18
+
+
+def _run_lasting(seconds: float) -> str:
+    """A conformance-1 prompt whose run lasts at least ``seconds`` after response.created."""
+    delay_ms = math.ceil(seconds * 1000 / (_SLOW_TEXT_EVENTS - 1))
+    return f"rws:delay ms={delay_ms}\n{_SLOW_TEXT}"
+
+
+def _first_run_ended(conn: Connection, lane: str | None) -> bool:
+    found = outcomes(conn.events, lane)
+    return bool(found) and found[0].complete
+
+
+# RWS-EVENT-5, RWS-LIMIT-1: the websocket_connection_limit_reached error is connection-scoped,
+# also when it answers a request sent on a named lane: it carries no stream_id.
+@scenario(
+    "limits.connection-age-named-lane",
+    "the age-limit error answering a request on a named lane carries no stream_id",
+    requirements=("RWS-EVENT-5", "RWS-LIMIT-1"),
+    profile="multiplex",
+    extra_profiles=("conformance-model",),
+    drives="a slow run on stream_id 'a' from the upgrade to past the test age limit; a request "
+    "on stream_id 'b' just after the limit",
+    skip_if=_short_age,
+)
+async def connection_age_named_lane(ctx: ScenarioContext) -> None:
+    age = ctx.config.test_connection_age
+    assert age is not None
+    url = ctx.config.age_limit_url
+    conn = await ctx.connect(url=responses_url(url) if url else None)
+    opened = trio.current_time()
+    lead = min(1.0, age / 3)
+    # One run from the upgrade to past the limit: it keeps the connection open after the limit
+    # (RWS-LIMIT-2) and never idle (RWS-LIMIT-4), whatever idle-timeout the server has.
+    await ctx.send_create(
+        conn, ctx.create(_run_lasting(age + lead), stream_id="a", store=False), note="slow run"
+    )
+    await trio.sleep_until(opened + age + lead / 2)
+    if _first_run_ended(conn, "a") or conn.closed.is_set():
+        raise PrerequisiteFailed(
+            f"the run on lane 'a' (asked to last {age + lead:g} s) was over, or the connection "
+            f"closed (code {conn.close_code}), before the request after the age limit of "
+            f"{age:g} s could be sent"
+        )
+    since = len(conn.messages)
+    await conn.send_json(
+        ctx.create("rws:text length=4", stream_id="b", store=False),
+        note="on lane b, after the age limit",
+    )
+    try:
+        # The error may wait for the end of the run on lane a (RWS-LIMIT-11).
+        answer = await conn.expect_within(
+            is_error("websocket_connection_limit_reached"),
+            ctx.config.timeout + lead,
+            since=since,
+            what="websocket_connection_limit_reached",
+        )
+    except (ExpectationTimeout, ConnectionClosedError) as exc:
+        raise ctx.fail(
+            "RWS-LIMIT-1",
+            f"a request on stream_id 'b' sent {lead / 2:g} s after the age limit of {age:g} s "
+            f"got no websocket_connection_limit_reached: {exc}",
+        ) from exc
+    event = answer.event or {}
+    ctx.expect(
+        "RWS-EVENT-5",
+        "stream_id" not in event,
+        f"a request on stream_id 'b' sent after the age limit was answered with "
+        f"websocket_connection_limit_reached carrying stream_id {event.get('stream_id')!r}: "
+        "a connection-scoped error carries no stream_id",
+    )
+    status = error_registry()["websocket_connection_limit_reached"].get("status")
+    ctx.expect(
+        "RWS-LIMIT-1",
+        event.get("status") == status,
+        f"websocket_connection_limit_reached with status {event.get('status')!r}, expected "
+        f"{status}",
+    )
+    started = [m.index for m in conn.messages[since:] if m.type == "response.created"]
+    ctx.expect(
+        "RWS-LIMIT-1",
+        not started,
+        f"a run started after the age limit (response.created at messages {started})",
+    )
+    # Let the server end the connection (RWS-LIMIT-2), so that the transcript is complete.
+    with trio.move_on_after(ctx.config.timeout):
+        await conn.closed.wait()
+
+
+# RWS-LIMIT-4: time with a run in flight is not idle time. A run lasting twice the
+# idle-timeout keeps the connection open, and the idle time counts from the run's end.
+@scenario(
+    "limits.idle-timeout-run-in-flight",
+    "a run longer than the idle-timeout keeps the connection open; idle time counts from its end",
+    requirements=("RWS-LIMIT-4",),
+    drives="right after the upgrade, one slow run lasting twice the test idle-timeout; then "
+    "the connection left idle",
+    skip_if=_short_idle,
+)
+async def idle_run_in_flight(ctx: ScenarioContext) -> None:
+    limit = _idle_limit(ctx.config)
+    assert limit is not None
+    idle, url = limit
+    conn = await ctx.connect(url=url)
+    prompt = _run_lasting(2 * idle)
+    sent = trio.current_time()
+    index = await ctx.send_create(conn, ctx.create(prompt, store=False), note="slow run")
+    try:
+        await conn.wait_until(
+            lambda: _first_run_ended(conn, None),
+            2 * idle + ctx.config.timeout,
+            what="the end of the slow run",
+        )
+    except ConnectionClosedError:
+        seen = outcomes(conn.events, None)
+        events = len(seen[0].events) if seen else 0
+        raise ctx.fail(
+            "RWS-LIMIT-4",
+            f"the server closed the connection (code {conn.close_code}) "
+            f"{trio.current_time() - sent:.2f} s after the request {prompt!r}, {events} events "
+            f"into its run of about {2 * idle:g} s: with an idle-timeout of {idle:g} s, time "
+            "with a run in flight is not idle",
+        ) from None
+    except ExpectationTimeout:
+        pass  # reported by ctx.outcome below
+    run = await ctx.outcome(conn, index, what="the slow run")
+    expect_run_status(
+        ctx, run, "completed", "RWS-LIMIT-4", what="the run longer than the idle time"
+    )
+    ended = trio.current_time()
+    # Idle time counts from the end of the run, not from the request sent 2 x idle earlier...
+    with trio.move_on_after(idle / 2):
+        await conn.closed.wait()
+    ctx.expect(
+        "RWS-LIMIT-4",
+        not conn.closed.is_set(),
+        f"the server closed the connection (code {conn.close_code}) "
+        f"{trio.current_time() - ended:.2f} s after the run's terminal event, before its "
+        f"idle-timeout of {idle:g} s: idle time counts from the end of the run",
+    )
+    if conn.closed.is_set():
+        return
+    # ...and the idle-timeout then ends the connection with 1001.
+    with trio.move_on_at(ended + idle + ctx.config.timeout / 2):
+        await conn.closed.wait()
+    ctx.expect(
+        "RWS-LIMIT-4",
+        conn.close_code == 1001,
+        f"{trio.current_time() - ended:.2f} s after the run's terminal event (idle-timeout "
+        f"{idle:g} s) the connection was "
+        + (f"closed with code {conn.close_code}" if conn.closed.is_set() else "still open"),
     )

@@ -13,6 +13,7 @@ from typing import Any
 from conformance.harness.context import ScenarioContext
 from conformance.harness.lanes import Outcome
 from conformance.harness.registry import scenario
+from conformance.harness.wire import Message
 from conformance.scenarios._common import expect_run_status, output_items
 from conformance.scenarios._model import chunk_sizes, normalise_input, pattern, tokens, tokens_of
 
@@ -256,3 +257,61 @@ async def response_ids_unique(ctx: ScenarioContext) -> None:
         raise ctx.fail("RWS-EVENT-7", f"prerequisite: not every request ran: {ids}")
     repeated = sorted({i for i in ran if ran.count(i) > 1})
     ctx.expect("RWS-EVENT-7", not repeated, f"response ids used more than once: {repeated}")
+
+
+# The text of the large-event check: one delta, and every done event and the terminal
+# response that repeat it, is an event of about 200 KB.
+_LARGE_TEXT = 200_000
+
+
+def _not_one_object(message: Message) -> str | None:
+    """Why a server message is not one JSON object in one text message (None: it is)."""
+    if message.kind == "binary":
+        return f"message {message.index} is a binary message of {len(message.data or b'')} bytes"
+    if message.kind == "text" and message.event is None:
+        text = message.text or ""
+        return (
+            f"message {message.index} is {len(text)} characters of text that are not one JSON "
+            f"object (it starts {text[:30]!r} and ends {text[-30:]!r})"
+        )
+    return None
+
+
+# RWS-TRANS-5: however large a server event is, it comes as one JSON object in one text
+# message (never split over several messages, never binary).
+@scenario(
+    "stream.large-event",
+    "events carrying a 200,000-character text each come as one JSON object in one text message",
+    requirements=("RWS-TRANS-5", "RWS-MODEL-2"),
+    drives=f"'rws:text length={_LARGE_TEXT} chunks=1', store false",
+)
+async def large_event(ctx: ScenarioContext) -> None:
+    conn = await ctx.connect()
+    prompt = f"rws:text length={_LARGE_TEXT} chunks=1"
+    try:
+        run = await ctx.request(
+            conn, ctx.create(prompt, store=False), what=f"the {_LARGE_TEXT}-character text run"
+        )
+    finally:
+        # Judged also when the run never completed: a terminal event split in two or sent
+        # as binary never completes it.
+        broken = [reason for m in conn.messages if (reason := _not_one_object(m)) is not None]
+        ctx.expect(
+            "RWS-TRANS-5",
+            not broken,
+            f"asked for one {_LARGE_TEXT}-character text delta ({prompt!r}); "
+            f"{len(broken)} server message(s) were not one JSON object in one text message: "
+            + "; ".join(broken[:3]),
+        )
+        largest = max((len(m.text or "") for m in conn.messages), default=0)
+        ctx.note("largest_server_message_characters", largest)
+    if not expect_run_status(ctx, run, "completed", "RWS-MODEL-2", what="the large text run"):
+        return
+    sizes = [len(d) for d in _deltas(run, "response.output_text.delta")]
+    ctx.expect("RWS-MODEL-2", sizes == [_LARGE_TEXT], f"delta sizes {sizes[:5]}")
+    ctx.expect(
+        "RWS-MODEL-2",
+        run.output_texts() == [pattern(_LARGE_TEXT)],
+        f"the output text is not pattern({_LARGE_TEXT}) "
+        f"(lengths {[len(t) for t in run.output_texts()]})",
+    )

@@ -10,15 +10,21 @@ from collections.abc import Iterator, Sequence
 from conformance.harness.config import SuiteConfig
 from conformance.harness.spawn import spawn_reference
 
-__all__ = ["TEST_AGE", "fault_table", "reference_config"]
+__all__ = ["TEST_AGE", "TEST_IDLE", "fault_table", "reference_config"]
 
 # The short connection age of the second instance that the age-limit check waits for.
 TEST_AGE = 3.0
+# The short idle-timeout of the third instance that the idle-timeout checks wait for.
+TEST_IDLE = 1.0
 
 
 @contextlib.contextmanager
 def reference_config(
-    faults: Sequence[str] = (), *, with_age_instance: bool = False, timeout: float = 3.0
+    faults: Sequence[str] = (),
+    *,
+    with_age_instance: bool = False,
+    with_idle_instance: bool = False,
+    timeout: float = 3.0,
 ) -> Iterator[SuiteConfig]:
     """Run the reference server with ``faults`` and yield the suite configuration for it."""
     extra = [arg for name in faults for arg in ("--fault", name)]
@@ -30,6 +36,10 @@ def reference_config(
                 spawn_reference([*extra, "--max-connection-age", str(TEST_AGE)])
             )
             age_url = aged.url
+        idle_url: str | None = None
+        if with_idle_instance:
+            idle = stack.enter_context(spawn_reference([*extra, "--idle-timeout", str(TEST_IDLE)]))
+            idle_url = idle.url
         yield SuiteConfig(
             server_url=main.url,
             api_key=main.api_keys[0],
@@ -39,6 +49,8 @@ def reference_config(
             quiet_period=0.2,
             test_connection_age=TEST_AGE if with_age_instance else None,
             age_limit_url=age_url,
+            test_idle_timeout=TEST_IDLE if with_idle_instance else None,
+            idle_limit_url=idle_url,
         )
 
 

@@ -222,6 +222,20 @@ class TestCollectionAndVerdicts:
         assert "api_key='sk-test'" in settings
         assert "parameters=(('busy-lane', 'reject'),)" in settings
 
+    def test_short_limit_instances_reach_the_source(self, pytester: pytest.Pytester) -> None:
+        """The instances with a short age and a short idle-timeout, for RWS-LIMIT-1/2/4."""
+        with_source(pytester, {"cache.hit": "PASSED"})
+        pytester.runpytest(
+            URL,
+            "--rws-test-connection-age=3",
+            "--rws-age-limit-url=ws://aged:2",
+            "--rws-test-idle-timeout=1.5",
+            "--rws-idle-limit-url=ws://idle:3",
+        )
+        settings = (pytester.path / "settings.txt").read_text()
+        assert "test_connection_age=3.0, age_limit_url='ws://aged:2'" in settings
+        assert "test_idle_timeout=1.5, idle_limit_url='ws://idle:3'" in settings
+
 
 class TestBaseline:
     """--rws-expected-failures."""
