@@ -131,6 +131,9 @@ def error_event(
         "message": error.message,
         "param": error.param,
     }
+    if faults.active("error-no-type"):
+        # Fault: as vLLM sends them; permitted by RWS-ERR-2, against RWS-ERR-10.
+        del event["error"]["type"]
     if sequence_number is not None:
         event["sequence_number"] = sequence_number
     if stream_id is not None:

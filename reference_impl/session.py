@@ -16,6 +16,8 @@ and starts no task. The I/O layer (:mod:`reference_impl.server`) drives it:
    asks it to sleep, :class:`Persist` to save a record durably before the next step. When
    the task ends, for whatever reason, it calls :meth:`Session.run_cancelled`; a response
    id it returns must be deleted from storage (the run was cut off after persisting).
+4. Once the connection has closed, save what :meth:`Session.held_records` returns (only the
+   ``persist-on-close`` fault holds records back).
 
 Every failure becomes the error event of :mod:`reference_impl.errors`; nothing a client
 sends raises out of the session (RWS-LIMIT-6) - except the ``crash-on-deep-input`` fault.
@@ -178,9 +180,13 @@ class Session:
         # busy-lane=reject: refusals held until their lane's request has sent its first event
         self._refusals: dict[str | None, list[_Refusal]] = {}
         self._aged = False
-        self._limit_errors_owed = 0  # requests answered by the limit error, not yet sent
+        # The requests answered by the limit error, not yet sent: the lane each was sent on
+        # (the age-error-stream-id fault copies it into the error; a correct server never).
+        self._limit_errors_owed: list[str | None] = []
         self._limit_error_sent = False
         self._closing = False
+        # The persist-on-close fault: stored responses held back until the connection closes.
+        self._held: list[Persist] = []
 
     # --- public methods for receiving data ---------------------------------------------------
 
@@ -188,6 +194,14 @@ class Session:
         """Handle one text message from the client."""
         self._last_activity = now
         if self._closing:
+            return
+        # RWS-TRANS-7: every message up to max-message-size is accepted (the I/O layer closes
+        # with 1009 above it); the shrunk-message-limit fault refuses the last tenth of it.
+        if (
+            self.faults.active("shrunk-message-limit")
+            and len(text.encode()) > 0.9 * self.limits.max_message_size
+        ):
+            self._close(1009, "message too big")
             return
         try:
             event = parse_message(text)
@@ -218,6 +232,10 @@ class Session:
         if self.faults.active("binary-crash"):
             self._close(1011, "binary message")
             return
+        if self.faults.active("binary-close-1003"):
+            # Fault: the RFC 6455 close RWS-CREATE-10 permits, against RWS-CREATE-22.
+            self._close(1003, "binary messages are not supported")
+            return
         # RWS-CREATE-10: answer with unsupported_frame_type and keep the connection open.
         self._send_error(
             ProtocolError("unsupported_frame_type", "Binary messages are not supported.")
@@ -233,7 +251,7 @@ class Session:
             return
         if self._aged:
             self._fire(lane, LaneEvent.LOADED_REJECT)
-            self._limit_errors_owed += 1
+            self._limit_errors_owed.append(lane.name)
         elif record is None:
             self._fire(lane, LaneEvent.LOADED_REJECT)
             self._reject(request, _not_found(create))
@@ -262,9 +280,10 @@ class Session:
         if not self._aged and now >= self._age_deadline():
             self._aged = True
             for lane in self._lanes.values():
-                while lane.queue:
+                # Fault: RWS-LIMIT-12 broken, queued requests are left to start.
+                while lane.queue and not self.faults.active("start-queued-at-age-limit"):
                     lane.queue.popleft()
-                    self._limit_errors_owed += 1
+                    self._limit_errors_owed.append(lane.name)
             self._release_refusals()
             self._close_if_aged_and_idle()
         # RWS-LIMIT-4: idle only with nothing in flight and no message for idle_timeout.
@@ -310,6 +329,15 @@ class Session:
         del self._runs[run_id]
         return RunDone()
 
+    def held_records(self) -> list[Persist]:
+        """Return and forget the stored responses the ``persist-on-close`` fault held back.
+
+        The I/O layer saves them once the connection has closed; a correct session holds
+        none (RWS-CACHE-11: it persists before the terminal event).
+        """
+        held, self._held = self._held, []
+        return held
+
     def run_cancelled(self, run_id: int) -> str | None:
         """Forget a run whose task was cancelled (the connection closed, RWS-LIMIT-7).
 
@@ -344,7 +372,8 @@ class Session:
         # RWS-LIMIT-1: once aged, every response.create gets the connection-scoped error
         # (held until the runs in flight end, RWS-LIMIT-11).
         if self._aged:
-            self._limit_errors_owed += 1
+            stream_id = event.get("stream_id")
+            self._limit_errors_owed.append(stream_id if isinstance(stream_id, str) else None)
             self._close_if_aged_and_idle()
             return
         try:
@@ -353,10 +382,15 @@ class Session:
             self._reject_now(exc, stream_id=None)
             return
         if lane_name is not None and lane_name not in self._named_lanes:
-            # RWS-LANE-5: a lane id stays counted until the connection closes.
-            if len(self._named_lanes) >= self.limits.max_named_lanes and not self.faults.active(
-                "lane-limit-off"
+            # RWS-LANE-5: a lane id stays counted until the connection closes; the default
+            # lane does not count (the lane-limit-counts-default fault counts it while busy).
+            counted = len(self._named_lanes)
+            default = self._lanes[None]
+            if self.faults.active("lane-limit-counts-default") and (
+                default.state is not LaneState.IDLE or default.queue
             ):
+                counted += 1
+            if counted >= self.limits.max_named_lanes and not self.faults.active("lane-limit-off"):
                 self._reject_now(
                     RequestError(
                         "websocket_stream_limit_reached",
@@ -399,7 +433,11 @@ class Session:
         self._arrivals += 1
         try:
             create = check_create(
-                event, crash_on_deep_input=self.faults.active("crash-on-deep-input")
+                event,
+                crash_on_deep_input=self.faults.active("crash-on-deep-input"),
+                refusal_code="invalid_value"
+                if self.faults.active("refuse-stream-false-invalid-value")
+                else "unsupported_parameter",
             )
             # RWS-MODEL-1: this server serves the conformance model only.
             if create.model != model.MODEL_ID:
@@ -468,8 +506,7 @@ class Session:
             ready = [
                 lane
                 for lane in self._lanes.values()
-                if lane.queue
-                and (lane.state is LaneState.IDLE or self.faults.active("lane-overlap"))
+                if lane.queue and (lane.state is LaneState.IDLE or self._overlaps(lane))
             ]
             if not ready:
                 return
@@ -483,9 +520,9 @@ class Session:
                     self._reject(request, request.rejection)
                     progressed = True
                     break
-                if self._aged:
+                if self._aged and not self.faults.active("start-queued-at-age-limit"):
                     lane.queue.popleft()
-                    self._limit_errors_owed += 1
+                    self._limit_errors_owed.append(lane.name)
                     progressed = True
                     break
                 # RWS-LANE-4: up to max-active-responses runs at once; the others wait.
@@ -582,14 +619,15 @@ class Session:
         event = error_event(error, stream_id=stream_id, faults=self.faults)
         self._actions.append(SendText(_dumps(event)))
 
-    def _send_limit_error(self) -> None:
+    def _send_limit_error(self, *, stream_id: str | None = None) -> None:
         self._limit_error_sent = True
         self._send_error(
             ProtocolError(
                 "websocket_connection_limit_reached",
                 "Responses websocket connection limit reached. "
                 "Create a new websocket connection to continue.",
-            )
+            ),
+            stream_id=stream_id,
         )
 
     # --- private methods: runs -------------------------------------------------------------
@@ -623,9 +661,15 @@ class Session:
         skeleton.setdefault("instructions", None)
         return skeleton
 
+    def _overlaps(self, lane: Lane) -> bool:
+        """Whether a fault lets the runs of ``lane`` overlap (RWS-LANE-1 broken)."""
+        return self.faults.active("lane-overlap") or (
+            lane.name is not None and self.faults.active("named-lane-overlap")
+        )
+
     def _fire(self, lane: Lane, event: LaneEvent) -> None:
-        # lane-overlap: the lane never becomes busy, so its runs overlap.
-        if not self.faults.active("lane-overlap"):
+        # lane-overlap, named-lane-overlap: the lane never becomes busy, so its runs overlap.
+        if not self._overlaps(lane):
             lane.fire(event)
 
     def _start_run(
@@ -723,7 +767,14 @@ class Session:
         run.events, run.terminal_at = self._plan(generated)
 
     def _send_event(self, run: _Run, event: Mapping[str, Any]) -> None:
-        self._actions.append(SendText(self._stamp(run, event)))
+        text = self._stamp(run, event)
+        # RWS-TRANS-5: one event, one text message, however large (the split-large-event
+        # fault cuts a large one in two).
+        if self.faults.active("split-large-event") and len(text) > _SPLIT_ABOVE:
+            half = len(text) // 2
+            self._actions.extend((SendText(text[:half]), SendText(text[half:])))
+        else:
+            self._actions.append(SendText(text))
         if run.lane in self._refusals:
             self._release_refusals()  # their turn may have come with this event
 
@@ -787,12 +838,17 @@ class Session:
             return None
         if self.faults.active("no-persist"):
             return None
-        return StoredResponse(
+        record = StoredResponse(
             response_id=run.response_id,
             context=run.context,
             output=run.generated.output,
             response=run.generated.response,
         )
+        if self.faults.active("persist-on-close"):
+            # The terminal event goes out now; the record is saved when the connection closes.
+            self._held.append(Persist(record, self.api_key))
+            return None
+        return record
 
     def _end_run(self, run: _Run, now: float) -> None:
         """Commit a run as its terminal event goes out: cache, lane, next requests."""
@@ -819,7 +875,7 @@ class Session:
             assert run.request.previous_response_id is not None
             self.cache.evict(self._owner, run.lane, run.request.previous_response_id)
         lane = self._lanes[run.lane]
-        if not self.faults.active("lane-overlap"):
+        if not self._overlaps(lane):
             lane.fire(LaneEvent.END)
         self._active -= 1
         self._pump(now)
@@ -833,9 +889,12 @@ class Session:
         return self._opened_at + self.limits.max_connection_age
 
     def _idle_deadline(self) -> float | None:
-        if self.limits.idle_timeout is None or self._active or self._loading:
+        if self.limits.idle_timeout is None:
             return None
-        if any(lane.queue for lane in self._lanes.values()):
+        # RWS-LIMIT-4: time with a run in flight (or a request waiting) is not idle; the
+        # idle-during-run fault counts it all the same.
+        busy = self._active or self._loading or any(lane.queue for lane in self._lanes.values())
+        if busy and not self.faults.active("idle-during-run"):
             return None
         return self._last_activity + self.limits.idle_timeout
 
@@ -848,9 +907,12 @@ class Session:
         # held until now. They carry no stream_id, and a client that files such an error
         # under the default lane (the openai SDK's lane helper does) would end a run that is
         # still streaming.
-        while self._limit_errors_owed:
-            self._limit_errors_owed -= 1
-            self._send_limit_error()
+        owed, self._limit_errors_owed = self._limit_errors_owed, []
+        for lane_name in owed:
+            # RWS-EVENT-5: a connection-scoped error carries no stream_id, whatever the lane
+            # of the request it answers.
+            stream_id = lane_name if self.faults.active("age-error-stream-id") else None
+            self._send_limit_error(stream_id=stream_id)
         if not self._limit_error_sent:
             self._send_limit_error()
         self._close(1001, "connection age limit")
@@ -860,6 +922,9 @@ class Session:
             self._closing = True
             self._actions.append(CloseConnection(code, reason))
 
+
+#: The split-large-event fault splits run events longer than this (characters).
+_SPLIT_ABOVE = 65536
 
 #: The largest context a run may have, in bytes of canonical JSON: a chain of continuations
 #: grows its context turn by turn, and each lane's latest one stays in memory.

@@ -54,6 +54,10 @@ def check_upgrade(
     key = bearer_key(request)
     # RWS-TRANS-2: no accepted credentials, no WebSocket: 401 before the upgrade.
     if (key is None or key not in api_keys) and not faults.active("no-auth"):
+        if faults.active("auth-403"):
+            # Fault: what ASGI stacks answer when the application refuses before accepting;
+            # permitted by RWS-TRANS-2, against RWS-TRANS-20's recommendation of 401.
+            return connection.respond(http.HTTPStatus.FORBIDDEN, "Forbidden\n")
         response = connection.respond(http.HTTPStatus.UNAUTHORIZED, "Unauthorized\n")
         response.headers["WWW-Authenticate"] = 'Bearer realm="responses-ws"'
         return response

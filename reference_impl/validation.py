@@ -180,12 +180,19 @@ def _is_unicode(text: str) -> bool:
     return True
 
 
-def check_create(event: Mapping[str, Any], *, crash_on_deep_input: bool = False) -> CreateRequest:
+def check_create(
+    event: Mapping[str, Any],
+    *,
+    crash_on_deep_input: bool = False,
+    refusal_code: str = "unsupported_parameter",
+) -> CreateRequest:
     """Check the fields of a ``response.create`` and return the request.
 
     Raises :class:`RequestError` with the first failure, in a fixed order. With
     ``crash_on_deep_input`` (a fault switch) an over-deep field raises
-    :class:`DeepInputError` instead, which the server does not handle.
+    :class:`DeepInputError` instead, which the server does not handle. ``refusal_code`` is the
+    code that refuses ``stream: false`` and ``background: true`` (another one only for a fault
+    switch).
     """
     # RWS-LIMIT-6: input the server cannot process is refused, never crashes the handler.
     for name, value in event.items():
@@ -207,13 +214,13 @@ def check_create(event: Mapping[str, Any], *, crash_on_deep_input: bool = False)
     # a request is refused for what it asks.
     if event.get("stream") is False:
         raise RequestError(
-            "unsupported_parameter",
+            refusal_code,
             "stream: false is not supported over WebSocket.",
             param="stream",
         )
     if event.get("background") is True:
         raise RequestError(
-            "unsupported_parameter",
+            refusal_code,
             "background: true is not supported over WebSocket.",
             param="background",
         )

@@ -11,12 +11,13 @@ from conformance.scenarios._common import expect_run_status
 __all__: list[str] = []
 
 
-# RWS-ERR-1, RWS-ERR-2, RWS-ERR-5, RWS-SEQ-4: several errors, judged by the checker for shape
-# and registry agreement; here for what only the suite knows (its API key, no internals).
+# RWS-ERR-1, RWS-ERR-2, RWS-ERR-10, RWS-ERR-5, RWS-SEQ-4: several errors, judged by the checker
+# for shape and registry agreement; here for what only the suite knows (its API key, no
+# internals).
 @scenario(
     "errors.shape-and-registry",
     "request and frame errors are wrapped, match the registry and leak nothing",
-    requirements=("RWS-ERR-1", "RWS-ERR-2", "RWS-ERR-5", "RWS-SEQ-4"),
+    requirements=("RWS-ERR-1", "RWS-ERR-2", "RWS-ERR-10", "RWS-ERR-5", "RWS-SEQ-4"),
     deliberate=("RWS-TRANS-6",),
     drives="unknown previous_response_id, invalid input type, invalid JSON, unknown type",
     needs_model=False,

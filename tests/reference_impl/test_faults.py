@@ -8,6 +8,7 @@ on - which is what lets the conformance suite prove its own checks fail.
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,10 +19,10 @@ import reference_impl
 from reference_impl import model
 from reference_impl.cache import ResponseCache
 from reference_impl.faults import FAULTS, NO_FAULTS, Faults, UnknownFaultError, describe
-from reference_impl.session import Limits
+from reference_impl.session import Limits, RunDone, SendText, Session, StartRun
 from reference_impl.store import ResponseStore
 from reference_impl.validation import DeepInputError
-from tests.reference_impl.driver import TERMINAL_TYPES, Driver, create, terminal
+from tests.reference_impl.driver import TERMINAL_TYPES, Driver, create, of_lane, terminal
 
 __all__: list[str] = []
 
@@ -246,8 +247,143 @@ def deep_input_survives(faults: Faults) -> bool:
     return True
 
 
-# no-auth acts at the upgrade, before any session: see test_server.py.
-SERVER_LEVEL = {"no-auth"}
+@check("persist-on-close")
+def persisted_before_terminal(faults: Faults) -> bool:
+    driver = Driver(faults=faults)
+    first = terminal(driver.turn(create()))
+    saved = driver.store.load(first["response"]["id"], "key-a") is not None
+    # What the fault held back is saved only when the I/O layer learns of the close.
+    held = driver.session.held_records()
+    assert [h.record.response_id for h in held] == ([] if saved else [first["response"]["id"]])
+    return saved
+
+
+@check("named-lane-overlap")
+def named_lane_fifo(faults: Faults) -> bool:
+    driver = Driver(faults=faults)
+    for lane in ("a", "a", None, None):
+        fields = {"stream_id": lane} if lane is not None else {}
+        driver.send(create("rws:text length=8 chunks=4\nrws:delay ms=5", **fields))
+    events = driver.settle()
+    in_order = []
+    for lane in ("a", None):
+        types = [e["type"] for e in of_lane(events, lane)]
+        in_order.append(types.index("response.created", 1) > types.index("response.completed"))
+    assert in_order[1], "the default lane queues even with the fault on"
+    return in_order[0]
+
+
+@check("lane-limit-counts-default")
+def default_lane_not_counted(faults: Faults) -> bool:
+    driver = Driver(faults=faults, limits=Limits(max_named_lanes=1))
+    driver.send(create("rws:text length=8 chunks=4\nrws:delay ms=5"))  # the default lane busy
+    driver.send(create(stream_id="a", generate=False))
+    return not any(e["type"] == "error" for e in driver.settle())
+
+
+@check("age-error-stream-id")
+def age_error_without_stream_id(faults: Faults) -> bool:
+    driver = Driver(faults=faults, limits=Limits(max_connection_age=10))
+    driver.send(create("rws:text length=8 chunks=4\nrws:delay ms=5", stream_id="a"))
+    driver.advance(10)
+    driver.send(create(stream_id="b"))
+    errors = [e for e in driver.settle() if e["type"] == "error"]
+    assert [e["error"]["code"] for e in errors] == ["websocket_connection_limit_reached"]
+    return "stream_id" not in errors[0]
+
+
+@check("idle-during-run")
+def run_is_not_idle(faults: Faults) -> bool:
+    driver = Driver(faults=faults, limits=Limits(idle_timeout=30))
+    driver.send(create("rws:delay ms=5"))
+    driver.advance(31)  # the run has not finished: the connection is not idle
+    return driver.closed is None
+
+
+@check("shrunk-message-limit")
+def message_at_declared_size(faults: Faults) -> bool:
+    size = 4096
+    overhead = len(json.dumps(create("", generate=False)))
+    driver = Driver(faults=faults, limits=Limits(max_message_size=size))
+    events = driver.turn(create("x" * (size - overhead), generate=False))
+    return driver.closed is None and terminal(events)["type"] == "response.completed"
+
+
+@check("split-large-event")
+def large_event_in_one_message(faults: Faults) -> bool:
+    texts = _texts(faults, create("rws:text length=100000"))
+    assert max(map(len, texts)) > 100000 or faults.active("split-large-event")
+    return all(_is_object(text) for text in texts)
+
+
+def _is_object(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), dict)
+    except ValueError:
+        return False
+
+
+def _texts(faults: Faults, event: dict[str, Any]) -> list[str]:
+    """The raw text messages of one request's outcome (the Driver parses every message)."""
+    session = Session(api_key="key-a", now=0.0, faults=faults)
+    session.receive_text(json.dumps(event), 0.0)
+    texts: list[str] = []
+    runs: list[int] = []
+
+    def perform() -> None:
+        for action in session.actions():
+            if isinstance(action, SendText):
+                texts.append(action.text)
+            elif isinstance(action, StartRun):
+                runs.append(action.run_id)
+
+    perform()
+    while runs:
+        run_id = runs.pop(0)
+        while not isinstance(session.step(run_id, 0.0), RunDone):
+            perform()
+        perform()
+    return texts
+
+
+@check("binary-close-1003")
+def binary_answered_with_error(faults: Faults) -> bool:
+    driver = Driver(faults=faults)
+    driver.send_binary(b"{}")
+    events = driver.settle()
+    return driver.closed is None and [e["error"]["code"] for e in events] == [
+        "unsupported_frame_type"
+    ]
+
+
+@check("refuse-stream-false-invalid-value")
+def stream_false_refused_as_unsupported(faults: Faults) -> bool:
+    codes = [
+        Driver(faults=faults).turn(create(**field))[0]["error"]["code"]
+        for field in ({"stream": False}, {"background": True})
+    ]
+    return codes == ["unsupported_parameter", "unsupported_parameter"]
+
+
+@check("error-no-type")
+def error_carries_type(faults: Faults) -> bool:
+    events = Driver(faults=faults).turn(create(previous_response_id="resp_unknown"))
+    return "type" in events[0]["error"]
+
+
+@check("start-queued-at-age-limit")
+def queued_request_does_not_start_at_age_limit(faults: Faults) -> bool:
+    driver = Driver(faults=faults, limits=Limits(max_connection_age=10))
+    driver.send(create("rws:text length=8 chunks=4\nrws:delay ms=5"))
+    driver.send(create("rws:text length=4"))  # queued behind the slow run
+    driver.advance(10)
+    events = driver.settle()
+    started = [e for e in events if e["type"] == "response.created"]
+    return len(started) == 1
+
+
+# no-auth and auth-403 act at the upgrade, before any session: see test_server.py.
+SERVER_LEVEL = {"no-auth", "auth-403"}
 
 
 @pytest.mark.parametrize("name", sorted(set(FAULTS) - SERVER_LEVEL))

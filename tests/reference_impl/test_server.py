@@ -124,6 +124,16 @@ async def test_server_accepts_any_of_its_configured_keys() -> None:
                 pass
 
 
+async def test_auth_403_fault_refuses_with_403() -> None:
+    """The auth-403 fault refuses with 403 (RWS-TRANS-2 kept, RWS-TRANS-20 broken)."""
+    config = ServerConfig(port=0, faults=Faults({"auth-403"}))
+    async with serving(config) as server:
+        with pytest.raises(InvalidStatus) as failure:
+            async with client(server, "wrong-key"):
+                pass
+        assert failure.value.response.status_code == 403
+
+
 async def test_no_auth_fault_accepts_missing_credentials() -> None:
     """The no-auth fault opens the WebSocket without credentials (RWS-TRANS-2 broken)."""
     config = ServerConfig(port=0, faults=Faults({"no-auth"}))

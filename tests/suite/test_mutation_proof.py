@@ -4,6 +4,7 @@ the check of the rule it breaks fail, and the healthy server passes every check.
 Each fault run starts the reference server with ``--fault NAME`` (a subprocess: the suite and
 the server never import each other) and runs, in-process, only the scenarios that check the
 fault's requirement, to keep the whole proof fast. The healthy run runs every scenario once.
+A fault written for a check (FAULT_CHECKS) must be caught by that very check.
 """
 
 from __future__ import annotations
@@ -38,23 +39,53 @@ FAULT_REQUIREMENTS: dict[str, str] = {
     "no-cache": "RWS-CACHE-2",
     "context-drop-output": "RWS-CACHE-2",
     "no-persist": "RWS-CACHE-3",
+    "persist-on-close": "RWS-CACHE-11",
     "no-evict": "RWS-CACHE-5",
     "cache-failed": "RWS-CACHE-7",
     "wrong-cached-tokens": "RWS-MODEL-3",
     "flat-error": "RWS-ERR-1",
     "error-no-status": "RWS-ERR-2",
+    "error-no-type": "RWS-ERR-10",
     "close-on-error": "RWS-ERR-3",
     "no-stream-id": "RWS-EVENT-4",
     "stream-id-on-default": "RWS-EVENT-5",
     "lane-overlap": "RWS-LANE-1",
+    "named-lane-overlap": "RWS-LANE-1",
     "lane-limit-off": "RWS-LANE-5",
+    "lane-limit-counts-default": "RWS-LANE-5",
     "accept-bad-stream-id": "RWS-LANE-3",
     "no-auth": "RWS-TRANS-2",
+    "auth-403": "RWS-TRANS-20",
+    "split-large-event": "RWS-TRANS-5",
+    "shrunk-message-limit": "RWS-TRANS-7",
     "binary-crash": "RWS-CREATE-10",
+    "binary-close-1003": "RWS-CREATE-22",
+    "refuse-stream-false-invalid-value": "RWS-CREATE-18",
     "ignore-age-limit": "RWS-LIMIT-1",
+    "start-queued-at-age-limit": "RWS-LIMIT-12",
+    "age-error-stream-id": "RWS-EVENT-5",
+    "idle-during-run": "RWS-LIMIT-4",
     "steer-ignored": "RWS-STEER-1",
     "cross-key": "RWS-LIMIT-5",
     "crash-on-deep-input": "RWS-LIMIT-6",
+}
+
+# Faults that the checks existing before them let pass (issue 13, section 2): the check named
+# here is the one written for the fault, and it must be among those that catch it.
+FAULT_CHECKS: dict[str, str] = {
+    "split-large-event": "stream.large-event",
+    "persist-on-close": "cache.store-true-hydrated-while-open",
+    "named-lane-overlap": "lanes.busy-named-lane",
+    "lane-limit-counts-default": "lanes.named-lane-limit-default-busy",
+    "age-error-stream-id": "limits.connection-age-named-lane",
+    "idle-during-run": "limits.idle-timeout-run-in-flight",
+    "shrunk-message-limit": "frames.message-at-declared-size",
+    # The grounded-rules decisions (spec/decisions.md D1, D4, D9, D10, D18).
+    "auth-403": "handshake.bad-credentials-401",
+    "binary-close-1003": "frames.binary-message-error",
+    "refuse-stream-false-invalid-value": "create.stream-and-background",
+    "error-no-type": "errors.shape-and-registry",
+    "start-queued-at-age-limit": "limits.connection-age",
 }
 
 
@@ -78,7 +109,7 @@ def test_every_fault_of_the_server_is_tested() -> None:
 async def test_suite_reports_no_failure_against_the_healthy_reference_server() -> None:
     # A generous "must happen within": a healthy server ends every wait early, and a loaded
     # test machine must not turn slowness into a false failure.
-    with reference_config(with_age_instance=True, timeout=10.0) as config:
+    with reference_config(with_age_instance=True, with_idle_instance=True, timeout=10.0) as config:
         run = await run_suite(config, all_scenarios(), jobs=6)
     failed = {check.id: check.message for check in _failures(run)}
     assert failed == {}
@@ -94,10 +125,15 @@ async def test_suite_reports_no_failure_against_the_healthy_reference_server() -
 def _run_fault(fault: str) -> RunResult:
     requirement = FAULT_REQUIREMENTS[fault]
     scenarios = select_scenarios(all_scenarios(), requirements=[requirement])
+    # The short-lived instances only for the checks that wait for their limits.
+    checked = {r for scn in scenarios for r in scn.requirements}
     # A broken server often shows itself by staying silent, so the "must happen within" wait
     # is kept short here: the reference answers within milliseconds when it is healthy.
     with reference_config(
-        [fault], with_age_instance=requirement.startswith("RWS-LIMIT-"), timeout=1.5
+        [fault],
+        with_age_instance="RWS-LIMIT-1" in checked,
+        with_idle_instance="RWS-LIMIT-4" in checked,
+        timeout=1.5,
     ) as config:
         return trio.run(functools.partial(run_suite, config, scenarios, jobs=12))
 
@@ -123,3 +159,16 @@ def test_suite_fails_the_requirement_a_fault_breaks(
     verdicts = _verdicts_for(run, requirement)
     caught = [check_id for check_id, verdict in verdicts if verdict is wanted]
     assert caught, f"{fault}: no check concluded {wanted.value} for {requirement}: {verdicts}"
+    if fault in FAULT_CHECKS:
+        assert FAULT_CHECKS[fault] in caught, f"{fault}: caught only by {caught}"
+
+
+def test_every_check_written_for_a_fault_exists_and_checks_its_requirement() -> None:
+    scenarios = {scn.id: scn for scn in all_scenarios()}
+    wrong = {
+        fault: check_id
+        for fault, check_id in FAULT_CHECKS.items()
+        if check_id not in scenarios
+        or FAULT_REQUIREMENTS[fault] not in scenarios[check_id].requirements
+    }
+    assert wrong == {}
