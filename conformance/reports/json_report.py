@@ -7,6 +7,7 @@ matrix, so the matrix always comes from a real run, never from a scan of the sou
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -47,7 +48,31 @@ def _check_entry(
         "message": check.message,
         "requirement_verdicts": {r: v.value for r, v in check.requirement_verdicts.items()},
         "details": to_jsonable(dict(check.details)),
-        "wire_log": to_jsonable(list(check.wire_log)),
+        "wire_log": [_abbreviated(record) for record in to_jsonable(list(check.wire_log))],
+    }
+
+
+#: A wire-log text longer than this is kept as its head and a digest of the whole: a check
+#: that sends a message of the declared max-message-size (16 MiB) must not make the report
+#: that large.
+MAX_WIRE_TEXT = 64 * 1024
+_HEAD = 2048
+
+
+def _abbreviated(record: Any) -> Any:
+    """``record`` with a text above MAX_WIRE_TEXT cut to its head, its size and SHA-256."""
+    text = record.get("text") if isinstance(record, dict) else None
+    if not isinstance(text, str) or len(text) <= MAX_WIRE_TEXT:
+        return record
+    data = text.encode("utf-8", "surrogatepass")
+    return {
+        **record,
+        "text": text[:_HEAD],
+        "text_omitted": {
+            "bytes": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "kept_chars": _HEAD,
+        },
     }
 
 

@@ -3,6 +3,7 @@ report.html's layout and escaping, the console progress and summary, and write_r
 
 from __future__ import annotations
 
+import hashlib
 import html
 import io
 import json
@@ -154,6 +155,26 @@ class TestJsonReport:
         run, stale = applied()
         report = build_report(run, stale=stale, registry=REGISTRY)
         jsonschema.Draft202012Validator(schema()).validate(report)
+
+    def test_a_huge_wire_text_is_kept_as_its_head_and_digest(self) -> None:
+        """A 16 MiB message (frames.message-at-declared-size) does not make a 16 MiB report."""
+        huge = '{"type":"response.create","input":"' + "x" * (1 << 20) + '"}'
+        run = RunResult(
+            checks=(check("frames.big", Verdict.PASSED, text=huge),),
+            started_at="2026-12-04T00:00:00+00:00",
+            duration_s=1.0,
+            target={},
+        )
+        report = build_report(run, registry=REGISTRY)
+        jsonschema.Draft202012Validator(schema()).validate(report)
+        (record,) = [r for r in report["checks"][0]["wire_log"] if "text_omitted" in r]
+        assert record["text"] == huge[:2048]
+        assert record["text_omitted"] == {
+            "bytes": len(huge),
+            "sha256": hashlib.sha256(huge.encode()).hexdigest(),
+            "kept_chars": 2048,
+        }
+        assert len(json.dumps(report)) < 100_000
 
     def test_report_of_an_empty_run_validates_and_fails(self) -> None:
         """A run without checks is a valid report with exit status 1."""
