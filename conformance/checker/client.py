@@ -53,6 +53,10 @@ class ClientRules:
     incremental_requirements: tuple[str, ...]
     retry_code: str
     retry_requirements: tuple[str, ...]
+    # RWS-TRANS-19: the header and scheme of the upgrade's credential
+    credential_header: str
+    credential_scheme: str
+    credential_requirements: tuple[str, ...]
 
 
 @cache
@@ -77,6 +81,9 @@ def load_client_rules() -> ClientRules:
         incremental_requirements=tuple(data["incremental"]["requirements"]),
         retry_code=str(data["retry_full_context"]["code"]),
         retry_requirements=tuple(data["retry_full_context"]["requirements"]),
+        credential_header=str(data["upgrade_credential"]["header"]),
+        credential_scheme=str(data["upgrade_credential"]["scheme"]),
+        credential_requirements=tuple(data["upgrade_credential"]["requirements"]),
     )
 
 
@@ -302,10 +309,13 @@ class _Traffic:
             self.rec.exercise(rules.continue_requirements)
             held = self.responses.get(req.previous or "")
             if held is not None and held.conn == last.conn and not held.store:
+                code = self.closed.get(last.conn)
+                ended = f" with close code {code}" if code is not None else ""
                 self.rec.report(
                     rules.continue_requirements,
                     f"expected the full context of the store=false chain on the new connection "
-                    f"/ actual previous_response_id {req.previous} of the closed connection",
+                    f"/ actual previous_response_id {req.previous} of connection {last.conn}, "
+                    f"which the server ended{ended}",
                     req.conn,
                     (req.index,),
                 )

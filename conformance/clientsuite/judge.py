@@ -1,14 +1,16 @@
 """Verdicts of one client scenario: the checker over the captured traffic, plus the task.
 
 Sans-I/O. :func:`judge` takes what a scenario run produced - the transcript the scripted
-server recorded, its ping observations and the client program's exit status and output - and
-returns one :class:`~conformance.results.CheckResult`. Three sources are combined:
+server recorded, its observations (upgrade requests, pings) and the client program's exit
+status and output - and returns one :class:`~conformance.results.CheckResult`. Three sources
+are combined:
 
-* the transcript checker (:mod:`conformance.checker`) judging the client role only (every
-  ``response.create`` and frame the client sent: RWS-CREATE-1/2/8, RWS-TRANS-6,
-  RWS-CLIENT-2/3);
-* the whole-transcript client rules (:mod:`conformance.checker.client`: RWS-CLIENT-1/2/5,
-  RWS-CREATE-13, RWS-ERR-7/9);
+* :func:`conformance.checker.judge.judge_transcript` for the client role, the same judgement
+  ``responses-ws validate --role client`` gives a recorded transcript: the transcript checker
+  (every ``response.create`` and frame the client sent: RWS-CREATE-1/2/8, RWS-TRANS-6,
+  RWS-CLIENT-2/3/9) and the whole-transcript client rules (RWS-CLIENT-1/2/5, RWS-CREATE-13,
+  RWS-ERR-7/9);
+* the upgrade requests the scripted server saw (RWS-TRANS-19, :mod:`.upgrade`);
 * the scenario's own expectations: the printed result, reconnections, pings, retries.
 """
 
@@ -19,11 +21,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from conformance.checker import Checker, CheckerConfig
-from conformance.checker.client import check_client_traffic, essence, merge_reports
+from conformance.checker import CheckerConfig
+from conformance.checker.client import essence
 from conformance.checker.findings import LEVEL_VERDICTS
+from conformance.checker.judge import explain, judge_transcript, records_of
 from conformance.clientsuite.scenarios import ClientScenario, expected_texts
 from conformance.clientsuite.script import BUSY_LANE
+from conformance.clientsuite.upgrade import REQUIREMENT as CREDENTIAL
+from conformance.clientsuite.upgrade import upgrades
 from conformance.requirements import Requirement, load_requirements
 from conformance.results import CheckResult, Verdict
 
@@ -155,25 +160,22 @@ def judge(
     """The verdict of one scenario run of one client."""
     registry = requirements if requirements is not None else load_requirements()
     config = CheckerConfig.make(profiles, roles=("client",), busy_lane=BUSY_LANE)
-    report = merge_reports(
-        [
-            Checker(config, requirements=registry).feed_all(records),
-            check_client_traffic(records, config, requirements=registry),
-        ]
-    )
+    parsed = records_of(records)
+    report = judge_transcript(parsed, config, requirements=registry)
     verdicts = _Verdicts(registry)
     for rid, verdict in report.verdicts().items():
         verdicts.set(rid, verdict)
     for finding in report.findings:
-        if finding.requirement is not None:
-            verdicts.messages.append(f"{finding.requirement}: {finding.message}")
-        else:
-            verdicts.messages.append(f"transcript: {finding.message}")
-    _task(scenario, records, observations, outcome, verdicts)
+        words = "; ".join(explain(finding, parsed))
+        text = f"{finding.message} [{words}]" if words else finding.message
+        verdicts.messages.append(f"{finding.requirement or 'transcript'}: {text}")
+    locked_out = _upgrades(observations, verdicts)
+    _task(scenario, records, observations, outcome, verdicts, locked_out=locked_out)
     harness = list(observations.get("harness_errors") or [])
     for rid in scenario.requirements:
-        # Exercised by the scenario's setup even when no rule fired (e.g. no retry needed).
-        if rid not in verdicts.by_req and rid in _always_exercised(scenario):
+        # Exercised by the scenario's setup even when no rule fired (e.g. no retry needed),
+        # unless the client never got in (RWS-TRANS-19).
+        if rid not in verdicts.by_req and rid in _always_exercised(scenario) and not locked_out:
             verdicts.set(rid, Verdict.PASSED)
     judged = {r: v for r, v in verdicts.by_req.items() if r in registry}
     worst = max(judged.values(), key=lambda v: _SEVERITY[v], default=Verdict.PASSED)
@@ -216,12 +218,40 @@ def _always_exercised(scenario: ClientScenario) -> frozenset[str]:
     return frozenset(scenario.task_requirements)
 
 
+def _upgrades(observations: Mapping[str, Any], verdicts: _Verdicts) -> bool:
+    """RWS-TRANS-19 for every upgrade request; whether one was refused for breaking it."""
+    locked_out = False
+    for seen in upgrades(observations):
+        if seen.get("bearer"):
+            verdicts.set(CREDENTIAL, Verdict.PASSED)
+            continue
+        refused = seen.get("status") == 401
+        locked_out = locked_out or refused
+        verdicts.broken(
+            CREDENTIAL,
+            f"expected the credential in `Authorization: Bearer <credential>` on the upgrade "
+            f"request / actual {seen.get('description', 'an unrecorded upgrade')}"
+            + ("; the server refused the upgrade (HTTP 401)" if refused else ""),
+        )
+    return locked_out
+
+
+def _refusals(observations: Mapping[str, Any]) -> list[str]:
+    return [
+        str(seen["refusal"])
+        for seen in upgrades(observations)
+        if seen.get("bearer") and seen.get("refusal")
+    ]
+
+
 def _task(
     scenario: ClientScenario,
     records: Sequence[Mapping[str, Any]],
     observations: Mapping[str, Any],
     outcome: ClientOutcome,
     verdicts: _Verdicts,
+    *,
+    locked_out: bool = False,
 ) -> None:
     events = _events(records)
     opens = [r for r in records if r.get("kind") == "open"]
@@ -238,12 +268,18 @@ def _task(
             problem = (
                 f"expected the output {' | '.join(_short(t, 80) for t in wanted)} / actual {got}"
             )
+        refusals = _refusals(observations)
+        if problem and refusals:
+            problem += f" (the server refused an upgrade: {'; '.join(refusals)})"
         for rid in scenario.task_requirements:
+            if problem and locked_out:
+                # RWS-TRANS-19 kept the client out: the task says nothing about these.
+                continue
             if problem:
                 verdicts.broken(rid, f"task not completed: {problem}")
             else:
                 verdicts.set(rid, Verdict.PASSED)
-    if len(opens) - 1 < scenario.min_reconnects:
+    if not locked_out and len(opens) - 1 < scenario.min_reconnects:
         for rid in scenario.requirements:
             if rid in ("RWS-CLIENT-5", "RWS-ERR-7"):
                 verdicts.broken(

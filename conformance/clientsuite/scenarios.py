@@ -93,7 +93,9 @@ SCENARIOS: tuple[ClientScenario, ...] = (
         title="A three-turn conversation continues with previous_response_id and new input only",
         description="Three user turns on one connection with store=false. Each continuation "
         "must carry the previous response's id and only the new user message; every create "
-        "is flat, without stream, background or stream_id null.",
+        "is flat, without stream, background or stream_id null, and waits for the run's "
+        "terminal event (the server pauses before it). Every upgrade request carries the key "
+        "as Authorization: Bearer (judged in every scenario).",
         requirements=(
             "RWS-CLIENT-1",
             "RWS-CREATE-1",
@@ -102,6 +104,7 @@ SCENARIOS: tuple[ClientScenario, ...] = (
             "RWS-CREATE-13",
             "RWS-TRANS-6",
             "RWS-CLIENT-3",
+            "RWS-TRANS-19",
         ),
         task_requirements=("RWS-CLIENT-1",),
     ),
@@ -110,8 +113,10 @@ SCENARIOS: tuple[ClientScenario, ...] = (
         title="A tool loop runs to its final text, chaining function_call_output items",
         description="The model calls the lookup tool twice per prompt before answering. The "
         "client executes each call and continues with previous_response_id and only the "
-        "function_call_output; the final text comes from the authoritative items.",
-        requirements=("RWS-CLIENT-1", "RWS-CLIENT-4", "RWS-CLIENT-7"),
+        "function_call_output; the final text comes from the authoritative items. The server "
+        "pauses between the function_call item and the run's terminal event: a tool output "
+        "sent before the run has ended is a second create on a busy lane.",
+        requirements=("RWS-CLIENT-1", "RWS-CLIENT-4", "RWS-CLIENT-7", "RWS-CLIENT-3"),
         task_requirements=("RWS-CLIENT-7",),
         prompts=("look it up",),
         calls=2,
@@ -139,7 +144,7 @@ SCENARIOS: tuple[ClientScenario, ...] = (
         requirements=("RWS-ERR-4", "RWS-ERR-8", "RWS-CLIENT-2"),
         task_requirements=("RWS-ERR-4", "RWS-ERR-8"),
         faults={2: "error-untyped"},
-        server_deviations=("RWS-ERR-2", "RWS-EVENT-1"),
+        server_deviations=("RWS-ERR-10", "RWS-ERR-2", "RWS-EVENT-1"),
     ),
     ClientScenario(
         id="error-mid-run",

@@ -36,11 +36,26 @@ from conformance.clientsuite.events import (
 )
 from conformance.clientsuite.scenarios import TOOL_NAME, ClientScenario, reply_text, tool_result
 
-__all__ = ["Action", "Close", "Pause", "Ping", "Script", "Send", "SendBatch"]
+__all__ = [
+    "TERMINAL_PAUSE",
+    "Action",
+    "Close",
+    "Pause",
+    "Ping",
+    "Script",
+    "Send",
+    "SendBatch",
+]
 
 # busy-lane=reject: the scripted server does not queue (RWS-LANE-2), so RWS-CLIENT-3 binds.
 BUSY_LANE = "reject"
 MAX_ITEMS_PER_RUN = 4
+# RWS-CLIENT-3: seconds between a run's last response.output_item.done and its terminal event,
+# in the scenarios where the client sends a next request (a tool output, the next prompt). A
+# run sent in one burst has ended before any reply can arrive, so a client that sends its next
+# request as soon as the item it needs is done - before the run has ended - would never be
+# caught; with the pause its request arrives, and is recorded, while the run is still open.
+TERMINAL_PAUSE = 0.3
 
 
 @dataclass(frozen=True)
@@ -128,6 +143,10 @@ class Script:
         self.conns: dict[str, _Conn] = {}
         self._ids = itertools.count(1)
         self._calls = itertools.count(1)
+        # RWS-CLIENT-3: where the client has a next request to send (see TERMINAL_PAUSE).
+        self.pause_before_end = scenario.task == "conversation" and (
+            scenario.calls > 0 or len(scenario.prompts) > 1
+        )
 
     # --- glue entry points -------------------------------------------------------------------
 
@@ -320,6 +339,8 @@ class Script:
                     yield Pause(scenario.delay)
                 if scenario.ping and deltas == max(1, scenario.chunks // 2):
                     yield Ping()
+        if self.pause_before_end:
+            yield Pause(TERMINAL_PAUSE)
         yield writer.completed()
 
     def _run(

@@ -33,6 +33,7 @@ from conformance.clientsuite.script import (
     Send,
     SendBatch,
 )
+from conformance.clientsuite.upgrade import HEADER, inspect_upgrade
 
 __all__ = ["NO_STATUS", "PATH", "ScriptedServer"]
 
@@ -58,7 +59,9 @@ class ScriptedServer:
     script: Script
     api_key: str
     records: list[dict[str, Any]] = field(default_factory=list)
-    observations: dict[str, Any] = field(default_factory=lambda: {"pings": 0, "pongs": 0})
+    observations: dict[str, Any] = field(
+        default_factory=lambda: {"pings": 0, "pongs": 0, "upgrades": []}
+    )
     url: str = ""
     _t0: float = 0.0
     _count: int = 0
@@ -92,14 +95,28 @@ class ScriptedServer:
             task_status.started(self)
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        auth = request.headers.get("Authorization", "")
-        if request.path.split("?", 1)[0] != PATH:
-            self._add("-", "rejected", url=request.path, status=404)
+        # The query is never recorded: a client may have put its key there.
+        path = request.path.split("?", 1)[0]
+        # RWS-TRANS-19: how the client carried its credential, judged for every upgrade.
+        upgrade = inspect_upgrade(
+            request.path,
+            request.headers.get_all(HEADER),
+            request.headers.raw_items(),
+            self.api_key,
+        )
+        seen = upgrade.to_dict()
+        self.observations["upgrades"].append(seen)
+        if path != PATH:
+            shown = path if self.api_key not in path else "<a path holding the key>"
+            seen.update(status=404, refusal=f"HTTP 404: the path {shown} is not {PATH}")
+            self._add("-", "rejected", url=shown, status=404)
             return connection.respond(http.HTTPStatus.NOT_FOUND, "not found\n")
-        if auth != f"Bearer {self.api_key}":
+        if not upgrade.accepted:
             # RWS-TRANS-2: no accepted credentials, no WebSocket.
-            self._add("-", "rejected", url=request.path, status=401)
+            seen.update(status=401, refusal=f"HTTP 401: {upgrade.describe()}")
+            self._add("-", "rejected", url=path, status=401, note=upgrade.describe())
             return connection.respond(http.HTTPStatus.UNAUTHORIZED, "unauthorized\n")
+        seen["status"] = 101
         return None
 
     def _process_response(

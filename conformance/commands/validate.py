@@ -1,7 +1,10 @@
 """``responses-ws validate TRANSCRIPT.jsonl``: check a recorded transcript offline.
 
-Runs the checker (:mod:`conformance.checker`) over a JSON Lines transcript (format:
-``docs/transcripts.md``) and prints the findings, or the whole report as JSON with
+Judges a JSON Lines transcript (format: ``docs/transcripts.md``) with
+:func:`conformance.checker.judge.judge_transcript`, the judgement the client suite uses too:
+the checker (:mod:`conformance.checker`) for the roles asked for and, when the client is
+judged, the whole-transcript client rules (``schemas/rules/client.json``). It prints the
+findings, each with what the client sent and what came back, or the whole report as JSON with
 ``--json``. The exit status is 1 when any finding is FAILED, 2 when the file cannot be read
 or an option is wrong, 0 otherwise (warnings and informational findings do not fail).
 """
@@ -11,11 +14,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from typing import Any, TextIO
 
-from conformance.checker import PROFILES, ROLES, Checker, CheckerConfig, Report
+from conformance.checker import PROFILES, ROLES, CheckerConfig, Report
+from conformance.checker.judge import explain, judge_transcript
 from conformance.harness.config import DEFAULT_PARAMETERS
-from conformance.transcript import read_jsonl
+from conformance.transcript import Record, read_jsonl
 
 __all__ = ["register", "run"]
 
@@ -25,7 +30,10 @@ def register(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "validate",
         help="check a recorded transcript (JSON Lines) against the specification",
-        description="Check a transcript offline; exit 1 when any requirement FAILED.",
+        description="Check a transcript offline; exit 1 when any requirement FAILED. A recorded "
+        "client session gets the client suite's judgement of its transcript (--role client); "
+        "each finding says what the client sent and what came back. docs/transcripts.md lists "
+        "what is judged.",
     )
     parser.add_argument("transcript", help="the transcript, one JSON record per line")
     parser.add_argument(
@@ -39,7 +47,9 @@ def register(subparsers: Any) -> None:
         "--role",
         choices=(*ROLES, "both"),
         default="both",
-        help="judge the server (server-to-client traffic), the client, or both (default)",
+        help="judge the server (its messages, runs and errors), the client (every message it "
+        "sent, and over the whole transcript its continuations, retries, reconnections and "
+        "backoff, from schemas/rules/client.json), or both (default)",
     )
     parser.add_argument(
         "--busy-lane",
@@ -86,28 +96,34 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
             )
             return 2
         parameters[name.strip()] = value.strip()
-    checker = Checker(CheckerConfig(frozenset(profiles), parameters, frozenset(roles)))
+    config = CheckerConfig(frozenset(profiles), parameters, frozenset(roles))
     try:
-        report = checker.feed_all(read_jsonl(args.transcript))
+        records = list(read_jsonl(args.transcript))
     except OSError as exc:
         print(f"responses-ws validate: cannot read {args.transcript}: {exc}", file=sys.stderr)
         return 2
+    report = judge_transcript(records, config)
     if args.json:
-        json.dump(report.to_dict(), out, indent=2)
+        data = report.to_dict()
+        for entry, finding in zip(data["findings"], report.findings, strict=True):
+            entry["explanation"] = explain(finding, records)
+        json.dump(data, out, indent=2)
         out.write("\n")
     else:
-        _print(report, out)
+        _print(report, records, out)
     return 1 if report.failed else 0
 
 
-def _print(report: Report, out: TextIO) -> None:
+def _print(report: Report, records: Sequence[Record], out: TextIO) -> None:
     for finding in report.findings:
         where = f"{finding.conn} " if finding.conn else ""
-        records = ",".join(str(i) for i in finding.records)
+        indexes = ",".join(str(i) for i in finding.records)
         out.write(
             f"{finding.verdict.value:<13} {finding.requirement or 'TRANSCRIPT':<14} "
-            f"{where}[{records}] {finding.message}\n"
+            f"{where}[{indexes}] {finding.message}\n"
         )
+        for line in explain(finding, records):
+            out.write(f"{'':<14}{line}\n")
     verdicts = report.verdicts()
     counts: dict[str, int] = {}
     for verdict in verdicts.values():

@@ -8,9 +8,12 @@ WARNING (SHOULD, SHOULD NOT). The same scenarios pass with the raw adapter
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from conformance.results import Verdict
+from conformance.clientsuite.runner import API_KEY
+from conformance.results import CheckResult, Verdict
 from tests.clientsuite.broken_clients.broken import MODES
 from tests.clientsuite.conftest import RunBroken
 
@@ -41,6 +44,9 @@ CASES: list[tuple[str, str, str, Verdict]] = [
     ("small-max-size", "large-messages", "RWS-TRANS-10", W),
     ("assemble-from-added", "bursty-stream", "RWS-CLIENT-7", W),
     ("misroute", "lanes-interleaved", "RWS-CLIENT-6", F),
+    ("early-tool-output", "tool-loop", "RWS-CLIENT-3", F),
+    ("token-scheme", "incremental-input", "RWS-TRANS-19", F),
+    ("key-in-query", "incremental-input", "RWS-TRANS-19", F),
 ]
 
 
@@ -64,3 +70,47 @@ def test_broken_client_fails_the_targeted_requirement(
     assert requirement in result.message
     # The check as a whole is at least as bad as the requirement it caught.
     assert result.verdict in ((F,) if verdict is F else (F, W))
+
+
+def _shown(result: CheckResult) -> str:
+    """Everything of a check a report shows about the client's side (not its own stderr)."""
+    return json.dumps(
+        [result.message, result.details["observations"], list(result.wire_log)], default=str
+    )
+
+
+@pytest.mark.parametrize(
+    ("mode", "sent"),
+    [
+        ("token-scheme", "the upgrade carried `Authorization: Token …`"),
+        (
+            "key-in-query",
+            "the upgrade carried no Authorization header; the key was in the "
+            "query parameter `api_key`",
+        ),
+    ],
+)
+def test_refused_upgrade_fails_trans_19_in_words_without_the_key(
+    run_broken: RunBroken, mode: str, sent: str
+) -> None:
+    result = run_broken(mode, "incremental-input")
+    assert result.requirement_verdicts["RWS-TRANS-19"] is F
+    assert sent in result.message
+    assert "the server refused the upgrade (HTTP 401)" in result.message
+    # The verdict is the credential's, not the task's: nothing else was judged.
+    assert "task not completed" not in result.message
+    assert "RWS-CLIENT-1" not in result.requirement_verdicts
+    assert "RWS-CLIENT-1" in result.details["not_exercised"]
+    assert API_KEY not in _shown(result)
+    assert result.verdict is F
+
+
+def test_tool_output_sent_before_the_terminal_event_is_a_second_create_on_a_busy_lane(
+    run_broken: RunBroken,
+) -> None:
+    result = run_broken("early-tool-output", "tool-loop")
+    assert result.requirement_verdicts["RWS-CLIENT-3"] is F
+    # The report says what the client sent and what came back.
+    assert "the client sent response.create with previous_response_id" in result.message
+    assert "function_call_output" in result.message
+    assert "the answer: the server sent error response_already_in_flight" in result.message

@@ -19,8 +19,16 @@ import trio
 from conformance.checker import Checker, CheckerConfig
 from conformance.clientsuite.runner import Capture, ClientUnderTest, capture
 from conformance.clientsuite.scenarios import SCENARIOS, ClientScenario, scenario_by_id
-from conformance.clientsuite.script import BUSY_LANE, Close, Script, Send
+from conformance.clientsuite.script import (
+    BUSY_LANE,
+    TERMINAL_PAUSE,
+    Close,
+    Pause,
+    Script,
+    Send,
+)
 from conformance.clientsuite.server import ScriptedServer
+from conformance.clientsuite.upgrade import inspect_upgrade
 from conformance.schemas import default_schema_set
 
 RAW = ClientUnderTest(
@@ -200,3 +208,120 @@ async def test_scripted_server_advertises_busy_lane_reject_and_refuses_a_wrong_k
     assert "busy-lane=reject" in limits.split(",")
     assert refused == 401
     assert [r["status"] for r in server.records if r["kind"] == "rejected"] == [401]
+
+
+def _first_run(scenario_id: str) -> list[object]:
+    scenario = scenario_by_id(scenario_id)
+    script = Script(scenario, "conformance-1")
+    script.connect("c1")
+    actions = script.receive("c1", _create(input=scenario.prompts[0], store=scenario.store))
+    return [json.loads(a.text)["type"] if isinstance(a, Send) else a for a in actions]
+
+
+@pytest.mark.parametrize("scenario_id", ["tool-loop", "incremental-input"])
+def test_script_pauses_between_the_last_item_and_the_terminal_event(scenario_id: str) -> None:
+    # RWS-CLIENT-3 needs the pause to catch a client that does not wait for the run's end.
+    run = _first_run(scenario_id)
+    assert run[-3:] == ["response.output_item.done", Pause(TERMINAL_PAUSE), "response.completed"]
+
+
+def test_script_sends_a_single_prompt_run_without_a_pause() -> None:
+    run = _first_run("bursty-stream")
+    assert run[-1] == "response.completed"
+    assert not any(isinstance(a, Pause) for a in run)
+
+
+def test_tool_loop_and_multi_prompt_scenarios_are_the_ones_that_pause() -> None:
+    pausing = {s.id for s in SCENARIOS if Script(s, "conformance-1").pause_before_end}
+    assert {"tool-loop", "incremental-input", "reconnect-store-false"} <= pausing
+    assert not pausing & {"bursty-stream", "large-messages", "slow-stream", "lanes-interleaved"}
+
+
+# --- the upgrade request (RWS-TRANS-19) --------------------------------------------------------
+
+KEY = "sk-test-Secret_42"
+
+
+@pytest.mark.parametrize(
+    ("authorization", "target", "headers", "accepted", "bearer", "words"),
+    [
+        ([f"Bearer {KEY}"], "/v1/responses", [], True, True, "`Authorization: Bearer …`"),
+        # RFC 9110: the scheme is case-insensitive.
+        ([f"bearer  {KEY}"], "/v1/responses", [], True, True, "`Authorization: bearer …`"),
+        (
+            ["Bearer other-key"],
+            "/v1/responses",
+            [],
+            False,
+            True,
+            "with a credential other than the key the suite gave",
+        ),
+        ([f"Basic {KEY}"], "/v1/responses", [], False, False, "`Authorization: Basic …`"),
+        ([f"Token {KEY}"], "/v1/responses", [], False, False, "`Authorization: Token …`"),
+        ([KEY], "/v1/responses", [], False, False, "<the key itself, without a scheme>"),
+        (["Bearer"], "/v1/responses", [], False, False, "`Authorization: Bearer (no credential)`"),
+        (
+            [],
+            f"/v1/responses?api_key={KEY}",
+            [],
+            False,
+            False,
+            "no Authorization header; the key was in the query parameter `api_key`",
+        ),
+        (
+            [],
+            "/v1/responses",
+            [("X-Api-Key", KEY)],
+            False,
+            False,
+            "no Authorization header; the key was in the header `X-Api-Key`",
+        ),
+        (
+            [f"Bearer {KEY}", f"Token {KEY}"],
+            "/v1/responses",
+            [],
+            False,
+            False,
+            "2 Authorization headers (`Authorization: Bearer …`, `Authorization: Token …`)",
+        ),
+    ],
+)
+def test_upgrade_credential_is_judged_and_described_without_the_key(
+    authorization: list[str],
+    target: str,
+    headers: list[tuple[str, str]],
+    accepted: bool,
+    bearer: bool,
+    words: str,
+) -> None:
+    upgrade = inspect_upgrade(target, authorization, headers, KEY)
+    assert (upgrade.accepted, upgrade.bearer) == (accepted, bearer)
+    assert words in upgrade.describe()
+    assert KEY not in json.dumps(upgrade.to_dict())
+
+
+async def test_scripted_server_accepts_a_lowercase_scheme_and_never_records_the_key() -> None:
+    from websockets.exceptions import InvalidStatus
+
+    key = "k-" + "s3cret"
+    server = ScriptedServer(Script(scenario_by_id("incremental-input"), "conformance-1"), key)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(server.run)
+
+        def handshake(url: str, headers: dict[str, str]) -> int:
+            from websockets.sync.client import connect as sync_connect
+
+            try:
+                with sync_connect(url, additional_headers=headers):
+                    return 101
+            except InvalidStatus as exc:
+                return exc.response.status_code
+
+        lower = {"Authorization": f"bearer {key}"}
+        ok = await trio.to_thread.run_sync(handshake, server.url, lower)
+        query = await trio.to_thread.run_sync(handshake, f"{server.url}?key={key}", {})
+        nursery.cancel_scope.cancel()
+    assert (ok, query) == (101, 401)
+    seen = server.observations["upgrades"]
+    assert [(u["status"], u["bearer"]) for u in seen] == [(101, True), (401, False)]
+    assert key not in json.dumps([server.records, server.observations])

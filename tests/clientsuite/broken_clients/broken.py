@@ -12,8 +12,9 @@ import json
 import os
 import sys
 from typing import Any
+from urllib.parse import quote
 
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.frames import Frame, Opcode
 from websockets.protocol import Protocol
 from websockets.sync.client import ClientConnection, connect
@@ -46,6 +47,10 @@ MODES: dict[str, str] = {
     "small-max-size": "accepts messages up to 1 MiB only",
     "assemble-from-added": "takes its output from response.output_item.added",
     "misroute": "routes events to the lane of the latest response.created, not by stream_id",
+    "early-tool-output": "sends the tool output as soon as the function_call item is done, "
+    "before the run has ended",
+    "token-scheme": "carries its key as `Authorization: Token <key>`",
+    "key-in-query": "carries its key in the URL's query (api_key), with no Authorization header",
 }
 MODE = os.environ.get("RWS_BROKEN", "")
 # A broken client that waits for what never comes gives up quickly.
@@ -79,6 +84,15 @@ class Broken(raw.Client):
                 additional_headers={"Authorization": f"Bearer {self.task.api_key}"},
                 max_size=1024 * 1024,
             )
+            return self.ws
+        if MODE in ("token-scheme", "key-in-query"):
+            url, headers = self.task.url, {"Authorization": f"Token {self.task.api_key}"}
+            if MODE == "key-in-query":
+                url, headers = f"{url}?api_key={quote(self.task.api_key)}", {}
+            try:
+                self.ws = connect(url, additional_headers=headers, max_size=raw.MAX_MESSAGE)
+            except InvalidStatus as exc:
+                raise raw.Fatal(f"upgrade refused: {exc.response.status_code}") from exc
             return self.ws
         return super().connection()
 
@@ -155,13 +169,27 @@ class Broken(raw.Client):
             "ignore-request-errors",
             "wait-for-completed",
             "assemble-from-added",
+            "early-tool-output",
         ):
             return super()._exchange(body)
         ws = self.send(body)
         added: list[dict[str, Any]] = []
+        current: str | None = None
         while True:
             event = json.loads(ws.recv(timeout=SHORT_WAIT))
             etype = event.get("type")
+            if MODE == "early-tool-output":
+                if etype == "response.created":
+                    current = event["response"]["id"]
+                    continue
+                item = event.get("item") or {}
+                if etype == "response.output_item.done" and item.get("type") == "function_call":
+                    # The call is all it needs: on with the tool output, the run still open.
+                    return {"id": current, "output": [item]}
+                if etype in ("response.completed", "response.failed") and (
+                    event["response"]["id"] != current
+                ):
+                    continue  # the end of the run it did not wait for
             if MODE == "crash-on-unknown" and not (
                 etype == "error" or str(etype).startswith("response.")
             ):
