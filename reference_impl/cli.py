@@ -144,6 +144,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="distinct stream_id values per connection (default %(default)s)",
     )
     add(
+        "--storage",
+        choices=("durable", "none"),
+        default=DEFAULT_LIMITS.storage,
+        help="durable: store=true responses are persisted and hydrated on any connection; "
+        "none: nothing outlives the connection, as on a server without a response store "
+        "(D24; default %(default)s)",
+    )
+    add(
         "--busy-lane",
         choices=("queue", "reject"),
         default=DEFAULT_LIMITS.busy_lane,
@@ -193,6 +201,7 @@ def _config(args: argparse.Namespace) -> ServerConfig:
             max_active_responses=args.max_active_responses,
             max_named_lanes=args.max_named_lanes,
             busy_lane=args.busy_lane,
+            storage=args.storage,
         ),
         cost=CostModel(args.prefill_us_per_token, args.decode_us_per_token),
         faults=Faults(args.fault),

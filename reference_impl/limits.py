@@ -25,6 +25,8 @@ class Limits:
     max_active_responses: int = 16  # RWS-LANE-4
     max_named_lanes: int = 32  # RWS-LANE-5
     busy_lane: Literal["queue", "reject"] = "queue"  # RWS-LANE-2
+    # RWS-CACHE-3/11, D24: "none" keeps nothing beyond the connection (no hydration)
+    storage: Literal["durable", "none"] = "durable"
 
     def header(self) -> str:
         """Return the ``responses-ws-limits`` upgrade header value (RWS-TRANS-11)."""
@@ -35,6 +37,7 @@ class Limits:
             "max-active-responses": str(self.max_active_responses),
             "max-named-lanes": str(self.max_named_lanes),
             "busy-lane": self.busy_lane,
+            "storage": self.storage,
         }
         return ",".join(f"{name}={value}" for name, value in pairs.items())
 

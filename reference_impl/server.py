@@ -44,7 +44,7 @@ from reference_impl.session import (
     StartRun,
     Wait,
 )
-from reference_impl.store import ResponseStore
+from reference_impl.store import NoStorage, ResponseStore
 from reference_impl.upgrade import LIMITS_HEADER, PATH, add_limits_header, check_upgrade
 
 __all__ = [
@@ -302,7 +302,8 @@ async def serve(
     task_status: trio.TaskStatus[RunningServer] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run the reference server until cancelled; for ``nursery.start``."""
-    store = ResponseStore(config.data_dir)
+    # D24: a server without a response store keeps nothing beyond the connection.
+    store = ResponseStore(config.data_dir) if config.limits.storage == "durable" else NoStorage()
     # shared-cache fault: one cache for every connection, against RWS-CACHE-8.
     shared_cache = ResponseCache() if config.faults.active("shared-cache") else None
     try:

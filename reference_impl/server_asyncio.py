@@ -47,7 +47,7 @@ from reference_impl.session import (
     StartRun,
     Wait,
 )
-from reference_impl.store import ResponseStore
+from reference_impl.store import NoStorage, ResponseStore
 from reference_impl.upgrade import PATH, add_limits_header, check_upgrade
 
 __all__ = ["RunningAsyncioServer", "run_forever", "serve"]
@@ -274,7 +274,8 @@ async def _handle(
 @contextlib.asynccontextmanager
 async def serve(config: ServerConfig) -> AsyncIterator[RunningAsyncioServer]:
     """Listen for the duration of the ``async with`` block; yields a RunningAsyncioServer."""
-    store = ResponseStore(config.data_dir)
+    # D24: a server without a response store keeps nothing beyond the connection.
+    store = ResponseStore(config.data_dir) if config.limits.storage == "durable" else NoStorage()
     # shared-cache fault: one cache for every connection, against RWS-CACHE-8.
     shared_cache = ResponseCache() if config.faults.active("shared-cache") else None
     try:

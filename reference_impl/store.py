@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DATABASE_NAME", "ResponseStore", "StoredResponse", "key_digest"]
+__all__ = ["DATABASE_NAME", "NoStorage", "ResponseStore", "StoredResponse", "key_digest"]
 
 #: The file name of the database inside the server's data directory.
 DATABASE_NAME = "responses.sqlite3"
@@ -115,3 +115,22 @@ class ResponseStore:
         """Close the database."""
         with self._lock:
             self._db.close()
+
+
+class NoStorage(ResponseStore):
+    """The store of a server that declares ``storage=none`` (D24): it keeps nothing.
+
+    Every save is dropped and every lookup misses, so a continuation of a response that is no
+    longer cached on its connection is answered ``previous_response_not_found``
+    (RWS-CACHE-4), whatever its ``store`` said.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(None)
+
+    def save(self, record: StoredResponse, api_key: str) -> None:
+        """Keep nothing."""
+
+    def load(self, response_id: str, api_key: str | None) -> StoredResponse | None:
+        """Find nothing."""
+        return None

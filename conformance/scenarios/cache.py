@@ -339,7 +339,7 @@ async def older_entry(ctx: ScenarioContext) -> None:
 @scenario(
     "cache.store-true-hydrated-while-open",
     "a store:true response is hydrated on a second connection while its own is still open",
-    requirements=("RWS-CACHE-11",),
+    requirements=("RWS-CACHE-11", "RWS-CACHE-4"),
     drives="run 1 store:true on c1; with c1 still open, continue it on c2 (same API key)",
     needs_model=False,
 )
@@ -364,6 +364,19 @@ async def hydrated_while_open(ctx: ScenarioContext) -> None:
             f"c1 closed (code {first_conn.close_code}) before the continuation on c2 was "
             "answered; the check needs it open"
         )
+    if ctx.config.parameter("storage") == "none":
+        # D24: nothing outlives its connection's cache, and c2 has none of c1's entries.
+        ctx.not_applicable("RWS-CACHE-11", "the server declares storage=none (D24)")
+        expect_error(
+            ctx,
+            second,
+            "previous_response_not_found",
+            "RWS-CACHE-4",
+            what=f"{what} with storage=none",
+            param="previous_response_id",
+        )
+        return
+    ctx.not_applicable("RWS-CACHE-4", "the server declares storage=durable: it hydrates")
     hydrated = second.kind == "run" and second.status in ("completed", "incomplete")
     ctx.expect(
         "RWS-CACHE-11",

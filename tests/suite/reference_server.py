@@ -5,9 +5,9 @@ from __future__ import annotations
 import contextlib
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
-from conformance.harness.config import SuiteConfig
+from conformance.harness.config import DEFAULT_PARAMETERS, SuiteConfig
 from conformance.harness.spawn import spawn_reference
 
 __all__ = ["TEST_AGE", "TEST_IDLE", "fault_table", "reference_config"]
@@ -25,9 +25,15 @@ def reference_config(
     with_age_instance: bool = False,
     with_idle_instance: bool = False,
     timeout: float = 3.0,
+    server_args: Sequence[str] = (),
+    parameters: Mapping[str, str] | None = None,
 ) -> Iterator[SuiteConfig]:
-    """Run the reference server with ``faults`` and yield the suite configuration for it."""
-    extra = [arg for name in faults for arg in ("--fault", name)]
+    """Run the reference server with ``faults`` and yield the suite configuration for it.
+
+    ``server_args`` go to every instance; ``parameters`` are what the suite is told the server
+    declares (the defaults where None).
+    """
+    extra = [*(arg for name in faults for arg in ("--fault", name)), *server_args]
     with contextlib.ExitStack() as stack:
         main = stack.enter_context(spawn_reference(extra))
         age_url: str | None = None
@@ -51,6 +57,7 @@ def reference_config(
             age_limit_url=age_url,
             test_idle_timeout=TEST_IDLE if with_idle_instance else None,
             idle_limit_url=idle_url,
+            parameters={**DEFAULT_PARAMETERS, **(parameters or {})},
         )
 
 
