@@ -82,8 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve_parser = commands.add_parser(
         "serve",
         help="run the reference server",
-        description="Run the reference server of the Responses API over WebSocket, serving "
-        "the conformance model conformance-1 at ws://HOST:PORT/v1/responses.",
+        description="Run the reference server of the Responses API over WebSocket at "
+        "ws://HOST:PORT/v1/responses, serving two models: conformance-1, the deterministic "
+        "conformance model that rws: directives script (spec appendix A), and freeform-1, "
+        "which behaves like a real model (seeded text of its own, only the standard "
+        "parameters obeyed).",
     )
     add = serve_parser.add_argument
     add("--host", default=DEFAULT_HOST, help="address to listen on (default %(default)s)")

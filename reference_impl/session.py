@@ -439,8 +439,9 @@ class Session:
                 if self.faults.active("refuse-stream-false-invalid-value")
                 else "unsupported_parameter",
             )
-            # RWS-MODEL-1: this server serves the conformance model only.
-            if create.model != model.MODEL_ID:
+            # RWS-MODEL-1: this server serves the conformance model, and freeform-1 (a model
+            # that behaves like a real one, for the suite's any-model paths).
+            if create.model not in model.MODELS:
                 raise RequestError("model_not_found", f"The model '{create.model}' does not exist.")
             request.create = create
         except RequestError as exc:
@@ -701,7 +702,7 @@ class Session:
             request_view = dict(create.event)
             request_view["generate"] = create.generate
             try:
-                prepared = model.prepare_run(
+                prepared = model.MODELS[create.model](
                     response=self._skeleton(create, response_id),
                     context=full_context,
                     request=request_view,

@@ -220,11 +220,21 @@ class ScenarioContext:
         )
 
     async def completed(
-        self, conn: Connection, event: Mapping[str, Any], *, what: str = "the setup run"
+        self,
+        conn: Connection,
+        event: Mapping[str, Any],
+        *,
+        what: str = "the setup run",
+        incomplete_ok: bool = False,
     ) -> Outcome:
-        """Run a request the scenario needs to succeed; anything else fails the prerequisite."""
+        """Run a request the scenario needs to succeed; anything else fails the prerequisite.
+
+        ``incomplete_ok``: an ``incomplete`` run serves too (a real model may reach
+        ``max_output_tokens``; such a response is cached and stored like a completed one).
+        """
         result = await self.request(conn, event, what=what)
-        if result.status != "completed" or result.response_id is None:
+        ended = ("completed", "incomplete") if incomplete_ok else ("completed",)
+        if result.status not in ended or result.response_id is None:
             detail = result.code or result.status
             raise PrerequisiteFailed(f"{what} did not complete (got {detail})")
         return result

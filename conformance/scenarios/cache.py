@@ -350,7 +350,9 @@ async def hydrated_while_open(ctx: ScenarioContext) -> None:
     )
     prompt = _FIRST if scripted else "Say hello in five words."
     first_conn = await ctx.connect()
-    first = await ctx.completed(first_conn, ctx.create(prompt, **fields))
+    first = await ctx.completed(
+        first_conn, ctx.create(prompt, **fields), incomplete_ok=not scripted
+    )
     conn = await ctx.connect()
     follow = "rws:context" if scripted else "Now say goodbye in five words."
     what = "continuing it on c2 while c1 is open"

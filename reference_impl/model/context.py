@@ -31,6 +31,7 @@ __all__ = [
     "latest_user_index",
     "latest_user_text",
     "normalize_input",
+    "seed_digest",
     "tokens",
     "tool_outputs_after_latest_user",
 ]
@@ -100,12 +101,15 @@ class Context(Sequence[dict[str, Any]]):
     ``canonical_json`` and ``context_digest`` of a plain list give, without serialising again.
     """
 
-    __slots__ = ("_ends", "_items", "_sha")
+    __slots__ = ("_ends", "_items", "_seed", "_sha")
 
     def __init__(self, items: Iterable[Mapping[str, Any]] = ()) -> None:
         self._items: tuple[dict[str, Any], ...] = ()
         self._ends: tuple[int, ...] = ()
         self._sha = hashlib.sha256(b"[")
+        # The state of seed_digest() over the first n items, filled in on first use (a memo:
+        # it depends on the items only, so computing it changes nothing a reader can see).
+        self._seed: tuple[Any, int] | None = None
         self._append(items)
 
     def _append(self, items: Iterable[Mapping[str, Any]]) -> None:
@@ -129,8 +133,18 @@ class Context(Sequence[dict[str, Any]]):
         new._items = self._items
         new._ends = self._ends
         new._sha = self._sha.copy()
+        new._seed = None if self._seed is None else (self._seed[0].copy(), self._seed[1])
         new._append(items)
         return new
+
+    def seed_digest(self) -> str:
+        """Return :func:`seed_digest` of this context, extending the parent's state if known."""
+        sha, done = (hashlib.sha256(b"seed"), 0) if self._seed is None else self._seed
+        for item in self._items[done:]:
+            sha.update(b",")
+            sha.update(_utf8(canonical_json(_plain(_without_ids(item)))))
+        self._seed = (sha, len(self._items))
+        return sha.copy().hexdigest()
 
     def canonical_bytes(self, count: int | None = None) -> int:
         """Return the UTF-8 byte length of the canonical JSON of the first ``count`` items."""
@@ -177,6 +191,29 @@ class Context(Sequence[dict[str, Any]]):
 
     def __repr__(self) -> str:
         return f"Context({list(self._items)!r})"
+
+
+# The fields of an item that name it rather than say something: the server makes them up (an
+# output item's id, a call's call_id) and a client echoes them back (function_call_output).
+_ID_FIELDS = frozenset({"id", "call_id"})
+
+
+def _without_ids(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in item.items() if key not in _ID_FIELDS}
+
+
+def seed_digest(context: Sequence[Mapping[str, Any]]) -> str:
+    """Return a SHA-256 (hex) of the context without the ids the server made up.
+
+    It is the context's canonical JSON item by item, each item without its ``id`` and
+    ``call_id``: two contexts that differ only in the ids a server drew (``msg_…``,
+    ``call_…``) have the same seed digest, so a chain replayed on another server (or after a
+    restart) seeds ``freeform-1`` the same way. A :class:`Context` extends the state of the
+    context it continues when that was computed, so a long chain costs its new items only.
+    """
+    if isinstance(context, Context):
+        return context.seed_digest()
+    return Context(context).seed_digest()
 
 
 def context_tokens(context: Sequence[Mapping[str, Any]], count: int | None = None) -> int:

@@ -10,12 +10,16 @@ It works in three steps, each a small function:
 3. *end*: ``rws:fail`` cuts the event list, the terminal event is built with the output items
    and the ``usage`` of what was actually sent (A.2).
 
+Steps 2 and 3 are :func:`emit_run`, shared with ``freeform-1`` (``freeform.py``), which
+plans its items differently but streams and accounts for them by the same rules.
+
 Events carry neither ``sequence_number`` nor ``stream_id``: the server adds both.
 """
 
 from __future__ import annotations
 
 import copy
+import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal, TypeVar
@@ -48,7 +52,13 @@ __all__ = [
     "MODEL_ID",
     "GeneratedRun",
     "ModelLimitError",
+    "PlannedItem",
+    "PlannedPart",
     "PreparedRun",
+    "apply_budget",
+    "budget_of",
+    "created_event",
+    "emit_run",
     "generate_run",
     "prepare_run",
     "usage",
@@ -101,29 +111,47 @@ class GeneratedRun:
 
 
 @dataclass(frozen=True, slots=True)
-class _Part:
-    """One generated text of an item: a content part, a summary part or call arguments."""
+class PlannedPart:
+    """One generated text of an item: a content part, a summary part or call arguments.
+
+    Its deltas are ``chunks`` even pieces (A.3 chunking) or, when ``cuts`` is given, the
+    pieces between those character offsets (a model that chunks unevenly, such as
+    ``freeform-1``); offsets outside the text (after a ``max_output_tokens`` cut) are ignored.
+    """
 
     kind: PartKind
     text: str
     chunks: int = 1
     cut: bool = False  # stopped by max_output_tokens
+    cuts: tuple[int, ...] | None = None
+
+    def deltas(self) -> tuple[str, ...]:
+        """Return the deltas of the text: consecutive non-empty pieces that concatenate to it."""
+        if self.cuts is None:
+            return split_chunks(self.text, self.chunks)
+        if not self.text:
+            return ()
+        inner = sorted({c for c in self.cuts if 0 < c < len(self.text)})
+        bounds = [0, *inner, len(self.text)]
+        return tuple(self.text[a:b] for a, b in itertools.pairwise(bounds))
 
 
 @dataclass(frozen=True, slots=True)
-class _Item:
+class PlannedItem:
+    """One output item a model plans: a message, a reasoning item or a function call."""
+
     kind: ItemKind
-    parts: tuple[_Part, ...]
+    parts: tuple[PlannedPart, ...]
     name: str = ""
     incomplete: bool = False
 
 
-def _message(text: str, chunks: int = 1, kind: PartKind = "output_text") -> _Item:
-    return _Item("message", (_Part(kind, text, chunks),))
+def _message(text: str, chunks: int = 1, kind: PartKind = "output_text") -> PlannedItem:
+    return PlannedItem("message", (PlannedPart(kind, text, chunks),))
 
 
-def _call(name: str, arguments: str, chunks: int = 1) -> _Item:
-    return _Item("function_call", (_Part("arguments", arguments, chunks),), name=name)
+def _call(name: str, arguments: str, chunks: int = 1) -> PlannedItem:
+    return PlannedItem("function_call", (PlannedPart("arguments", arguments, chunks),), name=name)
 
 
 def _context_text(items: int, digest: str) -> str:
@@ -133,7 +161,7 @@ def _context_text(items: int, digest: str) -> str:
 
 def _plan_directive(
     directive: Directive, context: Sequence[Mapping[str, Any]], p: int, digest: Callable[[], str]
-) -> _Item | None:
+) -> PlannedItem | None:
     """Return the item a directive produces, or None when it produces none (A.3 table)."""
     match directive:
         case TextDirective(length=length, chunks=chunks):
@@ -141,10 +169,10 @@ def _plan_directive(
         case RefusalDirective(length=length, chunks=chunks):
             return _message(pattern(length), chunks, "refusal")
         case ReasoningDirective(summary=summary, text=text, chunks=chunks):
-            parts = [_Part("summary_text", pattern(summary), chunks)]
+            parts = [PlannedPart("summary_text", pattern(summary), chunks)]
             if text > 0:
-                parts.append(_Part("reasoning_text", pattern(text), chunks))
-            return _Item("reasoning", tuple(parts))
+                parts.append(PlannedPart("reasoning_text", pattern(text), chunks))
+            return PlannedItem("reasoning", tuple(parts))
         case CallDirective(name=name, chunks=chunks, arguments=arguments):
             # A.3: "rws:call directives apply only while P = 0; when P > 0 they are skipped".
             return _call(name, arguments, chunks) if p == 0 else None
@@ -157,7 +185,7 @@ def _plan_directive(
     return None
 
 
-def _apply_budget(items: Sequence[_Item], max_output_tokens: int) -> list[_Item]:
+def apply_budget(items: Sequence[PlannedItem], max_output_tokens: int) -> list[PlannedItem]:
     """Stop the output where it would exceed ``max_output_tokens`` (A.3).
 
     The texts are spent in order against the budget; the first text whose tokens exceed what is
@@ -165,9 +193,9 @@ def _apply_budget(items: Sequence[_Item], max_output_tokens: int) -> list[_Item]
     nothing after it is produced (neither later parts of that item nor later items).
     """
     left = max_output_tokens
-    kept: list[_Item] = []
+    kept: list[PlannedItem] = []
     for item in items:
-        parts: list[_Part] = []
+        parts: list[PlannedPart] = []
         for part in item.parts:
             cost = tokens(part.text)
             if cost <= left:
@@ -247,7 +275,7 @@ def _plan(
     directives: Sequence[Directive],
     context: Sequence[Mapping[str, Any]],
     max_output_tokens: int | None,
-) -> list[_Item]:
+) -> list[PlannedItem]:
     p = tool_outputs_after_latest_user(context)
     digests: list[str] = []
 
@@ -268,7 +296,7 @@ def _plan(
         # A.3 rws:incomplete: the run ends after its first output item, which ends incomplete.
         items = [replace(items[0], incomplete=True)]
     if max_output_tokens is not None:
-        items = _apply_budget(items, max_output_tokens)
+        items = apply_budget(items, max_output_tokens)
     return items
 
 
@@ -293,12 +321,12 @@ def _final_part(kind: PartKind, text: str) -> dict[str, Any]:
 
 
 def _content_part_events(
-    part: _Part, item_id: str, output_index: int, content_index: int
+    part: PlannedPart, item_id: str, output_index: int, content_index: int
 ) -> Iterator[Event]:
     """The events of one content part (output_text, refusal or reasoning_text)."""
     where = {"item_id": item_id, "output_index": output_index, "content_index": content_index}
     yield _event("response.content_part.added", **where, part=_empty_part(part.kind))
-    deltas = split_chunks(part.text, part.chunks)
+    deltas = part.deltas()
     # RWS-DELTA-1, RWS-DELTA-3, RWS-DELTA-6: the deltas are consecutive pieces of the done text.
     if part.kind == "output_text":
         for delta in deltas:
@@ -316,11 +344,11 @@ def _content_part_events(
 
 
 def _summary_part_events(
-    part: _Part, item_id: str, output_index: int, summary_index: int
+    part: PlannedPart, item_id: str, output_index: int, summary_index: int
 ) -> Iterator[Event]:
     where = {"item_id": item_id, "output_index": output_index, "summary_index": summary_index}
     yield _event("response.reasoning_summary_part.added", **where, part=_empty_part(part.kind))
-    for delta in split_chunks(part.text, part.chunks):
+    for delta in part.deltas():
         yield _event("response.reasoning_summary_text.delta", **where, delta=delta)
     yield _event("response.reasoning_summary_text.done", **where, text=part.text)
     done = _event(
@@ -333,7 +361,9 @@ def _summary_part_events(
     yield done
 
 
-def _item_events(item: _Item, output_index: int, ids: Callable[[str], str]) -> Iterator[Event]:
+def _item_events(
+    item: PlannedItem, output_index: int, ids: Callable[[str], str]
+) -> Iterator[Event]:
     """The full grammar of one output item (A.4), from output_item.added to output_item.done."""
     status = "incomplete" if item.incomplete else "completed"
     if item.kind == "message":
@@ -378,7 +408,7 @@ def _item_events(item: _Item, output_index: int, ids: Callable[[str], str]) -> I
         (part,) = item.parts
         where = {"item_id": item_id, "output_index": output_index}
         # RWS-DELTA-4: the argument deltas concatenate to the done arguments.
-        for delta in split_chunks(part.text, part.chunks):
+        for delta in part.deltas():
             yield _event("response.function_call_arguments.delta", **where, delta=delta)
         # OpenAI's done event also names the function, though the SDK model omits it.
         yield _event(
@@ -525,15 +555,7 @@ def prepare_run(
         if request.get("generate") is False
         else _within_limits(iter_directives(latest_user_text(context)), len(context))
     )
-    in_progress: dict[str, Any] = {
-        "status": "in_progress",
-        "output": [],
-        "usage": None,
-        "error": None,
-        "incomplete_details": None,
-        "completed_at": None,
-    }
-    created = _event("response.created", response=_lifecycle(response, **in_progress))
+    created = created_event(response)
     return PreparedRun(
         created,
         lambda: _generate(
@@ -544,9 +566,14 @@ def prepare_run(
             restored_items=restored_items,
             ids=ids,
             directives=directives,
-            in_progress=in_progress,
         ),
     )
+
+
+def budget_of(request: Mapping[str, Any]) -> int | None:
+    """Return the request's ``max_output_tokens`` when it is an integer, else None."""
+    max_tokens = request.get("max_output_tokens")
+    return max_tokens if isinstance(max_tokens, int) and not isinstance(max_tokens, bool) else None
 
 
 def _generate(
@@ -558,29 +585,80 @@ def _generate(
     restored_items: int,
     ids: Callable[[str], str],
     directives: Sequence[Directive],
-    in_progress: Mapping[str, Any],
 ) -> GeneratedRun:
-    max_tokens = request.get("max_output_tokens")
-    budget = (
-        max_tokens if isinstance(max_tokens, int) and not isinstance(max_tokens, bool) else None
+    items = (
+        [] if request.get("generate") is False else _plan(directives, context, budget_of(request))
     )
+    fail = _last(directives, FailDirective)
+    delay = _last(directives, DelayDirective)
+    return emit_run(
+        created=created,
+        response=response,
+        context=context,
+        instructions=request.get("instructions"),
+        restored_items=restored_items,
+        ids=ids,
+        items=items,
+        fail_after=None if fail is None else fail.after,
+        delay_s=0.0 if delay is None else delay.ms / 1000,
+    )
+
+
+def _in_progress() -> dict[str, Any]:
+    # The fields of response.created and response.in_progress that the run fills in later.
+    return {
+        "status": "in_progress",
+        "output": [],
+        "usage": None,
+        "error": None,
+        "incomplete_details": None,
+        "completed_at": None,
+    }
+
+
+def created_event(response: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the ``response.created`` of a run whose skeleton response is ``response``.
+
+    RWS-ORDER-1: status ``in_progress``, ``output`` empty.
+    """
+    return _event("response.created", response=_lifecycle(response, **_in_progress()))
+
+
+def emit_run(
+    *,
+    created: Event,
+    response: Mapping[str, Any],
+    context: Sequence[Mapping[str, Any]],
+    instructions: object,
+    restored_items: int,
+    ids: Callable[[str], str],
+    items: Sequence[PlannedItem],
+    fail_after: int | None = None,
+    delay_s: float = 0.0,
+) -> GeneratedRun:
+    """Turn a model's planned items into the whole run (A.4), the same for every model.
+
+    ``created`` is the run's ``response.created`` (:func:`created_event`); ``items`` the
+    planned output, already cut by ``max_output_tokens`` (:func:`apply_budget`); a run with an
+    item that ends ``incomplete`` ends ``response.incomplete``. ``fail_after`` (``rws:fail``)
+    ends the run ``response.failed`` after that many events; ``delay_s`` is the wait before
+    every event after ``response.created``. ``usage`` is computed from the events sent (A.2).
+    """
     events: list[Event] = [
         created,
-        _event("response.in_progress", response=_lifecycle(response, **in_progress)),
+        _event("response.in_progress", response=_lifecycle(response, **_in_progress())),
     ]
     status = "completed"
-    if request.get("generate") is not False:
-        for output_index, item in enumerate(_plan(directives, context, budget)):
-            events.extend(_item_events(item, output_index, ids))
-            if item.incomplete:
-                status = "incomplete"
+    for output_index, item in enumerate(items):
+        events.extend(_item_events(item, output_index, ids))
+        if item.incomplete:
+            status = "incomplete"
 
-    fail = _last(directives, FailDirective)
-    if fail is not None and not _fail_follows_incomplete_item(events, max(fail.after, 1)):
+    if fail_after is not None and not _fail_follows_incomplete_item(events, max(fail_after, 1)):
         # A.3 rws:fail: "after the run's N-th event (counting response.created as the first),
         # the run ends with response.failed". N = 0 is read as 1: response.created always
         # comes first. When N reaches the terminal event, response.failed takes its place.
-        events = events[: max(fail.after, 1)]
+        events = events[: max(fail_after, 1)]
         status = "failed"
 
     output = [e["item"] for e in events if e["type"] == "response.output_item.done"]
@@ -589,7 +667,7 @@ def _generate(
         "output": output,
         "usage": usage(
             context=context,
-            instructions=request.get("instructions"),
+            instructions=instructions,
             restored_items=restored_items,
             events=events,
         ),
@@ -611,14 +689,13 @@ def _generate(
     final = _lifecycle(response, **terminal_fields)
     events.append(_event(TERMINAL_TYPES[status], response=final))
 
-    delay = _last(directives, DelayDirective)
     # Each event is built fresh above, so events share nothing they could change in one
     # another, except the skeleton's values (see _lifecycle). The output items carried into
     # the next turn's context and the terminal response kept for storage are copies of their
     # own: nothing done to an event reaches them.
     return GeneratedRun(
         events=tuple(events),
-        delay_s=0.0 if delay is None else delay.ms / 1000,
+        delay_s=delay_s,
         status=status,
         response={**final, "output": copy.deepcopy(output)},
         output=tuple(copy.deepcopy(item) for item in output),

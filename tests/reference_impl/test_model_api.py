@@ -8,12 +8,14 @@ import inspect
 import pytest
 
 import reference_impl.model as model
-from reference_impl.model import context, directives, run, text
+from reference_impl.model import context, directives, freeform, instances, run, seeded, text
 
 __all__: list[str] = []
 
 
-@pytest.mark.parametrize("module", [model, context, directives, run, text])
+@pytest.mark.parametrize(
+    "module", [model, context, directives, run, text, freeform, instances, seeded]
+)
 def test_every_exported_name_exists(module: object) -> None:
     """Each module's ``__all__`` names only what it defines."""
     for name in module.__all__:  # type: ignore[attr-defined]
@@ -35,6 +37,16 @@ def test_package_exports_the_server_interface() -> None:
     }
     assert expected <= set(model.__all__)
     assert model.MODEL_ID == "conformance-1"
+    # The models the server serves, by id, each with the prepare_run signature.
+    assert set(model.MODELS) == {"conformance-1", "freeform-1"}
+    for prepare in model.MODELS.values():
+        assert list(inspect.signature(prepare).parameters) == [
+            "response",
+            "context",
+            "request",
+            "restored_items",
+            "ids",
+        ]
 
 
 def test_generate_run_takes_keyword_only_arguments() -> None:
