@@ -9,12 +9,20 @@ must not do). Both are configurable by command-line flag and by environment vari
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+
+# The defaults are shared with the command line and the pytest plugin, and live with the
+# options they are defaults of (the plugin must not import the harness while it is inert).
+from conformance.suite_options import (
+    CONFORMANCE_MODEL,
+    DEFAULT_QUIET_PERIOD,
+    DEFAULT_TIMEOUT,
+    env_float,
+)
 
 __all__ = [
     "CONFORMANCE_MODEL",
@@ -25,10 +33,6 @@ __all__ = [
     "env_float",
     "responses_url",
 ]
-
-CONFORMANCE_MODEL = "conformance-1"
-DEFAULT_TIMEOUT = 5.0
-DEFAULT_QUIET_PERIOD = 0.3
 
 # docs/development.md, "Server parameters a server declares": the values a server has when it
 # declares nothing. idle-timeout has no default (no idle limit).
@@ -43,18 +47,6 @@ DEFAULT_PARAMETERS: Mapping[str, str] = MappingProxyType(
         "storage": "durable",
     }
 )
-
-
-def env_float(name: str, default: float, environ: Mapping[str, str] | None = None) -> float:
-    """Return the float in environment variable ``name``, or ``default`` when unset or bad."""
-    value = (os.environ if environ is None else environ).get(name, "").strip()
-    if not value:
-        return default
-    try:
-        parsed = float(value)
-    except ValueError:
-        return default
-    return parsed if parsed > 0 else default
 
 
 def responses_url(server_url: str) -> str:

@@ -188,6 +188,17 @@ class TestCollectionAndVerdicts:
         result.stdout.fnmatch_lines(["*WARNING handshake.plain-get: expected: A*"])
         assert result.ret == pytest.ExitCode.OK
 
+    def test_items_run_under_pytest_trio_trio_mode(self, pytester: pytest.Pytester) -> None:
+        """pytest-trio's trio_mode (on in this project's pytest settings) reads ``obj`` of
+        every collected item: the check items have one, so the session runs its checks
+        instead of ending in INTERNALERROR ('CheckItem' object has no attribute 'obj')."""
+        pytester.makeini("[pytest]\ntrio_mode = true\nfilterwarnings =\n    error\n")
+        with_source(pytester, ALL_VERDICTS)
+        result = pytester.runpytest(URL)
+        result.assert_outcomes(passed=3, failed=1, skipped=1)
+        assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+        assert ran(pytester) == list(ALL_VERDICTS)
+
     def test_keyword_selection_runs_only_selected_checks(self, pytester: pytest.Pytester) -> None:
         """-k applies to check ids: deselected checks are not run."""
         with_source(pytester, ALL_VERDICTS)

@@ -19,7 +19,7 @@ import pytest
 
 from conformance.cli import main
 from conformance.harness.spawn import SpawnedServer, spawn_reference
-from conformance.pytest_plugin import _failing_requirements
+from conformance.pytest_plugin.fuzz import _failing_requirements
 from tests.suite.reference_server import fault_table
 
 pytest_plugins = ["pytester"]
@@ -102,6 +102,18 @@ class TestWithoutAReferenceServer:
         result = pytester.runpytest("--rws-server-url=ws://127.0.0.1:9", "--rws-fuzz=both", option)
         assert result.ret == pytest.ExitCode.USAGE_ERROR
         assert message in result.stderr.str()
+
+    def test_fuzz_items_are_collected_under_pytest_trio_trio_mode(
+        self, pytester: pytest.Pytester
+    ) -> None:
+        """trio_mode reads ``obj`` of every item; the fuzz items have one too."""
+        pytester.makeini("[pytest]\ntrio_mode = true\n")
+        result = pytester.runpytest(
+            "--rws-server-url=ws://127.0.0.1:9", "--rws-fuzz=both", "--collect-only"
+        )
+        assert result.ret == pytest.ExitCode.OK
+        assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+        result.stdout.fnmatch_lines(["*<FuzzItem stateless>*", "*<FuzzItem stateful>*"])
 
     def test_rws_fuzz_both_collects_one_item_per_mode_instead_of_the_suite(
         self, pytester: pytest.Pytester
