@@ -63,6 +63,12 @@ def register(subparsers: Any) -> None:
         help="a second API key the server accepts: the stateful fuzzer then checks that "
         "nothing is served across keys (RWS-LIMIT-5; env RWS_API_KEY2)",
     )
+    add(
+        "--rate-limited",
+        action="store_true",
+        help="the server rate-limits the key: rate_limit_exceeded may then answer any request "
+        "(by default it is a failure, since no example leaves a request waiting, RWS-LANE-11)",
+    )
     add("--model", default=CONFORMANCE_MODEL, help="model to request (default %(default)s)")
     add(
         "--max-examples",
@@ -192,6 +198,7 @@ def run(args: argparse.Namespace) -> int:
                 timeout=args.timeout,
                 busy_lane=args.busy_lane,
                 api_key2=api_key2,
+                rate_limited=args.rate_limited,
             )
             try:
                 # Fail fast (exit 2) on a server that cannot be reached, rather than

@@ -46,6 +46,8 @@ class Target:
     busy_lane: str = "queue"
     # a second API key the server accepts, for RWS-LIMIT-5 (stateful fuzzer)
     api_key2: str | None = None
+    # the server rate-limits this key, so rate_limit_exceeded may answer any request
+    rate_limited: bool = False
 
 
 @dataclass(frozen=True, slots=True)
