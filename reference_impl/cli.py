@@ -147,6 +147,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="distinct stream_id values per connection (default %(default)s)",
     )
     add(
+        "--no-multiplex",
+        action="store_true",
+        help="serve the core profile only: no lanes, a stream_id is refused with "
+        "unsupported_parameter (RWS-LANE-12)",
+    )
+    add(
         "--storage",
         choices=("durable", "none"),
         default=DEFAULT_LIMITS.storage,
@@ -208,6 +214,7 @@ def _config(args: argparse.Namespace) -> ServerConfig:
         ),
         cost=CostModel(args.prefill_us_per_token, args.decode_us_per_token),
         faults=Faults(args.fault),
+        multiplex=not args.no_multiplex,
     )
 
 

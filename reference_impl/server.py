@@ -79,6 +79,9 @@ class ServerConfig:
     limits: Limits = DEFAULT_LIMITS
     cost: CostModel = field(default_factory=CostModel)
     faults: Faults = NO_FAULTS
+    # Whether the server implements the multiplex profile (lanes); without it a stream_id is
+    # refused (RWS-LANE-12).
+    multiplex: bool = True
     # Keepalive pings from the server (websockets' default); None turns them off.
     ping_interval: float | None = 20.0
 
@@ -282,6 +285,7 @@ async def _handle(
         faults=config.faults,
         cost=config.cost,
         cache=shared_cache,
+        multiplex=config.multiplex,
     )
     async with trio.open_nursery() as nursery:
         tasks = _ConnectionTasks(websocket, session, store, nursery)

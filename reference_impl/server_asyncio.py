@@ -257,6 +257,7 @@ async def _handle(
         faults=config.faults,
         cost=config.cost,
         cache=shared_cache,
+        multiplex=config.multiplex,
     )
     tasks = _ConnectionTasks(websocket, session, store)
     tasks.start(tasks.write())

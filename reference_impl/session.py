@@ -155,8 +155,10 @@ class Session:
         cache: ResponseCache | None = None,
         ids: Callable[[str], str] = _new_id,
         wall_clock: Callable[[], float] = time.time,
+        multiplex: bool = True,
     ) -> None:
         self.api_key = api_key
+        self.multiplex = multiplex
         self.limits = limits
         self.faults = faults
         self.cost = cost
@@ -375,6 +377,19 @@ class Session:
             stream_id = event.get("stream_id")
             self._limit_errors_owed.append(stream_id if isinstance(stream_id, str) else None)
             self._close_if_aged_and_idle()
+            return
+        raw_stream_id = event.get("stream_id")
+        if not self.multiplex and raw_stream_id is not None:
+            # RWS-LANE-12: a server without the multiplex profile refuses a stream_id rather
+            # than running the request on the default lane, and names the lane it refused.
+            self._reject_now(
+                RequestError(
+                    "unsupported_parameter",
+                    "stream_id is not supported: this server has no lanes (multiplex).",
+                    param="stream_id",
+                ),
+                stream_id=raw_stream_id if isinstance(raw_stream_id, str) else None,
+            )
             return
         try:
             lane_name = check_stream_id(event, lenient=self.faults.active("accept-bad-stream-id"))

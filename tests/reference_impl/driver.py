@@ -59,6 +59,7 @@ class Driver:
         store: ResponseStore | None = None,
         cache: ResponseCache | None = None,
         ids: Any = None,
+        multiplex: bool = True,
     ) -> None:
         self.now = 0.0
         self.store = ResponseStore(None) if store is None else store
@@ -71,6 +72,7 @@ class Driver:
             cache=cache,
             ids=ids or counter_ids(),
             wall_clock=lambda: 1_800_000_000.0,
+            multiplex=multiplex,
         )
         self.events: list[dict[str, Any]] = []
         self.closed: CloseConnection | None = None

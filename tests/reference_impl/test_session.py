@@ -362,6 +362,17 @@ class TestLanes:
             assert error["error"]["param"] == "stream_id"
             assert "stream_id" not in error
 
+    def test_server_without_multiplex_refuses_stream_id(self) -> None:
+        """RWS-LANE-12: without lanes, a stream_id gets unsupported_parameter naming it."""
+        driver = Driver(multiplex=False)
+        error = error_of(driver.turn(create(stream_id="a")))
+        assert error["error"]["code"] == "unsupported_parameter"
+        assert error["error"]["param"] == "stream_id"
+        assert error["stream_id"] == "a"
+        # The default lane still serves, and a null stream_id is the default lane.
+        assert terminal(driver.turn(create()))["type"] == "response.completed"
+        assert terminal(driver.turn(create(stream_id=None)))["type"] == "response.completed"
+
     def test_server_accepts_every_valid_stream_id(self) -> None:
         """RWS-LANE-3: 1-256 ASCII letters, digits, '_', '-', '.'."""
         driver = Driver(limits=Limits(max_named_lanes=3))

@@ -27,6 +27,7 @@ def reference_config(
     timeout: float = 3.0,
     server_args: Sequence[str] = (),
     parameters: Mapping[str, str] | None = None,
+    profiles: frozenset[str] = frozenset({"core", "multiplex", "conformance-model"}),
 ) -> Iterator[SuiteConfig]:
     """Run the reference server with ``faults`` and yield the suite configuration for it.
 
@@ -50,7 +51,7 @@ def reference_config(
             server_url=main.url,
             api_key=main.api_keys[0],
             api_key2=main.api_keys[1],
-            profiles=frozenset({"core", "multiplex", "conformance-model"}),
+            profiles=profiles,
             timeout=timeout,
             quiet_period=0.2,
             test_connection_age=TEST_AGE if with_age_instance else None,
