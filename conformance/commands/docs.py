@@ -36,6 +36,12 @@ def register(subparsers: Any) -> None:
         "import-report", help="store a reference run's report.json for the requirement index"
     )
     imported.add_argument("report", type=Path, help="the report.json of the reference run")
+    imported.add_argument(
+        "--check",
+        action="store_true",
+        help="compare the stored report's verdicts with this run's and exit 1 when they "
+        "differ (timings are not compared); nothing is written",
+    )
     for sub in (generate, imported):
         sub.add_argument(
             "--root",
@@ -82,12 +88,23 @@ def run_generate(args: argparse.Namespace) -> int:
 
 def run_import_report(args: argparse.Namespace) -> int:
     """Store the trimmed report; 2 when it is not a report."""
-    from conformance.docsgen import import_report
+    from conformance.docsgen import import_report, stale_verdicts
 
     try:
-        target = import_report(_root(args), args.report)
+        if args.check:
+            stale = stale_verdicts(_root(args), args.report)
+        else:
+            target = import_report(_root(args), args.report)
     except (OSError, ValueError) as exc:
         print(f"responses-ws docs: {exc}", file=sys.stderr)
         return 2
+    if args.check:
+        for line in stale:
+            print(f"stale published verdict: {line}")
+        if stale:
+            print("run `make docs-report` and commit docs/data/ and the regenerated pages")
+            return 1
+        print("responses-ws docs: the published verdicts are those of this run")
+        return 0
     print(f"stored: {target}")
     return 0

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -215,14 +216,54 @@ def trim_report(report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def import_report(root: Path, source: Path) -> Path:
-    """Write the trimmed ``source`` report to ``docs/data/reference-report.json`` (or, for a
-    client-suite report, ``docs/data/reference-client-report.json``)."""
+def _load_report(source: Path) -> dict[str, Any]:
     report = json.loads(source.read_text(encoding="utf-8"))
     if not isinstance(report, dict) or report.get("format") != "responses-ws-conformance-report":
         raise ValueError(f"{source}: not a responses-ws report.json")
+    return report
+
+
+def _stored_path(root: Path, report: Mapping[str, Any]) -> Path:
     is_client = (report.get("target") or {}).get("suite") == "client"
-    target = root / "docs" / (CLIENT_REPORT_PATH if is_client else REPORT_PATH)
+    return root / "docs" / (CLIENT_REPORT_PATH if is_client else REPORT_PATH)
+
+
+def verdicts_of(report: Mapping[str, Any]) -> dict[str, str]:
+    """What the site publishes from a report: each check's verdict and its requirements'.
+
+    Timings, timestamps and messages are left out: two runs of the same suite against the
+    same server must give the same verdicts, not the same durations.
+    """
+    out: dict[str, str] = {}
+    for check in report.get("checks", []):
+        if not isinstance(check, Mapping):
+            continue
+        out[str(check.get("id"))] = str(check.get("verdict"))
+        for rid, verdict in sorted((check.get("requirement_verdicts") or {}).items()):
+            out[f"{check.get('id')} {rid}"] = str(verdict)
+    return out
+
+
+def stale_verdicts(root: Path, source: Path) -> list[str]:
+    """Where the stored report's verdicts differ from those of the fresh run ``source``."""
+    fresh = _load_report(source)
+    stored_path = _stored_path(root, fresh)
+    if not stored_path.is_file():
+        return [f"{stored_path.relative_to(root)}: missing"]
+    stored = verdicts_of(json.loads(stored_path.read_text(encoding="utf-8")))
+    now = verdicts_of(fresh)
+    return [
+        f"{key}: published {stored.get(key, '(absent)')}, this run {now.get(key, '(absent)')}"
+        for key in sorted(stored.keys() | now.keys())
+        if stored.get(key) != now.get(key)
+    ]
+
+
+def import_report(root: Path, source: Path) -> Path:
+    """Write the trimmed ``source`` report to ``docs/data/reference-report.json`` (or, for a
+    client-suite report, ``docs/data/reference-client-report.json``)."""
+    report = _load_report(source)
+    target = _stored_path(root, report)
     target.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(trim_report(report), indent=2, ensure_ascii=False) + "\n"
     target.write_text(text, encoding="utf-8")

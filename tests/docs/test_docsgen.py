@@ -417,6 +417,31 @@ def test_import_report_keeps_verdicts_and_drops_the_wire(tmp_path: Path, project
     assert stored["requirements"] == full["requirements"]
 
 
+def test_import_report_check_compares_verdicts_not_timings(
+    tmp_path: Path, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue: published verdicts must come from a run. --check passes a run whose timings
+    differ and fails one whose verdicts differ, naming the check, without writing."""
+    source = tmp_path / "report.json"
+    source.write_text(json.dumps(REPORT), encoding="utf-8")
+    docsgen.import_report(project, source)
+    slower = copy.deepcopy(REPORT)
+    slower["started_at"] = "2030-01-01T00:00:00+00:00"
+    for check in slower["checks"]:
+        check["duration_s"] = 9.5
+    source.write_text(json.dumps(slower), encoding="utf-8")
+    args = ["docs", "import-report", "--check", str(source), "--root", str(project)]
+    assert main(args) == 0
+    changed = copy.deepcopy(REPORT)
+    first = changed["checks"][0]
+    first["verdict"] = "FAILED" if first["verdict"] != "FAILED" else "PASSED"
+    source.write_text(json.dumps(changed), encoding="utf-8")
+    stored_before = (project / "docs" / docsgen.REPORT_PATH).read_text(encoding="utf-8")
+    assert main(args) == 1
+    assert f"stale published verdict: {first['id']}:" in capsys.readouterr().out
+    assert (project / "docs" / docsgen.REPORT_PATH).read_text(encoding="utf-8") == stored_before
+
+
 def test_import_report_refuses_a_file_that_is_not_a_report(tmp_path: Path, project: Path) -> None:
     """Anything but a responses-ws report.json is rejected, and the CLI exits 2."""
     source = tmp_path / "other.json"
