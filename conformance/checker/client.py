@@ -9,6 +9,13 @@ new connection carry the full context (RWS-CLIENT-2, RWS-CLIENT-5), which closes
 reconnected after and with what backoff (RWS-ERR-7, RWS-ERR-9), and ``stream`` fields
 (RWS-CREATE-13).
 
+A request's context is judged as its *effective context*: its input, preceded, when its
+``previous_response_id`` names a response of the same connection, by that response's
+effective context and output. A *warm-up* (``warm_up`` in ``client.json``: a request that asks
+for no output, ``generate: false``) is not a turn: the context rules skip it and judge the
+request that continues it, whose effective context holds the warm-up's input (a warm-up has no
+output, RWS-CREATE-6).
+
 Items are compared by their *essence* (:func:`essence`): what a model sees of them, without
 ids and statuses, so that a client may resend an output item in any of the shapes the SDKs
 produce. Sans-I/O and synchronous like the rest of the checker.
@@ -29,7 +36,15 @@ from conformance.checker.model import normalize_input
 from conformance.requirements import Requirement, load_requirements
 from conformance.transcript import Record, parse_record
 
-__all__ = ["ClientRules", "check_client_traffic", "essence", "load_client_rules", "merge_reports"]
+__all__ = [
+    "ClientRules",
+    "CreateContext",
+    "check_client_traffic",
+    "create_contexts",
+    "essence",
+    "load_client_rules",
+    "merge_reports",
+]
 
 _RUN_END = frozenset({"response.completed", "response.incomplete", "response.failed"})
 
@@ -57,6 +72,15 @@ class ClientRules:
     credential_header: str
     credential_scheme: str
     credential_requirements: tuple[str, ...]
+    # A response.create whose members have these values is a warm-up (generate: false).
+    warm_up: tuple[tuple[str, Any], ...] = ()
+
+    def is_warm_up(self, body: Mapping[str, Any]) -> bool:
+        """Whether a ``response.create`` body is a warm-up: it asks for no output."""
+        return bool(self.warm_up) and all(
+            name in body and type(body[name]) is type(value) and body[name] == value
+            for name, value in self.warm_up
+        )
 
 
 @cache
@@ -84,6 +108,7 @@ def load_client_rules() -> ClientRules:
         credential_header=str(data["upgrade_credential"]["header"]),
         credential_scheme=str(data["upgrade_credential"]["scheme"]),
         credential_requirements=tuple(data["upgrade_credential"]["requirements"]),
+        warm_up=tuple(data["warm_up"]["request"].items()),
     )
 
 
@@ -139,6 +164,7 @@ class _Resp:
     lane: str | None
     store: bool
     context: list[tuple[str, ...]] | None  # None: built on a response we never saw
+    warm_up: bool = False
     output: list[tuple[str, ...]] = field(default_factory=list)
     status: str = "in_progress"
 
@@ -154,6 +180,32 @@ class _Req:
     previous: str | None
     store: bool
     input: list[tuple[str, ...]]
+    warm_up: bool = False
+
+
+@dataclass(frozen=True)
+class _Owed:
+    """RWS-CLIENT-5: a store=false context the server ended the connection of; the lane's
+    first request on a new connection that is not a warm-up owes it in full."""
+
+    conn: str
+    context: list[tuple[str, ...]]
+    ended: str  # how the server ended the connection, in words
+
+
+@dataclass(frozen=True)
+class CreateContext:
+    """A ``response.create`` of a transcript with its effective context (see the module)."""
+
+    index: int  # the record's index
+    conn: str
+    previous: str | None
+    warm_up: bool
+    input: tuple[tuple[str, ...], ...]
+    # input preceded by the previous response's context and output when that response is of
+    # the same connection; None when the previous response is not known (another connection,
+    # never seen, or not ended when the request was sent)
+    context: tuple[tuple[str, ...], ...] | None
 
 
 class _Traffic:
@@ -165,15 +217,18 @@ class _Traffic:
         self.responses: dict[str, _Resp] = {}
         self.pending: dict[tuple[str, str | None], list[_Req]] = {}
         self.running: dict[tuple[str, str | None], _Resp] = {}
-        # per lane: the last response that completed, and whether the lane continued since
+        # per lane: the last response that completed, warm-ups included (RWS-CLIENT-1)
         self.last_done: dict[str | None, _Resp] = {}
+        # per lane: the last completed response that is not a warm-up: the conversation
+        self.history: dict[str | None, _Resp] = {}
+        # per lane: a store=false context a new connection owes (RWS-CLIENT-5)
+        self.owed: dict[str | None, _Owed] = {}
         # per lane: a request answered previous_response_not_found, not yet retried
         self.not_found: dict[str | None, _Req] = {}
-        self.closed: dict[str, int | None] = {}
-        self.ended_by_limit: set[str] = set()
         self.opened: list[tuple[str, float]] = []
         self.last_close: tuple[int | None, float, int] | None = None
         self.gaps: list[tuple[float, int]] = []  # (wait before a reconnection, open record)
+        self.contexts: list[CreateContext] = []
 
     # --- records -----------------------------------------------------------------------------
 
@@ -237,15 +292,25 @@ class _Traffic:
             )
 
     def _close(self, record: Record) -> None:
-        self.closed[record.conn] = record.code
         for key in [k for k in self.pending if k[0] == record.conn]:
             del self.pending[key]
         for key in [k for k in self.running if k[0] == record.conn]:
             del self.running[key]
-        if record.dir == "s2c":
-            self.last_close = (record.code, record.ts or 0.0, record.index)
-            if record.code in self.rules.continue_close_codes:
-                self.ended_by_limit.add(record.conn)
+        if record.dir != "s2c":
+            return
+        self.last_close = (record.code, record.ts or 0.0, record.index)
+        if record.code not in self.rules.continue_close_codes:
+            return
+        # RWS-CLIENT-5: the store=false conversations of the connection are owed in full.
+        for lane, done in self.history.items():
+            owed = self.owed.get(lane)
+            if owed is not None and owed.conn == record.conn:
+                continue  # owed since the limit error on this connection
+            if done.conn != record.conn or done.store:
+                continue
+            context = done.full()
+            if context is not None:
+                self.owed[lane] = _Owed(record.conn, context, f" with close code {record.code}")
 
     # --- client to server --------------------------------------------------------------------
 
@@ -279,51 +344,59 @@ class _Traffic:
             prev if isinstance(prev, str) else None,
             body.get("store") is not False,
             _essences(items),
+            self.rules.is_warm_up(body),
         )
-        self._judge_context(req)
+        effective = self._effective(req)
+        self.contexts.append(
+            CreateContext(
+                req.index,
+                req.conn,
+                req.previous,
+                req.warm_up,
+                tuple(req.input),
+                None if effective is None else tuple(effective),
+            )
+        )
+        self._judge_context(req, effective)
         self.pending.setdefault((record.conn, lane), []).append(req)
 
-    def _judge_context(self, req: _Req) -> None:
+    def _effective(self, req: _Req) -> list[tuple[str, ...]] | None:
+        """The request's effective context, None when the transcript does not show it."""
+        if req.previous is None:
+            return list(req.input)
+        base = self.responses.get(req.previous)
+        if base is None or base.conn != req.conn or base.status == "in_progress":
+            return None
+        full = base.full()
+        return None if full is None else full + req.input
+
+    def _judge_context(self, req: _Req, effective: list[tuple[str, ...]] | None) -> None:
+        if req.warm_up:
+            # Not a turn: the request that continues it is judged, with its context.
+            return
         rules = self.rules
         nf = self.not_found.pop(req.lane, None)
-        if nf is not None and req.previous is None and nf.previous in self.responses:
+        if nf is not None and req.previous != nf.previous and nf.previous in self.responses:
             # RWS-CLIENT-2: the retry carries the full context of the lost response.
             wanted = self.responses[nf.previous].full()
-            if wanted is not None:
+            if wanted is not None and effective is not None:
                 self.rec.exercise(rules.retry_requirements)
-                if req.input[: len(wanted)] != wanted:
+                if effective[: len(wanted)] != wanted:
                     self._missing(
-                        rules.retry_requirements, req, wanted, f"after {rules.retry_code}"
+                        rules.retry_requirements,
+                        req,
+                        wanted,
+                        effective,
+                        f"after {rules.retry_code}",
                     )
             return
+        owed = self.owed.get(req.lane)
+        if owed is not None and owed.conn != req.conn:
+            del self.owed[req.lane]
+            self._continued(req, owed, effective)
         last = self.last_done.get(req.lane)
-        if last is None:
-            return
-        wanted = last.full()
-        if last.conn != req.conn and self.closed.get(last.conn, 0) is not None:
-            moved = last.conn in self.ended_by_limit
-            if not moved or last.store:
-                return
-            # RWS-CLIENT-5: a store=false chain continues on the new connection with its
-            # full context, never with a previous_response_id the old connection held.
-            self.rec.exercise(rules.continue_requirements)
-            held = self.responses.get(req.previous or "")
-            if held is not None and held.conn == last.conn and not held.store:
-                code = self.closed.get(last.conn)
-                ended = f" with close code {code}" if code is not None else ""
-                self.rec.report(
-                    rules.continue_requirements,
-                    f"expected the full context of the store=false chain on the new connection "
-                    f"/ actual previous_response_id {req.previous} of connection {last.conn}, "
-                    f"which the server ended{ended}",
-                    req.conn,
-                    (req.index,),
-                )
-            elif req.previous is None and wanted is not None and req.input[: len(wanted)] != wanted:
-                self._missing(rules.continue_requirements, req, wanted, "on the new connection")
-            self.last_done.pop(req.lane, None)
-            return
-        if last.conn != req.conn or wanted is None:
+        wanted = last.full() if last is not None else None
+        if last is None or last.conn != req.conn or wanted is None:
             return
         # RWS-CLIENT-1: on the same connection, previous_response_id plus only new items.
         self.rec.exercise(rules.incremental_requirements)
@@ -337,21 +410,64 @@ class _Traffic:
                     req.conn,
                     (req.index,),
                 )
-        elif req.previous is None and wanted and req.input[: len(wanted)] == wanted:
+        elif wanted and effective is not None and effective[: len(wanted)] == wanted:
+            how = (
+                "without previous_response_id"
+                if req.previous is None
+                else f"after previous_response_id {req.previous}"
+            )
             self.rec.report(
                 rules.incremental_requirements,
                 f"expected previous_response_id {last.id} and only the new items / actual the "
-                f"whole context ({len(req.input)} items) resent without previous_response_id",
+                f"whole context ({len(effective)} items) resent {how}",
                 req.conn,
                 (req.index,),
             )
 
+    def _continued(self, req: _Req, owed: _Owed, effective: list[tuple[str, ...]] | None) -> None:
+        # RWS-CLIENT-5: a store=false chain continues on the new connection with its full
+        # context, never with a previous_response_id another connection held.
+        rules = self.rules
+        held = self.responses.get(req.previous or "")
+        if held is not None and held.conn != req.conn and not held.store:
+            self.rec.exercise(rules.continue_requirements)
+            ended = f", which the server ended{owed.ended}" if held.conn == owed.conn else ""
+            self.rec.report(
+                rules.continue_requirements,
+                f"expected the full context of the store=false chain on the new connection "
+                f"/ actual previous_response_id {req.previous} of connection {held.conn}"
+                f"{ended}",
+                req.conn,
+                (req.index,),
+            )
+        elif effective is not None:
+            self.rec.exercise(rules.continue_requirements)
+            if effective[: len(owed.context)] != owed.context:
+                self._missing(
+                    rules.continue_requirements,
+                    req,
+                    owed.context,
+                    effective,
+                    "on the new connection",
+                )
+
     def _missing(
-        self, requirements: tuple[str, ...], req: _Req, wanted: list[tuple[str, ...]], when: str
+        self,
+        requirements: tuple[str, ...],
+        req: _Req,
+        wanted: list[tuple[str, ...]],
+        sent: list[tuple[str, ...]],
+        when: str,
     ) -> None:
-        got = req.input[: len(wanted)]
+        got = sent[: len(wanted)]
         first = next((i for i, (a, b) in enumerate(zip(got, wanted, strict=False)) if a != b), None)
-        where = f"item {first} differs" if first is not None else f"{len(req.input)} items sent"
+        where = f"item {first} differs" if first is not None else f"{len(sent)} items sent"
+        if req.previous is not None:
+            items = "item" if len(req.input) == 1 else "items"
+            where += (
+                f" (its context: the context and output of {req.previous}, of this connection, "
+                f"then {len(req.input)} input {items})"
+            )
         self.rec.report(
             requirements,
             f"expected the full context ({len(wanted)} items, then the new input) {when} / "
@@ -383,6 +499,8 @@ class _Traffic:
                 run.output = _essences(response.get("output") or [])
                 if etype != "response.failed":
                     self.last_done[lane] = run
+                    if not run.warm_up:
+                        self.history[lane] = run
                     self.gaps.clear()
         elif etype == "error":
             self._error(event, key, record)
@@ -401,19 +519,25 @@ class _Traffic:
             base = self.responses.get(req.previous)
             full = base.full() if base is not None else None
             context = None if full is None else full + req.input
-        run = _Resp(rid, req.conn, req.lane, req.store, context)
+        run = _Resp(rid, req.conn, req.lane, req.store, context, req.warm_up)
         self.responses[rid] = run
         self.running[key] = run
 
     def _error(self, event: Mapping[str, Any], key: tuple[str, str | None], record: Record) -> None:
         error = event.get("error")
         code = error.get("code") if isinstance(error, Mapping) else None
-        if code in self.rules.continue_error_codes:
-            self.ended_by_limit.add(record.conn)
-            if self.pending.get(key):
-                self.pending[key].pop(0)
-            return
         lane = key[1]
+        if code in self.rules.continue_error_codes:
+            # RWS-CLIENT-5: the connection ends; the lane's store=false conversation, which
+            # the refused request continued (whichever connection it was built on: a client
+            # may carry it over from a warm-up), is owed in full on a new connection.
+            refused = self.pending[key].pop(0) if self.pending.get(key) else None
+            done = self.history.get(lane)
+            context = done.full() if done is not None else None
+            mine = refused is not None or (done is not None and done.conn == record.conn)
+            if done is not None and not done.store and context and mine:
+                self.owed[lane] = _Owed(record.conn, context, f" ({code})")
+            return
         if "sequence_number" in event and key in self.running:
             # RWS-CLIENT-4: the run ended; it is not continuable, and the server evicted the
             # response it continued (RWS-CACHE-5): a full resend is right.
@@ -434,14 +558,12 @@ class _Traffic:
             self.last_done.pop(lane, None)
 
 
-def check_client_traffic(
+def _traffic(
     records: Iterable[Record | Mapping[str, Any]],
-    config: CheckerConfig | None = None,
-    *,
-    rules: ClientRules | None = None,
-    requirements: Mapping[str, Requirement] | None = None,
-) -> Report:
-    """Judge the whole-transcript client rules over ``records``."""
+    config: CheckerConfig | None,
+    rules: ClientRules | None,
+    requirements: Mapping[str, Requirement] | None,
+) -> tuple[_Traffic, Recorder, int]:
     config = config or CheckerConfig()
     reqs = requirements if requirements is not None else load_requirements()
     recorder = Recorder(reqs, config.profiles, config.roles)
@@ -451,7 +573,28 @@ def check_client_traffic(
         record = raw if isinstance(raw, Record) else parse_record(raw, index)
         traffic.feed(record)
         count += 1
+    return traffic, recorder, count
+
+
+def check_client_traffic(
+    records: Iterable[Record | Mapping[str, Any]],
+    config: CheckerConfig | None = None,
+    *,
+    rules: ClientRules | None = None,
+    requirements: Mapping[str, Requirement] | None = None,
+) -> Report:
+    """Judge the whole-transcript client rules over ``records``."""
+    _, recorder, count = _traffic(records, config, rules, requirements)
     return recorder.build(count)
+
+
+def create_contexts(
+    records: Iterable[Record | Mapping[str, Any]], *, rules: ClientRules | None = None
+) -> list[CreateContext]:
+    """Every ``response.create`` of ``records`` in order, with its effective context as the
+    transcript shows it when the request is sent."""
+    traffic, _, _ = _traffic(records, None, rules, None)
+    return traffic.contexts
 
 
 def merge_reports(reports: Sequence[Report]) -> Report:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from conformance.checker import CheckerConfig
-from conformance.checker.client import essence
+from conformance.checker.client import create_contexts, essence
 from conformance.checker.findings import LEVEL_VERDICTS
 from conformance.checker.judge import explain, judge_transcript, records_of
 from conformance.clientsuite.scenarios import ClientScenario, expected_texts
@@ -296,7 +296,7 @@ def _task(
         elif pings:
             verdicts.set("RWS-CLIENT-9", Verdict.PASSED)
     if scenario.previous_response_id is not None:
-        _resume(scenario, events, verdicts)
+        _resume(scenario, records, events, verdicts)
     if "run-error" in scenario.faults.values() or "error-untyped" in scenario.faults.values():
         _after_error(scenario, events, verdicts)
 
@@ -313,11 +313,14 @@ def _creates(events: list[tuple[int, Mapping[str, Any], Any]]) -> list[tuple[int
 
 def _resume(
     scenario: ClientScenario,
+    records: Sequence[Mapping[str, Any]],
     events: list[tuple[int, Mapping[str, Any], Any]],
     verdicts: _Verdicts,
 ) -> None:
-    # RWS-CLIENT-2: after previous_response_not_found for the resumed id, the retry sends
-    # the history it was given, then the new input, without that id.
+    # RWS-CLIENT-2: after previous_response_not_found for the resumed id, the retry's
+    # effective context (a warm-up, generate: false, is no retry: the request continuing it
+    # is) holds the history it was given, then the new input, without that id. The client's
+    # own items (a system prompt, often in the warm-up) may come before the history.
     not_found = [
         i
         for i, record, body in events
@@ -329,29 +332,24 @@ def _resume(
     ]
     if not not_found:
         return
-    later = [body for i, body in _creates(events) if i > not_found[0]]
+    bodies = dict(_creates(events))
+    later = [c for c in create_contexts(records) if c.index > not_found[0] and not c.warm_up]
     if not later:
         verdicts.broken(
             "RWS-CLIENT-2", "expected a retry after previous_response_not_found / actual none"
         )
         return
     retry = later[0]
-    history = [essence(item) for item in scenario.history]
-    raw_input = retry.get("input")
-    items = (
-        [{"type": "message", "role": "user", "content": raw_input}]
-        if isinstance(raw_input, str)
-        else raw_input
-        if isinstance(raw_input, list)
-        else []
-    )
-    sent = [essence(item) for item in items]
-    if retry.get("previous_response_id") == scenario.previous_response_id:
+    if retry.previous == scenario.previous_response_id:
         return  # the checker's per-message rule reports the same id sent again
-    if sent[: len(history)] != history:
+    history = [essence(item) for item in scenario.history]
+    sent = list(retry.context if retry.context is not None else retry.input)
+    starts = range(len(sent) - len(history) + 1)
+    if not any(sent[i : i + len(history)] == history for i in starts):
+        items = bodies.get(retry.index, {}).get("input")
         verdicts.broken(
             "RWS-CLIENT-2",
-            f"expected the retry to start with the {len(history)} history items / actual "
+            f"expected the retry's context to hold the {len(history)} history items / actual "
             f"{len(sent)} items: {_short(json.dumps(items), 120)}",
         )
     else:

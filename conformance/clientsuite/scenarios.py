@@ -3,7 +3,9 @@
 A :class:`ClientScenario` is data: the task the adapter performs (``conversation`` or
 ``lanes``, see docs/client-adapters.md), its inputs, the faults the scripted server injects
 (keyed by the number of the ``response.create`` or of the connection, counted from 1 over the
-whole scenario) and the requirements it exercises. :func:`expected_texts` is what a
+whole scenario; a warm-up, a ``response.create`` with ``generate: false``, is not counted: the
+faults address the conversation's turns, whether or not the client warms up each connection)
+and the requirements it exercises. :func:`expected_texts` is what a
 conforming client prints: the scripted model's answer for a correct context.
 
 Scenario ids are stable (reports and expected-failures files name them); never rename one.
@@ -69,8 +71,8 @@ class ClientScenario:
     calls: int = 0  # tool calls the model asks for per prompt before answering
     history: tuple[dict[str, Any], ...] = ()
     previous_response_id: str | None = None
-    # create number -> fault: close-after:<code>, close-mid:<code>, error-untyped, run-error,
-    # limit
+    # create number (warm-ups not counted) -> fault: close-after:<code>, close-mid:<code>,
+    # error-untyped, run-error, limit
     faults: Mapping[int, str] = field(default_factory=dict)
     connect_faults: Mapping[int, int] = field(default_factory=dict)  # connection -> close code
     unknown: bool = False  # foreign events and unknown fields (RWS-EVENT-3)

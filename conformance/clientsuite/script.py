@@ -13,8 +13,12 @@ The core is a small spec-conforming server: it keeps every response of a connect
 connection (RWS-CACHE-3), answers anything else with ``previous_response_not_found``
 (RWS-CACHE-4) and evicts a chain whose continuation failed (RWS-CACHE-5). Its model answers
 from the context: a ``lookup`` call while the last prompt has fewer tool outputs than the
-scenario's ``calls``, then :func:`~conformance.clientsuite.scenarios.reply_text`. What is
-*not* conforming is exactly the scenario's faults (see ``ClientScenario.faults``).
+scenario's ``calls``, then :func:`~conformance.clientsuite.scenarios.reply_text`. A request
+with ``generate: false`` (a client's warm-up, ``warm_up`` in ``schemas/rules/client.json``) runs
+without output (RWS-CREATE-6) and becomes a cached entry whose context is its input
+(RWS-CACHE-10); it is not one of the scenario's turns, so the faults, which address turns
+(``ClientScenario.faults``), never hit it. What is *not* conforming is exactly the scenario's
+faults.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from conformance.checker.client import load_client_rules
 from conformance.clientsuite.events import (
     CallPlan,
     RunWriter,
@@ -138,7 +143,8 @@ class Script:
         self.scenario = scenario
         self.model = model
         self.connections = 0
-        self.creates = 0
+        self.creates = 0  # the scenario's turns: every response.create but warm-ups
+        self.warm_ups = 0
         self.entries: dict[str, _Entry] = {}
         self.conns: dict[str, _Conn] = {}
         self._ids = itertools.count(1)
@@ -210,8 +216,13 @@ class Script:
     # --- requests ----------------------------------------------------------------------------
 
     def _create(self, conn: str, state: _Conn, body: dict[str, Any]) -> list[Action]:
-        self.creates += 1
-        number = self.creates
+        # RWS-CREATE-6: a warm-up asks for no output; it is no turn of the scenario, whose
+        # faults address turns (a client without warm-ups sees the same numbering).
+        warm_up = load_client_rules().is_warm_up(body)
+        if warm_up:
+            self.warm_ups += 1
+        else:
+            self.creates += 1
         sid = body.get("stream_id")
         lane = sid if isinstance(sid, str) else None
         for name in ("stream", "background"):
@@ -221,7 +232,7 @@ class Script:
         if lane in state.busy:
             # RWS-LANE-2 with busy-lane=reject.
             return [Send(encode(self._lane_error("response_already_in_flight", None, lane)))]
-        fault = self.scenario.faults.get(number, "")
+        fault = "" if warm_up else self.scenario.faults.get(self.creates, "")
         if fault == "limit":
             # RWS-LIMIT-1/2: the age limit is reached; no run starts, then 1001.
             state.closed = True
@@ -249,13 +260,13 @@ class Script:
                 stream_id=lane,
             )
             return [Send(encode(error))]
-        if self.scenario.task == "lanes" and lane is not None:
+        if self.scenario.task == "lanes" and lane is not None and not warm_up:
             state.waiting.append((body, context))
             if len(state.waiting) >= len(self.scenario.prompts):
                 return self.flush(conn)
             return []
         state.busy.add(lane)
-        return list(self._run(conn, body, context, lane, fault))
+        return list(self._run(conn, body, context, lane, fault, generate=not warm_up))
 
     def _writer(self, body: dict[str, Any], lane: str | None) -> RunWriter:
         prev = body.get("previous_response_id")
@@ -305,7 +316,7 @@ class Script:
         return TextPlan(text, chunks)
 
     def _events(
-        self, writer: RunWriter, context: list[dict[str, Any]], fault: str
+        self, writer: RunWriter, context: list[dict[str, Any]], fault: str, generate: bool
     ) -> Iterator[dict[str, Any] | Action]:
         scenario = self.scenario
         yield from writer.created()
@@ -313,6 +324,11 @@ class Script:
             # RWS-EVENT-3: a type from a future version and a vendor type, mid-run.
             yield foreign_event("response.future_event_type")
             yield foreign_event("acme.trace", (1, 2))
+        if not generate:
+            # RWS-CREATE-6: no output items; response.completed with output empty and
+            # usage.output_tokens 0.
+            yield writer.completed()
+            return
         plan = self._answer(context)
         events = writer.call_item(plan) if isinstance(plan, CallPlan) else writer.text_item(plan)
         deltas = 0
@@ -350,12 +366,15 @@ class Script:
         context: list[dict[str, Any]],
         lane: str | None,
         fault: str,
+        *,
+        generate: bool = True,
     ) -> Iterator[Action]:
         writer = self._writer(body, lane)
-        for out in self._events(writer, context, fault):
+        for out in self._events(writer, context, fault, generate):
             if isinstance(out, dict):
                 if out.get("type") == "response.completed":
-                    # RWS-CACHE-1: the completed response becomes a cached entry.
+                    # RWS-CACHE-1: the completed response becomes a cached entry; for
+                    # generate: false its context is its input (RWS-CACHE-10).
                     self.entries[writer.response_id] = _Entry(
                         conn, writer.store, context + writer.output
                     )

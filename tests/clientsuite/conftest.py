@@ -22,14 +22,19 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 RunBroken = Callable[[str, str], CheckResult]
 
 
-def broken_client(mode: str) -> ClientUnderTest:
-    """The broken client of ``mode`` as a client under test."""
+def broken_client(mode: str, *, warm_up: bool = False) -> ClientUnderTest:
+    """The broken client of ``mode`` as a client under test; ``warm_up``: it opens every
+    connection with a ``generate: false`` warm-up, as Codex CLI does (``mode`` may then be
+    empty: a conforming client that warms up)."""
     command = f"{shlex.quote(sys.executable)} -m tests.clientsuite.broken_clients.broken"
+    env = {"RWS_BROKEN": mode, "PYTHONPATH": str(REPO_ROOT)}
+    if warm_up:
+        env["RWS_WARM_UP"] = "1"
     return ClientUnderTest(
-        name=f"broken-{mode}",
+        name="-".join(["broken", *([mode] if mode else []), *(["warm-up"] if warm_up else [])]),
         command=command,
         profiles=frozenset({"core", "multiplex"}),
-        env={"RWS_BROKEN": mode, "PYTHONPATH": str(REPO_ROOT)},
+        env=env,
         cwd=str(REPO_ROOT),
     )
 

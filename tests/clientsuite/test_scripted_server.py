@@ -22,6 +22,7 @@ from conformance.clientsuite.scenarios import SCENARIOS, ClientScenario, scenari
 from conformance.clientsuite.script import (
     BUSY_LANE,
     TERMINAL_PAUSE,
+    Action,
     Close,
     Pause,
     Script,
@@ -30,6 +31,7 @@ from conformance.clientsuite.script import (
 from conformance.clientsuite.server import ScriptedServer
 from conformance.clientsuite.upgrade import inspect_upgrade
 from conformance.schemas import default_schema_set
+from tests.clientsuite.conftest import broken_client
 
 RAW = ClientUnderTest(
     "raw-websockets",
@@ -38,22 +40,44 @@ RAW = ClientUnderTest(
 )
 
 
-@pytest.fixture(scope="module")
-def captures() -> dict[str, Capture]:
-    """Every scenario once, driven by the raw adapter."""
+# A conforming client that opens every connection with a generate: false warm-up (as Codex
+# CLI does), in the scenarios whose faults are keyed to creates, and with lanes and foreign
+# events.
+WARM = broken_client("", warm_up=True)
+WARM_SCENARIOS = [
+    s
+    for s in SCENARIOS
+    if s.faults or s.task == "lanes" or s.unknown or s.previous_response_id is not None
+]
 
+
+def _capture_all(
+    client: ClientUnderTest, scenarios: Sequence[ClientScenario]
+) -> dict[str, Capture]:
     async def run_all() -> dict[str, Capture]:
         out: dict[str, Capture] = {}
 
         async def one(scenario: ClientScenario) -> None:
-            out[scenario.id] = await capture(RAW, scenario)
+            out[scenario.id] = await capture(client, scenario)
 
         async with trio.open_nursery() as nursery:
-            for scenario in SCENARIOS:
+            for scenario in scenarios:
                 nursery.start_soon(one, scenario)
         return out
 
     return trio.run(run_all)
+
+
+@pytest.fixture(scope="module")
+def captures() -> dict[str, Capture]:
+    """Every scenario once, driven by the raw adapter."""
+    return _capture_all(RAW, SCENARIOS)
+
+
+@pytest.fixture(scope="module")
+def warm_captures() -> dict[str, Capture]:
+    """The warm-up scenarios once, driven by the warm-up client."""
+    return _capture_all(WARM, WARM_SCENARIOS)
 
 
 def _server_events(c: Capture) -> Iterator[dict[str, object]]:
@@ -64,14 +88,11 @@ def _server_events(c: Capture) -> Iterator[dict[str, object]]:
             yield event
 
 
-@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.id for s in SCENARIOS])
-def test_scripted_server_events_validate_except_declared_deviations(
-    captures: dict[str, Capture], scenario: ClientScenario
-) -> None:
+def _assert_events_validate(c: Capture, scenario: ClientScenario) -> None:
     schemas = default_schema_set()
     known = schemas.server_event_types()
     seen = 0
-    for event in _server_events(captures[scenario.id]):
+    for event in _server_events(c):
         seen += 1
         if event["type"] not in known:
             # RWS-EVENT-3 scenarios only: a future type and a vendor type.
@@ -88,6 +109,13 @@ def test_scripted_server_events_validate_except_declared_deviations(
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.id for s in SCENARIOS])
+def test_scripted_server_events_validate_except_declared_deviations(
+    captures: dict[str, Capture], scenario: ClientScenario
+) -> None:
+    _assert_events_validate(captures[scenario.id], scenario)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.id for s in SCENARIOS])
 def test_server_role_checker_finds_only_the_declared_deviations(
     captures: dict[str, Capture], scenario: ClientScenario
 ) -> None:
@@ -96,6 +124,26 @@ def test_server_role_checker_finds_only_the_declared_deviations(
     found = {f.requirement for f in report.findings}
     assert found <= set(scenario.server_deviations), [f.message for f in report.findings]
     assert None not in found
+
+
+@pytest.mark.parametrize("scenario", WARM_SCENARIOS, ids=[s.id for s in WARM_SCENARIOS])
+def test_scripted_server_answers_warm_ups_as_a_conforming_server(
+    warm_captures: dict[str, Capture], scenario: ClientScenario
+) -> None:
+    # RWS-CREATE-6 / RWS-CACHE-10: every warm-up runs without output and becomes a cached
+    # entry; the faults still hit the turns they name, and nothing else deviates.
+    records = warm_captures[scenario.id].records
+    config = CheckerConfig.make(("core", "multiplex"), roles=("server",), busy_lane=BUSY_LANE)
+    report = Checker(config).feed_all(records)
+    found = {f.requirement for f in report.findings}
+    assert found <= set(scenario.server_deviations), [f.message for f in report.findings]
+    assert report.exercised.get("RWS-CREATE-6", 0) > 0
+    if scenario.task == "conversation":
+        # Continued from: the lanes task leaves its warm-up alone.
+        assert report.exercised.get("RWS-CACHE-10", 0) > 0
+    _assert_events_validate(warm_captures[scenario.id], scenario)
+    outcome = warm_captures[scenario.id].outcome
+    assert outcome.exit_code == (0 if scenario.completes else 1), outcome.stderr[-500:]
 
 
 def test_scripted_server_sees_the_raw_adapter_complete_every_task(
@@ -325,3 +373,85 @@ async def test_scripted_server_accepts_a_lowercase_scheme_and_never_records_the_
     seen = server.observations["upgrades"]
     assert [(u["status"], u["bearer"]) for u in seen] == [(101, True), (401, False)]
     assert key not in json.dumps([server.records, server.observations])
+
+
+# --- warm-ups: generate: false (RWS-CREATE-6, RWS-CACHE-10) ---------------------------------
+
+SYSTEM = {"type": "message", "role": "developer", "content": "You are a test client."}
+
+
+def _warm_up(script: Script, conn: str, **body: object) -> tuple[list[Action], dict[str, Any]]:
+    """A warm-up on ``conn``: what the script did, and its completed response."""
+    actions = script.receive(conn, _create(generate=False, input=[SYSTEM], store=False, **body))
+    done = _sent(actions)[-1]
+    assert done["type"] == "response.completed"
+    response = done["response"]
+    assert isinstance(response, dict)
+    script.finished(conn, None)
+    return actions, response
+
+
+def test_script_answers_a_warm_up_without_output_as_create_6_says() -> None:
+    script = Script(scenario_by_id("incremental-input"), "conformance-1")
+    script.connect("c1")
+    actions, response = _warm_up(script, "c1")
+    # RWS-CREATE-6: no output items, response.completed with output empty, 0 output tokens;
+    # no pause either: the warm-up is no turn the client could answer early.
+    assert [json.loads(a.text)["type"] for a in actions if isinstance(a, Send)] == [
+        "response.created",
+        "response.in_progress",
+        "response.completed",
+    ]
+    assert not any(isinstance(a, Pause | Close) for a in actions)
+    assert response["output"] == []
+    assert response["usage"]["output_tokens"] == 0
+    assert (script.creates, script.warm_ups) == (0, 1)
+
+
+def test_script_continues_from_a_warm_up_whose_context_is_its_input() -> None:
+    script = Script(scenario_by_id("incremental-input"), "conformance-1")
+    script.connect("c1")
+    warm = {"type": "message", "role": "user", "content": "warm-up question"}
+    actions = script.receive("c1", _create(generate=False, input=[warm], store=False))
+    rid = _sent(actions)[-1]["response"]["id"]
+    script.finished("c1", None)
+    turn = _sent(script.receive("c1", _create(previous_response_id=rid, input="first question")))
+    # RWS-CACHE-10: the warm-up is a cached entry; the model sees its input (2 user messages).
+    text = turn[-1]["response"]["output"][0]["content"][0]["text"]
+    assert text == "reply 2.0: first question"
+    assert script.creates == 1
+
+
+def test_script_faults_address_turns_not_warm_ups() -> None:
+    # reconnect-store-false closes with 1001 after create 1: the first turn, not the warm-up.
+    script = Script(scenario_by_id("reconnect-store-false"), "conformance-1")
+    script.connect("c1")
+    _, warm = _warm_up(script, "c1")
+    turn = script.receive("c1", _create(previous_response_id=warm["id"], input="first question"))
+    assert turn[-1] == Close(1001, "going away")
+    assert _sent(turn)[-1]["type"] == "response.completed"
+
+
+def test_script_connection_age_limit_meets_the_second_turn_after_two_warm_ups() -> None:
+    script = Script(scenario_by_id("connection-age-limit"), "conformance-1")
+    script.connect("c1")
+    _, warm = _warm_up(script, "c1")
+    first = _sent(script.receive("c1", _create(previous_response_id=warm["id"], input="one")))
+    assert first[-1]["type"] == "response.completed"
+    script.finished("c1", None)
+    script.disconnect("c1")
+    # Codex: a new process, a new connection, a warm-up, then the second turn.
+    script.connect("c2")
+    _, warm = _warm_up(script, "c2")
+    actions = script.receive("c2", _create(previous_response_id=warm["id"], input="two"))
+    assert [e["error"]["code"] for e in _sent(actions)] == ["websocket_connection_limit_reached"]
+    assert actions[-1] == Close(1001, "connection age limit")
+    assert (script.creates, script.warm_ups) == (2, 2)
+
+
+def test_script_serves_a_warm_up_in_a_lanes_scenario_at_once() -> None:
+    # The lanes scenario holds lane requests until all have come; a warm-up is not one.
+    script = Script(scenario_by_id("lanes-interleaved"), "conformance-1")
+    script.connect("c1")
+    _warm_up(script, "c1")
+    assert not script.waiting("c1")

@@ -4,6 +4,14 @@ Run as ``python -m tests.clientsuite.broken_clients.broken`` with the adapter co
 environment plus ``RWS_BROKEN=<mode>``; :data:`MODES` lists the modes and what each breaks.
 ``tests/clientsuite/test_broken_clients.py`` runs each against the scenario that must catch
 it, to prove that every client check can fail.
+
+``RWS_WARM_UP=1`` adds Codex CLI's way of opening a connection, with or without a mode
+(``RWS_BROKEN`` empty: a conforming client): the client's context starts with a developer
+message (its system prompt); every new connection opens with a ``generate: false`` warm-up
+carrying that message, and the first request after it that would send the full context
+continues from the warm-up instead (``previous_response_id``, the context without the
+developer message). Judged by effective context, such a client is judged like one without
+warm-ups.
 """
 
 from __future__ import annotations
@@ -53,6 +61,9 @@ MODES: dict[str, str] = {
     "key-in-query": "carries its key in the URL's query (api_key), with no Authorization header",
 }
 MODE = os.environ.get("RWS_BROKEN", "")
+WARM_UP = os.environ.get("RWS_WARM_UP") == "1"
+# The warm-up client's system prompt: the first item of its context.
+SYSTEM = {"type": "message", "role": "developer", "content": "You are a test client."}
 # A broken client that waits for what never comes gives up quickly.
 SHORT_WAIT = 2.0
 
@@ -67,11 +78,44 @@ if MODE == "no-pong":
 
 
 class Broken(raw.Client):
-    """The raw adapter's client with :data:`MODE` applied."""
+    """The raw adapter's client with :data:`MODE` (and :data:`WARM_UP`) applied."""
+
+    warm_id: str | None = None  # the warm-up of the open connection, not continued yet
+    warmed: ClientConnection | None = None  # the connection the warm-up was sent on
 
     def connection(self) -> ClientConnection:
         if self.ws is not None:
             return self.ws
+        ws = self._open()
+        if WARM_UP and self.warmed is not ws:
+            self.warmed, self.warm_id = ws, None
+            self._warm_up(ws)
+        return ws
+
+    def _warm_up(self, ws: ClientConnection) -> None:
+        body: dict[str, Any] = {
+            "type": "response.create",
+            "model": self.task.model,
+            "generate": False,
+            "input": [SYSTEM],
+            "store": self.task.store,
+        }
+        if self.tools:
+            body["tools"] = self.tools
+        ws.send(json.dumps(body))
+        while True:
+            event = json.loads(ws.recv(timeout=raw.RECV_TIMEOUT))
+            if event.get("type") == "response.completed":
+                self.warm_id = event["response"]["id"]
+                return
+            if event.get("type") in ("error", "response.failed"):
+                raise raw.Fatal(f"warm-up failed: {event}")
+
+    def lost(self, exc: ConnectionClosed) -> None:
+        self.warm_id = None
+        super().lost(exc)
+
+    def _open(self) -> ClientConnection:
         if MODE == "never-reconnect" and self.close_code is not None:
             raise raw.Fatal("not reconnecting")
         if MODE == "reconnect-always" and self.close_code is not None:
@@ -98,6 +142,14 @@ class Broken(raw.Client):
 
     def send(self, event: dict[str, Any]) -> ClientConnection:
         event = dict(event)
+        ws = self.connection()
+        if WARM_UP and "previous_response_id" not in event and "stream_id" not in event:
+            # The full context is the system prompt and the conversation; the first one
+            # after the warm-up continues from it, which holds the system prompt.
+            if self.warm_id is not None:
+                event["previous_response_id"], self.warm_id = self.warm_id, None
+            else:
+                event["input"] = [SYSTEM, *event["input"]]
         if MODE == "background":
             event["background"] = True
         elif MODE == "stream":
@@ -109,7 +161,6 @@ class Broken(raw.Client):
                 "type": "response.create",
                 "response": {k: v for k, v in event.items() if k != "type"},
             }
-        ws = self.connection()
         if MODE == "binary-frame":
             ws.send(json.dumps(event).encode())
         else:
@@ -247,7 +298,7 @@ def _misrouted_lanes(task: Task) -> list[str]:
 
 def main() -> int:
     """Run the task with the broken behaviour."""
-    if MODE not in MODES:
+    if MODE not in MODES and not (WARM_UP and not MODE):
         print(f"unknown RWS_BROKEN mode {MODE!r}", file=sys.stderr)
         return 2
     raw.Client = Broken  # type: ignore[misc]
