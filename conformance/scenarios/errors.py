@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from conformance.harness.context import ScenarioContext
 from conformance.harness.registry import scenario
-from conformance.scenarios._common import expect_run_status
+from conformance.scenarios._common import describe, expect_served, setup_run, turn
 
 __all__: list[str] = []
 
@@ -44,22 +44,39 @@ async def shape(ctx: ScenarioContext) -> None:
         ctx.expect("RWS-ERR-5", not leaked, f"error.message leaks {leaked}: {message[:200]!r}")
 
 
-# RWS-ERR-3: after request-scoped errors the connection and its cache stay usable.
+# RWS-ERR-3: after request-scoped errors the connection and its cache stay usable. Runs with
+# any model: the outcome (a run, not an error or a close) is what is judged.
 @scenario(
     "errors.connection-usable-after-error",
     "after a request-scoped error the connection and its cached entry stay usable",
     requirements=("RWS-ERR-3",),
-    drives="run 1 store:false; new invalid request; continue run 1",
+    drives="run 1 store:false; new invalid request (input 12345); continue run 1",
+    needs_model=False,
 )
 async def usable(ctx: ScenarioContext) -> None:
     conn = await ctx.connect()
-    first = await ctx.completed(conn, ctx.create("rws:text length=10", store=False))
-    await ctx.request(conn, ctx.create(12345), what="the invalid request")
+    first = await setup_run(
+        ctx, conn, "rws:text length=10", "Say hello in five words.", store=False
+    )
+    invalid = await ctx.request(conn, ctx.create(12345), what="the invalid request")
     follow = await ctx.request(
         conn,
-        ctx.create("rws:text length=5", store=False, previous_response_id=first.response_id),
+        turn(
+            ctx,
+            "rws:text length=5",
+            "Now say goodbye in five words.",
+            store=False,
+            previous_response_id=first.response_id,
+        ),
         what="the request after the error",
         requirement="RWS-ERR-3",
     )
-    expect_run_status(ctx, follow, "completed", "RWS-ERR-3", what="continuing after the error")
+    expect_served(
+        ctx,
+        follow,
+        "RWS-ERR-3",
+        what=f"response {first.response_id} (store:false) ended {first.status}; a new request "
+        f"with input 12345 got {describe(invalid)}; continuing {first.response_id} on the same "
+        "connection",
+    )
     ctx.expect("RWS-ERR-3", not conn.closed.is_set(), "the connection closed after the error")

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import trio
 
 from conformance.harness.config import SuiteConfig, responses_url
 from conformance.harness.context import PrerequisiteFailed, ScenarioContext
-from conformance.harness.lanes import error_registry, outcomes
+from conformance.harness.lanes import TERMINAL_TYPES, error_registry, outcomes
 from conformance.harness.registry import scenario
 from conformance.harness.wire import Connection, ConnectionClosedError, ExpectationTimeout, Message
-from conformance.scenarios._common import describe, expect_error, expect_run_status, is_error
+from conformance.scenarios._common import (
+    describe,
+    expect_error,
+    expect_run_status,
+    expect_served,
+    is_error,
+    setup_run,
+    turn,
+)
 
 __all__: list[str] = []
 
@@ -213,7 +221,8 @@ async def declared_age(ctx: ScenarioContext) -> None:
     ctx.expect("RWS-LIMIT-8", seconds == 3600, f"max-connection-age {value!r}, expected 3600")
 
 
-# RWS-LIMIT-6: input the server cannot process harms nothing.
+# RWS-LIMIT-6: input the server cannot process harms nothing. Runs with any model: the
+# outcomes (runs, no close) are what is judged.
 @scenario(
     "limits.deeply-nested-input",
     "a deeply nested request harms neither the server, other connections nor the cache",
@@ -221,11 +230,14 @@ async def declared_age(ctx: ScenarioContext) -> None:
     deliberate=("RWS-TRANS-6",),
     drives="run 1 store:false on c1; c2 open; c1 sends input nested 500 and 20000 levels; "
     "continue run 1 on c1; a run on c2",
+    needs_model=False,
 )
 async def deep_input(ctx: ScenarioContext) -> None:
     conn = await ctx.connect()
     other = await ctx.connect()
-    first = await ctx.completed(conn, ctx.create("rws:text length=10", store=False))
+    first = await setup_run(
+        ctx, conn, "rws:text length=10", "Say hello in five words.", store=False
+    )
     # 500 levels parse with any JSON library but exceed what a naive recursive walk of the
     # input tolerates; 20000 levels defeat recursive parsers themselves.
     answers: list[str | None] = []
@@ -247,26 +259,66 @@ async def deep_input(ctx: ScenarioContext) -> None:
             break
     ctx.note("deep_input_answers", answers)
     ctx.resync(conn)
+    sent = (
+        "c1 sent response.create messages whose input was nested 500 and 20000 levels deep "
+        f"(answered: {answers})"
+    )
     ctx.expect(
         "RWS-LIMIT-6",
         not conn.closed.is_set(),
-        f"the connection closed after the deep input (code {conn.close_code})",
+        f"{sent}; the connection closed after the deep input (code {conn.close_code})",
     )
     if not conn.closed.is_set():
         follow = await ctx.request(
             conn,
-            ctx.create("rws:text length=5", store=False, previous_response_id=first.response_id),
+            turn(
+                ctx,
+                "rws:text length=5",
+                "Now say goodbye in five words.",
+                store=False,
+                previous_response_id=first.response_id,
+            ),
             what="continuing after the deep input",
             requirement="RWS-LIMIT-6",
         )
-        expect_run_status(ctx, follow, "completed", "RWS-LIMIT-6", what="the cached entry")
+        expect_served(
+            ctx,
+            follow,
+            "RWS-LIMIT-6",
+            what=f"{sent}; then continuing response {first.response_id} (store:false, cached "
+            "on c1) on c1",
+        )
     run = await ctx.request(
         other,
-        ctx.create("rws:text length=5"),
+        turn(ctx, "rws:text length=5", "Say hello in three words."),
         what="the other connection",
         requirement="RWS-LIMIT-6",
     )
-    expect_run_status(ctx, run, "completed", "RWS-LIMIT-6", what="the other connection")
+    expect_served(ctx, run, "RWS-LIMIT-6", what=f"{sent}; then a new request on c2")
+
+
+# What the any-model path of limits.client-close-stops-runs asks for: an answer long enough
+# that a real model is still generating it when the client closes the connection.
+_LONG_ANSWER = (
+    "Write a detailed story of at least 1500 words about a lighthouse keeper who finds a "
+    "message in a bottle."
+)
+_LONG_ANSWER_TOKENS = 4096
+
+
+def _terminal_of(response_id: str | None) -> Callable[[Message], bool]:
+    """A message predicate: the terminal event of the response ``response_id``."""
+
+    def predicate(message: Message) -> bool:
+        event = message.event
+        response = event.get("response") if event is not None else None
+        return (
+            message.type in TERMINAL_TYPES
+            and isinstance(response, Mapping)
+            and response.get("id") == response_id
+        )
+
+    return predicate
 
 
 # RWS-LIMIT-7, RWS-LIMIT-10: closing the connection stops its runs; they are not continuable.
@@ -274,33 +326,71 @@ async def deep_input(ctx: ScenarioContext) -> None:
     "limits.client-close-stops-runs",
     "a run whose connection the client closed is stopped and cannot be continued",
     requirements=("RWS-LIMIT-7", "RWS-LIMIT-10"),
-    drives="a slow store:true run; close after response.created; wait; continue it on c2",
+    drives="a slow store:true run; close after response.created; wait; continue it on c2 "
+    "(another model: a long answer, closed when no terminal event came within the quiet "
+    "period after response.created)",
+    needs_model=False,
 )
 async def client_close(ctx: ScenarioContext) -> None:
+    scripted = ctx.config.scripted
     conn = await ctx.connect()
-    await conn.send_json(ctx.create("rws:delay ms=50\nrws:text length=40 chunks=10", store=True))
+    if scripted:
+        request = ctx.create("rws:delay ms=50\nrws:text length=40 chunks=10", store=True)
+    else:
+        request = ctx.create(_LONG_ANSWER, store=True, max_output_tokens=_LONG_ANSWER_TOKENS)
+    await conn.send_json(request)
     created = await conn.expect_within(
         lambda m: m.type == "response.created", ctx.config.timeout, what="response.created"
     )
     response = (created.event or {}).get("response")
     target = response.get("id") if isinstance(response, Mapping) else None
+    if not scripted:
+        # Any model: the run must still be in flight when the client closes. A run that ends
+        # within the quiet period after response.created is too short for this check.
+        ended = await conn.expect_nothing_during(
+            _terminal_of(target), ctx.config.quiet_period, since=created.index
+        )
+        if ended is not None:
+            reason = (
+                f"not reached with model {ctx.config.model!r}: the run {target} asked for a long "
+                f"answer ended ({ended.type}) within {ctx.config.quiet_period:g} s of its "
+                "response.created, before the client could close the connection with the run "
+                "in flight"
+            )
+            for requirement in ("RWS-LIMIT-7", "RWS-LIMIT-10"):
+                ctx.not_applicable(requirement, reason)
+            return
     await conn.close()
-    # Long enough for the whole run (18 events, 50 ms apart) to have finished had it gone on.
-    await trio.sleep(1.2 + ctx.config.quiet_period)
+    if scripted:
+        # Long enough for the whole run (18 events, 50 ms apart) to have finished had it
+        # gone on.
+        await trio.sleep(1.2 + ctx.config.quiet_period)
+    else:
+        # As long as the suite waits for anything a server owes: a run not stopped that ends
+        # within it is stored and found below.
+        await trio.sleep(ctx.config.timeout)
     other = await ctx.connect()
     outcome = await ctx.request(
-        other, ctx.create("rws:text length=4", previous_response_id=target), what="continuation"
+        other,
+        turn(ctx, "rws:text length=4", "Continue the story.", previous_response_id=target),
+        what="continuation",
+    )
+    sent = (
+        f"response {target} (store:true) sent response.created on c1 and the client closed c1 "
+        "before its terminal event; continuing it on a new connection c2 with the same API key"
     )
     held = expect_error(
         ctx,
         outcome,
         "previous_response_not_found",
         "RWS-LIMIT-10",
-        what="continuing the stopped run",
+        what=sent,
         param="previous_response_id",
     )
     ctx.expect(
-        "RWS-LIMIT-7", held, f"the run went on after its connection closed: {describe(outcome)}"
+        "RWS-LIMIT-7",
+        held,
+        f"{sent}: the run went on after its connection closed: {describe(outcome)}",
     )
 
 

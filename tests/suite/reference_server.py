@@ -7,7 +7,7 @@ import subprocess
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 
-from conformance.harness.config import DEFAULT_PARAMETERS, SuiteConfig
+from conformance.harness.config import CONFORMANCE_MODEL, DEFAULT_PARAMETERS, SuiteConfig
 from conformance.harness.spawn import spawn_reference
 
 __all__ = ["TEST_AGE", "TEST_IDLE", "fault_table", "reference_config"]
@@ -28,11 +28,13 @@ def reference_config(
     server_args: Sequence[str] = (),
     parameters: Mapping[str, str] | None = None,
     profiles: frozenset[str] = frozenset({"core", "multiplex", "conformance-model"}),
+    model: str = CONFORMANCE_MODEL,
 ) -> Iterator[SuiteConfig]:
     """Run the reference server with ``faults`` and yield the suite configuration for it.
 
     ``server_args`` go to every instance; ``parameters`` are what the suite is told the server
-    declares (the defaults where None).
+    declares (the defaults where None); ``model`` is the model the suite requests (the
+    reference server also serves ``freeform-1``, which behaves like a real model).
     """
     extra = [*(arg for name in faults for arg in ("--fault", name)), *server_args]
     with contextlib.ExitStack() as stack:
@@ -51,6 +53,7 @@ def reference_config(
             server_url=main.url,
             api_key=main.api_keys[0],
             api_key2=main.api_keys[1],
+            model=model,
             profiles=profiles,
             timeout=timeout,
             quiet_period=0.2,

@@ -1,0 +1,220 @@
+"""The any-model proof: the cache, error and limit checks fail a broken server with any model.
+
+The mutation proof (test_mutation_proof.py) runs every check with ``conformance-1``. Here the
+suite requests ``freeform-1``, the reference server's model that behaves like a real one (it
+reads no ``rws:`` directive), and is told only the profiles ``core`` and ``multiplex``: what
+a server with a real model declares. Each fault below must then still be caught, by the very
+check that was made to run with any model; the healthy server must pass every check that runs;
+and each check that cannot reach its rule with such a model must say so.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import functools
+
+import pytest
+import trio
+
+from conformance.harness.runner import run_suite, select_scenarios
+from conformance.results import CheckResult, RunResult, Verdict
+from conformance.scenarios import all_scenarios
+from tests.suite.reference_server import reference_config
+
+ANY_MODEL = "freeform-1"
+PROFILES = frozenset({"core", "multiplex"})
+
+# fault -> (the requirement it breaks, the checks that must fail it with any model).
+CAUGHT: dict[str, tuple[str, tuple[str, ...]]] = {
+    "shared-cache": ("RWS-CACHE-8", ("cache.store-false-miss-on-other-connection",)),
+    "no-cache": ("RWS-CACHE-2", ("cache.continue-store-false",)),
+    "no-evict": ("RWS-CACHE-5", ("cache.evict-after-failed-continuation",)),
+    "cross-key": ("RWS-LIMIT-5", ("cache.other-api-key-not-found",)),
+    "no-persist": (
+        "RWS-CACHE-3",
+        (
+            "cache.store-true-hydrated-after-reconnect",
+            "cache.store-absent-hydrated-after-reconnect",
+        ),
+    ),
+    "persist-on-close": ("RWS-CACHE-11", ("cache.store-true-hydrated-while-open",)),
+    "close-on-error": ("RWS-ERR-3", ("errors.connection-usable-after-error",)),
+    "crash-on-deep-input": ("RWS-LIMIT-6", ("limits.deeply-nested-input",)),
+}
+
+# Faults whose rule a model other than conformance-1 cannot reach: fault -> (requirement,
+# the check, words its skip reason must hold). A failed run cannot be forced with a real model.
+NOT_REACHED: dict[str, tuple[str, str, str]] = {
+    "cache-failed": ("RWS-CACHE-7", "cache.failed-run-not-cached", "not reached with model"),
+}
+
+# The checks made to run with any model (they used to be skipped for needing conformance-1),
+# and the new ones; each must run against the healthy server with freeform-1.
+CONVERTED = (
+    "cache.continue-store-false",
+    "cache.continue-store-true",
+    "cache.store-false-miss-on-other-connection",
+    "cache.store-true-hydrated-after-reconnect",
+    "cache.store-absent-hydrated-after-reconnect",
+    "cache.evict-after-failed-continuation",
+    "cache.generate-false-chainable",
+    "cache.other-api-key-not-found",
+    "cache.older-entry-continuation",
+    "cache.instructions-not-carried-over",
+    "errors.connection-usable-after-error",
+    "limits.deeply-nested-input",
+)
+
+# A cost per output token that makes a freeform-1 run last about a second and a half, so that
+# the client can close its connection with the run in flight (limits.client-close-stops-runs).
+SLOW_DECODE_US = "20000"
+
+
+def _run(
+    faults: list[str], requirements: list[str], *, server_args: tuple[str, ...] = ()
+) -> RunResult:
+    scenarios = select_scenarios(all_scenarios(), requirements=requirements)
+    with reference_config(
+        faults, timeout=3.0, profiles=PROFILES, model=ANY_MODEL, server_args=server_args
+    ) as config:
+        return trio.run(functools.partial(run_suite, config, scenarios, jobs=12))
+
+
+def _check(run: RunResult, check_id: str) -> CheckResult:
+    found = [check for check in run.checks if check.id == check_id]
+    assert found, f"{check_id} did not run"
+    return found[0]
+
+
+@pytest.fixture(scope="module")
+def fault_runs() -> dict[str, RunResult]:
+    """Every fault's run with freeform-1, four at a time (each its own server and trio loop)."""
+    table = {fault: requirement for fault, (requirement, _) in CAUGHT.items()}
+    table.update({fault: requirement for fault, (requirement, _, _) in NOT_REACHED.items()})
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        futures = {
+            fault: pool.submit(_run, [fault], [requirement]) for fault, requirement in table.items()
+        }
+        return {fault: future.result() for fault, future in futures.items()}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fault", sorted(CAUGHT))
+def test_fault_is_caught_with_a_model_other_than_conformance_1(
+    fault: str, fault_runs: dict[str, RunResult]
+) -> None:
+    requirement, check_ids = CAUGHT[fault]
+    run = fault_runs[fault]
+    assert run.target["model"] == ANY_MODEL
+    for check_id in check_ids:
+        check = _check(run, check_id)
+        assert check.requirement_verdicts.get(requirement) is Verdict.FAILED, (
+            f"{fault}: {check_id} concluded {check.requirement_verdicts} ({check.message!r})"
+        )
+        assert requirement in check.message
+        # Every requirement the check declares was judged or set aside with a reason.
+        assert "not exercised" not in check.message
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fault", sorted(NOT_REACHED))
+def test_check_says_why_a_rule_is_not_reached_with_a_model_other_than_conformance_1(
+    fault: str, fault_runs: dict[str, RunResult]
+) -> None:
+    requirement, check_id, words = NOT_REACHED[fault]
+    check = _check(fault_runs[fault], check_id)
+    assert check.verdict is Verdict.SKIPPED
+    assert check.requirement_verdicts == {requirement: Verdict.SKIPPED}
+    assert words in check.message
+    assert ANY_MODEL in check.message
+
+
+@pytest.mark.slow
+async def test_healthy_server_passes_every_check_with_a_model_other_than_conformance_1() -> None:
+    with reference_config(timeout=10.0, profiles=PROFILES, model=ANY_MODEL) as config:
+        run = await run_suite(config, all_scenarios(), jobs=6)
+    failed = {check.id: check.message for check in run.checks if check.verdict is Verdict.FAILED}
+    assert failed == {}
+    own = {
+        c.id: c.details["harness_findings"] for c in run.checks if "harness_findings" in c.details
+    }
+    assert own == {}
+    skipped = {
+        c.id: c.message for c in run.checks if c.id in CONVERTED and c.verdict is Verdict.SKIPPED
+    }
+    assert skipped == {}
+    # The parts that need conformance-1 say which requirement they left out, and why.
+    store_false = _check(run, "cache.continue-store-false")
+    assert store_false.requirement_verdicts == {
+        "RWS-CACHE-1": Verdict.PASSED,
+        "RWS-CACHE-2": Verdict.PASSED,
+        "RWS-MODEL-3": Verdict.SKIPPED,
+    }
+    assert ANY_MODEL in store_false.details["not_applicable"]["RWS-MODEL-3"]
+    evict = _check(run, "cache.evict-after-failed-continuation")
+    assert evict.requirement_verdicts == {"RWS-CACHE-5": Verdict.PASSED}
+    assert "not reached" in evict.details["failed_run_eviction"]
+    # The older entry is data: whatever the server does, it is reported, never judged.
+    older = _check(run, "cache.older-entry-continuation")
+    assert older.verdict is Verdict.INFORMATIONAL
+    assert "older_entry_continuation" in older.details
+
+
+@pytest.mark.slow
+def test_client_close_check_judges_a_run_in_flight_with_a_model_other_than_conformance_1() -> None:
+    # freeform-1 answers at once unless the server charges time per output token; with the cost
+    # model the run is still streaming when the client closes, and the check judges it.
+    run = _run([], ["RWS-LIMIT-7"], server_args=("--decode-us-per-token", SLOW_DECODE_US))
+    check = _check(run, "limits.client-close-stops-runs")
+    assert check.requirement_verdicts == {
+        "RWS-LIMIT-7": Verdict.PASSED,
+        "RWS-LIMIT-10": Verdict.PASSED,
+    }, check.message
+
+
+@pytest.mark.slow
+def test_client_close_check_says_when_the_run_ended_before_the_close() -> None:
+    # Without the cost model the whole answer arrives with response.created: no run is in
+    # flight to stop, and the check says so instead of judging.
+    run = _run([], ["RWS-LIMIT-7"])
+    check = _check(run, "limits.client-close-stops-runs")
+    assert check.requirement_verdicts == {
+        "RWS-LIMIT-7": Verdict.SKIPPED,
+        "RWS-LIMIT-10": Verdict.SKIPPED,
+    }
+    reason = check.details["not_applicable"]["RWS-LIMIT-7"]
+    assert "not reached with model" in reason
+    assert "before the client could close" in reason
+
+
+HYDRATION = (
+    "cache.store-true-hydrated-after-reconnect",
+    "cache.store-absent-hydrated-after-reconnect",
+)
+
+
+async def _storage_run(server_storage: str, declared: str) -> RunResult:
+    scenarios = [s for s in all_scenarios() if s.id in HYDRATION]
+    with reference_config(
+        server_args=["--storage", server_storage],
+        parameters={"storage": declared},
+        profiles=PROFILES,
+        model=ANY_MODEL,
+    ) as config:
+        return await run_suite(config, scenarios, jobs=2)
+
+
+@pytest.mark.slow
+async def test_hydration_follows_the_declared_storage_with_a_model_other_than_conformance_1() -> (
+    None
+):
+    # D24: a server without storage that declares none answers previous_response_not_found...
+    honest = await _storage_run("none", "none")
+    for check in honest.checks:
+        assert check.requirement_verdicts["RWS-CACHE-4"] is Verdict.PASSED, check.message
+        assert check.requirement_verdicts["RWS-CACHE-3"] is Verdict.SKIPPED
+    # ...and one that declares durable fails the hydration it promised.
+    broken = await _storage_run("none", "durable")
+    for check in broken.checks:
+        assert check.requirement_verdicts["RWS-CACHE-3"] is Verdict.FAILED, check.id
+        assert check.requirement_verdicts["RWS-CACHE-11"] is Verdict.FAILED, check.id
