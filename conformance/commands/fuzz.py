@@ -5,9 +5,12 @@ JSON, binary and non-UTF-8 frames, split and concatenated frames, wrong types, m
 unknown fields, bad ``stream_id``s, huge strings and arrays, deep nesting) on a fresh
 connection, checks the answer the spec requires and that the connection stays usable, and
 runs the checker over the transcript. ``--stateful`` runs whole sessions instead (connect,
-create, continue, fork, warm-up, steer, disconnect, reconnect, bad frame), comparing the
-context ``conformance-1`` reports with the fuzzer's own model. A failure is shrunk; its
-minimal transcript is written to ``--out`` and ``responses-ws validate`` replays it.
+create, continue, fork, warm-up, steer, disconnect, reconnect, bad frame), judging every
+continuation - served, or previous_response_not_found - by the fuzzer's own model of the
+connection cache, with any model; with ``conformance-1`` it also compares the context the
+model reports with that model's. A failure is shrunk (for at most the settings profile's
+shrink budget); its minimal transcript is written to ``--out`` and ``responses-ws validate``
+replays it. Progress is printed while the fuzzer searches and shrinks.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from conformance.fuzz.profiles import BUDGETS, profile_name
 from conformance.fuzz.run import fuzz, replay_command
 from conformance.harness.config import CONFORMANCE_MODEL, env_float, responses_url
 from conformance.harness.spawn import SpawnError, spawn_reference
+from conformance.suite_options import default_profiles
 
 __all__ = ["register", "run"]
 
@@ -32,10 +36,12 @@ _SERVER_PROFILES = ("core", "multiplex", "steering", "conformance-model")
 
 _EPILOG = """\
 profiles (settings): dev (200 examples, 20 sessions), ci (2,000 examples, 200 sessions,
-derandomized), nightly (20,000 examples, 2,000 sessions); env RWS_FUZZ_PROFILE.
+derandomized), nightly (20,000 examples, 2,000 sessions); env RWS_FUZZ_PROFILE. Shrinking
+stops after 60 s (dev, ci) or 300 s (nightly) and keeps the smallest failure found.
 
 examples:
   responses-ws fuzz --spawn-reference --profile ci --stateful
+  responses-ws fuzz --server-url wss://gateway.example --model my-model --stateful
   responses-ws fuzz --server-url ws://127.0.0.1:8080 --api-key KEY --max-examples 500
   responses-ws fuzz --spawn-reference --fault crash-on-deep-input --seed 1
   responses-ws validate fuzz-out/stateless-failure.jsonl --role server --profile core
@@ -69,7 +75,26 @@ def register(subparsers: Any) -> None:
         help="the server rate-limits the key: rate_limit_exceeded may then answer any request "
         "(by default it is a failure, since no example leaves a request waiting, RWS-LANE-11)",
     )
-    add("--model", default=CONFORMANCE_MODEL, help="model to request (default %(default)s)")
+    add(
+        "--model",
+        default=CONFORMANCE_MODEL,
+        help="model to request (default %(default)s); with another model the fuzzer sends "
+        "ordinary prompts and judges outcomes by their kind (a run or an error code)",
+    )
+    add(
+        "--max-output-tokens",
+        type=int,
+        default=16,
+        metavar="N",
+        help="with a model other than conformance-1, cap every answer at N tokens to keep runs "
+        "short (default %(default)s, the smallest OpenAI accepts)",
+    )
+    add(
+        "--storage",
+        choices=("durable", "none"),
+        default="durable",
+        help="the server's declared storage (D24): none hydrates nothing (default %(default)s)",
+    )
     add(
         "--max-examples",
         type=int,
@@ -90,7 +115,7 @@ def register(subparsers: Any) -> None:
         help="a settings profile (dev, ci, nightly), or the profiles the server declares "
         "(core, multiplex, steering, conformance-model; comma-separated or repeated). "
         "Default server profiles: core, plus conformance-model for conformance-1 "
-        "(core,multiplex,conformance-model for --spawn-reference)",
+        "(and multiplex for --spawn-reference)",
     )
     add(
         "--profile-settings",
@@ -172,6 +197,11 @@ def _server(args: argparse.Namespace) -> Iterator[tuple[str, str | None, str | N
         )
 
 
+def _print(line: str) -> None:
+    """The progress hook: a line on the console at once (a long run must not look hung)."""
+    print(line, flush=True)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the fuzzer(s); return the exit status."""
     settings_name, declared = _profiles(args)
@@ -184,12 +214,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         with _server(args) as (url, api_key, api_key2, spawned):
             if declared is None:
+                declared = default_profiles(args.model)
                 if spawned:
-                    declared = frozenset({"core", "multiplex", "conformance-model"})
-                elif args.model == CONFORMANCE_MODEL:
-                    declared = frozenset({"core", "conformance-model"})
-                else:
-                    declared = frozenset({"core"})
+                    declared |= {"multiplex"}
             target = Target(
                 url=responses_url(url),
                 api_key=api_key,
@@ -199,6 +226,8 @@ def run(args: argparse.Namespace) -> int:
                 busy_lane=args.busy_lane,
                 api_key2=api_key2,
                 rate_limited=args.rate_limited,
+                max_output_tokens=args.max_output_tokens,
+                storage=args.storage,
             )
             try:
                 # Fail fast (exit 2) on a server that cannot be reached, rather than
@@ -220,6 +249,7 @@ def run(args: argparse.Namespace) -> int:
                 max_examples=args.max_examples,
                 seed=args.seed,
                 known=args.known_failure,
+                report=_print,
             )
     except SpawnError as exc:
         print(f"responses-ws fuzz: {exc}", file=sys.stderr)

@@ -48,6 +48,12 @@ class Target:
     api_key2: str | None = None
     # the server rate-limits this key, so rate_limit_exceeded may answer any request
     rate_limited: bool = False
+    # the cap on every answer of a model other than conformance-1 (16: the smallest value
+    # OpenAI accepts), to keep runs short; a run that reaches it ends incomplete, which is
+    # continuable like a completed one (RWS-CACHE-1, D6)
+    max_output_tokens: int = 16
+    # the declared storage parameter (D24): "none" hydrates nothing
+    storage: str = "durable"
 
 
 @dataclass(frozen=True, slots=True)

@@ -305,11 +305,15 @@ class TapeChecker:
         failed = self.feed(tape)
         if failed:
             first = failed[0]
-            raise FuzzFailure(
-                describe(first)
-                + (f" and {len(failed) - 1} more finding(s)" if len(failed) > 1 else ""),
-                tape,
+            # the other findings are named by requirement: one defect often breaks several,
+            # and which the checker meets first can depend on timing
+            others = sorted({f.requirement or "transcript" for f in failed[1:]})
+            more = (
+                f" and {len(failed) - 1} more finding(s) ({', '.join(others)})"
+                if len(failed) > 1
+                else ""
             )
+            raise FuzzFailure(describe(first) + more, tape)
 
 
 def uncovered_request_codes() -> frozenset[str]:

@@ -2,7 +2,8 @@
 
 Each profile is registered with Hypothesis under its name (so ``--hypothesis-profile`` and
 ``settings.load_profile`` work) with the stateless example count as ``max_examples``; the
-stateful machine takes its session count and steps per session from :data:`BUDGETS`. A
+stateful machine takes its session count and steps per session from :data:`BUDGETS`, and both
+fuzzers stop shrinking after the budget's ``shrink_seconds``. A
 network peer is driven, so there is no deadline; ``ci`` is derandomized so that a run is
 reproducible; no profile writes an example database into the working directory.
 """
@@ -32,12 +33,15 @@ class Budget:
     stateful_sessions: int
     steps_per_session: int
     derandomize: bool
+    # Seconds of shrinking after the first failure; then the smallest failure found so far is
+    # kept (against a slow server Hypothesis would otherwise shrink for up to five minutes).
+    shrink_seconds: float
 
 
 BUDGETS: dict[str, Budget] = {
-    "dev": Budget(200, 20, 12, derandomize=False),
-    "ci": Budget(2000, 200, 20, derandomize=True),
-    "nightly": Budget(20000, 2000, 40, derandomize=False),
+    "dev": Budget(200, 20, 12, derandomize=False, shrink_seconds=60),
+    "ci": Budget(2000, 200, 20, derandomize=True, shrink_seconds=60),
+    "nightly": Budget(20000, 2000, 40, derandomize=False, shrink_seconds=300),
 }
 
 DEFAULT_PROFILE = "dev"

@@ -14,10 +14,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+from hypothesis.errors import Flaky
+
 from conformance.fuzz.client import Tape
 from conformance.fuzz.oracle import FuzzFailure
 
-__all__ = ["FuzzReport", "KnownFailures", "conclude", "find_failure"]
+__all__ = [
+    "UNSTABLE",
+    "FuzzReport",
+    "KnownFailures",
+    "conclude",
+    "failure_message",
+    "find_failure",
+]
+
+#: Said of a failure Hypothesis could not replay the same way, so could not shrink further.
+UNSTABLE = (
+    "The server answered differently when this failure was replayed (its behaviour depends on "
+    "timing or on state the fuzzer does not control), so the transcript is the smallest "
+    "failing example seen, not a fully shrunk one."
+)
 
 
 @dataclass(frozen=True)
@@ -78,6 +94,15 @@ def find_failure(exc: BaseException) -> FuzzFailure | None:
     return None
 
 
+def failure_message(exc: BaseException | None) -> str | None:
+    """What failed an example: the :class:`FuzzFailure`'s message, or the exception's (None
+    for no exception, and for Hypothesis's own control flow, which is no ``Exception``)."""
+    if not isinstance(exc, Exception):
+        return None
+    failure = find_failure(exc)
+    return failure.message if failure is not None else f"{type(exc).__name__}: {exc}"
+
+
 def conclude(
     mode: str,
     profile: str,
@@ -87,18 +112,31 @@ def conclude(
     out_dir: Path,
     last_tape: Tape | None,
     known_hits: Mapping[str, int] | None = None,
+    smallest: BaseException | None = None,
 ) -> FuzzReport:
-    """Build the report; on failure write the minimal transcript to ``out_dir``."""
+    """Build the report; on failure write the minimal transcript to ``out_dir``.
+
+    ``smallest`` is the exception of the smallest failing example the run saw: when Hypothesis
+    ends with an error of its own instead of the failure (it could not replay the failure the
+    same way, because the server answered differently the second time), that failure is what
+    the report shows - a finding is never replaced by the fuzzer's own trouble.
+    """
     hits = dict(known_hits or {})
     if exc is None:
         return FuzzReport(mode, profile, examples, seconds, known_hits=hits)
     failure = find_failure(exc)
+    unstable: str | None = None
+    if failure is None and smallest is not None and isinstance(exc, Flaky):
+        exc = smallest
+        failure = find_failure(exc)
+        unstable = UNSTABLE
     tape = failure.tape if failure is not None else last_tape
     message = failure.message if failure is not None else f"{type(exc).__name__}: {exc}"
     notes = getattr(exc, "__notes__", None) or (
         getattr(failure, "__notes__", None) if failure is not None else None
     )
-    falsifying = "\n".join(str(n) for n in notes) if notes else None
+    lines = [*(str(n) for n in notes or ()), *([unstable] if unstable else [])]
+    falsifying = "\n".join(lines) if lines else None
     path: Path | None = None
     records = 0
     if tape is not None:

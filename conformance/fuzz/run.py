@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.fuzz.client import Target
+from conformance.fuzz.progress import Reporter
 from conformance.fuzz.result import FuzzReport
 from conformance.fuzz.stateful import run_stateful
 from conformance.fuzz.stateless import run_stateless
@@ -62,10 +63,12 @@ def fuzz(
     max_examples: int | None = None,
     seed: int | None = None,
     known: Sequence[str] = (),
+    report: Reporter | None = None,
 ) -> list[FuzzReport]:
     """Run the fuzzer(s) of ``mode``; write ``fuzz-report.json``; return the reports.
 
-    ``max_examples`` is the number of stateless examples, or of stateful sessions.
+    ``max_examples`` is the number of stateless examples, or of stateful sessions; ``report``
+    receives lines of progress while the fuzzers search and shrink.
     """
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
@@ -73,13 +76,25 @@ def fuzz(
     if mode in ("stateless", "both"):
         reports.append(
             run_stateless(
-                target, profile, out_dir, max_examples=max_examples, seed=seed, known=known
+                target,
+                profile,
+                out_dir,
+                max_examples=max_examples,
+                seed=seed,
+                known=known,
+                report=report,
             )
         )
     if mode in ("stateful", "both"):
         reports.append(
             run_stateful(
-                target, profile, out_dir, max_sessions=max_examples, seed=seed, known=known
+                target,
+                profile,
+                out_dir,
+                max_sessions=max_examples,
+                seed=seed,
+                known=known,
+                report=report,
             )
         )
     out_dir.mkdir(parents=True, exist_ok=True)

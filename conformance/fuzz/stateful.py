@@ -5,35 +5,36 @@ conversation), continue (``previous_response_id`` plus only the new input, on th
 response's lane, forked onto another lane with ``multiplex``, or on another connection;
 ``generate: false`` is a warm-up), pipeline (several creates at once on the same or other
 lanes), retry after a failed continuation, steer, disconnect and bad frame (a mutation that
-starts no run). The machine keeps its own small model of the connection-scoped cache
-(RWS-CACHE-1..10, RWS-LIMIT-5) and of every response's context (appendix A.1):
+starts no run). The machine keeps its own model of every connection's cache
+(:mod:`conformance.fuzz.cache_model`, which executes ``schemas/rules/cache.json``):
 
-* a continuation whose previous response is a lane's entry on the same connection, or was
-  stored by the same key, must run (RWS-CACHE-2/3); a ``store: false`` response from
-  another connection, an evicted one, or any response of another API key must be
-  ``previous_response_not_found`` (RWS-CACHE-8, RWS-CACHE-5, RWS-LIMIT-5); an older
-  ``store: false`` response of the same connection may go either way (RWS-CACHE-9);
-* every generating run asks ``conformance-1`` for ``rws:context``, and the digest the model
-  reports must equal the digest of the context the machine expects: the previous response's
-  context, then its output items, then the new input, normalised (RWS-CACHE-2, RWS-MODEL-1);
+* every continuation's outcome kind - a run, or ``previous_response_not_found`` - must be
+  the one the prediction table gives (hits, hydration, misses on another connection or for
+  another API key, eviction after a failed continuation); this needs no particular model;
+* with ``conformance-1`` every generating run asks for ``rws:context``, and the digest the
+  model reports must equal the digest of the context the machine expects: the previous
+  response's context, then its output items, then the new input, normalised (RWS-CACHE-2,
+  RWS-MODEL-1). Any other model gets ordinary prompts with its answers capped at
+  ``max_output_tokens``, and a failed continuation is driven by an invalid parameter value;
 * after every step the checker, fed the session's transcript so far, has no FAILED finding.
 
-Everything runs on blocking connections; one example is one session.
+Everything runs on blocking connections; one example is one session. A
+:class:`~conformance.fuzz.progress.Progress` reports what the run does and bounds shrinking.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
+import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from hypothesis import reject
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
+from hypothesis.control import current_build_context
 from hypothesis.stateful import (
     Bundle,
     RuleBasedStateMachine,
@@ -45,20 +46,27 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from conformance.checker.cache import ResponseFacts
+from conformance.checker.model import CONTEXT_REPLY, MODEL_ID, digest, normalize_input
+from conformance.fuzz.cache_model import Conn, ConversationModel, judge
 from conformance.fuzz.client import Closed, Tape, Target, WireClient
-from conformance.fuzz.mutations import Mutation, mutations
-from conformance.fuzz.oracle import TERMINAL_TYPES, FuzzFailure, TapeChecker, answer
-from conformance.fuzz.profiles import stateful_settings
-from conformance.fuzz.result import FuzzReport, KnownFailures, conclude
-from conformance.fuzz.strategies import directive_lines
+from conformance.fuzz.mutations import codes_for, mutations
+from conformance.fuzz.oracle import (
+    TERMINAL_TYPES,
+    FuzzFailure,
+    TapeChecker,
+    allowed_request_codes,
+    answer,
+)
+from conformance.fuzz.profiles import BUDGETS, stateful_settings
+from conformance.fuzz.progress import Progress, Reporter
+from conformance.fuzz.result import FuzzReport, KnownFailures, conclude, failure_message
+from conformance.fuzz.strategies import directive_lines, prompts
 
 __all__ = [
     "LIGHT_MUTATIONS",
-    "ConversationModel",
     "ServerMachine",
-    "context_digest",
     "machine_for",
-    "normalise_input",
     "run_stateful",
 ]
 
@@ -80,83 +88,12 @@ LIGHT_MUTATIONS: tuple[str, ...] = (
 )
 
 _LANES: tuple[str, ...] = ("a", "b")
-_REPORTED = re.compile(r"context items=(\d+) digest=([0-9a-f]{64})")
 
-
-def normalise_input(value: Any) -> list[Any]:
-    """Appendix A.1, step 2: the request's ``input`` as context items."""
-    if isinstance(value, str):
-        return [{"type": "message", "role": "user", "content": value}]
-    if not isinstance(value, list):
-        return []
-    out: list[Any] = []
-    for item in value:
-        if isinstance(item, dict) and "role" in item and "type" not in item:
-            item = {**item, "type": "message"}
-        out.append(item)
-    return out
-
-
-def context_digest(context: list[Any]) -> str:
-    """Appendix A.1: the SHA-256 of the context's canonical JSON."""
-    canonical = json.dumps(context, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
-@dataclass
-class Response:
-    """What the machine knows of one response the server produced."""
-
-    id: str
-    context: list[Any]
-    output: list[Any]
-    store: bool
-    status: str  # completed / incomplete / failed
-    conn: int  # the serial of the connection it ran on
-    key: int  # which API key created it (0: api_key, 1: api_key2)
-    lane: str | None
-
-
-@dataclass
-class Conn:
-    """One open connection and its cache as the spec says it must be."""
-
-    serial: int
-    client: WireClient
-    key: int  # which API key the connection was opened with
-    # RWS-CACHE-1: each lane's latest completed or incomplete response
-    entries: dict[str | None, str] = field(default_factory=dict)
-    # RWS-CACHE-5: entries evicted by a failed continuation (never served again from cache)
-    evicted: set[str] = field(default_factory=set)
-
-
-@dataclass
-class ConversationModel:
-    """The machine's model of every response and every connection's cache."""
-
-    responses: dict[str, Response] = field(default_factory=dict)
-    conns: list[Conn] = field(default_factory=list)
-    serials: int = 0
-
-    def cached(self, conn: Conn, response_id: str) -> bool:
-        """Whether ``response_id`` is a lane's entry on ``conn`` (RWS-CACHE-2)."""
-        return response_id in conn.entries.values()
-
-    def predict(self, conn: Conn, previous: Response) -> str:
-        """``"run"``, ``"not_found"`` or ``"either"`` for a continuation of ``previous``."""
-        if previous.key != conn.key:
-            return "not_found"  # RWS-LIMIT-5: never served to another API key
-        if self.cached(conn, previous.id):
-            return "run"  # RWS-CACHE-2
-        if previous.store and previous.status != "failed":
-            return "run"  # RWS-CACHE-3: hydrated from storage
-        if previous.store:
-            return "either"  # whether a failed stored response is hydratable is left open
-        if previous.id in conn.evicted:
-            return "not_found"  # RWS-CACHE-5: evicted, and not stored
-        if previous.conn != conn.serial:
-            return "not_found"  # RWS-CACHE-8: never from another connection
-        return "either"  # RWS-CACHE-9: a server may keep older entries
+# RWS-CREATE-5: the invalid value a failing continuation carries with a model that cannot be
+# told to fail - a string where the schema asks for a number, refused whatever the model.
+# The error registry marks the codes that answer it as evicting (RWS-CACHE-5).
+_BAD_FIELD: tuple[str, str] = ("temperature", "hot")
+_NOT_FOUND = "previous_response_not_found"
 
 
 def _user_input(text: str, shape: int) -> Any:
@@ -170,6 +107,15 @@ def _user_input(text: str, shape: int) -> Any:
 directive_tails = st.lists(directive_lines(), max_size=2)
 shapes = st.integers(min_value=0, max_value=2)
 picks = st.integers(min_value=0, max_value=15)
+# What a message says depends on the model: the machine (Hypothesis's runner) knows it.
+texts: st.SearchStrategy[str] = st.runner().flatmap(lambda machine: machine.texts)
+light_mutations: st.SearchStrategy[Any] = st.runner().flatmap(lambda machine: machine.mutations)
+
+
+def _code(event: dict[str, Any] | None) -> str | None:
+    error = (event or {}).get("error")
+    code = error.get("code") if isinstance(error, dict) else None
+    return code if isinstance(code, str) else None
 
 
 class ServerMachine(RuleBasedStateMachine):
@@ -178,25 +124,28 @@ class ServerMachine(RuleBasedStateMachine):
     target: ClassVar[Target]
     # the tape of the session being run, for the runner to write out on failure
     last_tape: ClassVar[list[Tape]] = []
-    sessions: ClassVar[list[int]] = [0]
     # known findings to tolerate (regular expressions of failure messages)
     known: ClassVar[KnownFailures] = KnownFailures(())
+    progress: ClassVar[Progress]
+    # the model's messages, and the mutations it gets (their events name the target's model)
+    texts: ClassVar[st.SearchStrategy[str]]
+    mutations: ClassVar[st.SearchStrategy[Any]]
 
     responses = Bundle("responses")
 
     def __init__(self) -> None:
+        if not self.progress.started(current_build_context().is_final):
+            reject()  # the shrink budget is spent: Hypothesis keeps the smallest failure
         super().__init__()
         self.tape = Tape()
         type(self).last_tape[:] = [self.tape]
-        type(self).sessions[0] += 1
         self.checker = TapeChecker(
             self.target.profiles, [p for p, _ in self.known.patterns], self.target.busy_lane
         )
-        self.model = ConversationModel()
+        self.model = ConversationModel(parameters={"storage": self.target.storage})
         self.multiplex = "multiplex" in self.target.profiles
-        self.digests = (
-            "conformance-model" in self.target.profiles and self.target.model == "conformance-1"
-        )
+        self.scripted = self.target.model == MODEL_ID
+        self.digests = self.scripted and "conformance-model" in self.target.profiles
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -215,13 +164,28 @@ class ServerMachine(RuleBasedStateMachine):
         return bool(self.model.conns)
 
     def _open(self, second_key: bool = False) -> None:
-        self.model.serials += 1
         client = WireClient(self.target, self.tape, second_key=second_key)
-        self.model.conns.append(Conn(self.model.serials, client, int(second_key)))
+        self.model.conns.append(Conn(client, int(second_key)))
 
-    def _drop(self, conn: Conn) -> None:
-        # RWS-CACHE-8: the cache disappears with the connection.
-        self.model.conns.remove(conn)
+    def _body(self, new: Any, store: bool, lane: str | None, **fields: Any) -> dict[str, Any]:
+        """A response.create; a model other than conformance-1 gets its answer capped."""
+        body: dict[str, Any] = {
+            "type": "response.create",
+            "model": self.target.model,
+            "input": new,
+            "store": store,
+        }
+        if not self.scripted:
+            body["max_output_tokens"] = self.target.max_output_tokens
+        if lane is not None:
+            body["stream_id"] = lane
+        body.update(fields)
+        return body
+
+    def _other_codes(self, body: dict[str, Any]) -> frozenset[str]:
+        """Codes that may answer a valid request whatever the cache holds (a declared rate
+        limit); ``previous_response_not_found`` is the cache model's to judge."""
+        return allowed_request_codes(body, self.target) - {_NOT_FOUND}
 
     def _request(
         self, conn: Conn, body: dict[str, Any]
@@ -241,7 +205,7 @@ class ServerMachine(RuleBasedStateMachine):
                 f"{self.target.timeout} s"
             ) from None
         except Closed as exc:
-            self._drop(conn)
+            self.model.closed(conn)
             raise self._fail(
                 f"expected an outcome / actual the server closed the connection (code {exc.code})"
             ) from None
@@ -251,40 +215,35 @@ class ServerMachine(RuleBasedStateMachine):
         self,
         conn: Conn,
         lane: str | None,
+        body: dict[str, Any],
         run: list[dict[str, Any]],
         context: list[Any],
-        store: bool,
-        check_digest: bool,
-    ) -> Response:
+    ) -> ResponseFacts:
         created = run[0].get("response") or {}
-        terminal = run[-1]
         status = {
             "response.completed": "completed",
             "response.incomplete": "incomplete",
-        }.get(str(terminal.get("type")), "failed")
+        }.get(str(run[-1].get("type")), "failed")
         items: dict[int, Any] = {}
         for event in run:
             if event.get("type") == "response.output_item.done":
                 index = event.get("output_index")
                 if isinstance(index, int):
                     items[index] = event.get("item")
-        output = [items[i] for i in sorted(items)]
-        response = Response(
+        response = ResponseFacts(
             id=str(created.get("id")),
-            context=context,
-            output=output,
-            store=store,
-            status=status,
-            conn=conn.serial,
-            key=conn.key,
+            conn=conn.name,
+            principal=conn.principal,
+            store=body.get("store") is not False,
             lane=lane,
+            status=status,
+            context=context,
+            output=[items[i] for i in sorted(items)],
         )
-        self.model.responses[response.id] = response
-        if status != "failed":
-            # RWS-CACHE-1 / RWS-CACHE-7: completed and incomplete runs replace the entry.
-            conn.entries[lane] = response.id
-        if check_digest and self.digests and output:
-            self._check_digest(output[0], context)
+        # RWS-CACHE-1/5/7/10: the transition table updates the lane's entry.
+        self.model.run_ended(conn, lane, body, response)
+        if self.digests and body.get("generate") is not False and response.output:
+            self._check_digest(response.output[0], context)
         return response
 
     def _check_digest(self, item: Any, context: list[Any]) -> None:
@@ -294,13 +253,74 @@ class ServerMachine(RuleBasedStateMachine):
             parts = item.get("content")
             if isinstance(parts, list) and parts and isinstance(parts[0], dict):
                 text = str(parts[0].get("text", ""))
-        match = _REPORTED.fullmatch(text)
-        expected = f"context items={len(context)} digest={context_digest(context)}"
-        if match is None or text != expected:
+        expected = f"context items={len(context)} digest={digest(context)}"
+        if CONTEXT_REPLY.fullmatch(text) is None or text != expected:
             raise self._fail(
                 f"RWS-CACHE-2/RWS-MODEL-1: expected the model to report {expected!r} "
                 f"(context {json.dumps(context)[:400]}) / actual {text[:200]!r}"
             )
+
+    def _continue(
+        self,
+        conn: Conn,
+        previous_id: str,
+        lane: str | None,
+        new: Any,
+        store: bool,
+        *,
+        generate: bool = True,
+        invalid: bool = False,
+    ) -> str | None:
+        """Continue ``previous_id``; judge the outcome kind by the cache model. Return the new
+        response's id (None when the request was answered with an error).
+
+        ``invalid``: the request carries :data:`_BAD_FIELD`, so it must be refused
+        (RWS-CREATE-5) - a failed continuation with any model.
+        """
+        fields: dict[str, Any] = {"previous_response_id": previous_id}
+        if not generate:
+            fields["generate"] = False
+        if invalid:
+            fields[_BAD_FIELD[0]] = _BAD_FIELD[1]
+        body = self._body(new, store, lane, **fields)
+        prediction = self.model.predict(conn, previous_id, lane)
+        error, run = self._request(conn, body)
+        code = _code(error) if error is not None else None
+        refusals = codes_for("RWS-CREATE-5") if invalid else frozenset()
+        sent = (
+            f"a response.create on {conn.name} lane {lane or 'default'} (store {store}"
+            + (", generate false" if not generate else "")
+            + (f", {_BAD_FIELD[0]} {_BAD_FIELD[1]!r}" if invalid else "")
+            + ")"
+        )
+        message = judge(prediction, previous_id, code, sent, refusals | self._other_codes(body))
+        if error is not None:
+            # RWS-CACHE-5/13: an evicting error continuing the lane's own entry evicts it.
+            self.model.request_error(conn, lane, body, code)
+            if message is not None:
+                raise self._fail(message)
+            return None
+        previous = self.model.response(previous_id)
+        context = [*(previous.context or []), *previous.output, *(normalize_input(new) or [])]
+        response = self._record(conn, lane, body, run, context)
+        if message is not None:
+            raise self._fail(message)
+        if invalid:
+            raise self._fail(
+                f"RWS-CREATE-5: expected a request-scoped error (one of {sorted(refusals)}) for "
+                f"{sent} / actual a run ({response.id})"
+            )
+        if not generate and response.output:
+            raise self._fail(
+                f"RWS-CREATE-6: expected no output for generate: false / actual {response.output}"
+            )
+        return response.id
+
+    def _pick_for(self, lane: str | None) -> int:
+        # the inverse of _lane
+        if lane is None:
+            return 0
+        return 2 if lane == _LANES[0] else 1
 
     # --- rules -----------------------------------------------------------------------------
 
@@ -322,34 +342,25 @@ class ServerMachine(RuleBasedStateMachine):
         """Close a connection; its cache entries are gone (RWS-CACHE-8)."""
         conn = self._conn(pick)
         conn.client.close()
-        self._drop(conn)
+        self.model.closed(conn)
 
     @precondition(_has_conn)
     @rule(
-        target=responses,
-        pick=picks,
-        lane_pick=picks,
-        tail=directive_tails,
-        shape=shapes,
-        store=st.booleans(),
+        target=responses, pick=picks, lane_pick=picks, text=texts, shape=shapes, store=st.booleans()
     )
-    def create(self, pick: int, lane_pick: int, tail: list[str], shape: int, store: bool) -> Any:
-        """A new conversation; the model reports its context."""
+    def create(self, pick: int, lane_pick: int, text: str, shape: int, store: bool) -> Any:
+        """A new conversation (with conformance-1 the model reports its context)."""
         conn = self._conn(pick)
         lane = self._lane(lane_pick)
-        new = _user_input("\n".join(["rws:context", *tail]), shape)
-        body: dict[str, Any] = {
-            "type": "response.create",
-            "model": self.target.model,
-            "input": new,
-            "store": store,
-        }
-        if lane is not None:
-            body["stream_id"] = lane
+        new = _user_input(text, shape)
+        body = self._body(new, store, lane)
         error, run = self._request(conn, body)
         if error is not None:
+            self.model.request_error(conn, lane, body, _code(error))
+            if _code(error) in self._other_codes(body):
+                return multiple()
             raise self._fail(f"expected a run for a new conversation / actual error {error}")
-        return self._record(conn, lane, run, normalise_input(new), store, True).id
+        return self._record(conn, lane, body, run, normalize_input(new) or []).id
 
     @precondition(_has_conn)
     @rule(
@@ -357,7 +368,7 @@ class ServerMachine(RuleBasedStateMachine):
         previous_id=responses,
         pick=picks,
         lane_pick=picks,
-        tail=directive_tails,
+        text=texts,
         shape=shapes,
         store=st.booleans(),
         generate=st.sampled_from([True, True, True, False]),
@@ -367,7 +378,7 @@ class ServerMachine(RuleBasedStateMachine):
         previous_id: str,
         pick: int,
         lane_pick: int,
-        tail: list[str],
+        text: str,
         shape: int,
         store: bool,
         generate: bool,
@@ -375,88 +386,41 @@ class ServerMachine(RuleBasedStateMachine):
         """Continue a response with only the new input: on its lane, another lane (a fork,
         with multiplex) or another connection; ``generate: false`` is a warm-up."""
         conn = self._conn(pick)
-        previous = self.model.responses[previous_id]
-        lane = self._lane(lane_pick)
-        new = _user_input("\n".join(["rws:context", *tail]), shape)
-        body: dict[str, Any] = {
-            "type": "response.create",
-            "model": self.target.model,
-            "input": new,
-            "store": store,
-            "previous_response_id": previous_id,
-        }
-        if not generate:
-            body["generate"] = False
-        if lane is not None:
-            body["stream_id"] = lane
-        prediction = self.model.predict(conn, previous)
-        own_entry = conn.entries.get(lane) == previous_id
-        error, run = self._request(conn, body)
-        failed = error is not None or run[-1].get("type") == "response.failed"
-        if failed and own_entry:
-            # RWS-CACHE-5: a failed continuation of its own lane's entry evicts it.
-            conn.entries.pop(lane, None)
-            conn.evicted.add(previous_id)
-        if error is not None:
-            code = (error.get("error") or {}).get("code")
-            if prediction == "run" or code != "previous_response_not_found":
-                raise self._fail(
-                    f"expected a run continuing {previous_id} ({prediction}) / actual error "
-                    f"{code!r}"
-                )
-            return multiple()
-        if prediction == "not_found":
-            raise self._fail(
-                f"RWS-CACHE-8: expected previous_response_not_found for the store=false "
-                f"response {previous_id} of another connection / actual a run"
-            )
-        context = [*previous.context, *previous.output, *normalise_input(new)]
-        response = self._record(conn, lane, run, context, store, generate)
-        if not generate and response.output:
-            raise self._fail(
-                f"RWS-CREATE-6: expected no output for generate: false / actual {response.output}"
-            )
-        return response.id
+        new = _user_input(text, shape)
+        made = self._continue(
+            conn, previous_id, self._lane(lane_pick), new, store, generate=generate
+        )
+        return multiple() if made is None else made
 
     @precondition(_has_conn)
     @rule(
         target=responses,
         pick=picks,
         lane_picks=st.lists(picks, min_size=2, max_size=4),
-        tails=st.lists(directive_tails, min_size=4, max_size=4),
+        messages=st.lists(texts, min_size=4, max_size=4),
         paced=st.booleans(),
     )
-    def pipeline(
-        self, pick: int, lane_picks: list[int], tails: list[list[str]], paced: bool
-    ) -> Any:
+    def pipeline(self, pick: int, lane_picks: list[int], messages: list[str], paced: bool) -> Any:
         """Several new conversations sent at once, on the same or different lanes.
 
         Runs of one lane answer in order (RWS-LANE-1, RWS-LANE-2 ``queue``); lanes may
-        interleave (multiplex). Each run still reports its own context. ``paced`` runs wait
-        1 ms before each event (``rws:delay``), so that runs overlap in time.
+        interleave (multiplex). With conformance-1 each run still reports its own context,
+        and ``paced`` runs wait 1 ms before each event (``rws:delay``), so that runs overlap.
         """
         conn = self._conn(pick)
-        sent: list[tuple[str | None, list[Any]]] = []
+        sent: list[tuple[str | None, dict[str, Any]]] = []
         try:
             lanes = [self._lane(p) for p in lane_picks]
             if self.target.busy_lane != "queue":
                 # RWS-LANE-2 reject: one request per lane, or the second is refused.
                 lanes = list(dict.fromkeys(lanes))
-            for lane, tail in zip(lanes, tails, strict=False):
-                lines = ["rws:context", *tail, *(["rws:delay ms=1"] if paced else [])]
-                new = _user_input("\n".join(lines), 0)
-                body: dict[str, Any] = {
-                    "type": "response.create",
-                    "model": self.target.model,
-                    "input": new,
-                    "store": False,
-                }
-                if lane is not None:
-                    body["stream_id"] = lane
+            for lane, text in zip(lanes, messages, strict=False):
+                if self.scripted and paced:
+                    text = f"{text}\nrws:delay ms=1"
+                body = self._body(_user_input(text, 0), False, lane)
                 conn.client.send_event(body, note="fuzz: stateful pipeline")
-                sent.append((lane, normalise_input(new)))
+                sent.append((lane, body))
             outcomes = 0
-            events: list[dict[str, Any]] = []
 
             def counted(event: dict[str, Any]) -> bool:
                 nonlocal outcomes
@@ -471,10 +435,13 @@ class ServerMachine(RuleBasedStateMachine):
                 f"{self.target.timeout} s"
             ) from None
         except Closed as exc:
-            self._drop(conn)
+            self.model.closed(conn)
             raise self._fail(
                 f"expected outcomes for pipelined requests / actual close (code {exc.code})"
             ) from None
+        # The checker judges the wire first: runs that overlap on one lane (RWS-LANE-1) would
+        # otherwise be routed to the wrong requests below and show up as wrong contexts.
+        self.checker.assert_clean(self.tape)
         # Route the events to lanes, then to the lane's requests in order (FIFO).
         by_lane: dict[str | None, list[list[dict[str, Any]]]] = {}
         for event in events:
@@ -486,39 +453,45 @@ class ServerMachine(RuleBasedStateMachine):
             runs[-1].append(event)
         ids: list[str] = []
         for lane in dict.fromkeys(lane for lane, _ in sent):
-            contexts = [context for key, context in sent if key == lane]
+            bodies = [body for key, body in sent if key == lane]
             runs = by_lane.get(lane, [])
-            if len(runs) != len(contexts):
+            if len(runs) != len(bodies):
                 raise self._fail(
-                    f"RWS-CREATE-12: expected {len(contexts)} outcomes on lane {lane!r} / "
+                    f"RWS-CREATE-12: expected {len(bodies)} outcomes on lane {lane!r} / "
                     f"actual {len(runs)}"
                 )
-            for run, context in zip(runs, contexts, strict=True):
+            for run, body in zip(runs, bodies, strict=True):
                 if run[0].get("type") == "error":
+                    self.model.request_error(conn, lane, body, _code(run[0]))
+                    if _code(run[0]) in self._other_codes(body):
+                        continue
                     raise self._fail(f"expected a run for a new conversation / actual {run[0]}")
-                ids.append(self._record(conn, lane, run, context, False, True).id)
+                context = normalize_input(body["input"]) or []
+                ids.append(self._record(conn, lane, body, run, context).id)
         return multiple(*ids)
 
     @precondition(_has_conn)
-    @rule(previous_id=responses, pick=picks, store=st.booleans())
-    def retry_after_failure(self, previous_id: str, pick: int, store: bool) -> None:
-        """A continuation that fails (``rws:fail``), then the same continuation again.
+    @rule(previous_id=responses, pick=picks, store=st.booleans(), fail_run=st.booleans())
+    def retry_after_failure(self, previous_id: str, pick: int, store: bool, fail_run: bool) -> None:
+        """A continuation that fails, then the same continuation again.
 
-        When the failed request continued its own lane's entry, the entry is evicted
-        (RWS-CACHE-5): the retry of a ``store: false`` parent is ``previous_response_not_found``.
+        It fails by carrying an invalid parameter value (any model: a request-scoped error,
+        RWS-CREATE-5) or, with conformance-1 and ``fail_run``, by ``rws:fail`` (a run that ends
+        ``response.failed``). When it continued its own lane's entry, the entry is evicted
+        (RWS-CACHE-5): the retry of a ``store: false`` parent is then
+        ``previous_response_not_found``.
         """
         conn = self._conn(pick)
-        lanes = [lane for lane, rid in conn.entries.items() if rid == previous_id]
-        lane_pick = self._pick_for(lanes[0] if lanes else None)
-        self.continue_(previous_id, pick, lane_pick, ["rws:fail after=2"], 0, store, True)
+        lanes = [lane for lane, (rid, _) in conn.cache.entries.items() if rid == previous_id]
+        lane = self._lane(self._pick_for(lanes[0] if lanes else None))
+        if self.scripted and fail_run:
+            self._continue(conn, previous_id, lane, "rws:context\nrws:fail after=2", store)
+        else:
+            text = "rws:context" if self.scripted else "Say it again."
+            self._continue(conn, previous_id, lane, text, store, invalid=True)
         if conn in self.model.conns:
-            self.continue_(previous_id, pick, lane_pick, [], 0, store, True)
-
-    def _pick_for(self, lane: str | None) -> int:
-        # the inverse of _lane
-        if lane is None:
-            return 0
-        return 2 if lane == _LANES[0] else 1
+            text = "rws:context" if self.scripted else "Say it once more."
+            self._continue(conn, previous_id, lane, text, store)
 
     @precondition(_has_conn)
     @rule(previous_id=responses, pick=picks)
@@ -545,15 +518,15 @@ class ServerMachine(RuleBasedStateMachine):
             )
 
     @precondition(_has_conn)
-    @rule(pick=picks, mutation=mutations("conformance-1", LIGHT_MUTATIONS))
-    def bad_frame(self, pick: int, mutation: Mutation) -> None:
+    @rule(pick=picks, mutation=light_mutations)
+    def bad_frame(self, pick: int, mutation: Any) -> None:
         """A frame that is no valid event: the specified answer, and the cache untouched
         (RWS-ERR-3); a frame that closes the connection takes its cache with it."""
         conn = self._conn(pick)
         with self.known:
             answer(conn.client, mutation)
         if conn.client.closed:
-            self._drop(conn)
+            self.model.closed(conn)
 
     # --- invariants ------------------------------------------------------------------------
 
@@ -564,20 +537,45 @@ class ServerMachine(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         """Close what is still open; the whole session must still check clean."""
-        for conn in list(self.model.conns):
-            conn.client.close()
-        self.model.conns.clear()
-        self.checker.assert_clean(self.tape)
-        for pattern, n in self.checker.hits.items():
-            self.known.hits[pattern] += n
+        # Hypothesis calls teardown in a ``finally``: the step that failed, if one did, is
+        # the exception in flight.
+        error = sys.exc_info()[1]
+        failure = failure_message(error)
+        try:
+            for conn in list(self.model.conns):
+                conn.client.close()
+                self.model.closed(conn)
+            self.checker.assert_clean(self.tape)
+        except Exception as exc:
+            if failure is None:
+                failure, error = failure_message(exc), exc
+            raise
+        finally:
+            for pattern, n in self.checker.hits.items():
+                self.known.hits[pattern] += n
+            self.progress.ended(failure, len(self.tape.records), error if failure else None)
 
 
-def machine_for(target: Target, known: Sequence[str] = ()) -> type[ServerMachine]:
+def machine_for(
+    target: Target, known: Sequence[str] = (), progress: Progress | None = None
+) -> type[ServerMachine]:
     """A machine class bound to ``target`` (Hypothesis instantiates it per session)."""
+    scripted = target.model == MODEL_ID
     return type(
         "ServerMachineFor",
         (ServerMachine,),
-        {"target": target, "last_tape": [], "sessions": [0], "known": KnownFailures(known)},
+        {
+            "target": target,
+            "last_tape": [],
+            "known": KnownFailures(known),
+            "progress": progress or Progress("stateful", 0),
+            "texts": (
+                directive_tails.map(lambda tail: "\n".join(["rws:context", *tail]))
+                if scripted
+                else prompts()
+            ),
+            "mutations": mutations(target.model, LIGHT_MUTATIONS),
+        },
     )
 
 
@@ -589,13 +587,24 @@ def run_stateful(
     max_sessions: int | None = None,
     seed: int | None = None,
     known: Sequence[str] = (),
+    report: Reporter | None = None,
+    interval: float = 5.0,
 ) -> FuzzReport:
     """Fuzz ``target`` with whole sessions; return the report (a transcript on failure).
 
     ``known``: regular expressions of failure messages to tolerate (see ``run_stateless``).
+    ``report`` receives a line of progress at each phase change and at most every
+    ``interval`` seconds otherwise; shrinking stops after the profile's ``shrink_seconds``.
     """
-    machine = machine_for(target, known)
     config = stateful_settings(profile, max_sessions, seed)
+    progress = Progress(
+        "stateful",
+        config.max_examples,
+        report,
+        interval=interval,
+        shrink_seconds=BUDGETS[profile].shrink_seconds,
+    )
+    machine = machine_for(target, known, progress)
     # @seed on the machine class is how Hypothesis seeds a state machine.
     factory: Any = machine if seed is None else hypothesis_seed(seed)(machine)
     started = time.monotonic()
@@ -607,10 +616,11 @@ def run_stateful(
     return conclude(
         "stateful",
         profile,
-        machine.sessions[0],
+        progress.examples,
         time.monotonic() - started,
         error,
         out_dir,
         machine.last_tape[0] if machine.last_tape else None,
         machine.known.hits,
+        progress.smallest_error,
     )

@@ -18,15 +18,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from hypothesis import given
+from hypothesis import given, reject
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
+from hypothesis.control import current_build_context
 
 from conformance.fuzz.client import Frame, Tape, Target, WireClient
 from conformance.fuzz.mutations import Expected, Mutation, mutations
 from conformance.fuzz.oracle import TapeChecker, answer, still_usable
-from conformance.fuzz.profiles import stateless_settings
-from conformance.fuzz.result import FuzzReport, KnownFailures, conclude
+from conformance.fuzz.profiles import BUDGETS, stateless_settings
+from conformance.fuzz.progress import Progress, Reporter
+from conformance.fuzz.result import FuzzReport, KnownFailures, conclude, failure_message
 from conformance.fuzz.strategies import response_create, response_steer
 
 __all__ = ["check_example", "run_stateless", "stateless_examples", "valid_examples"]
@@ -105,26 +107,45 @@ def run_stateless(
     seed: int | None = None,
     strategy: st.SearchStrategy[Mutation] | None = None,
     known: Sequence[str] = (),
+    report: Reporter | None = None,
+    interval: float = 5.0,
 ) -> FuzzReport:
     """Fuzz ``target`` statelessly; return the report (with a transcript on failure).
 
     ``known`` are regular expressions of failure messages to tolerate (known findings that
     are being fixed); examples that hit them are counted in the report, not raised.
+    ``report`` receives a line of progress at each phase change and at most every
+    ``interval`` seconds otherwise; shrinking stops after the profile's ``shrink_seconds``.
     """
-    count = 0
     tolerated = KnownFailures(known)
     last: list[Tape] = []
     examples = strategy if strategy is not None else stateless_examples(target)
+    config = stateless_settings(profile, max_examples, seed)
+    progress = Progress(
+        "stateless",
+        config.max_examples,
+        report,
+        interval=interval,
+        shrink_seconds=BUDGETS[profile].shrink_seconds,
+    )
 
-    @stateless_settings(profile, max_examples, seed)
+    @config
     @given(mutation=examples)
     def fuzz(mutation: Mutation) -> None:
-        nonlocal count
-        count += 1
+        if not progress.started(current_build_context().is_final):
+            reject()  # the shrink budget is spent: Hypothesis keeps the smallest failure
         tape = Tape()
         last[:] = [tape]
-        with tolerated:
-            check_example(target, mutation, tape, known, tolerated.hits)
+        failure: str | None = None
+        error: BaseException | None = None
+        try:
+            with tolerated:
+                check_example(target, mutation, tape, known, tolerated.hits)
+        except Exception as exc:
+            failure, error = failure_message(exc), exc
+            raise
+        finally:
+            progress.ended(failure, len(tape.records), error)
 
     test: Any = fuzz if seed is None else hypothesis_seed(seed)(fuzz)
     started = time.monotonic()
@@ -136,10 +157,11 @@ def run_stateless(
     return conclude(
         "stateless",
         profile,
-        count,
+        progress.examples,
         time.monotonic() - started,
         error,
         out_dir,
         last[0] if last else None,
         tolerated.hits,
+        progress.smallest_error,
     )

@@ -38,6 +38,7 @@ __all__ = [
     "input_items",
     "json_values",
     "lane_names",
+    "prompts",
     "response_create",
     "response_steer",
     "user_text",
@@ -91,6 +92,22 @@ def directive_lines() -> st.SearchStrategy[str]:
         st.just("rws:incomplete"),
         st.builds(lambda n: f"rws:fail after={n}", st.integers(min_value=1, max_value=8)),
     )
+
+
+# Ordinary prompts for a model other than conformance-1: it reads no directives, and what it
+# answers does not matter to the fuzzer (the answer is capped with max_output_tokens).
+_PROMPTS: tuple[str, ...] = (
+    "Name three colours.",
+    "Say hello in one word.",
+    "Count from one to five.",
+    "What did I ask before?",
+    "Name a city by the sea.",
+)
+
+
+def prompts() -> st.SearchStrategy[str]:
+    """The text of a user message for a model other than ``conformance-1``."""
+    return st.sampled_from(_PROMPTS)
 
 
 def user_text() -> st.SearchStrategy[str]:

@@ -8,6 +8,7 @@ loopback against a reference server subprocess, then a fuzzing run against the
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ import pytest
 from conformance.checker import Checker, CheckerConfig
 from conformance.fuzz.client import Target
 from conformance.fuzz.profiles import BUDGETS
+from conformance.fuzz.result import UNSTABLE
 from conformance.fuzz.stateful import run_stateful
 from conformance.fuzz.stateless import run_stateless
 from conformance.harness.spawn import spawn_reference
@@ -82,7 +84,9 @@ def test_fuzzer_finds_and_shrinks_the_crash_on_deep_input_fault(tmp_path: Path) 
 @pytest.mark.parametrize(
     ("fault", "requirement"),
     [
-        ("lane-overlap", "RWS-LANE-1"),
+        # Concurrent runs of one lane show on the wire either as overlapping events or, when
+        # the server mixes their inputs, as a run answering with another run's context.
+        ("lane-overlap", "RWS-LANE-(1|8)"),
         ("context-drop-output", "RWS-CACHE-2"),
         ("no-evict", "RWS-CACHE-"),
         ("cross-key", "RWS-LIMIT-5"),
@@ -100,9 +104,12 @@ def test_stateful_fuzzer_finds_session_level_faults(
         report = run_stateful(target, "ci", tmp_path, known=KNOWN)
     assert not report.ok
     assert report.failure is not None
-    assert requirement in report.failure
+    assert re.search(requirement, report.failure)
     assert report.transcript is not None
     # Small, not minimal: a session-level fault needs several whole runs (lane-overlap two
     # pipelined runs of a dozen events each, plus their requests and the connection records),
     # and Hypothesis shrinks the rules it ran, not the events inside a run.
-    assert len(list(read_jsonl(report.transcript))) <= 120
+    # A fault that depends on timing (lane-overlap) may not replay the same way; Hypothesis
+    # then cannot shrink, and the report says so and keeps the smallest failure it saw.
+    bound = 400 if report.falsifying is not None and UNSTABLE in report.falsifying else 120
+    assert len(list(read_jsonl(report.transcript))) <= bound
