@@ -48,6 +48,9 @@ SDK_REJECTS = {
     # text deltas; the SDK's generated model requires it (dossier section 4.2).
     "response.output_text.delta/valid-logprobs-omitted.json",
     "response.output_text.done/valid-logprobs-omitted.json",
+    # D10 (revised), RWS-ERR-10: `error.type` is recommended, not required - OpenAI's, Azure's
+    # and xAI's guides show errors without it and vLLM sends none; the SDK's model requires it.
+    "error/valid-missing-error-type.json",
 }
 
 # (b) Fields the spec requires where the SDK model leaves them optional: (event type, path of
