@@ -14,9 +14,12 @@ from conformance.scenarios import (  # noqa: F401 - imported to register their s
     frames,
     handshake,
     lanes,
+    lanes_busy,
     limits,
+    limits_inflight,
     steering,
     stream,
+    stream_items,
 )
 
 __all__ = ["all_scenarios", "by_id"]

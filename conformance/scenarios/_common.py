@@ -10,6 +10,7 @@ from conformance.checker.rules import load_rules
 from conformance.harness.context import ScenarioContext
 from conformance.harness.lanes import Outcome, error_code, error_registry
 from conformance.harness.wire import Connection, Message
+from conformance.wording import value_text
 
 __all__ = [
     "ANSWER_CAP_TOKENS",
@@ -22,10 +23,14 @@ __all__ = [
     "expect_run_status",
     "expect_served",
     "first_index",
+    "follow_up",
     "is_error",
+    "not_reached",
+    "not_scripted",
     "output_items",
     "quiet_after",
     "setup_run",
+    "short_answer",
     "turn",
 ]
 
@@ -37,12 +42,17 @@ ANSWER_CAP_TOKENS = 64
 
 
 def describe(outcome: Outcome) -> str:
-    """A short description of an outcome for failure messages."""
-    if outcome.kind == "error":
-        return f"error {outcome.code!r} (status {outcome.first.get('status')!r})"
-    return f"run {outcome.response_id} ending {outcome.status}" + (
-        f" ({outcome.code})" if outcome.status == "failed" else ""
-    )
+    """What came back, for failure messages: the error event with its code, type and status
+    as received, or the run with its response id, lane and ending (:meth:`Outcome.describe`).
+    """
+    return outcome.describe()
+
+
+def _field_received(label: str, value: Any, *, present: bool) -> str:
+    """``"came without `status`"`` or ``"carried status 500"``: a field of an error event."""
+    if not present:
+        return f"came without `{label}`"
+    return f"carried `{label}` {value_text(value)}" if value is not None else f"had `{label}` null"
 
 
 def expect_error(
@@ -58,24 +68,32 @@ def expect_error(
     if not ctx.expect(
         requirement,
         outcome.kind == "error" and outcome.code == code,
-        f"{what}: expected the error {code!r}, got {describe(outcome)}",
+        f"{what}: expected an `error` event with code `{code}`, got {describe(outcome)}",
     ):
         return False
     entry = error_registry().get(code, {})
     status = outcome.first.get("status")
     inner = outcome.first.get("error")
-    got_param = inner.get("param") if isinstance(inner, Mapping) else None
+    wanted_status = entry.get("status")
     held = ctx.expect(
         requirement,
-        status == entry.get("status"),
-        f"{what}: {code} must carry status {entry.get('status')}, got {status!r}",
+        status == wanted_status,
+        f"{what}: the `error` event `{code}` "
+        f"{_field_received('status', status, present='status' in outcome.first)}"
+        f" (the error registry gives status {wanted_status} for this code)",
     )
     if param is not None:
+        got_param = inner.get("param") if isinstance(inner, Mapping) else None
+        where = (
+            _field_received("error.param", got_param, present="param" in inner)
+            if isinstance(inner, Mapping)
+            else "came without an `error` object (flat shape), so without `error.param`"
+        )
         held = (
             ctx.expect(
                 requirement,
                 got_param == param,
-                f"{what}: {code} must name param {param!r}, got {got_param!r}",
+                f"{what}: the `error` event `{code}` {where} (expected `{param}`)",
             )
             and held
         )
@@ -89,7 +107,7 @@ def expect_run_status(
     return ctx.expect(
         requirement,
         outcome.kind == "run" and outcome.status == status,
-        f"{what}: expected a run ending {status}, got {describe(outcome)}",
+        f"{what}: expected a run that ends with `response.{status}`, got {describe(outcome)}",
     )
 
 
@@ -180,7 +198,8 @@ def expect_served(ctx: ScenarioContext, outcome: Outcome, requirement: str, *, w
     return ctx.expect(
         requirement,
         outcome.kind == "run" and outcome.status in ended,
-        f"{what}: expected a run ending {' or '.join(ended)}, got {describe(outcome)}",
+        f"{what}: expected a run that ends with "
+        f"{' or '.join(f'`response.{e}`' for e in ended)}, got {describe(outcome)}",
     )
 
 
@@ -271,3 +290,61 @@ def context_evidence(previous: Outcome, follow: Outcome) -> dict[str, Any]:
             "visible output it continues"
         )
     return reading
+
+
+def not_reached(ctx: ScenarioContext, requirement: str, why: str) -> None:
+    """Record that ``requirement`` was not reached with the configured model, and why.
+
+    For what a model other than conformance-1 may or may not produce (a refusal, reasoning,
+    a call, an ``incomplete`` run): judged when it comes, never forced, SKIPPED otherwise.
+    """
+    ctx.not_applicable(requirement, f"not reached with model {ctx.config.model!r}: {why}")
+
+
+def not_scripted(ctx: ScenarioContext, requirement: str, what: str) -> None:
+    """Record that the conformance-1 part about ``requirement`` did not run, and why."""
+    ctx.not_applicable(
+        requirement,
+        f"{what} is predicted for the model conformance-1 only; the suite runs with model "
+        f"{ctx.config.model!r}",
+    )
+
+
+# The cap of another model's turn whose answer matters only as a cached entry: a short cap
+# keeps such turns quick on a server that paces its output like a real model (an incomplete
+# response is continuable like a completed one, RWS-CACHE-1).
+SHORT_ANSWER_TOKENS = 16
+
+
+def short_answer(ctx: ScenarioContext) -> dict[str, Any]:
+    """``turn`` fields capping another model's answer at :data:`SHORT_ANSWER_TOKENS`."""
+    return {} if ctx.config.scripted else {"max_output_tokens": SHORT_ANSWER_TOKENS}
+
+
+async def follow_up(
+    ctx: ScenarioContext,
+    conn: Connection,
+    previous: Outcome,
+    *,
+    what: str,
+    requirement: str,
+    **fields: Any,
+) -> Outcome:
+    """Continue ``previous`` (store:false) on ``conn`` with a short ordinary turn.
+
+    conformance-1 gets ``rws:text length=5``, another model a one-line prompt capped at
+    :data:`SHORT_ANSWER_TOKENS`; ``requirement`` is charged when no outcome comes.
+    """
+    return await ctx.request(
+        conn,
+        turn(
+            ctx,
+            "rws:text length=5",
+            "Now say goodbye in five words.",
+            store=False,
+            previous_response_id=previous.response_id,
+            **{**short_answer(ctx), **fields},
+        ),
+        what=what,
+        requirement=requirement,
+    )

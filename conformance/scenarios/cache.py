@@ -26,6 +26,7 @@ from conformance.scenarios._common import (
     expect_error,
     expect_run_status,
     expect_served,
+    not_scripted,
     setup_run,
     turn,
 )
@@ -44,15 +45,6 @@ _ASK_MORE = (
 
 def _flag(store: bool | None) -> str:
     return "store absent" if store is None else f"store:{str(store).lower()}"
-
-
-def _not_scripted(ctx: ScenarioContext, requirement: str, what: str) -> None:
-    """Record that the conformance-1 part about ``requirement`` did not run, and why."""
-    ctx.not_applicable(
-        requirement,
-        f"{what} is predicted for the model conformance-1 only; the suite runs with model "
-        f"{ctx.config.model!r}",
-    )
 
 
 def done_items(run: Outcome) -> list[Any]:
@@ -165,7 +157,7 @@ async def _chain(ctx: ScenarioContext, conn: Connection, first: Outcome, store: 
             "not told apart: with a model other than conformance-1 a continuation served "
             "from the cache and one hydrated from storage look alike on the wire",
         )
-    _not_scripted(ctx, "RWS-MODEL-3", "the exact cached_tokens of a continuation")
+    not_scripted(ctx, "RWS-MODEL-3", "the exact cached_tokens of a continuation")
 
 
 # RWS-CACHE-1, RWS-CACHE-2, RWS-MODEL-3 with store false.
@@ -258,7 +250,7 @@ async def _hydrated(ctx: ScenarioContext, store: bool | None) -> None:
         return
     ctx.not_applicable("RWS-CACHE-4", "the server declares storage=durable: it hydrates")
     if not ctx.config.scripted:
-        _not_scripted(ctx, "RWS-MODEL-3", "cached_tokens 0 for a hydrated run")
+        not_scripted(ctx, "RWS-MODEL-3", "cached_tokens 0 for a hydrated run")
     # RWS-CACHE-3: hydrated and served; RWS-CACHE-11: it was persisted to be hydrated.
     if not expect_served(ctx, second, "RWS-CACHE-3", what=what):
         ctx.expect(
@@ -682,14 +674,14 @@ def _instructions_evidence(baseline: Outcome, with_rules: Outcome, follow: Outco
 
 
 # RWS-CACHE-2: the context of a continuation is the previous context, its output and the new
-# input - instructions are not part of it (spec 7.1) and are not carried over to the next
-# response. conformance-1: its answer names the exact context, and its input_tokens count the
-# request's own instructions only (appendix A.1, A.2). Any model: the continuation is served,
-# and its usage is read as data (the specification says nothing about a real model's usage).
+# input; RWS-CACHE-14: the previous request's instructions are not carried over to it.
+# conformance-1: its answer names the exact context, and its input_tokens count the request's
+# own instructions only (appendix A.1, A.2). Any model: the continuation is served, and its
+# usage is read as data (the specification says nothing about a real model's usage).
 @scenario(
     "cache.instructions-not-carried-over",
     "a continuation sent without instructions does not inherit the previous request's",
-    requirements=("RWS-CACHE-2", "RWS-MODEL-2"),
+    requirements=("RWS-CACHE-2", "RWS-CACHE-14", "RWS-MODEL-2"),
     drives="run 1 store:false with long instructions; run 2 continues it without instructions "
     "and with 'rws:context' (another model: run 0, the same input without instructions, "
     "measures what the instructions count)",
@@ -721,7 +713,15 @@ async def instructions_not_carried(ctx: ScenarioContext) -> None:
         return
     if baseline is not None:
         ctx.note("instructions_evidence", _instructions_evidence(baseline, first, second))
-        _not_scripted(ctx, "RWS-MODEL-2", "the exact input_tokens of a continuation")
+        not_scripted(ctx, "RWS-MODEL-2", "the exact input_tokens of a continuation")
+        # A real model's usage is evidence, not a measure the specification defines: what
+        # it says is in instructions_evidence; the verdict needs conformance-1's counts.
+        not_scripted(
+            ctx,
+            "RWS-CACHE-14",
+            "run 2's exact input_tokens, which tell whether run 1's instructions were carried "
+            "over (here read as evidence in instructions_evidence),",
+        )
         return
     context = [*normalise_input(_FIRST), *done_items(first), *normalise_input("rws:context")]
     expect_context(ctx, second, context, "RWS-CACHE-2", what)
@@ -730,7 +730,7 @@ async def instructions_not_carried(ctx: ScenarioContext) -> None:
     want = tokens_of(context)
     carried = want + tokens(_INSTRUCTIONS)
     ctx.expect(
-        "RWS-CACHE-2",
+        "RWS-CACHE-14",
         got != carried,
         f"{what}: it reports input_tokens {got!r}, which is its context's {want} plus the "
         f"{carried - want} of run 1's instructions: they were carried over",

@@ -8,8 +8,12 @@ from conformance.scenarios._common import (
     describe,
     expect_error,
     expect_run_status,
+    expect_served,
+    follow_up,
     output_items,
     quiet_after,
+    setup_run,
+    short_answer,
 )
 
 __all__: list[str] = []
@@ -86,22 +90,37 @@ async def unknown_field(ctx: ScenarioContext) -> None:
 
 
 # RWS-CREATE-5, RWS-CREATE-12: a request that does not validate gets exactly one error
-# naming the field, and no run.
+# naming the field, and no run. RWS-ERR-3: sent after a completed turn whose entry is cached,
+# the errors leave the connection usable and the entry in place (they continue nothing, so
+# RWS-CACHE-5 evicts nothing). Runs with any model.
 @scenario(
     "create.invalid-request",
-    "an invalid response.create gets one error naming the field and starts no run",
-    requirements=("RWS-CREATE-5", "RWS-CREATE-12"),
-    drives="input of type number; temperature as a string; then the quiet period",
+    "an invalid response.create gets one error naming the field and starts no run; the "
+    "connection and its cached entry stay usable",
+    requirements=("RWS-CREATE-5", "RWS-CREATE-12", "RWS-ERR-3"),
+    drives="turn 1 store:false; input of type number; temperature as a string; each followed "
+    "by the quiet period; continue turn 1",
     needs_model=False,
 )
 async def invalid_request(ctx: ScenarioContext) -> None:
     conn = await ctx.connect()
+    first = await setup_run(
+        ctx,
+        conn,
+        "rws:text length=10",
+        "Say hello in five words.",
+        store=False,
+        what="turn 1 (store:false, cached on this connection)",
+        **short_answer(ctx),
+    )
     cases = (("input", ctx.create(12345)), ("temperature", ctx.create("hi", temperature="hot")))
     allowed = ("invalid_type", "invalid_value", "missing_required_parameter")
+    answers: list[str] = []
     for param, event in cases:
         what = f"request with an invalid {param}"
         since = len(conn.messages)
         outcome = await ctx.request(conn, event, what=what, requirement="RWS-CREATE-5")
+        answers.append(f"{what}: {describe(outcome)}")
         ok = outcome.kind == "error" and outcome.code in allowed
         ctx.expect(
             "RWS-CREATE-5", ok, f"{what}: expected one of {allowed}, got {describe(outcome)}"
@@ -116,6 +135,29 @@ async def invalid_request(ctx: ScenarioContext) -> None:
             extra is None,
             f"{what}: a second answer {extra.type if extra else ''!r} followed the first",
         )
+        if conn.closed.is_set():
+            raise ctx.fail(
+                "RWS-ERR-3",
+                f"response {first.response_id} (store:false) was cached on this connection; "
+                f"{'; '.join(answers)}; then the server closed the connection (code "
+                f"{conn.close_code}), losing the cached entry",
+            )
+    sent = "; ".join(answers)
+    follow = await follow_up(
+        ctx,
+        conn,
+        first,
+        what="continuing turn 1 after the invalid requests",
+        requirement="RWS-ERR-3",
+    )
+    expect_served(
+        ctx,
+        follow,
+        "RWS-ERR-3",
+        what=f"response {first.response_id} (store:false) ended {first.status} and is cached "
+        f"on this connection; new requests (not continuations) were refused ({sent}); then a "
+        f"continuation of {first.response_id} on the same connection",
+    )
 
 
 # RWS-CREATE-6: generate:false runs a response with no output and output_tokens 0, usable

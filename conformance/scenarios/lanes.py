@@ -1,4 +1,10 @@
-"""Scenarios of lanes, concurrency and forks (RWS-LANE-*, RWS-EVENT-4, RWS-CACHE-6/12)."""
+"""Scenarios of lanes, concurrency and forks (RWS-LANE-*, RWS-EVENT-4, RWS-CACHE-6/12).
+
+They run with any model: whether a lane's events carry its stream_id, whether a fork or a
+continuation is served, and whether an error stays on its lane show in the outcomes, a run
+or an error. ``conformance-1`` also proves the exact parts: its ``rws:context`` answer names
+the context a run was served with. The busy-lane checks are in :mod:`.lanes_busy`.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +12,33 @@ from collections.abc import Mapping
 from typing import Any
 
 from conformance.harness.config import SuiteConfig
-from conformance.harness.context import ScenarioContext
-from conformance.harness.lanes import TERMINAL_TYPES, error_code
+from conformance.harness.context import PrerequisiteFailed, ScenarioContext
+from conformance.harness.lanes import TERMINAL_TYPES, Outcome, error_code
 from conformance.harness.registry import scenario
 from conformance.harness.wire import Connection
-from conformance.scenarios._common import describe, expect_error, expect_run_status
+from conformance.scenarios._common import (
+    Usage,
+    continuable,
+    describe,
+    evicts,
+    expect_error,
+    expect_run_status,
+    expect_served,
+    not_scripted,
+    setup_run,
+    turn,
+)
+from conformance.scenarios._inflight import in_flight_when, long_turn, sent_at, span_of
 from conformance.scenarios._model import context_text, normalise_input
-from conformance.scenarios.cache import continue_with_context, done_items
+from conformance.scenarios.cache import _BAD_FIELD, continue_with_context, done_items
 
 __all__: list[str] = []
 
 _SLOW = "rws:delay ms=60\nrws:text length=12 chunks=3"
+# The any-model paths' prompts (conformance-1 gets the directives).
+_ASK = "Name three colours, in one short sentence."
+_ASK_A = "Now name three animals, in one short sentence."
+_ASK_B = "Now name three cities, in one short sentence."
 
 
 def _response_id(event: Mapping[str, Any]) -> str | None:
@@ -38,115 +60,65 @@ def _positions(conn: Connection, lane: str | None) -> list[tuple[int, str, str |
     return out
 
 
-def _busy_policy(config: SuiteConfig) -> str:
-    return config.parameter("busy-lane") or "queue"
-
-
-# RWS-LANE-1, RWS-LANE-2, RWS-LANE-9: two requests on a busy default lane.
-@scenario(
-    "lanes.busy-default-lane",
-    "a second request on a busy lane is queued (or rejected) per the declared busy-lane policy",
-    requirements=("RWS-LANE-1", "RWS-LANE-2", "RWS-LANE-9"),
-    # Under busy-lane=reject a second request on a busy lane is the point of the check.
-    deliberate=("RWS-CLIENT-3",),
-    drives="three back-to-back requests on the default lane: slow run, run, invalid request",
-)
-async def busy_lane(ctx: ScenarioContext) -> None:
-    conn = await ctx.connect()
-    policy = _busy_policy(ctx.config)
-    ctx.note("busy_lane_policy", policy)
-    first_index = await ctx.send_create(conn, ctx.create(_SLOW, store=False))
-    second_index = await ctx.send_create(conn, ctx.create("rws:text length=8", store=False))
-    third_index = await ctx.send_create(conn, ctx.create(12345))
-    first = await ctx.outcome(conn, first_index, what="the first request")
-    second = await ctx.outcome(conn, second_index, what="the second request")
-    third = await ctx.outcome(conn, third_index, what="the invalid third request")
-    if policy == "reject":
-        # RWS-LANE-9: outcomes in request order - the first request's run starts before the
-        # refusals of the requests that arrived while it was busy.
-        created_at = next((m.index for m in conn.messages if m.type == "response.created"), None)
-        refused_at = next((m.index for m in conn.messages if m.type == "error"), None)
-        in_order = created_at is not None and (refused_at is None or created_at < refused_at)
-        ctx.expect(
-            "RWS-LANE-9",
-            in_order,
-            f"a refusal (message {refused_at}) came before the first request's "
-            f"response.created (message {created_at})",
-        )
-        if not in_order:
-            return
-        expect_error(ctx, second, "response_already_in_flight", "RWS-LANE-2", what="busy lane")
-        ctx.expect("RWS-LANE-1", first.status == "completed", f"first: {describe(first)}")
-        return
-    expect_run_status(ctx, first, "completed", "RWS-LANE-2", what="the first run")
-    expect_run_status(ctx, second, "completed", "RWS-LANE-2", what="the queued run")
-    # RWS-LANE-1: no event of the second run before the first run's terminal event.
-    positions = _positions(conn, None)
-    first_end = next(
-        (i for i, kind, rid in positions if kind in TERMINAL_TYPES and rid == first.response_id),
-        None,
-    )
-    second_start = next(
-        (
-            i
-            for i, kind, rid in positions
-            if kind == "response.created" and rid != first.response_id
-        ),
-        None,
-    )
-    overlap = first_end is None or second_start is None or second_start < first_end
-    ctx.expect(
-        "RWS-LANE-1",
-        not overlap,
-        f"the second run started (message {second_start}) before the first ended "
-        f"(message {first_end})",
-    )
-    # RWS-LANE-9: the error of the queued invalid request comes after the runs before it.
-    error_at = next(
-        (m.index for m in conn.messages if m.event is not None and m.type == "error"), None
-    )
-    second_end = max((i for i, kind, _ in positions if kind in TERMINAL_TYPES), default=None)
-    ctx.expect(
-        "RWS-LANE-9",
-        third.kind == "error"
-        and error_at is not None
-        and second_end is not None
-        and error_at > second_end,
-        f"the queued invalid request was answered ({describe(third)}) at message {error_at}, "
-        f"before the runs ahead of it ended (message {second_end})",
-    )
-
-
 # RWS-LANE-4, RWS-EVENT-4: two named lanes run concurrently and carry their stream_id.
 @scenario(
     "lanes.two-lanes-concurrent",
     "runs on two named lanes overlap and every event carries its lane's stream_id",
     requirements=("RWS-LANE-4", "RWS-EVENT-4", "RWS-MODEL-1"),
     profile="multiplex",
-    extra_profiles=("conformance-model",),
-    drives="slow runs on stream_id 'a' and 'b' sent back to back",
+    drives="long runs (conformance-1: slow runs) on stream_id 'a' and 'b' sent back to back",
+    needs_model=False,
 )
 async def two_lanes(ctx: ScenarioContext) -> None:
     conn = await ctx.connect()
-    index_a = await ctx.send_create(conn, ctx.create(_SLOW, stream_id="a", store=False))
-    index_b = await ctx.send_create(conn, ctx.create(_SLOW, stream_id="b", store=False))
-    run_a = await ctx.outcome(conn, index_a, "a", what="the run on lane a")
-    run_b = await ctx.outcome(conn, index_b, "b", what="the run on lane b")
+    index_a = await ctx.send_create(conn, long_turn(ctx, _SLOW, 0, stream_id="a", store=False))
+    sent_a = sent_at(ctx, conn)
+    index_b = await ctx.send_create(conn, long_turn(ctx, _SLOW, 1, stream_id="b", store=False))
+    sent_b = sent_at(ctx, conn)
+    sent = "two long runs sent back to back on stream_id 'a' and 'b'"
+    try:
+        run_a = await ctx.outcome(conn, index_a, "a", what="the run on lane a")
+        run_b = await ctx.outcome(conn, index_b, "b", what="the run on lane b")
+    finally:
+        # Judged also when the runs cannot be found on their lanes: events that lost their
+        # stream_id land on the default lane. Here every event belongs to lane a or b.
+        unlabelled = [
+            m.type for m in conn.messages if m.event is not None and "stream_id" not in m.event
+        ]
+        ctx.expect(
+            "RWS-EVENT-4",
+            not unlabelled,
+            f"{sent}: lane events without stream_id: {unlabelled[:5]}",
+        )
     for lane, run in (("a", run_a), ("b", run_b)):
-        expect_run_status(ctx, run, "completed", "RWS-MODEL-1", what=f"lane {lane}")
-    # The last events without stream_id would be lane events that lost their stream_id.
-    unlabelled = [
-        m.type for m in conn.messages if m.event is not None and "stream_id" not in m.event
-    ]
-    ctx.expect("RWS-EVENT-4", not unlabelled, f"lane events without stream_id: {unlabelled[:5]}")
-    created = {lane: _positions(conn, lane) for lane in ("a", "b")}
-    a_end = max((i for i, kind, _ in created["a"] if kind in TERMINAL_TYPES), default=None)
-    b_start = min((i for i, kind, _ in created["b"] if kind == "response.created"), default=None)
-    ctx.expect(
-        "RWS-LANE-4",
-        a_end is not None and b_start is not None and b_start < a_end,
-        "lane b's run did not start before lane a's run ended: the lanes were serialised",
+        expect_served(ctx, run, "RWS-LANE-4", what=f"{sent}: the run on lane {lane}")
+        if ctx.config.scripted:
+            expect_run_status(ctx, run, "completed", "RWS-MODEL-1", what=f"lane {lane}")
+    if not ctx.config.scripted:
+        not_scripted(ctx, "RWS-MODEL-1", "a run that plays its directives")
+    a_end = max((i for i, kind, _ in _positions(conn, "a") if kind in TERMINAL_TYPES), default=0)
+    b_start = min(
+        (i for i, kind, _ in _positions(conn, "b") if kind == "response.created"), default=0
     )
+    span_a = span_of(conn, run_a.response_id, sent_a)
+    if b_start < a_end:
+        ctx.expect("RWS-LANE-4", True, "")
+        ctx.note("overlap", "observed: lane b's run started before lane a's run ended")
+    elif in_flight_when(span_a, sent_b, ctx.config.quiet_period):
+        # Lane a's run was still in flight when lane b's request arrived, yet b waited.
+        ctx.expect(
+            "RWS-LANE-4",
+            False,
+            f"{sent}: lane b's run started (message {b_start}) only after lane a's run ended "
+            f"(message {a_end}), although lane a's run was still in flight when lane b's "
+            "request arrived: the lanes were serialised",
+        )
+    else:
+        ctx.note(
+            "overlap",
+            f"not reached with model {ctx.config.model!r}: lane a's run had ended before lane "
+            "b's request reached the server, so the runs could not overlap",
+        )
 
 
 # RWS-LANE-3: invalid stream ids are rejected with invalid_stream_id and no stream_id.
@@ -228,45 +200,86 @@ async def lane_limit(ctx: ScenarioContext) -> None:
     "a new lane forks another lane's entry; both run concurrently; a failed fork keeps it",
     requirements=("RWS-LANE-7", "RWS-CACHE-12", "RWS-CACHE-6"),
     profile="multiplex",
-    extra_profiles=("conformance-model",),
-    drives="run on lane a; fork it on lane b with rws:context while a continues; failing fork "
-    "on lane c; continue a",
+    drives="run on lane a; fork it on lane b and continue it on lane a, back to back "
+    "(conformance-1: 'rws:context'); a failing fork on lane c (conformance-1: 'rws:fail', "
+    "another model: temperature 'hot'); continue lane a",
+    needs_model=False,
 )
 async def fork(ctx: ScenarioContext) -> None:
     conn = await ctx.connect()
-    parent = await ctx.completed(conn, ctx.create("rws:text length=16", stream_id="a", store=False))
-    restored = normalise_input("rws:text length=16") + done_items(parent)
-    slow_fields = {"store": False, "previous_response_id": parent.response_id}
-    index_a = await ctx.send_create(
-        conn, ctx.create("rws:delay ms=60\nrws:context", stream_id="a", **slow_fields)
+    parent = await setup_run(
+        ctx, conn, "rws:text length=16", _ASK, stream_id="a", store=False, what="the run on a"
     )
-    index_b = await ctx.send_create(
-        conn, ctx.create("rws:delay ms=60\nrws:context", stream_id="b", **slow_fields)
-    )
+    fields = {"store": False, "previous_response_id": parent.response_id}
+    directive = "rws:delay ms=60\nrws:context"
+    # The fork first: a fork that arrives after lane a has moved on may miss a store:false
+    # parent (spec/cache.md 7.6 leaves when the parent is bound open), however fast the model.
+    index_b = await ctx.send_create(conn, turn(ctx, directive, _ASK_B, stream_id="b", **fields))
+    index_a = await ctx.send_create(conn, turn(ctx, directive, _ASK_A, stream_id="a", **fields))
     run_a = await ctx.outcome(conn, index_a, "a", what="continuation on lane a")
     run_b = await ctx.outcome(conn, index_b, "b", what="fork on lane b")
-    want = context_text([*restored, *normalise_input("rws:delay ms=60\nrws:context")])
-    for lane, run in (("a", run_a), ("b", run_b)):
-        if expect_run_status(ctx, run, "completed", "RWS-LANE-7", what=f"lane {lane}"):
+    sent = (
+        f"response {parent.response_id} (store:false) ended {parent.status} on lane a; it was "
+        "forked on the new lane b and continued on lane a, the two requests back to back"
+    )
+    # RWS-LANE-7: the fork is served from lane a's entry; RWS-CACHE-12: so is lane a's own
+    # continuation, which replaces that entry while the fork is bound to it.
+    expect_served(ctx, run_b, "RWS-LANE-7", what=f"{sent}: the fork on lane b")
+    expect_served(ctx, run_a, "RWS-CACHE-12", what=f"{sent}: the continuation on lane a")
+    expect_served(ctx, run_b, "RWS-CACHE-12", what=f"{sent}: the fork on lane b")
+    if ctx.config.scripted:
+        want = context_text(
+            [
+                *normalise_input("rws:text length=16"),
+                *done_items(parent),
+                *normalise_input(directive),
+            ]
+        )
+        for lane, run in (("a", run_a), ("b", run_b)):
             ctx.expect(
                 "RWS-LANE-7" if lane == "b" else "RWS-CACHE-12",
                 run.output_texts() == [want],
                 f"lane {lane} answered {run.output_texts()!r}, expected [{want!r}]",
             )
-    # RWS-CACHE-6: a failing fork of lane a's new entry does not evict it.
-    failing = await ctx.request(
-        conn,
-        ctx.create(
-            "rws:fail after=2", stream_id="c", store=False, previous_response_id=run_a.response_id
-        ),
-        what="the failing fork",
-    )
-    if failing.status != "failed":
-        raise ctx.fail(
-            "RWS-CACHE-6", f"prerequisite: expected a failed fork, got {describe(failing)}"
+    else:
+        for requirement in ("RWS-LANE-7", "RWS-CACHE-12"):
+            not_scripted(ctx, requirement, "the exact context a fork is served with")
+    if run_a.status not in continuable(ctx):
+        return
+    await _failing_fork(ctx, conn, run_a)
+
+
+async def _failing_fork(ctx: ScenarioContext, conn: Connection, source: Outcome) -> None:
+    """RWS-CACHE-6: a failing fork of lane a's entry on lane c does not evict the entry."""
+    fields = {"stream_id": "c", "store": False, "previous_response_id": source.response_id}
+    if ctx.config.scripted:
+        sent = f"a fork of {source.response_id} on lane c that fails ('rws:fail after=2')"
+        failing = await ctx.request(
+            conn, ctx.create("rws:fail after=2", **fields), what="the failing fork"
         )
-    kept = await continue_with_context(ctx, conn, run_a, store=False, what="after", stream_id="a")
-    expect_run_status(ctx, kept, "completed", "RWS-CACHE-6", what="continuing lane a after it")
+        failed = failing.status == "failed"
+    else:
+        name, value = _BAD_FIELD
+        sent = f"a fork of {source.response_id} on lane c with {name} {value!r} (refused)"
+        failing = await ctx.request(
+            conn,
+            turn(ctx, "rws:text length=4", _ASK_B, **fields, **{name: value}),
+            what="the failing fork",
+        )
+        failed = failing.kind == "error" and evicts(failing.code) is True
+    if not failed:
+        raise PrerequisiteFailed(
+            f"{sent} got {describe(failing)}; the check needs a fork that fails the way a "
+            "continuation of the lane's own entry would be evicted for"
+        )
+    kept = await continue_with_context(ctx, conn, source, store=False, what="after", stream_id="a")
+    expect_served(
+        ctx,
+        kept,
+        "RWS-CACHE-6",
+        what=f"response {source.response_id} is lane a's entry; after {sent} got "
+        f"{describe(failing)}, continuing it on lane a",
+    )
 
 
 # RWS-LANE-6: an error on one lane disturbs neither a run nor the entry of another.
@@ -275,12 +288,13 @@ async def fork(ctx: ScenarioContext) -> None:
     "a request error on one lane leaves another lane's run and cached entry alone",
     requirements=("RWS-LANE-6", "RWS-EVENT-4"),
     profile="multiplex",
-    extra_profiles=("conformance-model",),
-    drives="slow run on lane a; invalid request on lane b meanwhile; continue lane a",
+    drives="long run (conformance-1: a slow one) on lane a; invalid request on lane b "
+    "meanwhile; continue lane a",
+    needs_model=False,
 )
 async def error_isolated(ctx: ScenarioContext) -> None:
     conn = await ctx.connect()
-    index_a = await ctx.send_create(conn, ctx.create(_SLOW, stream_id="a", store=False))
+    index_a = await ctx.send_create(conn, long_turn(ctx, _SLOW, 0, stream_id="a", store=False))
     bad = await ctx.request(conn, ctx.create(12345, stream_id="b"), what="invalid on lane b")
     ctx.expect(
         "RWS-EVENT-4",
@@ -288,9 +302,20 @@ async def error_isolated(ctx: ScenarioContext) -> None:
         f"the error for lane b: {describe(bad)} carrying stream_id {bad.first.get('stream_id')!r}",
     )
     run_a = await ctx.outcome(conn, index_a, "a", what="the run on lane a")
-    if expect_run_status(ctx, run_a, "completed", "RWS-LANE-6", what="lane a's run"):
+    # Whether lane a's run was still streaming when lane b's error arrived (else the check
+    # showed only that lane a's entry survived the error).
+    ended = [m.index for m in conn.messages if m.type in TERMINAL_TYPES]
+    errors = [m.index for m in conn.messages if m.type == "error"]
+    ctx.note("run_in_flight_at_error", bool(ended and errors) and errors[0] < ended[0])
+    sent = (
+        "a long run on lane a, then an invalid request (input 12345) on lane b, answered "
+        f"{describe(bad)}"
+    )
+    if expect_served(ctx, run_a, "RWS-LANE-6", what=f"{sent}: lane a's run"):
         kept = await continue_with_context(ctx, conn, run_a, store=False, what="a", stream_id="a")
-        expect_run_status(ctx, kept, "completed", "RWS-LANE-6", what="lane a's entry after it")
+        expect_served(
+            ctx, kept, "RWS-LANE-6", what=f"{sent}: continuing lane a's entry {run_a.response_id}"
+        )
 
 
 # RWS-LANE-8: a lane does not carry history.
@@ -299,19 +324,54 @@ async def error_isolated(ctx: ScenarioContext) -> None:
     "reusing a lane without previous_response_id starts a new conversation",
     requirements=("RWS-LANE-8",),
     profile="multiplex",
-    extra_profiles=("conformance-model",),
-    drives="run on lane a; second run on lane a with 'rws:context' and no previous_response_id",
+    drives="run on lane a; second run on lane a without previous_response_id (conformance-1: "
+    "'rws:context'; another model: the same request on lane b too, to compare the usage)",
+    needs_model=False,
 )
 async def not_history(ctx: ScenarioContext) -> None:
     conn = await ctx.connect()
-    await ctx.completed(conn, ctx.create("rws:text length=16", stream_id="a", store=False))
-    run = await ctx.request(conn, ctx.create("rws:context", stream_id="a", store=False))
-    want = context_text(normalise_input("rws:context"))
+    first = await setup_run(ctx, conn, "rws:text length=16", _ASK, stream_id="a", store=False)
+    run = await ctx.request(conn, turn(ctx, "rws:context", _ASK_A, stream_id="a", store=False))
+    if ctx.config.scripted:
+        want = context_text(normalise_input("rws:context"))
+        ctx.expect(
+            "RWS-LANE-8",
+            run.output_texts() == [want],
+            f"the second run saw {run.output_texts()!r}, expected [{want!r}]",
+        )
+        return
+    sent = (
+        f"response {first.response_id} ended {first.status} on lane a; a second request on "
+        "lane a without previous_response_id"
+    )
+    expect_served(ctx, run, "RWS-LANE-8", what=sent)
+    previous = run.response.get("previous_response_id")
     ctx.expect(
         "RWS-LANE-8",
-        run.output_texts() == [want],
-        f"the second run saw {run.output_texts()!r}, expected [{want!r}]",
+        previous is None or previous != first.response_id,
+        f"{sent}: its response names previous_response_id {previous!r}, the lane's earlier "
+        "response: the lane selected history",
     )
+    # The same request on a fresh lane: a reused lane that carried history would count the
+    # earlier turn in its input tokens. Usage is data for a model other than conformance-1.
+    control = await ctx.request(
+        conn, turn(ctx, "rws:context", _ASK_A, stream_id="b", store=False), what="on lane b"
+    )
+    ctx.note("usage_evidence", _history_evidence(run, control))
+    not_scripted(ctx, "RWS-LANE-8", "the exact context a run on a reused lane sees")
+
+
+def _history_evidence(reused: Outcome, fresh: Outcome) -> str:
+    """What the input tokens of one request on a reused lane and on a new lane say."""
+    on_reused, on_fresh = Usage.of(reused).input_tokens, Usage.of(fresh).input_tokens
+    if on_reused is None or on_fresh is None:
+        return "not judged: the server does not report input_tokens"
+    if on_reused > on_fresh:
+        return (
+            f"evidence of carried history: the request counts {on_reused} input tokens on the "
+            f"reused lane a and {on_fresh} on the new lane b"
+        )
+    return f"consistent: the request counts {on_reused} input tokens on lane a, {on_fresh} on b"
 
 
 def _multiplex_declared(config: SuiteConfig) -> str | None:
@@ -361,93 +421,3 @@ def _first_overlap(conn: Connection, lane: str | None) -> str | None:
         elif kind in TERMINAL_TYPES:
             running = None
     return None
-
-
-# RWS-LANE-1, RWS-LANE-2 on a named lane: the runs of every lane follow one another, not
-# only those of the default lane.
-@scenario(
-    "lanes.busy-named-lane",
-    "a second request on a busy named lane is queued (or rejected) and never overlaps the first",
-    requirements=("RWS-LANE-1", "RWS-LANE-2"),
-    profile="multiplex",
-    extra_profiles=("conformance-model",),
-    # Under busy-lane=reject a second request on a busy lane is the point of the check.
-    deliberate=("RWS-CLIENT-3",),
-    drives="two back-to-back requests on stream_id 'a': a slow run, then a short one",
-)
-async def busy_named_lane(ctx: ScenarioContext) -> None:
-    conn = await ctx.connect()
-    policy = _busy_policy(ctx.config)
-    ctx.note("busy_lane_policy", policy)
-    index_1 = await ctx.send_create(conn, ctx.create(_SLOW, stream_id="a", store=False))
-    index_2 = await ctx.send_create(
-        conn, ctx.create("rws:text length=8", stream_id="a", store=False)
-    )
-    try:
-        first = await ctx.outcome(conn, index_1, "a", what="the first request on lane a")
-        second = await ctx.outcome(conn, index_2, "a", what="the second request on lane a")
-    finally:
-        # Judged also when the outcomes could not be told apart: overlapping runs interleave.
-        overlap = _first_overlap(conn, "a")
-        ctx.expect(
-            "RWS-LANE-1",
-            overlap is None,
-            f"two requests sent back to back on stream_id 'a' (a slow run, then a short one): "
-            f"{overlap}; runs on one lane must not overlap",
-        )
-    expect_run_status(ctx, first, "completed", "RWS-LANE-1", what="the first run on lane a")
-    if policy == "reject":
-        expect_error(
-            ctx, second, "response_already_in_flight", "RWS-LANE-2", what="busy named lane"
-        )
-    else:
-        expect_run_status(ctx, second, "completed", "RWS-LANE-2", what="the queued run on lane a")
-
-
-# A run on the default lane that lasts while the named lanes are filled (about 0.9 s).
-_DEFAULT_BUSY = "rws:delay ms=60\nrws:text length=40 chunks=8"
-
-
-# RWS-LANE-5: the default lane does not count toward max-named-lanes (spec/lanes.md, 8.2).
-@scenario(
-    "lanes.named-lane-limit-default-busy",
-    "with a run in flight on the default lane, the declared number of named lanes is accepted",
-    requirements=("RWS-LANE-5",),
-    profile="multiplex",
-    extra_profiles=("conformance-model",),
-    drives="a slow run on the default lane; while it runs, generate:false requests on "
-    "max-named-lanes distinct named lanes, one after the other",
-)
-async def lane_limit_default_busy(ctx: ScenarioContext) -> None:
-    conn = await ctx.connect()
-    limit = ctx.config.int_parameter("max-named-lanes") or 32
-    default_index = await ctx.send_create(conn, ctx.create(_DEFAULT_BUSY, store=False))
-    await conn.expect_within(
-        lambda m: m.type == "response.created" and "stream_id" not in (m.event or {}),
-        ctx.config.timeout,
-        what="response.created of the run on the default lane",
-    )
-    for n in range(limit):
-        lane = f"lane-{n}"
-        run = await ctx.request(
-            conn,
-            ctx.create("hi", generate=False, store=False, stream_id=lane),
-            what=f"named lane {n + 1} of {limit}",
-        )
-        if not expect_run_status(
-            ctx,
-            run,
-            "completed",
-            "RWS-LANE-5",
-            what=f"stream_id {lane!r}, named lane {n + 1} of the declared max-named-lanes "
-            f"{limit}, sent while a run was in flight on the default lane (which does not "
-            "count toward the limit)",
-        ):
-            return
-    filled = len(conn.messages)
-    default = await ctx.outcome(conn, default_index, what="the run on the default lane")
-    expect_run_status(ctx, default, "completed", "RWS-LANE-5", what="the run on the default lane")
-    # Whether the default lane was busy until the last named lane was accepted (else the check
-    # showed only that a default lane already used does not count).
-    ended = [i for i, kind, _ in _positions(conn, None) if kind in TERMINAL_TYPES]
-    ctx.note("default_lane_busy_throughout", bool(ended) and ended[0] >= filled)

@@ -8,8 +8,9 @@ from conformance.harness.config import SuiteConfig
 from conformance.harness.context import ScenarioContext
 from conformance.harness.registry import scenario
 from conformance.harness.wire import ConnectionClosedError, ExpectationTimeout, Message
-from conformance.scenarios._common import expect_run_status
+from conformance.scenarios._common import continuable, describe, expect_run_status, turn
 from conformance.scenarios._model import pattern
+from conformance.scenarios._stream import set_aside_unexercised
 
 __all__: list[str] = []
 
@@ -20,18 +21,36 @@ def _steering_declared(config: SuiteConfig) -> str | None:
     return None
 
 
+# The any-model target: an answer long enough that a real model is likely still generating
+# it when the steer arrives (the steer is judged either way: RWS-SEQ-5 numbers it 0 once the
+# target has ended).
+_TARGET_PROMPT = "Write a paragraph of about 120 words about a lighthouse at night."
+
+
 # RWS-STEER-1: response.steer -> response.steer.failed steering_not_supported, target intact.
+# Refusing steering does not depend on the model, so this runs with any model; only the
+# target's exact output is predicted for conformance-1.
 @scenario(
     "steering.not-supported",
     "response.steer on a core server fails with steering_not_supported; the run is unaffected",
     requirements=("RWS-STEER-1", "RWS-SEQ-5"),
-    drives="a slow run; response.steer targeting it while it runs",
+    drives="a slow run; response.steer targeting it while it runs (another model: a request "
+    "for a paragraph, max_output_tokens 256, steered after its response.created)",
     skip_if=_steering_declared,
+    needs_model=False,
 )
 async def not_supported(ctx: ScenarioContext) -> None:
     conn = await ctx.connect()
-    prompt = "rws:delay ms=40\nrws:text length=20 chunks=4"
-    index = await ctx.send_create(conn, ctx.create(prompt, store=False))
+    event = turn(
+        ctx,
+        "rws:delay ms=40\nrws:text length=20 chunks=4",
+        _TARGET_PROMPT,
+        store=False,
+        max_output_tokens=256,
+    )
+    if ctx.config.scripted:
+        event.pop("max_output_tokens")
+    index = await ctx.send_create(conn, event)
 
     def created(message: Message) -> bool:
         return message.type == "response.created"
@@ -48,15 +67,25 @@ async def not_supported(ctx: ScenarioContext) -> None:
     def steer_failed(message: Message) -> bool:
         return message.type == "response.steer.failed"
 
+    what = (
+        f"a response.steer targeting run {target} (sent after its response.created, on a "
+        "server that does not declare the steering profile)"
+    )
     try:
         answer = await conn.expect_within(steer_failed, ctx.config.timeout, since=since)
     except (ExpectationTimeout, ConnectionClosedError) as exc:
-        raise ctx.fail("RWS-STEER-1", f"no response.steer.failed: {exc}") from exc
-    event = answer.event or {}
-    error = event.get("error")
-    steer = event.get("steer")
+        ctx.not_applicable("RWS-SEQ-5", "no steering event came to be numbered")
+        raise ctx.fail("RWS-STEER-1", f"{what}: no response.steer.failed: {exc}") from exc
+    event_in = answer.event or {}
+    error = event_in.get("error")
+    steer = event_in.get("steer")
     code = error.get("code") if isinstance(error, Mapping) else None
-    ctx.expect("RWS-STEER-1", code == "steering_not_supported", f"error.code {code!r}")
+    ctx.expect(
+        "RWS-STEER-1",
+        code == "steering_not_supported",
+        f"{what}: response.steer.failed carries error.code {code!r}, expected "
+        "'steering_not_supported'",
+    )
     echoed = isinstance(steer, Mapping) and steer.get("previous_response_id") == target
     ctx.expect("RWS-STEER-1", echoed, f"steer does not echo previous_response_id: {steer!r}")
     ctx.expect(
@@ -65,6 +94,38 @@ async def not_supported(ctx: ScenarioContext) -> None:
         f"the steer of a refused submission carries an id: {steer!r}",
     )
     run = await ctx.outcome(conn, index, what="the steered run")
+    # Any other steering answer (pending, accepted) means the refused steer was taken up.
+    accepted = [
+        m.type
+        for m in conn.messages[since:]
+        if (m.type or "").startswith("response.steer.") and m.type != "response.steer.failed"
+    ]
+    ctx.expect(
+        "RWS-STEER-1",
+        not accepted,
+        f"{what}: the server refused the steer and also sent {accepted}",
+    )
+    if not ctx.config.scripted:
+        # Unaffected: the target ends as any run does, not cut for a successor (reason
+        # 'steered'); its text is the model's own and cannot be predicted.
+        details = run.response.get("incomplete_details")
+        reason = details.get("reason") if isinstance(details, Mapping) else None
+        ctx.expect(
+            "RWS-STEER-1",
+            run.kind == "run" and run.status in continuable(ctx) and reason != "steered",
+            f"{what}: the target run then ended {describe(run)}"
+            + (f" (reason {reason!r})" if reason else ""),
+        )
+        ctx.note("steered_run", describe(run))
+        # RWS-SEQ-5 numbers a reply for a running target from the target's sequence: a model
+        # that finished before the steer was answered leaves only the reply numbered 0.
+        set_aside_unexercised(
+            ctx,
+            ("RWS-SEQ-5",),
+            f"the target run ended before the steer was answered ({describe(run)}, then "
+            "response.steer.failed), so no steering event was sent while it ran",
+        )
+        return
     if expect_run_status(ctx, run, "completed", "RWS-STEER-1", what="the target run"):
         ctx.expect(
             "RWS-STEER-1",

@@ -1,0 +1,187 @@
+"""The stream, steering, frame and request checks judge a server with any model.
+
+The suite requests ``freeform-1``, the reference server's model that behaves like a real one
+(it reads no ``rws:`` directive), and is told only the profiles ``core`` and ``multiplex``.
+Each fault below breaks a rule of one run's stream, of the steering refusal, or of the answer
+to a bad message sent in the middle of a session; the check named must fail it by that
+requirement. The healthy server passes; a rule the model never reaches is SKIPPED with the
+reason, never FAILED and never forced.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import functools
+
+import pytest
+import trio
+
+from conformance.harness.runner import run_suite
+from conformance.results import CheckResult, RunResult, Verdict
+from conformance.scenarios import all_scenarios
+from tests.suite.reference_server import reference_config
+
+ANY_MODEL = "freeform-1"
+PROFILES = frozenset({"core", "multiplex"})
+
+# fault -> (the check, the requirement it must conclude on, the verdict it must conclude).
+CAUGHT: dict[str, tuple[str, str, Verdict]] = {
+    "delta-mismatch": ("stream.text", "RWS-DELTA-1", Verdict.FAILED),
+    "drop-terminal": ("stream.text", "RWS-ORDER-2", Verdict.FAILED),
+    "duplicate-terminal": ("stream.text", "RWS-ORDER-2", Verdict.FAILED),
+    "created-not-first": ("stream.text", "RWS-ORDER-1", Verdict.FAILED),
+    "no-item-added": ("stream.text", "RWS-ORDER-5", Verdict.FAILED),
+    "wrong-item-id": ("stream.text", "RWS-ORDER-8", Verdict.FAILED),
+    "empty-terminal-output": ("stream.text", "RWS-ORDER-9", Verdict.FAILED),
+    "wrong-response-id": ("stream.text", "RWS-EVENT-6", Verdict.FAILED),
+    "sequence-repeat": ("stream.text", "RWS-SEQ-2", Verdict.FAILED),
+    # RWS-SEQ-3 is a SHOULD: broken, it is a warning.
+    "sequence-start-1": ("stream.text", "RWS-SEQ-3", Verdict.WARNING),
+    # The forced call's tool loop continues the call from the connection cache.
+    "no-cache": ("stream.function-call", "RWS-CACHE-2", Verdict.FAILED),
+    "steer-ignored": ("steering.not-supported", "RWS-STEER-1", Verdict.FAILED),
+    "binary-crash": ("frames.binary-message-error", "RWS-CREATE-10", Verdict.FAILED),
+    # The permitted close 1003 instead of the recommended error (RWS-CREATE-22, a SHOULD).
+    "binary-close-1003": ("frames.binary-message-error", "RWS-CREATE-22", Verdict.WARNING),
+    # Bad input in the middle of a session: the cached turn is lost with the connection.
+    "close-on-error": ("create.invalid-request", "RWS-ERR-3", Verdict.FAILED),
+    "crash-on-deep-input": ("frames.deeply-nested-message", "RWS-LIMIT-6", Verdict.FAILED),
+}
+
+# The checks made to run with any model here, and the requirements each must pass with
+# freeform-1 against the healthy server.
+PASSES: dict[str, tuple[str, ...]] = {
+    "stream.text": ("RWS-DELTA-1", "RWS-DELTA-2", "RWS-ORDER-6", "RWS-ORDER-7", "RWS-EVENT-6"),
+    "stream.incomplete": ("RWS-ORDER-11", "RWS-ORDER-3"),
+    "stream.function-call": ("RWS-DELTA-4", "RWS-CACHE-2"),
+    "steering.not-supported": ("RWS-STEER-1",),
+    "frames.binary-message-error": ("RWS-CREATE-10", "RWS-ERR-3"),
+    "frames.invalid-json-error": ("RWS-CREATE-9", "RWS-ERR-3"),
+    "frames.unknown-event-type": ("RWS-CREATE-11", "RWS-ERR-3"),
+    "frames.deeply-nested-message": ("RWS-LIMIT-6", "RWS-ERR-3"),
+    "create.invalid-request": ("RWS-CREATE-5", "RWS-ERR-3"),
+}
+
+# Checks whose subject a model produces only when it chooses to: skipped with that reason.
+NOT_REACHED = ("stream.refusal", "stream.multi-item", "stream.failed")
+
+# A cost per output token that keeps a freeform-1 run streaming for a while, so that the
+# steer arrives while its target runs (RWS-SEQ-5 is then reached).
+SLOW_DECODE_US = "20000"
+
+
+def _run(
+    faults: list[str], check_ids: tuple[str, ...], *, server_args: tuple[str, ...] = ()
+) -> RunResult:
+    scenarios = [s for s in all_scenarios() if s.id in check_ids]
+    with reference_config(
+        faults, timeout=3.0, profiles=PROFILES, model=ANY_MODEL, server_args=server_args
+    ) as config:
+        return trio.run(functools.partial(run_suite, config, scenarios, jobs=8))
+
+
+def _check(run: RunResult, check_id: str) -> CheckResult:
+    found = [check for check in run.checks if check.id == check_id]
+    assert found, f"{check_id} did not run"
+    return found[0]
+
+
+@pytest.fixture(scope="module")
+def fault_runs() -> dict[str, RunResult]:
+    """Each fault's run of its check with freeform-1 (one server per fault, four at a time)."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        futures = {
+            fault: pool.submit(_run, [fault], (check_id,))
+            for fault, (check_id, _, _) in CAUGHT.items()
+        }
+        return {fault: future.result() for fault, future in futures.items()}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fault", sorted(CAUGHT))
+def test_fault_is_caught_with_a_model_other_than_conformance_1(
+    fault: str, fault_runs: dict[str, RunResult]
+) -> None:
+    check_id, requirement, verdict = CAUGHT[fault]
+    run = fault_runs[fault]
+    assert run.target["model"] == ANY_MODEL
+    check = _check(run, check_id)
+    concluded = f"{fault}: {check_id} concluded {check.requirement_verdicts} ({check.message!r})"
+    got = check.requirement_verdicts.get(requirement)
+    if got is Verdict.BLOCKED:
+        # The conclusion relied on a requirement the same run saw broken (a crash that also
+        # leaves a request without its outcome): that root cause is reported instead.
+        assert verdict in check.requirement_verdicts.values(), concluded
+    else:
+        assert got is verdict, concluded
+    assert requirement in check.message
+    assert "not exercised" not in check.message
+
+
+@pytest.fixture(scope="module")
+def healthy_run() -> RunResult:
+    """The checks of this file against the healthy server with freeform-1."""
+    return _run([], (*PASSES, *NOT_REACHED, "stream.reasoning"))
+
+
+@pytest.mark.slow
+def test_healthy_server_passes_the_stream_and_frame_checks_with_any_model(
+    healthy_run: RunResult,
+) -> None:
+    failed = {c.id: c.message for c in healthy_run.checks if c.verdict is Verdict.FAILED}
+    assert failed == {}
+    own = {
+        c.id: c.details["harness_findings"]
+        for c in healthy_run.checks
+        if "harness_findings" in c.details
+    }
+    assert own == {}
+    for check_id, requirements in PASSES.items():
+        check = _check(healthy_run, check_id)
+        assert check.verdict is not Verdict.SKIPPED, check.message
+        for requirement in requirements:
+            assert check.requirement_verdicts[requirement] is Verdict.PASSED, (
+                check_id,
+                requirement,
+                check.message,
+            )
+
+
+@pytest.mark.slow
+def test_parts_that_need_conformance_1_say_what_they_left_out(healthy_run: RunResult) -> None:
+    text = _check(healthy_run, "stream.text")
+    assert text.requirement_verdicts["RWS-MODEL-2"] is Verdict.SKIPPED
+    assert ANY_MODEL in text.details["not_applicable"]["RWS-MODEL-2"]
+    # freeform-1 does not reason: the reasoning rules are not reached, the grammar is judged.
+    reasoning = _check(healthy_run, "stream.reasoning")
+    assert reasoning.requirement_verdicts["RWS-DELTA-6"] is Verdict.SKIPPED
+    assert "not reached with model" in reasoning.details["not_applicable"]["RWS-DELTA-6"]
+    assert reasoning.requirement_verdicts["RWS-ORDER-4"] is Verdict.PASSED
+    for check_id in NOT_REACHED:
+        check = _check(healthy_run, check_id)
+        assert check.verdict is Verdict.SKIPPED
+        assert "not reached with model" in check.message
+        assert ANY_MODEL in check.message
+    # The answer to the nested message is the server's choice (RWS-CREATE-21 is a MAY).
+    nested = _check(healthy_run, "frames.deeply-nested-message")
+    assert nested.requirement_verdicts["RWS-CREATE-21"] is Verdict.INFORMATIONAL
+    assert "deeply_nested_answer" in nested.details
+
+
+@pytest.mark.slow
+def test_steering_numbers_are_judged_when_the_target_still_runs() -> None:
+    # freeform-1 answers at once unless the server charges time per output token: then the
+    # steer is refused while its target runs, and RWS-SEQ-5 is judged...
+    slow = _run(
+        [], ("steering.not-supported",), server_args=("--decode-us-per-token", SLOW_DECODE_US)
+    )
+    check = _check(slow, "steering.not-supported")
+    assert check.requirement_verdicts == {
+        "RWS-STEER-1": Verdict.PASSED,
+        "RWS-SEQ-5": Verdict.PASSED,
+    }, check.message
+    # ...otherwise the target has ended first, and the check says that it was not reached.
+    fast = _run([], ("steering.not-supported",))
+    check = _check(fast, "steering.not-supported")
+    assert check.requirement_verdicts["RWS-SEQ-5"] is Verdict.SKIPPED
+    assert "ended before the steer was answered" in check.details["not_applicable"]["RWS-SEQ-5"]
