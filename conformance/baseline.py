@@ -21,6 +21,12 @@ The file is YAML, a list of entries::
 
 An entry with ``requirement`` covers a failing check only for that requirement: the failure
 is expected only when every requirement the check failed is covered by some entry.
+
+Root cause first (:mod:`conformance.results`): a check whose own requirements passed but that
+saw another requirement violated on the way is not FAILED; that violation fails the run on
+its own unless an entry names the requirement (``requirement:``) and a check that saw it. A
+BLOCKED check fails the run only through its blocker, and an entry that lists it is not stale:
+the check still did not pass.
 """
 
 from __future__ import annotations
@@ -35,10 +41,11 @@ from typing import Any
 
 import yaml
 
-from conformance.results import CheckResult, RunResult, Verdict
+from conformance.results import CheckResult, RunResult, Verdict, Violation, violations
 
 __all__ = [
     "EXPECTED_FAILURE_KEY",
+    "EXPECTED_VIOLATIONS_KEY",
     "BaselineError",
     "ExpectedFailure",
     "StaleEntry",
@@ -49,11 +56,15 @@ __all__ = [
     "is_unexpected_failure",
     "load_expected_failures",
     "parse_expected_failures",
+    "unexpected_violations",
     "unmatched_entries",
 ]
 
 # The key under CheckResult.details that marks a listed failure; its value is the reason.
 EXPECTED_FAILURE_KEY = "expected_failure"
+# The key under CheckResult.details that lists the violations of other requirements the check
+# saw on the way and an entry covers: requirement id -> reason.
+EXPECTED_VIOLATIONS_KEY = "expected_violations"
 
 _REQUIREMENT_ID = re.compile(r"^RWS-[A-Z]+-[0-9]+$")
 
@@ -79,10 +90,15 @@ class ExpectedFailure:
     requirement: str | None = None
 
     def matches(self, check: CheckResult) -> bool:
-        """Whether this entry names ``check`` (and, if scoped, one of its requirements)."""
+        """Whether this entry names ``check`` (and, if scoped, one of its requirements or a
+        requirement it concluded about on the way)."""
         if not fnmatch.fnmatchcase(check.id, self.check):
             return False
-        return self.requirement is None or self.requirement in check.requirements
+        return (
+            self.requirement is None
+            or self.requirement in check.requirements
+            or self.requirement in check.requirement_verdicts
+        )
 
     def describe(self) -> str:
         """The entry as a person writes it: ``check`` or ``check [requirement]``."""
@@ -155,7 +171,9 @@ def _failed_requirements(check: CheckResult) -> frozenset[str]:
     """The requirements a FAILED check failed; all of them when it did not say which
     (a prerequisite that could not be set up fails the check as a whole)."""
     failed = frozenset(
-        req for req, verdict in check.requirement_verdicts.items() if verdict is Verdict.FAILED
+        req
+        for req, verdict in check.requirement_verdicts.items()
+        if verdict is Verdict.FAILED and req in check.requirements
     )
     return failed or frozenset(check.requirements)
 
@@ -176,10 +194,16 @@ def _covering_entries(
 
 
 def _entry_target_fails(entry: ExpectedFailure, check: CheckResult) -> bool:
-    """Whether the thing the entry lists (the check, or one requirement of it) failed."""
-    if check.verdict is not Verdict.FAILED:
-        return False
-    return entry.requirement is None or entry.requirement in _failed_requirements(check)
+    """Whether the thing the entry lists (the check, or one requirement of it) failed; a
+    BLOCKED one did not pass either, so its entry is not stale."""
+    if entry.requirement is None:
+        return check.verdict in (Verdict.FAILED, Verdict.BLOCKED)
+    verdict = check.requirement_verdicts.get(entry.requirement)
+    if entry.requirement not in check.requirements:
+        return verdict in (Verdict.FAILED, Verdict.BLOCKED)  # seen on the way
+    if verdict is Verdict.BLOCKED:
+        return True
+    return check.verdict is Verdict.FAILED and entry.requirement in _failed_requirements(check)
 
 
 def apply_expected_failures(
@@ -198,6 +222,21 @@ def apply_expected_failures(
                 reason = "; ".join(dict.fromkeys(entry.reason for entry in covering))
                 details = {**check.details, EXPECTED_FAILURE_KEY: reason}
                 check = dataclasses.replace(check, details=details)
+        seen = {
+            requirement: "; ".join(
+                dict.fromkeys(
+                    e.reason
+                    for e in baseline
+                    if e.matches(check) and e.requirement in (None, requirement)
+                )
+            )
+            for requirement, verdict in check.observed().items()
+            if verdict is Verdict.FAILED
+        }
+        covered = {requirement: reason for requirement, reason in seen.items() if reason}
+        if covered:
+            details = {**check.details, EXPECTED_VIOLATIONS_KEY: covered}
+            check = dataclasses.replace(check, details=details)
         checks.append(check)
 
     stale: list[StaleEntry] = []
@@ -233,6 +272,23 @@ def is_unexpected_failure(check: CheckResult) -> bool:
     return check.verdict is Verdict.FAILED and expected_failure_reason(check) is None
 
 
+def unexpected_violations(run: RunResult) -> list[Violation]:
+    """MUST violations the run saw only on the way (no check that tests the requirement saw
+    it) that no expected-failures entry covers in every check that saw them."""
+    by_id = {check.id: check for check in run.checks}
+    out = []
+    for violation in violations(run.checks):
+        if violation.verdict is not Verdict.FAILED or violation.own_in:
+            continue  # a SHOULD warns; a check that tests it FAILED and counts on its own
+        covered = all(
+            violation.requirement in (by_id[c].details.get(EXPECTED_VIOLATIONS_KEY) or {})
+            for c in violation.seen_in
+        )
+        if not covered:
+            out.append(violation)
+    return out
+
+
 def exit_reasons(run: RunResult, stale: Iterable[StaleEntry] = ()) -> list[str]:
     """Why the run fails, one line per reason; empty when it passes."""
     reasons: list[str] = []
@@ -242,6 +298,10 @@ def exit_reasons(run: RunResult, stale: Iterable[StaleEntry] = ()) -> list[str]:
     failed = [c.id for c in run.checks if is_unexpected_failure(c)]
     if failed:
         reasons.append(f"{len(failed)} check(s) FAILED: {', '.join(failed)}")
+    seen = unexpected_violations(run)
+    if seen:
+        named = ", ".join(f"{v.requirement} (seen in {', '.join(v.seen_in)})" for v in seen)
+        reasons.append(f"{len(seen)} requirement(s) violated on the way: {named}")
     stale_list = list(stale)
     if stale_list:
         names = ", ".join(s.entry.describe() for s in stale_list)
@@ -250,6 +310,7 @@ def exit_reasons(run: RunResult, stale: Iterable[StaleEntry] = ()) -> list[str]:
 
 
 def exit_status(run: RunResult, stale: Iterable[StaleEntry] = ()) -> int:
-    """0 when the run passes; 1 when a check FAILED unexpectedly, an entry is stale, or no
-    check ran. WARNING, INFORMATIONAL and SKIPPED never fail the run."""
+    """0 when the run passes; 1 when a check FAILED unexpectedly, a requirement was violated
+    on the way, an entry is stale, or no check ran. WARNING, INFORMATIONAL and SKIPPED never
+    fail the run; BLOCKED fails it through its blocker."""
     return 1 if exit_reasons(run, stale) else 0

@@ -32,6 +32,7 @@ from conformance.checker.rules import Rules, load_rules
 from conformance.harness.config import DEFAULT_PARAMETERS
 from conformance.requirements import Requirement, load_requirements
 from conformance.transcript import Record, parse_line, parse_record
+from conformance.wording import value_text
 
 __all__ = ["PROFILES", "ROLES", "Checker", "CheckerConfig", "EventValidator"]
 
@@ -237,7 +238,8 @@ class Checker:
             first = str(problems[0]) if problems else "does not validate"
             recorder.report(
                 ("RWS-EVENT-1",),
-                f"expected {etype} to validate against its schema / actual {first}",
+                f"expected {_named(event, etype)} to validate against its schema "
+                f"(events/server/{etype}.json) / actual {first}",
                 record.conn,
                 (record.index,),
             )
@@ -303,3 +305,12 @@ def _principal(record: Record) -> str | None:
         # Only a fingerprint is kept: the checker compares credentials, never shows them.
         return "sha256:" + hashlib.sha256(auth.encode("utf-8")).hexdigest()[:16]
     return None
+
+
+def _named(event: Mapping[str, Any], etype: str) -> str:
+    """``the `response.created` event``, or for an error ``the `error` event `invalid_type```
+    (its code, when it has one, tells apart the error events of one check)."""
+    body = event.get("error")
+    code = body.get("code") if isinstance(body, Mapping) else event.get("code")
+    named = f" {value_text(code)}" if etype == "error" and isinstance(code, str) else ""
+    return f"the `{etype}` event{named}"

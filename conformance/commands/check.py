@@ -23,10 +23,10 @@ from conformance.baseline import (
     load_expected_failures,
     unmatched_entries,
 )
-from conformance.harness.config import SuiteConfig
+from conformance.harness.config import CONFORMANCE_MODEL, SuiteConfig
 from conformance.harness.runner import run_suite, select_scenarios
 from conformance.harness.spawn import spawn_reference
-from conformance.reports import Progress, print_summary, write_reports
+from conformance.reports import DEFAULT_SPEC_BASE_URL, Progress, print_summary, write_reports
 from conformance.results import CheckResult
 from conformance.suite_options import (
     ModelUnavailableError,
@@ -38,12 +38,16 @@ from conformance.suite_options import (
     suite_config,
 )
 
-__all__ = ["build_config", "options_from_args", "register", "run"]
+__all__ = ["build_config", "options_from_args", "profile_warning", "register", "run"]
 
 # The reference server runs a second instance with this connection age for RWS-LIMIT-1/2,
 # and a third with this idle-timeout for RWS-LIMIT-4.
 _REFERENCE_TEST_AGE = 3.0
 _REFERENCE_TEST_IDLE = 1.0
+# A model other than conformance-1 runs at the pace of a real one (50 output tokens a second),
+# so that a long answer is still in flight when the next request arrives: the busy-lane, age
+# and idle checks need that (conformance-1 is paced by its own rws:delay directives).
+_REFERENCE_DECODE_US = "20000"
 
 
 def register(subparsers: Any) -> None:
@@ -73,6 +77,12 @@ def register(subparsers: Any) -> None:
         help="run only the checks of this requirement (repeatable)",
     )
     add("--jobs", type=int, default=4, help="checks run at once (default %(default)s)")
+    add(
+        "--spec-base-url",
+        default=DEFAULT_SPEC_BASE_URL,
+        metavar="URL",
+        help="the published specification report.html links requirements to (default %(default)s)",
+    )
     add("--verbose", "-v", action="store_true", help="one line per check")
     add("--list", action="store_true", help="list the checks and exit")
     add(
@@ -108,6 +118,8 @@ def _target(options: SuiteOptions, args: argparse.Namespace) -> Iterator[SuiteOp
         yield options
         return
     extra = list(args.reference_arg)
+    if options.model not in (None, CONFORMANCE_MODEL) and "--decode-us-per-token" not in extra:
+        extra += ["--decode-us-per-token", _REFERENCE_DECODE_US]
     with (
         spawn_reference(extra) as main,
         spawn_reference([*extra, "--max-connection-age", str(_REFERENCE_TEST_AGE)]) as aged,
@@ -129,6 +141,20 @@ def _target(options: SuiteOptions, args: argparse.Namespace) -> Iterator[SuiteOp
             test_idle_timeout=options.test_idle_timeout or _REFERENCE_TEST_IDLE,
             idle_limit_url=idle.url,
         )
+
+
+def profile_warning(options: SuiteOptions, config: SuiteConfig) -> str | None:
+    """A warning when the model is conformance-1 but an explicit ``--profile`` leaves out
+    conformance-model: the checks that need the scripted model are then SKIPPED."""
+    if config.model != CONFORMANCE_MODEL or not options.profiles:
+        return None
+    if "conformance-model" in config.profiles:
+        return None
+    return (
+        f"warning: the model is {CONFORMANCE_MODEL!r} but --profile "
+        f"{','.join(options.profiles)} leaves out 'conformance-model': the checks that need "
+        "the scripted model will be SKIPPED (add --profile conformance-model to run them)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -167,6 +193,11 @@ def run(args: argparse.Namespace) -> int:
             f"{', '.join(sorted(config.profiles))}: {len(scenarios)} checks",
             flush=True,
         )
+        warning = profile_warning(options, config)
+        if warning:
+            print(warning, flush=True)
+        if not args.verbose:
+            print(Progress.legend(), flush=True)
         progress = Progress(verbose=args.verbose, total=len(scenarios), baseline=baseline)
 
         def finished(check: CheckResult, done: int, total: int) -> None:
@@ -176,6 +207,8 @@ def run(args: argparse.Namespace) -> int:
         progress.finish()
     result, stale = apply_expected_failures(result, baseline)
     if options.report_dir is not None:
-        paths = write_reports(result, options.report_dir, stale=stale)
+        paths = write_reports(
+            result, options.report_dir, stale=stale, spec_base_url=args.spec_base_url
+        )
         print(f"reports: {', '.join(str(p) for p in paths.values())}")
     return print_summary(result, stale, unmatched=unmatched_entries(result, baseline))

@@ -132,6 +132,8 @@ def run(args: argparse.Namespace) -> int:
         f"{len(scenarios)} scenarios, {total} checks",
         flush=True,
     )
+    if not args.verbose:
+        print(Progress.legend(), flush=True)
     progress = Progress(verbose=args.verbose, total=total, baseline=baseline)
 
     def finished(check: CheckResult) -> None:

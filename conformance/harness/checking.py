@@ -25,6 +25,8 @@ class CheckerFinding:
 
     verdict: Verdict
     message: str
+    # Every finding behind it: (verdict, message, transcript record indexes), in order.
+    occurrences: tuple[tuple[Verdict, str, tuple[int, ...]], ...] = ()
 
 
 def _checker_module() -> Any:
@@ -59,20 +61,22 @@ def check_transcript(
     for record in records:
         checker.feed(dict(record))
     report = checker.finish()
-    findings: dict[str, list[tuple[Verdict, str]]] = {}
+    findings: dict[str, list[tuple[Verdict, str, tuple[int, ...]]]] = {}
     for finding in getattr(report, "findings", report):
         # A finding without a requirement is a problem of the transcript (a suite bug).
         requirement = str(getattr(finding, "requirement", None) or "suite:transcript")
         verdict = _verdict(getattr(finding, "verdict", "FAILED"))
-        findings.setdefault(requirement, []).append((verdict, str(getattr(finding, "message", ""))))
+        where = tuple(int(i) for i in getattr(finding, "records", ()) or ())
+        message = str(getattr(finding, "message", ""))
+        findings.setdefault(requirement, []).append((verdict, message, where))
     exercised = {str(k): int(v) for k, v in dict(getattr(report, "exercised", {})).items()}
     merged: dict[str, CheckerFinding] = {}
     order = [Verdict.FAILED, Verdict.WARNING, Verdict.INFORMATIONAL, Verdict.PASSED]
     for requirement, found in findings.items():
         for verdict in order:
-            messages = [message for v, message in found if v is verdict]
+            messages = [message for v, message, _records in found if v is verdict]
             if messages:
-                merged[requirement] = CheckerFinding(verdict, "; ".join(messages[:3]))
+                merged[requirement] = CheckerFinding(verdict, "; ".join(messages[:3]), tuple(found))
                 break
     for requirement, count in exercised.items():
         if count > 0 and requirement not in merged:

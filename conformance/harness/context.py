@@ -6,6 +6,13 @@ The requirement's level in the registry decides what a broken expectation means:
 MUST/MUST NOT, WARNING for SHOULD/SHOULD NOT, INFORMATIONAL for MAY. Rules of the data
 (ordering, deltas, sequence numbers, schemas) are NOT checked here: the sans-I/O checker
 judges the transcript afterwards.
+
+A step also declares what it relies on (``relies_on=``, :meth:`ScenarioContext.rely_on`): every
+conclusion drawn after it - expectations, checker findings on later records, a prerequisite
+that could not be set up - carries those requirements, and is BLOCKED by them when the run sees
+one violated (:func:`conformance.results.resolve`). The helpers declare what is inherently
+theirs: a setup run relies on the run lifecycle, a continuation of a response this connection
+saw complete relies on the connection cache.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from typing import Any
 import trio
 
 from conformance.harness.config import SuiteConfig
-from conformance.harness.lanes import Outcome, outcomes
+from conformance.harness.lanes import Outcome, missing_outcome, outcomes
 from conformance.harness.wire import (
     Connection,
     ConnectionClosedError,
@@ -49,6 +56,18 @@ def level_verdict(level: str) -> Verdict:
     return Verdict.INFORMATIONAL
 
 
+# RWS-CREATE-12, RWS-ORDER-1, RWS-ORDER-2: a setup run is answered by one run that starts
+# with response.created and ends with one terminal event; what the scenario concludes after
+# it relies on that lifecycle.
+RUN_LIFECYCLE: tuple[str, ...] = ("RWS-CREATE-12", "RWS-ORDER-1", "RWS-ORDER-2")
+# RWS-CACHE-1, RWS-CACHE-2: a response that ended completed or incomplete is the cached entry
+# of its lane, and a continuation of an entry of the same connection is served from it.
+CONTINUATION: tuple[str, ...] = ("RWS-CACHE-1", "RWS-CACHE-2")
+# RWS-CACHE-10: a response produced with generate: false (no output) is a cached entry too.
+GENERATED = "RWS-CACHE-10"
+_CONTINUABLE_ENDS = ("response.completed", "response.incomplete")
+
+
 @dataclass(frozen=True)
 class Expectation:
     """One scenario-level expectation about one requirement, and whether it held."""
@@ -56,15 +75,21 @@ class Expectation:
     requirement: str
     held: bool
     message: str
+    # Where it was concluded (the number of wire records at that moment) and what the steps
+    # before it relied on.
+    position: int = 0
+    relies_on: tuple[str, ...] = ()
 
 
 class CheckFailure(Exception):
     """A broken expectation that makes going on pointless (the scenario stops here)."""
 
-    def __init__(self, requirement: str, message: str) -> None:
+    def __init__(self, requirement: str, message: str, *, relies_on: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.requirement = requirement
         self.message = message
+        # What concluding the violation relied on (e.g. finding the outcome by its lane).
+        self.relies_on = relies_on
 
 
 class PrerequisiteFailed(Exception):
@@ -91,6 +116,29 @@ class ScenarioContext:
         self.details: dict[str, Any] = {}
         self.connections: list[Connection] = []
         self._sent: dict[tuple[str, str | None], int] = {}
+        # (wire position, requirements) of every step that declared what it relies on.
+        self.reliance: list[tuple[int, tuple[str, ...]]] = []
+
+    # --- what the scenario relies on ---------------------------------------------------
+
+    def rely_on(self, *requirements: str) -> None:
+        """Declare that what the scenario concludes from here on relies on ``requirements``."""
+        if requirements:
+            self.reliance.append((len(self.recorder.records), tuple(requirements)))
+
+    def relied_on(self, requirement: str, position: int | None = None) -> tuple[str, ...]:
+        """What a conclusion about ``requirement`` at ``position`` (default: now) relies on.
+
+        A step that relies on ``requirement`` itself is about it: its other requirements do
+        not block a conclusion about ``requirement`` (a continuation that relies on
+        RWS-CACHE-1 and RWS-CACHE-2 is direct evidence about either).
+        """
+        at = len(self.recorder.records) if position is None else position
+        found: dict[str, None] = {}
+        for start, requirements in self.reliance:
+            if start <= at and requirement not in requirements:
+                found.update(dict.fromkeys(requirements))
+        return tuple(found)
 
     # --- connections -------------------------------------------------------------------
 
@@ -145,15 +193,43 @@ class ScenarioContext:
         return event
 
     async def send_create(
-        self, conn: Connection, event: Mapping[str, Any], note: str | None = None
+        self,
+        conn: Connection,
+        event: Mapping[str, Any],
+        note: str | None = None,
+        *,
+        relies_on: tuple[str, ...] = (),
     ) -> int:
-        """Send a ``response.create``; return the index of its outcome on its lane."""
+        """Send a ``response.create``; return the index of its outcome on its lane.
+
+        ``relies_on``: what the scenario's conclusions from here on rely on (besides what
+        the request itself implies: see :meth:`implied_reliance`).
+        """
         lane = event.get("stream_id")
         key = (conn.name, lane if isinstance(lane, str) else None)
         index = self._sent.get(key, 0)
         self._sent[key] = index + 1
+        self.rely_on(*dict.fromkeys((*relies_on, *self.implied_reliance(conn, event))))
         await conn.send_json(event, note=note)
         return index
+
+    def implied_reliance(self, conn: Connection, event: Mapping[str, Any]) -> tuple[str, ...]:
+        """What a request relies on by its nature: a continuation of a response that this
+        connection saw end completed or incomplete relies on the connection cache."""
+        previous = event.get("previous_response_id")
+        if not isinstance(previous, str):
+            return ()
+        for seen in conn.events:
+            response = seen.get("response")
+            if (
+                seen.get("type") in _CONTINUABLE_ENDS
+                and isinstance(response, Mapping)
+                and response.get("id") == previous
+            ):
+                # RWS-CACHE-10: a response without output (generate: false) is an entry by
+                # that rule too, so the continuation is direct evidence about it.
+                return CONTINUATION if response.get("output") else (*CONTINUATION, GENERATED)
+        return ()
 
     def resync(self, conn: Connection, lane: str | None = None) -> None:
         """Count the outcomes seen so far on a lane as the requests sent on it.
@@ -188,15 +264,12 @@ class ScenarioContext:
             found = outcomes(conn.events, lane)
             started = len(found) > index
             default = "RWS-ORDER-2" if started else "RWS-CREATE-12"
-            state = (
-                f"run {found[index].response_id} started but has no terminal event"
-                if started
-                else "neither response.created nor a request-scoped error arrived"
-            )
+            sent = {ln: n for (name, ln), n in self._sent.items() if name == conn.name}
+            state = missing_outcome(conn.events, lane, index, sent)
             if isinstance(exc, ConnectionClosedError):
-                state += f"; the connection closed (code {exc.code})"
+                state = f"{state}; then {exc.detail}"
             else:
-                state += f" within {self.config.timeout:g} s"
+                state = f"after {self.config.timeout:g} s, {state}"
             raise CheckFailure(requirement or default, f"{what}: {state}") from exc
         return outcomes(conn.events, lane)[index]
 
@@ -207,10 +280,12 @@ class ScenarioContext:
         *,
         what: str = "the request",
         requirement: str | None = None,
+        relies_on: tuple[str, ...] = (),
     ) -> Outcome:
-        """Send a ``response.create`` and wait for its complete outcome."""
+        """Send a ``response.create`` and wait for its complete outcome (``relies_on``: as
+        :meth:`send_create`)."""
         lane = event.get("stream_id")
-        index = await self.send_create(conn, event, note=what)
+        index = await self.send_create(conn, event, note=what, relies_on=relies_on)
         return await self.outcome(
             conn,
             index,
@@ -226,27 +301,47 @@ class ScenarioContext:
         *,
         what: str = "the setup run",
         incomplete_ok: bool = False,
+        relies_on: tuple[str, ...] = (),
     ) -> Outcome:
         """Run a request the scenario needs to succeed; anything else fails the prerequisite.
 
         ``incomplete_ok``: an ``incomplete`` run serves too (a real model may reach
         ``max_output_tokens``; such a response is cached and stored like a completed one).
+        What follows relies on ``relies_on``, and on the run lifecycle (:data:`RUN_LIFECYCLE`)
+        when the run did not complete.
         """
-        result = await self.request(conn, event, what=what)
+        result = await self.request(conn, event, what=what, relies_on=relies_on)
         ended = ("completed", "incomplete") if incomplete_ok else ("completed",)
         if result.status not in ended or result.response_id is None:
-            detail = result.code or result.status
-            raise PrerequisiteFailed(f"{what} did not complete (got {detail})")
+            # Only a setup run that did not go as relied on makes what follows rely on the
+            # lifecycle: one that completed must not let an unrelated violation block the
+            # scenario's own conclusions.
+            self.rely_on(*RUN_LIFECYCLE)
+            raise PrerequisiteFailed(f"{what} did not complete: got {result.describe()}")
         return result
 
     # --- expectations ------------------------------------------------------------------
 
-    def expect(self, requirement: str, held: bool, message: str) -> bool:
+    def expect(
+        self, requirement: str, held: bool, message: str, *, relies_on: tuple[str, ...] = ()
+    ) -> bool:
         """Record an expectation about ``requirement``; return whether it held.
 
-        ``message`` says what was expected and what was observed (kept only when it broke).
+        ``message`` says what was expected and what was observed (kept only when it broke);
+        ``relies_on``: what this expectation alone relies on, besides the steps before it.
         """
-        self.expectations.append(Expectation(requirement, bool(held), "" if held else message))
+        position = len(self.recorder.records)
+        relied = tuple(
+            dict.fromkeys(
+                (
+                    *self.relied_on(requirement, position),
+                    *(r for r in relies_on if r != requirement),
+                )
+            )
+        )
+        self.expectations.append(
+            Expectation(requirement, bool(held), "" if held else message, position, relied)
+        )
         return bool(held)
 
     def not_applicable(self, requirement: str, reason: str) -> None:

@@ -16,6 +16,7 @@ from functools import cache
 from typing import Any
 
 from conformance import _paths
+from conformance.wording import error_event, lane_name, value_text
 
 __all__ = [
     "TERMINAL_TYPES",
@@ -23,7 +24,9 @@ __all__ = [
     "error_code",
     "error_registry",
     "lane_of",
+    "missing_outcome",
     "outcomes",
+    "strays",
 ]
 
 TERMINAL_TYPES = frozenset({"response.completed", "response.incomplete", "response.failed"})
@@ -133,6 +136,41 @@ class Outcome:
         """The run's events of one type."""
         return [event for event in self.events if event.get("type") == event_type]
 
+    @property
+    def lane(self) -> str | None:
+        """The lane the outcome arrived on (the first event's ``stream_id``)."""
+        return lane_of(self.first)
+
+    def describe(self, *, lane: bool = True) -> str:
+        """What came back, for a message: the error event with its fields as received, or
+        the run with its response id, its lane when named (``lane``), and how it ended.
+
+        ``an `error` event with code `x` and type `y`, without `status```;
+        ``a run of response `resp_1` that ended with `response.failed` (`response.error`
+        code `server_error`)``; ``a run ... that has sent no terminal event (last:
+        `response.output_text.delta`)``.
+        """
+        if self.kind == "error":
+            return error_event(self.first, lane=lane)
+        rid = self.response_id
+        text = f"a run of response {value_text(rid)}" if rid else "a run without a response id"
+        if lane and self.lane is not None:
+            text += f" on {lane_name(self.lane)}"
+        terminal = self.terminal
+        if terminal is None:
+            last = self.events[-1].get("type")
+            return f"{text} that has sent no terminal event (last: `{last}`)"
+        text += f" that ended with `{terminal.get('type')}`"
+        if self.status == "failed":
+            error = self.response.get("error")
+            code = error.get("code") if isinstance(error, Mapping) else None
+            text += (
+                f" (`response.error` code {value_text(code)})"
+                if code is not None
+                else " (without `response.error.code`)"
+            )
+        return text
+
 
 def outcomes(events: Iterable[Mapping[str, Any]], lane: str | None) -> list[Outcome]:
     """Group the events received on one connection into the outcomes of ``lane``, in order.
@@ -167,3 +205,51 @@ def outcomes(events: Iterable[Mapping[str, Any]], lane: str | None) -> list[Outc
         result.append(Outcome("run", tuple(current), False))
         result.extend(pending)
     return result
+
+
+def strays(events: Iterable[Mapping[str, Any]], sent: Mapping[str | None, int]) -> list[Outcome]:
+    """The outcomes on lanes beyond the requests sent there, in arrival order.
+
+    ``sent`` counts the requests sent per lane. An outcome past that count answers no request
+    of its lane: it is the answer to a request of another lane that arrived on the wrong one
+    (a named lane's run without ``stream_id`` lands on the default lane).
+    """
+    listed = list(events)
+    found: list[Outcome] = []
+    for lane in dict.fromkeys(lane_of(event) for event in listed):
+        found.extend(outcomes(listed, lane)[sent.get(lane, 0) :])
+    order = {id(event): position for position, event in enumerate(listed)}
+    return sorted(found, key=lambda outcome: order[id(outcome.first)])
+
+
+def missing_outcome(
+    events: Iterable[Mapping[str, Any]],
+    lane: str | None,
+    index: int,
+    sent: Mapping[str | None, int],
+) -> str:
+    """Why the ``index``-th outcome of ``lane`` is not complete, in terms of what arrived.
+
+    Either its run started and sent no terminal event, or nothing arrived on the lane for it;
+    then an outcome that arrived on another lane without a request there is named, since it
+    is most likely this request's answer on the wrong lane.
+    """
+    listed = list(events)
+    found = outcomes(listed, lane)
+    if len(found) > index:
+        return found[index].describe()
+    text = (
+        f"nothing arrived on {lane_name(lane)} for it (neither `response.created` nor a "
+        "request-scoped `error` event)"
+    )
+    elsewhere = [o for o in strays(listed, sent) if o.lane != lane]
+    if elsewhere:
+        other = elsewhere[0]
+        carries = (
+            "its events carry no `stream_id`"
+            if other.lane is None
+            else f"its events carry `stream_id` {value_text(other.lane)}"
+        )
+        answer = other.describe(lane=False)
+        text += f"; {answer} arrived on {lane_name(other.lane)} instead ({carries})"
+    return text

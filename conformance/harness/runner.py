@@ -21,6 +21,7 @@ from conformance.harness.checking import CheckerFinding, check_transcript, harne
 from conformance.harness.config import SuiteConfig
 from conformance.harness.context import (
     CheckFailure,
+    Expectation,
     PrerequisiteFailed,
     ScenarioContext,
     level_verdict,
@@ -28,29 +29,34 @@ from conformance.harness.context import (
 from conformance.harness.registry import Scenario
 from conformance.harness.wire import ConnectionClosedError, ExpectationTimeout, Recorder
 from conformance.requirements import Requirement, load_requirements
-from conformance.results import CheckResult, RunResult, Verdict
+from conformance.results import (
+    CHECK_SEVERITY,
+    CheckResult,
+    Evidence,
+    RunResult,
+    Verdict,
+    check_verdict,
+    resolve,
+    worst,
+)
+from conformance.wording import not_exercised
 
-__all__ = ["WORST_FIRST", "run_scenario", "run_suite", "select_scenarios", "worst"]
+__all__ = [
+    "WORST_FIRST",
+    "conclude",
+    "merge_verdicts",
+    "run_scenario",
+    "run_suite",
+    "select_scenarios",
+    "worst",
+]
 
-# Verdict precedence when several conclusions about one thing meet.
-WORST_FIRST: tuple[Verdict, ...] = (
-    Verdict.FAILED,
-    Verdict.WARNING,
-    Verdict.INFORMATIONAL,
-    Verdict.PASSED,
-    Verdict.SKIPPED,
+# Verdict precedence when several conclusions about one thing meet (conformance.results).
+WORST_FIRST: tuple[Verdict, ...] = tuple(
+    sorted(CHECK_SEVERITY, key=CHECK_SEVERITY.__getitem__, reverse=True)
 )
 
 Progress = Callable[[CheckResult, int, int], None]
-
-
-def worst(verdicts: Iterable[Verdict]) -> Verdict:
-    """The most severe of ``verdicts`` (PASSED when there are none)."""
-    present = set(verdicts)
-    for verdict in WORST_FIRST:
-        if verdict in present:
-            return verdict
-    return Verdict.PASSED
 
 
 def suite_version() -> str:
@@ -97,30 +103,59 @@ def _level(requirements: Mapping[str, Requirement], requirement_id: str) -> str:
     return found.level if found is not None else "MUST"
 
 
-def merge_verdicts(
+# What a conclusion at a wire position relies on: (requirement, position or None for "the
+# end") -> requirements (ScenarioContext.relied_on).
+Reliance = Callable[[str, int | None], tuple[str, ...]]
+
+
+def _relies_on_nothing(requirement: str, position: int | None) -> tuple[str, ...]:
+    return ()
+
+
+def _expectation(item: Expectation | tuple[str, bool, str]) -> Expectation:
+    return item if isinstance(item, Expectation) else Expectation(*item)
+
+
+def conclude(
     scn: Scenario,
     requirements: Mapping[str, Requirement],
-    expectations: Sequence[tuple[str, bool, str]],
+    expectations: Sequence[Expectation | tuple[str, bool, str]],
     findings: Mapping[str, CheckerFinding],
     prerequisite: str | None,
     not_applicable: Mapping[str, str] | None = None,
-) -> tuple[dict[str, Verdict], list[str]]:
+    *,
+    relied: Reliance = _relies_on_nothing,
+    stopped_by: str | None = None,
+    transcript: Sequence[Mapping[str, Any]] = (),
+) -> tuple[dict[str, Verdict], list[str], tuple[Evidence, ...]]:
     """Combine scenario expectations and checker findings into per-requirement verdicts.
 
-    Returns the verdicts and the messages (one per broken requirement). A requirement the
-    scenario declares that nothing exercised is FAILED: the check could not test it.
+    Returns the verdicts, the messages (one per broken requirement) and the evidence behind
+    every conclusion that is not a pass. A requirement the scenario declares that nothing
+    exercised is FAILED: the check could not test it (evidence that is no violation).
+    ``relied`` says what a conclusion relied on; ``stopped_by``: the requirement whose
+    violation stopped the scenario (what it had not concluded yet relied on it);
+    ``transcript``: the check's records, to say what the server sent instead of what a
+    requirement needed.
     """
     verdicts: dict[str, list[Verdict]] = {}
     messages: list[str] = []
-    for requirement_id, held, message in expectations:
+    evidence: list[Evidence] = []
+    for item in expectations:
+        expectation = _expectation(item)
+        requirement_id = expectation.requirement
         level = _level(requirements, requirement_id)
-        verdict = Verdict.PASSED if held else level_verdict(level)
+        verdict = Verdict.PASSED if expectation.held else level_verdict(level)
         if level == "MAY":
             # Behaviour the spec leaves open is reported as data, never as a pass or fail.
             verdict = Verdict.INFORMATIONAL
         verdicts.setdefault(requirement_id, []).append(verdict)
-        if not held:
-            messages.append(f"{requirement_id} ({verdict.value}): {message}")
+        if not expectation.held:
+            messages.append(f"{requirement_id} ({verdict.value}): {expectation.message}")
+            last = (expectation.position - 1,) if expectation.position else ()
+            evidence.append(
+                Evidence(requirement_id, verdict, expectation.message, last, expectation.relies_on)
+            )
     for requirement_id, finding in findings.items():
         declared = requirement_id in scn.requirements
         if finding.verdict is Verdict.PASSED and not declared:
@@ -128,9 +163,21 @@ def merge_verdicts(
         verdicts.setdefault(requirement_id, []).append(finding.verdict)
         if finding.verdict not in (Verdict.PASSED, Verdict.SKIPPED):
             messages.append(f"{requirement_id} ({finding.verdict.value}): {finding.message}")
+            occurrences = finding.occurrences or ((finding.verdict, finding.message, ()),)
+            for verdict, message, records in occurrences:
+                if verdict is not finding.verdict:
+                    continue
+                at = min(records) if records else None
+                evidence.append(
+                    Evidence(requirement_id, verdict, message, records, relied(requirement_id, at))
+                )
     for requirement_id in not_applicable or {}:
         verdicts.setdefault(requirement_id, []).append(Verdict.SKIPPED)
     result = {requirement_id: worst(found) for requirement_id, found in verdicts.items()}
+
+    def at_the_end(requirement_id: str) -> tuple[str, ...]:
+        return relied(requirement_id, None)
+
     if prerequisite is not None:
         # "Could not test" is a failure, never a skip: every declared requirement the check
         # did not already conclude on fails with the prerequisite's message.
@@ -138,14 +185,45 @@ def merge_verdicts(
         for requirement_id in scn.requirements:
             if result.get(requirement_id) is not Verdict.PASSED:
                 result[requirement_id] = Verdict.FAILED
+                evidence.append(
+                    Evidence(
+                        requirement_id,
+                        Verdict.FAILED,
+                        f"prerequisite not met: {prerequisite}",
+                        relies_on=at_the_end(requirement_id),
+                        violation=False,
+                    )
+                )
     for requirement_id in scn.requirements:
         if requirement_id not in result:
             result[requirement_id] = Verdict.FAILED
-            messages.append(
-                f"{requirement_id} (FAILED): not exercised - the scenario's transcript "
-                "holds nothing this requirement applies to"
+            text = not_exercised(transcript)
+            messages.append(f"{requirement_id} (FAILED): {text}")
+            evidence.append(
+                Evidence(
+                    requirement_id,
+                    Verdict.FAILED,
+                    text,
+                    relies_on=at_the_end(requirement_id),
+                    violation=False,
+                )
             )
-    return result, messages
+    return result, messages, tuple(evidence)
+
+
+def merge_verdicts(
+    scn: Scenario,
+    requirements: Mapping[str, Requirement],
+    expectations: Sequence[Expectation | tuple[str, bool, str]],
+    findings: Mapping[str, CheckerFinding],
+    prerequisite: str | None,
+    not_applicable: Mapping[str, str] | None = None,
+) -> tuple[dict[str, Verdict], list[str]]:
+    """The verdicts and messages of :func:`conclude` (without the evidence)."""
+    verdicts, messages, _evidence = conclude(
+        scn, requirements, expectations, findings, prerequisite, not_applicable
+    )
+    return verdicts, messages
 
 
 async def run_scenario(
@@ -168,7 +246,9 @@ async def run_scenario(
             try:
                 await scn.func(ctx)
             except CheckFailure as failure:
-                ctx.expect(failure.requirement, False, failure.message)
+                ctx.expect(failure.requirement, False, failure.message, relies_on=failure.relies_on)
+                # The scenario stopped here: what it had not concluded relies on it.
+                ctx.rely_on(failure.requirement, *failure.relies_on)
             except PrerequisiteFailed as exc:
                 prerequisite = str(exc)
             except (ExpectationTimeout, ConnectionClosedError) as exc:
@@ -193,11 +273,19 @@ async def run_scenario(
     duration = trio.current_time() - started
     records = tuple(recorder.records)
     findings, exercised = check_transcript(records, config)
-    expectations = [(e.requirement, e.held, e.message) for e in ctx.expectations]
-    verdicts, messages = merge_verdicts(
-        scn, requirements, expectations, findings, prerequisite, ctx.skipped
+    verdicts, messages, evidence = conclude(
+        scn,
+        requirements,
+        ctx.expectations,
+        findings,
+        prerequisite,
+        ctx.skipped,
+        relied=ctx.relied_on,
+        transcript=records,
     )
-    verdict = worst(verdicts.values())
+    # The check's verdict is about its own requirements; what it saw of others is evidence
+    # about those, reported once for the run (conformance.results.violations).
+    verdict = check_verdict(scn.requirements, verdicts)
     details: dict[str, Any] = {"drives": scn.drives, **ctx.details}
     if ctx.skipped:
         details["not_applicable"] = dict(ctx.skipped)
@@ -219,6 +307,7 @@ async def run_scenario(
         wire_log=records,
         requirement_verdicts=verdicts,
         details=details,
+        evidence=evidence,
     )
 
 
@@ -242,14 +331,19 @@ async def run_suite(
             result = await run_scenario(scn, config, registry)
         results[scn.id] = result
         if progress is not None:
-            progress(result, len(results), len(scenarios))
+            # Resolved with what finished so far: a conclusion that relied on a requirement
+            # already seen violated shows as BLOCKED; the returned run resolves over all.
+            shown = resolve(list(results.values()))[-1]
+            progress(shown, len(results), len(scenarios))
 
     async with trio.open_nursery() as nursery:
         for scn in scenarios:
             nursery.start_soon(one, scn)
     target = {**config.describe(), "suite_version": suite_version(), "jobs": jobs}
+    # Root cause first: a conclusion that relied on a requirement the run saw violated is
+    # BLOCKED by it (conformance.results.resolve).
     return RunResult(
-        checks=tuple(results[s.id] for s in scenarios),
+        checks=resolve([results[s.id] for s in scenarios]),
         started_at=started_at,
         duration_s=round(trio.current_time() - start, 3),
         target=target,

@@ -24,6 +24,8 @@ from websockets.frames import Frame, Opcode
 from websockets.protocol import Event, State
 from websockets.trio.client import ClientConnection, connect
 
+from conformance.wording import event_text
+
 __all__ = [
     "Connection",
     "ConnectionClosedError",
@@ -94,12 +96,22 @@ class ExpectationTimeout(Exception):
 
 
 class ConnectionClosedError(Exception):
-    """The connection closed while the suite was waiting for something on it."""
+    """The connection closed while the suite was waiting for something on it.
 
-    def __init__(self, what: str, code: int | None) -> None:
-        super().__init__(f"{what}: the connection closed (code {code})")
+    ``detail`` says who closed it, with which code, and what the server sent last
+    (:meth:`Connection.describe_close`); without it the message gives the code alone.
+    """
+
+    def __init__(self, what: str, code: int | None, detail: str | None = None) -> None:
+        said = detail or (
+            f"the connection closed with code {code}"
+            if code is not None
+            else "the connection closed without a close code"
+        )
+        super().__init__(f"{what}: {said}")
         self.what = what
         self.code = code
+        self.detail = said
 
 
 class Rejected(Exception):
@@ -246,17 +258,61 @@ class Connection:
         # Nothing is recorded (or sent) on a closed connection: a transcript never shows
         # traffic after a close.
         if self.closed.is_set() or self.ws.state is not State.OPEN:
-            raise ConnectionClosedError(f"sending {what}", self.ws.close_code)
+            raise self._closed_error(f"sending {what}")
 
-    async def send_text(self, text: str, note: str | None = None) -> None:
-        """Send one raw text message."""
-        self._check_open("a text message")
+    def _closed_error(self, what: str) -> ConnectionClosedError:
+        return ConnectionClosedError(what, self._close_code(), self.describe_close())
+
+    def _close_code(self) -> int | None:
+        # The code of the server's close frame, as soon as websockets has read it (its own
+        # close_code stays None until the closing handshake is over).
+        received = getattr(getattr(self.ws, "protocol", None), "close_rcvd", None)
+        if received is not None:
+            return int(received.code)
+        return self.close_code if self.close_code is not None else self.ws.close_code
+
+    def describe_close(self) -> str:
+        """How the connection ended, for a message: who closed it, with which close code,
+        and the last message the server sent before (an ``error`` event named with its code,
+        type and status as received)."""
+        if self._closing_by_us:
+            return "the suite had closed the connection"
+        received = getattr(getattr(self.ws, "protocol", None), "close_rcvd", None)
+        code = self._close_code()
+        if received is not None or any(m.kind == "close" for m in self.messages):
+            text = (
+                f"the server closed the connection with code {code}"
+                if code not in (None, 1005)
+                else "the server closed the connection with a close frame without a code"
+            )
+            reason = (
+                received.reason if received is not None else getattr(self.ws, "close_reason", "")
+            )
+            if reason:
+                text += f" (reason {reason!r})"
+        elif code is None and not self.closed.is_set():
+            text = "the connection was closing"
+        else:
+            text = "the connection ended without a close frame"
+        last = next((m for m in reversed(self.messages) if m.kind != "close"), None)
+        if last is None:
+            return text + ", before the server sent any message"
+        return text + ", right after " + event_text(last.event, last.text)
+
+    async def send_text(self, text: str, note: str | None = None, *, what: str = "") -> None:
+        """Send one raw text message (``what`` names it in errors: ``response.create``)."""
+        self._check_open(what or "a text message")
         record = self.recorder.add(self.name, "text", dir="c2s", text=text, note=note)
-        await self._send(text, record)
+        await self._send(text, record, what or "a text message")
 
     async def send_json(self, event: Mapping[str, Any], note: str | None = None) -> None:
         """Send one client event as a JSON text message."""
-        await self.send_text(json.dumps(event, separators=(",", ":")), note=note)
+        etype = event.get("type")
+        await self.send_text(
+            json.dumps(event, separators=(",", ":")),
+            note=note,
+            what=f"a `{etype}` event" if isinstance(etype, str) else "a JSON object",
+        )
 
     async def send_binary(self, data: bytes, note: str | None = None) -> None:
         """Send one binary message."""
@@ -264,16 +320,16 @@ class Connection:
         record = self.recorder.add(
             self.name, "binary", dir="c2s", b64=base64.b64encode(data).decode(), note=note
         )
-        await self._send(data, record)
+        await self._send(data, record, "a binary message")
 
-    async def _send(self, data: str | bytes, record: dict[str, Any]) -> None:
+    async def _send(self, data: str | bytes, record: dict[str, Any], what: str) -> None:
         # Recorded before sending so that a fast reply never precedes its request in the
         # transcript; un-recorded if the connection turned out to be closed (nothing was sent).
         try:
             await self.ws.send(data)
         except ConnectionClosed as exc:
             self.recorder.records.remove(record)
-            raise ConnectionClosedError("sending a message", self.ws.close_code) from exc
+            raise self._closed_error(f"sending {what}") from exc
 
     async def ping(self, within: float, payload: bytes | None = None) -> bool:
         """Send a ping and return whether its pong arrived within ``within`` seconds.
@@ -290,7 +346,7 @@ class Connection:
             pong = await self.ws.ping(data, ack_on_close=True)
         except ConnectionClosed as exc:
             self.recorder.records.remove(record)
-            raise ConnectionClosedError("sending a ping", self.ws.close_code) from exc
+            raise self._closed_error("sending a ping") from exc
         with trio.move_on_after(within):
             await pong.wait()
             return not self.closed.is_set()
@@ -338,7 +394,7 @@ class Connection:
                 if found is not None:
                     return found
                 if self.closed.is_set():
-                    raise ConnectionClosedError(what, self.close_code)
+                    raise self._closed_error(what)
                 await self._changed.wait()
         raise ExpectationTimeout(what, timeout)
 
@@ -359,7 +415,7 @@ class Connection:
                 if condition():
                     return
                 if self.closed.is_set():
-                    raise ConnectionClosedError(what, self.close_code)
+                    raise self._closed_error(what)
                 await self._changed.wait()
         raise ExpectationTimeout(what, timeout)
 

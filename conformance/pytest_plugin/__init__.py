@@ -22,7 +22,8 @@ With ``--rws-server-url`` a session object is registered (:mod:`.suite`) that
   actual and the wire log), FAILED but listed in the expected-failures file -> xfail,
   WARNING and INFORMATIONAL -> pass with a report section and ``user_properties`` (never a
   Python warning: this project's pytest turns warnings into errors, and so may yours),
-  SKIPPED -> skip with the reason; a check named by a stale expected-failures entry fails;
+  SKIPPED -> skip with the reason, BLOCKED (a requirement it relies on was violated) -> skip
+  naming the blocker; a check named by a stale expected-failures entry fails;
 * at the end writes ``report.json``, ``junit.xml`` and ``report.html`` into
   ``--rws-report-dir`` and fails the session when an expected-failures entry is stale or
   every check was skipped (a vacuous run must not read as green).

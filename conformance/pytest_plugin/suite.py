@@ -27,7 +27,7 @@ from conformance.baseline import (
     unmatched_entries,
 )
 from conformance.pytest_plugin._item import SyncItem
-from conformance.results import CheckResult, RunResult, Verdict
+from conformance.results import CheckResult, RunResult, Verdict, resolve
 from conformance.suite_options import (
     ModelUnavailableError,
     OptionError,
@@ -213,6 +213,12 @@ class CheckItem(SyncItem):
             raise StaleExpectedFailureError(stale.message)
         if result.verdict is Verdict.SKIPPED:
             pytest.skip(result.message or "skipped")
+        if result.verdict is Verdict.BLOCKED:
+            # Not judged: the run fails through the blocker (its own check, or the session's
+            # "violated on the way" reason).
+            blockers = sorted({r for by in result.blocked_by.values() for r in by})
+            first = (result.message.splitlines() or [""])[0]
+            pytest.skip(f"BLOCKED by {', '.join(blockers)}: {first}")
         if result.verdict in (Verdict.WARNING, Verdict.INFORMATIONAL):
             # A section, not warnings.warn(): warnings are errors under filterwarnings=error.
             self.add_report_section(
@@ -271,13 +277,17 @@ class RwsSession:
     written: dict[str, Path] = field(default_factory=dict)
 
     def run(self, check_id: str) -> CheckResult:
-        """Run one check and keep its result for the reports."""
+        """Run one check and keep its result for the reports.
+
+        The result is resolved (conformance.results.resolve) with the checks that ran before
+        it: a conclusion that relied on a requirement already seen violated is BLOCKED. The
+        reports resolve again over the whole run.
+        """
         if not self.results:
             self.started_at = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
             self.started = time.monotonic()
-        result = self.source.run_check(check_id)
-        self.results[check_id] = result
-        return result
+        self.results[check_id] = self.source.run_check(check_id)
+        return resolve(list(self.results.values()))[-1]
 
     def _single(self, result: CheckResult) -> tuple[RunResult, tuple[StaleEntry, ...]]:
         one = RunResult(checks=(result,), started_at="", duration_s=0.0, target={})
@@ -301,7 +311,7 @@ class RwsSession:
         """Everything that ran, in run order."""
         duration = time.monotonic() - self.started if self.results else 0.0
         return RunResult(
-            checks=tuple(self.results.values()),
+            checks=resolve(list(self.results.values())),
             started_at=self.started_at or datetime.datetime.now(datetime.UTC).isoformat(),
             duration_s=round(duration, 3),
             target=dict(self.source.target()),

@@ -25,6 +25,7 @@ from conformance.results import CheckResult, RunResult, Verdict
 
 __all__ = [
     "LEVEL_ORDER",
+    "VERDICT_MEANING",
     "VERDICT_ORDER",
     "RequirementSummary",
     "area_of",
@@ -41,18 +42,33 @@ __all__ = [
 # Report columns, strongest level first; MUST NOT counts as MUST and SHOULD NOT as SHOULD
 # because they carry the same verdict weight (FAILED versus WARNING).
 LEVEL_ORDER: tuple[str, ...] = ("MUST", "SHOULD", "MAY", "-")
+# BLOCKED comes last so that the first five keep the order of the summary line consoles and
+# scripts (conformance/bench) already read.
 VERDICT_ORDER: tuple[Verdict, ...] = (
     Verdict.FAILED,
     Verdict.WARNING,
     Verdict.PASSED,
     Verdict.INFORMATIONAL,
     Verdict.SKIPPED,
+    Verdict.BLOCKED,
 )
-# How several verdicts about one requirement combine: the worst wins; a PASSED outranks an
+# What each verdict means, for the legends of the console and report.html.
+VERDICT_MEANING: dict[Verdict, str] = {
+    Verdict.FAILED: "a MUST was violated, or could not be tested (the run fails)",
+    Verdict.BLOCKED: "could not be judged: a requirement it relies on was violated "
+    "(fails the run through that requirement)",
+    Verdict.WARNING: "a SHOULD was not met (does not fail the run)",
+    Verdict.PASSED: "every requirement the check tests held",
+    Verdict.INFORMATIONAL: "behaviour the specification leaves open, reported as data",
+    Verdict.SKIPPED: "not run: a profile is not declared or the model cannot play it",
+}
+# How several verdicts about one requirement combine: the worst wins; a BLOCKED conclusion
+# outranks a pass elsewhere (part of the requirement was not judged), a PASSED outranks an
 # INFORMATIONAL observation, and SKIPPED only stands when nothing else was concluded.
 _SEVERITY: dict[Verdict, int] = {
-    Verdict.FAILED: 4,
-    Verdict.WARNING: 3,
+    Verdict.FAILED: 5,
+    Verdict.WARNING: 4,
+    Verdict.BLOCKED: 3,
     Verdict.PASSED: 2,
     Verdict.INFORMATIONAL: 1,
     Verdict.SKIPPED: 0,
@@ -139,31 +155,42 @@ def ordered_for_people(
 
 @dataclass(frozen=True)
 class RequirementSummary:
-    """What a run concluded about one requirement, across every check that tests it."""
+    """What a run concluded about one requirement, across every check that tests it or saw it
+    violated on the way."""
 
     id: str
     level: str  # the registry level ("MUST NOT"...), "" when the registry does not know it
     verdict: Verdict
     checks: tuple[tuple[str, Verdict], ...]  # (check id, verdict about this requirement)
+    blocked_by: tuple[str, ...] = ()  # when BLOCKED: the violated requirements it relies on
 
 
 def requirement_summaries(
     run: RunResult, registry: Mapping[str, Requirement]
 ) -> list[RequirementSummary]:
-    """One summary per requirement some check tests, in registry order then by ID."""
+    """One summary per requirement some check tests or saw violated, in registry order then
+    by ID."""
     per_requirement: dict[str, list[tuple[str, Verdict]]] = {}
+    blockers: dict[str, set[str]] = {}
     for check in run.checks:
         for requirement in check.requirements:
             # A check that does not conclude per requirement concluded its own verdict.
             verdict = check.requirement_verdicts.get(requirement, check.verdict)
             per_requirement.setdefault(requirement, []).append((check.id, verdict))
+        for requirement, verdict in check.observed().items():
+            # Another requirement's violation seen on the way counts for that requirement.
+            if verdict in (Verdict.FAILED, Verdict.WARNING, Verdict.BLOCKED):
+                per_requirement.setdefault(requirement, []).append((check.id, verdict))
+        for requirement, by in check.blocked_by.items():
+            blockers.setdefault(requirement, set()).update(by)
     order = {rid: index for index, rid in enumerate(registry)}
     summaries = []
     for rid in sorted(per_requirement, key=lambda r: (order.get(r, len(order)), r)):
         seen = per_requirement[rid]
         worst = max((v for _c, v in seen), key=_SEVERITY.__getitem__)
         level = registry[rid].level if rid in registry else ""
-        summaries.append(RequirementSummary(rid, level, worst, tuple(seen)))
+        by = tuple(sorted(blockers.get(rid, ()))) if worst is Verdict.BLOCKED else ()
+        summaries.append(RequirementSummary(rid, level, worst, tuple(seen), by))
     return summaries
 
 

@@ -1,10 +1,14 @@
 """The console side of a run: live progress while checks finish, and a summary at the end.
 
-``Progress`` prints one character per finished check (``.`` PASSED, ``F`` FAILED, ``x``
-expected failure, ``W`` WARNING, ``i`` INFORMATIONAL, ``s`` SKIPPED), wrapping lines with a
-running count, or with ``verbose`` one line per check. ``print_summary`` prints the counts
-per verdict, every failure with its expected-versus-actual message, the baseline's stale and
-unmatched entries, warnings, and why the exit status is what it is.
+``Progress`` prints one character per finished check (``.`` PASSED, ``F`` FAILED, ``B``
+BLOCKED, ``x`` expected failure, ``W`` WARNING, ``i`` INFORMATIONAL, ``s`` SKIPPED; its
+:meth:`Progress.legend` says so), wrapping lines with a running count, or with ``verbose`` one
+line per check. ``print_summary`` prints the counts per verdict, then root cause first: the
+violated requirements, each once with its first evidence, the requirements blocked by them and
+those that could not be tested (:mod:`.lead`); then every FAILED check with what broke its own
+requirements, one line per SKIPPED check with its reason, the untested MUST/SHOULD
+requirements with why, the baseline's stale and unmatched entries, warnings, and why the exit
+status is what it is.
 
 The summary also carries one line of requirement coverage by level ("requirements (server):
 MUST 81/90 tested, SHOULD 7/8, MAY 1/15; 8 excluded, 2 MUST/SHOULD untested"), computed by
@@ -28,6 +32,7 @@ from conformance.baseline import (
     is_unexpected_failure,
 )
 from conformance.reports._common import VERDICT_ORDER, count_verdicts, load_registry_or_empty
+from conformance.reports.lead import lead_lines
 from conformance.requirements import Requirement
 from conformance.results import CheckResult, RunResult, Verdict
 
@@ -39,6 +44,7 @@ PROGRESS_CHARS: dict[Verdict, str] = {
     Verdict.WARNING: "W",
     Verdict.INFORMATIONAL: "i",
     Verdict.SKIPPED: "s",
+    Verdict.BLOCKED: "B",
 }
 _EXPECTED_CHAR = "x"
 
@@ -74,6 +80,26 @@ class Progress:
         one = RunResult(checks=(check,), started_at="", duration_s=0.0, target={})
         adjusted, _stale = apply_expected_failures(one, self.baseline)
         return expected_failure_reason(adjusted.checks[0])
+
+    @staticmethod
+    def legend() -> str:
+        """What the progress marks mean (one line)."""
+        marks = [
+            f"{PROGRESS_CHARS[Verdict.PASSED]} PASSED",
+            f"{PROGRESS_CHARS[Verdict.FAILED]} FAILED",
+        ]
+        marks.append(
+            f"{PROGRESS_CHARS[Verdict.BLOCKED]} BLOCKED (relies on a violated requirement)"
+        )
+        marks.append(f"{_EXPECTED_CHAR} expected failure")
+        marks.extend(
+            f"{PROGRESS_CHARS[v]} {v.value}"
+            for v in (Verdict.WARNING, Verdict.INFORMATIONAL, Verdict.SKIPPED)
+        )
+        return (
+            "progress: " + ", ".join(marks) + "; a mark is final only in the summary (an F "
+            "becomes B when the run later sees the requirement it relied on violated)"
+        )
 
     def _count(self) -> str:
         return f"[{self.done}/{self.total}]" if self.total is not None else f"[{self.done}]"
@@ -152,6 +178,56 @@ def coverage_line(
     return f"requirements ({role}): {', '.join(levels) or 'none'}; {', '.join(tail)}"
 
 
+def _first(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else ""
+
+
+def _own_findings(check: CheckResult) -> str:
+    """What broke the check's own requirements: the prerequisite and each own requirement's
+    evidence (what it saw of other requirements is in the lead, under those)."""
+    lines = [line for line in check.message.splitlines() if line.startswith("prerequisite")]
+    seen: set[str] = set()
+    for e in check.evidence:
+        if e.requirement not in check.requirements:
+            continue
+        if check.requirement_verdicts.get(e.requirement) not in (Verdict.FAILED, Verdict.WARNING):
+            continue
+        if e.requirement in seen or e.message.startswith("prerequisite"):
+            continue  # the first evidence of each requirement; the lead has the rest
+        seen.add(e.requirement)
+        lines.append(f"{e.requirement} ({e.verdict.value}): {e.message}")
+    return "\n".join(lines) if lines or check.evidence else check.message
+
+
+def _write_untested(
+    out: TextIO,
+    run: RunResult,
+    registry: Mapping[str, Requirement],
+    exclusions: Mapping[str, str] | None,
+) -> None:
+    """The MUST/SHOULD requirements no check that ran tested, each with why (the skip
+    reason of the checks that would have tested it)."""
+    from conformance import traceability
+    from conformance.reports.json_report import build_report
+
+    try:
+        chosen = traceability.load_exclusions() if exclusions is None else exclusions
+        matrix = traceability.build_matrix(
+            build_report(run, registry=registry), registry, chosen, role=run_role(run)
+        )
+    except ValueError:
+        return  # the coverage line already said why
+    gaps = matrix.gaps()
+    if not gaps:
+        return
+    reasons = {c.id: _first(c.message) for c in run.checks if c.verdict is Verdict.SKIPPED}
+    out.write(f"\nUntested MUST/SHOULD requirements ({len(gaps)}):\n")
+    for row in gaps:
+        skips = [t.check for t in row.checks if t.check in reasons]
+        why = f"{reasons[skips[0]]} ({', '.join(skips)})" if skips else row.reason
+        out.write(f"  {row.id} ({row.level}): {why}\n")
+
+
 def print_summary(
     run: RunResult,
     stale: Iterable[StaleEntry] = (),
@@ -186,13 +262,24 @@ def print_summary(
         except ValueError as exc:  # an unreadable exclusions file must not hide the verdicts
             out.write(f"  requirements: coverage unavailable ({exc})\n")
 
+    if known or run.checks:
+        out.write("\n" + "\n".join(lead_lines(run, known)) + "\n")
+
     failed = [c for c in run.checks if is_unexpected_failure(c)]
     if failed:
         out.write("\nFAILED:\n")
         for check in failed:
             out.write(f"  {check.id} [{' '.join(check.requirements)}]\n")
-            if check.message:
-                out.write(_indent(check.message) + "\n")
+            own = _own_findings(check)
+            if own:
+                out.write(_indent(own) + "\n")
+    skipped = [c for c in run.checks if c.verdict is Verdict.SKIPPED]
+    if skipped:
+        out.write("\nSKIPPED:\n")
+        for check in skipped:
+            out.write(f"  {check.id}: {_first(check.message) or 'skipped'}\n")
+    if known:
+        _write_untested(out, run, known, exclusions)
     if stale:
         out.write("\nSTALE expected-failures entries (listed, but no longer failing):\n")
         for stale_entry in stale:

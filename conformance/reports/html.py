@@ -1,11 +1,18 @@
 """``report.html``: the run for a person, in one self-contained file.
 
 No scripts, no external stylesheets, fonts or images: the file is mailed around and opened
-from CI artefacts, so it must render anywhere. Collapsing uses ``<details>``. Layout:
-a verdict banner with the exit-status reasons, the verdict counts, a table of what failed,
-then the failures (unexpected, stale baseline entries, expected) and warnings with their
-requirements, expected versus actual and their wire log, then summary tables by area and by
+from CI artefacts, so it must render anywhere; its only outbound links go to the published
+specification (``spec_base_url``, by default the project's site). Collapsing uses
+``<details>``. Layout: a verdict banner with the exit-status reasons, the verdict counts and a
+legend of the verdicts, then root cause first - "N requirements violated", each once with its
+first evidence and the checks that saw it, the requirements blocked by them, those that could
+not be tested - then a table of what failed, the failures (unexpected, stale baseline
+entries, expected) and warnings with their requirements, expected versus actual and their wire
+log (the record where a requirement broke is marked), then summary tables by area and by
 level, the target, every check, and every requirement with its text.
+
+Check anchors are the site's (``#check-cache-continue-store-false``, as docs/checks.md), so a
+link can name a check on either.
 
 Everything that comes from the run (ids, messages, wire text, target values) passes through
 ``html.escape(..., quote=True)``: a server under test controls the wire text, and a report
@@ -14,14 +21,11 @@ must not become a way to run script in a reader's browser.
 
 from __future__ import annotations
 
-import html
 import json
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from conformance._paths import spec_dir
 from conformance.baseline import (
     StaleEntry,
     exit_reasons,
@@ -40,14 +44,28 @@ from conformance.reports._common import (
     stale_check_ids,
     to_jsonable,
 )
+from conformance.reports._html import (
+    DEFAULT_SPEC_BASE_URL,
+    FINDING_SPLIT,
+    WIRE_TEXT_LIMIT,
+    SpecLinks,
+    badge,
+    check_anchor,
+    cut,
+    esc,
+    findings,
+    rendered,
+    req_anchor,
+    req_link,
+    rid,
+    spec_pages,
+    wire_anchor,
+)
+from conformance.reports.html_causes import legend, root_causes
 from conformance.requirements import Requirement
 from conformance.results import CheckResult, RunResult, Verdict
 
-__all__ = ["WIRE_TEXT_LIMIT", "build_html", "write_html"]
-
-# A wire message longer than this is cut in the HTML (report.json keeps it whole), so that a
-# server streaming megabytes cannot make the page unreadable.
-WIRE_TEXT_LIMIT = 4000
+__all__ = ["DEFAULT_SPEC_BASE_URL", "WIRE_TEXT_LIMIT", "build_html", "check_anchor", "write_html"]
 
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,sans-serif;margin:2em auto;max-width:72em;
@@ -78,15 +96,15 @@ pre{white-space:pre-wrap;word-break:break-word;background:#f8f8fa;padding:.5em;m
 font:12.5px/1.5 ui-monospace,Menlo,Consolas,monospace;white-space:pre-wrap;word-break:break-word}
 .finding .exp{color:#0b6b2f}.finding .act{color:#b3261e}
 td.id{white-space:nowrap}tr.c2s td{background:#f4f8ff}tr.s2c td{background:#fff}
+.rid,.cid{white-space:nowrap}.v-BLOCKED{background:#f3d9bd}
+.tile.t-BLOCKED{background:#f3d9bd}
+tr.hit td{background:#fde2e1 !important;border-top:2px solid #d93025;
+border-bottom:2px solid #d93025}
+.mark{color:#b3261e;font-weight:600;white-space:nowrap}
+.legend{font-size:.9em}.legend td{border:none;padding:.1em .5em}
+.cause{border-left:4px solid #d93025;padding:.2em .8em;margin:.8em 0}
+.cause.blocked{border-left-color:#d98a25}
 """
-
-
-def _e(value: object) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def _badge(label: str) -> str:
-    return f'<span class="v v-{_e(label)}">{_e(label)}</span>'
 
 
 def _label(check: CheckResult, stale_ids: Mapping[str, str]) -> str:
@@ -100,64 +118,6 @@ def _label(check: CheckResult, stale_ids: Mapping[str, str]) -> str:
     return check.verdict.value
 
 
-def _anchor(check_id: str) -> str:
-    return "check-" + "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in check_id)
-
-
-def _cut(text: str) -> str:
-    if len(text) <= WIRE_TEXT_LIMIT:
-        return text
-    return f"{text[:WIRE_TEXT_LIMIT]} … ({len(text) - WIRE_TEXT_LIMIT} more characters)"
-
-
-# The anchor `spec render` writes before each requirement statement of a spec page (the same
-# pattern the docs generator reads; importing it from there would be a circular import).
-_SPEC_ANCHOR = re.compile(r'<a id="(rws-[a-z]+-[0-9]+)"></a>')
-
-
-def _spec_pages() -> dict[str, str]:
-    """Requirement ID -> the spec page that states it; empty when the spec cannot be read
-    (a finished run's report must still be written)."""
-    found: dict[str, str] = {}
-    try:
-        for page in sorted(spec_dir().glob("*.md")):
-            for anchor in _SPEC_ANCHOR.findall(page.read_text(encoding="utf-8")):
-                found.setdefault(anchor.upper(), f"spec/{page.name}")
-    except OSError:
-        return {}
-    return found
-
-
-def _req_anchor(requirement_id: str) -> str:
-    return "req-" + requirement_id.lower()
-
-
-def _req_link(requirement_id: str) -> str:
-    return f'<a href="#{_e(_req_anchor(requirement_id))}">{_e(requirement_id)}</a>'
-
-
-# A message joins its findings with "; "; each finding that starts a new statement (an
-# "expected ..." or a requirement's "RWS-..." verdict) goes on a line of its own.
-_FINDING_SPLIT = re.compile(r";\s+(?=expected\b|RWS-[A-Z]+-\d+\b)")
-_ACTUAL = re.compile(r"\s/\s(?=actual\b)")
-
-
-def _findings(message: str) -> str:
-    """The message as one block per finding, with "expected" and "actual" on separate,
-    coloured lines."""
-    blocks = []
-    for line in message.strip().splitlines():
-        for finding in _FINDING_SPLIT.split(line):
-            parts = _ACTUAL.split(finding, maxsplit=1)
-            if len(parts) == 2:
-                expected, actual = (_e(part) for part in parts)
-                body = f'<span class="exp">{expected}</span>\n<span class="act">{actual}</span>'
-            else:
-                body = _e(finding)
-            blocks.append(f'<pre class="finding">{body}</pre>')
-    return "".join(blocks)
-
-
 def _broken(check: CheckResult) -> list[str]:
     """The requirements this check found broken (FAILED first, then WARNING)."""
     failed = [r for r, v in check.requirement_verdicts.items() if v is Verdict.FAILED]
@@ -166,7 +126,7 @@ def _broken(check: CheckResult) -> list[str]:
 
 
 def _requirement_list(
-    check: CheckResult, registry: Mapping[str, Requirement], pages: Mapping[str, str]
+    check: CheckResult, registry: Mapping[str, Requirement], spec: SpecLinks
 ) -> str:
     """Every requirement the check tested or concluded about, broken ones first, each with
     its verdict here, level, text and spec page."""
@@ -175,16 +135,25 @@ def _requirement_list(
         r for r in (*check.requirements, *check.requirement_verdicts) if r not in broken
     ]
     items = []
-    for rid in dict.fromkeys(ids):
-        verdict = check.requirement_verdicts.get(rid)
-        badge = _badge(verdict.value) + " " if verdict is not None else ""
-        known = registry.get(rid)
-        level = f" ({_e(known.level)})" if known else ""
-        text = f" — {_e(known.text)}" if known else ""
-        page = pages.get(rid)
-        where = f' <span class="muted">{_e(page)}#{_e(rid.lower())}</span>' if page else ""
-        css = ' class="broken"' if rid in broken else ""
-        items.append(f"<li{css}>{badge}<strong>{_req_link(rid)}</strong>{level}{text}{where}</li>")
+    for req_id in dict.fromkeys(ids):
+        verdict = check.requirement_verdicts.get(req_id)
+        mark = badge(verdict.value) + " " if verdict is not None else ""
+        known = registry.get(req_id)
+        level = f" ({esc(known.level)})" if known else ""
+        text = f" — {rendered(known.text)}" if known else ""
+        where = f" {spec.link(req_id)}" if known or req_id in spec.pages else ""
+        by = check.blocked_by.get(req_id)
+        blocked = (
+            f' <span class="muted">blocked by {" ".join(req_link(b) for b in by)}</span>'
+            if by
+            else ""
+        )
+        if req_id not in check.requirements and verdict is not None:
+            blocked += ' <span class="muted">(seen on the way; reported under it)</span>'
+        css = ' class="broken"' if req_id in broken else ""
+        items.append(
+            f"<li{css}>{mark}<strong>{req_link(req_id)}</strong>{level}{blocked}{text}{where}</li>"
+        )
     return f'<ul class="reqs">{"".join(items)}</ul>'
 
 
@@ -203,28 +172,48 @@ def _wire_cell(record: Mapping[str, Any]) -> str:
         content = json.dumps(to_jsonable(rest), ensure_ascii=False)
     if record.get("note"):
         content += f"\nnote: {record['note']}"
-    return _e(_cut(content))
+    return esc(cut(content))
+
+
+def _marks(check: CheckResult) -> dict[int, list[str]]:
+    """Wire-log index -> the requirements whose violation (or failure) was seen there."""
+    marks: dict[int, list[str]] = {}
+    for e in check.evidence:
+        if e.verdict not in (Verdict.FAILED, Verdict.WARNING):
+            continue
+        for index in e.records[:1]:  # the first record of a finding is where it broke
+            found = marks.setdefault(index, [])
+            if e.requirement not in found:
+                found.append(e.requirement)
+    return marks
 
 
 def _wire_log(check: CheckResult, *, open_: bool) -> str:
     if not check.wire_log:
         return '<p class="muted">wire log: empty</p>'
     arrows = {"c2s": "→ server", "s2c": "← server"}
+    marks = _marks(check)
     rows = []
-    for record in check.wire_log:
+    for index, record in enumerate(check.wire_log):
         ts = record.get("ts")
         ts_text = f"{ts:.4f}" if isinstance(ts, int | float) else ""
         direction = arrows.get(str(record.get("dir")), "")
         css = str(record.get("dir")) if record.get("dir") in arrows else ""
+        mark = ""
+        if index in marks:
+            css += " hit"
+            mark = f'<br><span class="mark">✗ {" ".join(rid(r) for r in marks[index])}</span>'
         rows.append(
-            f'<tr class="{css}"><td class=n>{_e(ts_text)}</td>'
-            f"<td>{_e(record.get('conn', ''))}</td>"
-            f"<td>{_e(direction)}</td><td>{_e(record.get('kind', ''))}</td>"
+            f'<tr class="{css.strip()}" id="{esc(wire_anchor(check.id, index))}">'
+            f"<td class=n>{esc(ts_text)}{mark}</td>"
+            f"<td>{esc(record.get('conn', ''))}</td>"
+            f"<td>{esc(direction)}</td><td>{esc(record.get('kind', ''))}</td>"
             f"<td><pre>{_wire_cell(record)}</pre></td></tr>"
         )
     attr = " open" if open_ else ""
+    marked = f", {len(marks)} marked ✗ where a requirement broke" if marks else ""
     return (
-        f"<details{attr}><summary>wire log ({len(check.wire_log)} records)</summary>"
+        f"<details{attr}><summary>wire log ({len(check.wire_log)} records{marked})</summary>"
         '<table class="wire"><tr><th>t (s)</th><th>conn</th><th>dir</th><th>kind</th>'
         f"<th>content</th></tr>{''.join(rows)}</table></details>"
     )
@@ -234,26 +223,26 @@ def _card(
     check: CheckResult,
     registry: Mapping[str, Requirement],
     stale_ids: Mapping[str, str],
-    pages: Mapping[str, str],
+    spec: SpecLinks,
 ) -> str:
     label = _label(check, stale_ids)
     parts = [
-        f'<div class="card" id="{_e(_anchor(check.id))}">',
-        f"<h3>{_badge(label)} <code>{_e(check.id)}</code></h3>",
-        f"<p>{_e(check.title)}</p>",
-        f"<p class=muted>level {_e(check_level(check, registry))} · {check.duration_s:.3f} s</p>",
+        f'<div class="card" id="{esc(check_anchor(check.id))}">',
+        f'<h3>{badge(label)} <code class="cid">{esc(check.id)}</code></h3>',
+        f"<p>{esc(check.title)}</p>",
+        f"<p class=muted>level {esc(check_level(check, registry))} · {check.duration_s:.3f} s</p>",
     ]
     reason = expected_failure_reason(check)
     if check.id in stale_ids:
-        parts.append(f"<p><strong>Stale baseline entry:</strong> {_e(stale_ids[check.id])}</p>")
+        parts.append(f"<p><strong>Stale baseline entry:</strong> {esc(stale_ids[check.id])}</p>")
     elif reason is not None:
-        parts.append(f"<p><strong>Expected failure:</strong> {_e(reason)}</p>")
+        parts.append(f"<p><strong>Expected failure:</strong> {esc(reason)}</p>")
     if check.message:
-        parts.append(f"<p><strong>Expected vs actual</strong></p>{_findings(check.message)}")
+        parts.append(f"<p><strong>Expected vs actual</strong></p>{findings(check.message)}")
     if check.requirements or check.requirement_verdicts:
         parts.append("<p><strong>Requirements</strong></p>")
-        parts.append(_requirement_list(check, registry, pages))
-    parts.append(_wire_log(check, open_=label in ("FAILED", "STALE")))
+        parts.append(_requirement_list(check, registry, spec))
+    parts.append(_wire_log(check, open_=label in ("FAILED", "STALE", "BLOCKED")))
     parts.append("</div>")
     return "\n".join(parts)
 
@@ -264,7 +253,7 @@ def _tiles(counts: Mapping[str, int]) -> str:
     for verdict in VERDICT_ORDER:
         n = counts[verdict.value]
         css = f"tile t-{verdict.value}" if n else "tile zero"
-        tiles.append(f'<div class="{css}"><b>{n}</b>{_e(verdict.value)}</div>')
+        tiles.append(f'<div class="{css}"><b>{n}</b>{esc(verdict.value)}</div>')
     if counts["expected_failure"]:
         tiles.append(
             f'<div class="tile"><b>{counts["expected_failure"]}</b>expected failures</div>'
@@ -279,16 +268,16 @@ def _what_failed(attention: Sequence[CheckResult], stale_ids: Mapping[str, str])
         return "<p>Nothing failed and nothing warned.</p>"
     rows = []
     for check in attention:
-        broken = " ".join(_req_link(r) for r in _broken(check)) or "-"
+        broken = " ".join(req_link(r) for r in _broken(check)) or "-"
         first = (
-            _FINDING_SPLIT.split(check.message.strip().splitlines()[0])[0]
+            FINDING_SPLIT.split(check.message.strip().splitlines()[0])[0]
             if (check.message.strip())
             else ""
         )
         rows.append(
-            f"<tr><td>{_badge(_label(check, stale_ids))}</td>"
-            f'<td class="id"><a href="#{_e(_anchor(check.id))}">{_e(check.id)}</a></td>'
-            f"<td>{broken}</td><td>{_e(_cut(first))}</td></tr>"
+            f"<tr><td>{badge(_label(check, stale_ids))}</td>"
+            f'<td class="id"><a href="#{esc(check_anchor(check.id))}">{esc(check.id)}</a></td>'
+            f"<td>{broken}</td><td>{rendered(cut(first))}</td></tr>"
         )
     return (
         "<table><tr><th>verdict</th><th>check</th><th>requirements broken</th>"
@@ -298,16 +287,16 @@ def _what_failed(attention: Sequence[CheckResult], stale_ids: Mapping[str, str])
 
 def _count_table(title: str, groups: Sequence[tuple[str, list[CheckResult]]]) -> str:
     columns = [v.value for v in VERDICT_ORDER]
-    head = "".join(f"<th>{_e(c)}</th>" for c in ["checks", *columns, "expected failures"])
+    head = "".join(f"<th>{esc(c)}</th>" for c in ["checks", *columns, "expected failures"])
     rows = []
     for name, checks in groups:
         counts = count_verdicts(checks)
         cells = "".join(f"<td class=n>{counts[c]}</td>" for c in columns)
         rows.append(
-            f"<tr><th>{_e(name)}</th><td class=n>{len(checks)}</td>{cells}"
+            f"<tr><th>{esc(name)}</th><td class=n>{len(checks)}</td>{cells}"
             f"<td class=n>{counts['expected_failure']}</td></tr>"
         )
-    return f"<table><tr><th>{_e(title)}</th>{head}</tr>{''.join(rows)}</table>"
+    return f"<table><tr><th>{esc(title)}</th>{head}</tr>{''.join(rows)}</table>"
 
 
 def build_html(
@@ -315,8 +304,10 @@ def build_html(
     *,
     stale: Iterable[StaleEntry] = (),
     registry: Mapping[str, Requirement] | None = None,
+    spec_base_url: str = DEFAULT_SPEC_BASE_URL,
 ) -> str:
-    """The HTML report of ``run`` as one string."""
+    """The HTML report of ``run`` as one string; spec references link to
+    ``spec_base_url`` (the published site)."""
     registry = registry if registry is not None else {}
     stale = tuple(stale)
     stale_ids = stale_check_ids(run, stale)
@@ -324,7 +315,7 @@ def build_html(
     reasons = exit_reasons(run, stale)
     counts = count_verdicts(run.checks)
 
-    pages = _spec_pages()
+    spec = SpecLinks(spec_base_url, spec_pages())
     banner_text = "PASS" if status == 0 else "FAIL"
     reason_text = "; ".join(reasons) if reasons else "no unexpected failure, no stale entry"
     target_url = run.target.get("server_url") or run.target.get("url") or ""
@@ -336,29 +327,31 @@ def build_html(
         f"<style>{_CSS}</style></head><body>",
         "<h1>responses-ws conformance report</h1>",
         f'<div class="banner {"ok" if status == 0 else "bad"}">{banner_text} '
-        f'(exit status {status})<div class="reason">{_e(reason_text)}</div></div>',
+        f'(exit status {status})<div class="reason">{esc(reason_text)}</div></div>',
         _tiles(counts),
         f"<p class=muted>{len(run.checks)} checks"
-        + (f" against {_e(target_url)}" if target_url else "")
-        + f", started {_e(run.started_at)}, took {run.duration_s:.2f} s; "
-        + ", ".join(f"{counts[v.value]} {_e(v.value)}" for v in VERDICT_ORDER)
+        + (f" against {esc(target_url)}" if target_url else "")
+        + f", started {esc(run.started_at)}, took {run.duration_s:.2f} s; "
+        + ", ".join(f"{counts[v.value]} {esc(v.value)}" for v in VERDICT_ORDER)
         + f", of which {counts['expected_failure']} expected failures.</p>",
+        legend(),
+        root_causes(run, registry, spec),
     ]
 
     ordered = ordered_for_people(run.checks, stale_ids)
     attention = [
         c for c in ordered if c.verdict in (Verdict.FAILED, Verdict.WARNING) or c.id in stale_ids
     ]
-    out.append(f"<h2>What failed ({len(attention)})</h2>")
+    out.append(f"<h2>What failed ({len(attention)} checks)</h2>")
     out.append(_what_failed(attention, stale_ids))
     out.append(f"<h2>Failures and warnings ({len(attention)})</h2>")
     if stale:
         out.append("<ul>")
-        out.extend(f"<li>{_e(entry.message)}</li>" for entry in stale)
+        out.extend(f"<li>{esc(entry.message)}</li>" for entry in stale)
         out.append("</ul>")
     if not attention:
         out.append("<p>None.</p>")
-    out.extend(_card(c, registry, stale_ids, pages) for c in attention)
+    out.extend(_card(c, registry, stale_ids, spec) for c in attention)
 
     by_area: dict[str, list[CheckResult]] = {}
     by_level: dict[str, list[CheckResult]] = {level: [] for level in LEVEL_ORDER}
@@ -372,7 +365,7 @@ def build_html(
     out.append("<h2>Target</h2><table>")
     for key, value in to_jsonable(dict(run.target)).items():
         text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-        out.append(f"<tr><th>{_e(key)}</th><td>{_e(text)}</td></tr>")
+        out.append(f"<tr><th>{esc(key)}</th><td>{esc(text)}</td></tr>")
     out.append("</table>")
 
     out.append(f"<h2>All checks ({len(run.checks)})</h2>")
@@ -382,16 +375,16 @@ def build_html(
     )
     for check in run.checks:
         out.append(
-            f'<tr><td><a href="#{_e(_anchor(check.id))}">{_e(check.id)}</a></td>'
-            f"<td>{_badge(_label(check, stale_ids))}</td>"
-            f"<td>{_e(check_level(check, registry))}</td>"
-            f"<td>{' '.join(_req_link(r) for r in check.requirements)}</td>"
-            f"<td class=n>{check.duration_s:.3f}</td><td>{_e(check.title)}</td></tr>"
+            f'<tr><td><a href="#{esc(check_anchor(check.id))}">{esc(check.id)}</a></td>'
+            f"<td>{badge(_label(check, stale_ids))}</td>"
+            f"<td>{esc(check_level(check, registry))}</td>"
+            f"<td>{' '.join(req_link(r) for r in check.requirements)}</td>"
+            f"<td class=n>{check.duration_s:.3f}</td><td>{esc(check.title)}</td></tr>"
         )
     out.append("</table>")
     # The other checks get their cards (and wire logs) too, collapsed, below the table.
     shown = {c.id for c in attention}
-    out.extend(_card(c, registry, stale_ids, pages) for c in run.checks if c.id not in shown)
+    out.extend(_card(c, registry, stale_ids, spec) for c in run.checks if c.id not in shown)
 
     out.append("<h2>Requirements</h2>")
     out.append(
@@ -400,17 +393,21 @@ def build_html(
     )
     for summary in requirement_summaries(run, registry):
         checks = ", ".join(
-            f'<a href="#{_e(_anchor(c))}">{_e(c)}</a> {_e(v.value)}' for c, v in summary.checks
+            f'<a href="#{esc(check_anchor(c))}">{esc(c)}</a> {esc(v.value)}'
+            for c, v in summary.checks
         )
-        text = registry[summary.id].text if summary.id in registry else ""
-        page = pages.get(summary.id)
-        where = (
-            f'<br><span class="muted">{_e(page)}#{_e(summary.id.lower())}</span>' if page else ""
+        text = rendered(registry[summary.id].text) if summary.id in registry else ""
+        where = f"<br>{spec.link(summary.id)}" if summary.id in registry else ""
+        by = (
+            '<br><span class="muted">blocked by '
+            f"{' '.join(req_link(b) for b in summary.blocked_by)}</span>"
+            if summary.blocked_by
+            else ""
         )
         out.append(
-            f'<tr id="{_e(_req_anchor(summary.id))}"><td><strong>{_e(summary.id)}</strong></td>'
-            f"<td>{_e(summary.level or '-')}</td><td>{_badge(summary.verdict.value)}</td>"
-            f"<td>{_e(text)}{where}</td><td>{checks}</td></tr>"
+            f'<tr id="{esc(req_anchor(summary.id))}"><td><strong>{rid(summary.id)}</strong></td>'
+            f"<td>{esc(summary.level or '-')}</td><td>{badge(summary.verdict.value)}{by}</td>"
+            f"<td>{text}{where}</td><td>{checks}</td></tr>"
         )
     out.append("</table></body></html>\n")
     return "\n".join(out)
@@ -422,8 +419,12 @@ def write_html(
     *,
     stale: Iterable[StaleEntry] = (),
     registry: Mapping[str, Requirement] | None = None,
+    spec_base_url: str = DEFAULT_SPEC_BASE_URL,
 ) -> Path:
     """Write ``report.html`` to ``path`` and return the path."""
     path = Path(path)
-    path.write_text(build_html(run, stale=stale, registry=registry), encoding="utf-8")
+    path.write_text(
+        build_html(run, stale=stale, registry=registry, spec_base_url=spec_base_url),
+        encoding="utf-8",
+    )
     return path

@@ -23,12 +23,21 @@ from conformance.reports._common import (
     to_jsonable,
 )
 from conformance.requirements import Requirement
-from conformance.results import CheckResult, RunResult
+from conformance.results import CheckResult, RunResult, blocked, untestable, violations
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "SCHEMA_PATH", "build_report", "write_json_report"]
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "SCHEMA_PATH",
+    "build_report",
+    "root_causes",
+    "write_json_report",
+]
 
 FORMAT = "responses-ws-conformance-report"
-FORMAT_VERSION = 1
+# 2: BLOCKED verdicts, per-check evidence and blocked_by, and the run's root causes
+# (violations, blocked, untestable) ahead of the checks.
+FORMAT_VERSION = 2
 SCHEMA_PATH = Path(__file__).with_name("report.schema.json")
 
 
@@ -47,6 +56,18 @@ def _check_entry(
         "duration_s": check.duration_s,
         "message": check.message,
         "requirement_verdicts": {r: v.value for r, v in check.requirement_verdicts.items()},
+        "blocked_by": {r: list(by) for r, by in check.blocked_by.items()},
+        "evidence": [
+            {
+                "requirement": e.requirement,
+                "verdict": e.verdict.value,
+                "message": e.message,
+                "records": list(e.records),
+                "relies_on": list(e.relies_on),
+                "violation": e.violation,
+            }
+            for e in check.evidence
+        ],
         "details": to_jsonable(dict(check.details)),
         "wire_log": [_abbreviated(record) for record in to_jsonable(list(check.wire_log))],
     }
@@ -76,6 +97,38 @@ def _abbreviated(record: Any) -> Any:
     }
 
 
+def root_causes(run: RunResult, registry: Mapping[str, Requirement]) -> dict[str, Any]:
+    """What the run found, root cause first: each violated requirement once with its first
+    evidence, then the requirements blocked by them, then those that could not be tested."""
+    return {
+        "violations": [
+            {
+                "requirement": v.requirement,
+                "level": registry[v.requirement].level if v.requirement in registry else "",
+                "verdict": v.verdict.value,
+                "check": v.check,
+                "message": v.message,
+                "records": list(v.records),
+                "seen_in": list(v.seen_in),
+                "own_in": list(v.own_in),
+            }
+            for v in violations(run.checks)
+        ],
+        "blocked": [
+            {
+                "requirement": b.requirement,
+                "blocked_by": list(b.blocked_by),
+                "checks": list(b.checks),
+            }
+            for b in blocked(run.checks)
+        ],
+        "untestable": [
+            {"requirement": rid, "checks": [{"check": c, "why": why} for c, why in found]}
+            for rid, found in untestable(run.checks).items()
+        ],
+    }
+
+
 def build_report(
     run: RunResult,
     *,
@@ -100,6 +153,7 @@ def build_report(
             "exit_status": exit_status(run, stale),
             "exit_reasons": exit_reasons(run, stale),
         },
+        **root_causes(run, registry),
         "checks": [_check_entry(c, registry, stale_ids) for c in run.checks],
         "requirements": [
             {
@@ -107,6 +161,7 @@ def build_report(
                 "level": s.level,
                 "verdict": s.verdict.value,
                 "checks": [{"check": c, "verdict": v.value} for c, v in s.checks],
+                "blocked_by": list(s.blocked_by),
             }
             for s in requirement_summaries(run, registry)
         ],

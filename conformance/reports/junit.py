@@ -10,7 +10,12 @@ status is non-zero:
 * a check named by a stale expected-failures entry -> ``<failure type="stale-expected-failure">``;
 * WARNING -> passes, with a ``<system-out>`` note and a ``verdict`` property;
 * SKIPPED -> ``<skipped>`` with the reason;
+* BLOCKED -> ``<skipped type="blocked">`` naming the violated requirement it relies on (that
+  requirement fails the run, through its own check or the run's violations);
 * INFORMATIONAL -> passes, with the observation as a property.
+
+The ``<system-out>`` of ``<testsuites>`` leads with "N requirements violated", each once with
+its first evidence, then the blocked requirements (:mod:`.lead`), as the console does.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from conformance.reports._common import (
     stale_check_ids,
     to_jsonable,
 )
+from conformance.reports.lead import lead_lines
 from conformance.requirements import Requirement
 from conformance.results import CheckResult, RunResult, Verdict
 
@@ -100,6 +106,16 @@ def _testcase(
         out.append(_wire_log_text(check))
     elif check.verdict is Verdict.SKIPPED:
         ET.SubElement(case, "skipped", message=_xml_text(check.message or "skipped"))
+    elif check.verdict is Verdict.BLOCKED:
+        blockers = sorted({r for by in check.blocked_by.values() for r in by})
+        skipped = ET.SubElement(
+            case,
+            "skipped",
+            message=_xml_text(f"BLOCKED by {', '.join(blockers)} (violated in this run)"),
+            type="blocked",
+        )
+        skipped.text = _xml_text(check.message)
+        out.append(_wire_log_text(check))
     elif check.verdict is Verdict.WARNING:
         out.append(f"WARNING (a SHOULD is not met; not a failure): {check.message}")
     elif check.verdict is Verdict.INFORMATIONAL:
@@ -129,7 +145,7 @@ def build_junit(
         return sum(
             1
             for c in checks
-            if c.verdict is Verdict.SKIPPED
+            if c.verdict in (Verdict.SKIPPED, Verdict.BLOCKED)
             or (expected_failure_reason(c) is not None and c.id not in stale_ids)
         )
 
@@ -143,6 +159,7 @@ def build_junit(
         time=f"{run.duration_s:.3f}",
         timestamp=run.started_at,
     )
+    ET.SubElement(root, "system-out").text = _xml_text("\n".join(lead_lines(run, registry)))
     for area, checks in by_area.items():
         suite = ET.SubElement(
             root,

@@ -7,6 +7,7 @@ import hashlib
 import html
 import io
 import json
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from html.parser import HTMLParser
@@ -207,6 +208,7 @@ class TestJsonReport:
             "PASSED": 2,
             "INFORMATIONAL": 1,
             "SKIPPED": 1,
+            "BLOCKED": 0,
             "expected_failure": 1,
         }
         assert report["summary"]["exit_status"] == 1
@@ -371,14 +373,20 @@ class TestHtml:
     """report.html."""
 
     def test_page_is_self_contained(self) -> None:
-        """No script, no external stylesheet, image or font."""
+        """No script, no external stylesheet, image or font; the only outbound links go to
+        the published specification."""
         run, stale = applied()
-        page = parse(build_html(run, stale=stale, registry=REGISTRY))
+        page = parse(
+            build_html(run, stale=stale, registry=REGISTRY, spec_base_url="https://spec.test/")
+        )
         assert "script" not in page.tags
         assert "img" not in page.tags
         assert "link" not in page.tags
+        assert not [v for k, v in page.attrs if k == "src"]
         assert not [
-            v for k, v in page.attrs if k in ("src", "href") and v and not v.startswith("#")
+            v
+            for k, v in page.attrs
+            if k == "href" and v and not v.startswith(("#", "https://spec.test/"))
         ]
 
     def test_failures_come_first_then_stale_then_expected_then_warnings(self) -> None:
@@ -387,7 +395,7 @@ class TestHtml:
         page = build_html(run, stale=stale, registry=REGISTRY)
         section = page[page.index("Failures and warnings") : page.index("All checks")]
         order = [
-            section.index(f"<code>{cid}</code>")
+            section.index(f'<code class="cid">{cid}</code>')
             for cid in ("cache.miss", "cache.fixed", "cache.evict", "handshake.plain-get")
         ]
         assert order == sorted(order)
@@ -406,8 +414,9 @@ class TestHtml:
         """Each check has a <details> wire log; a failure's is open."""
         run, stale = applied()
         page = build_html(run, stale=stale, registry=REGISTRY)
-        assert page.count("<details") == len(run.checks)
-        miss = page[page.index('id="check-cache.miss"') :]
+        # One per check, plus the verdict legend.
+        assert page.count("<details") == len(run.checks) + 1
+        miss = page[page.index('id="check-cache-miss"') :]
         assert miss.index("<details open>") < miss.index("</div>")
 
     def test_wire_text_and_messages_are_escaped(self) -> None:
@@ -439,21 +448,25 @@ class TestHtml:
         run, stale = applied()
         page = build_html(run, stale=stale, registry=REGISTRY)
         table = page[page.index("What failed") : page.index("Failures and warnings")]
-        assert '<a href="#check-cache.miss">cache.miss</a>' in table
-        assert '<a href="#req-rws-cache-4">RWS-CACHE-4</a>' in table
+        assert '<a href="#check-cache-miss">cache.miss</a>' in table
+        assert '<a href="#req-rws-cache-4"><span class="rid">RWS-CACHE-4</span></a>' in table
         assert "expected: previous_response_not_found" in table
-        assert '<a href="#check-cache.hit">' not in table
+        assert '<a href="#check-cache-hit">' not in table
 
     def test_card_shows_the_broken_requirement_text_and_spec_page(self) -> None:
         """A failure's card states the requirement it broke, word for word, with its page."""
         run, stale = applied()
         page = build_html(run, stale=stale, registry=load_requirements())
-        card = page[page.index('id="check-cache.miss"') :]
+        card = page[page.index('id="check-cache-miss"') :]
         card = card[: card.index("</details>")]
         text = load_requirements()["RWS-CACHE-4"].text
         assert 'class="broken"' in card
-        assert html.escape(text, quote=True) in card
-        assert "spec/cache.md#rws-cache-4" in card
+        # Rendered as the spec shows it: no raw backticks, the words kept.
+        shown = html.unescape(re.sub(r"<[^>]+>", "", card))
+        assert "`" not in shown
+        assert text.replace("`", "") in shown
+        assert "<code>" in card
+        assert 'href="https://responses-ws.org/spec/cache/#rws-cache-4"' in card
 
     def test_findings_put_expected_and_actual_on_separate_lines(self) -> None:
         """Each finding of a message is a block of its own; expected and actual are split."""
