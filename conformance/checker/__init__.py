@@ -6,8 +6,10 @@
 
 Modules: ``rules`` (load and compile the rule tables), ``ordering`` and ``deltas`` (execute
 them on one run), ``cache`` (the connection-cache model and predictions), ``run`` (one run's
-per-event checks), ``connection`` (lanes, request outcomes, errors), ``model`` (what the
-checker recomputes of the conformance model), ``findings`` (findings and the report).
+per-event checks), ``connection`` (one connection, assembled from ``lanes`` - its state and
+which request an answer belongs to -, ``limits``, ``outcomes``, ``client_messages``, ``runs``,
+``steering``, ``error_events`` and ``closing``), ``model`` (what the checker recomputes of the
+conformance model), ``findings`` (findings and the report).
 """
 
 from __future__ import annotations

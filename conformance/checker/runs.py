@@ -1,0 +1,207 @@
+"""The runs of one connection: which request a run answers, and how the run ended.
+
+Server events other than errors and steering replies are routed to a lane by ``stream_id``:
+``response.created`` starts the outcome of the lane's oldest waiting request (RWS-CREATE-12),
+any other event belongs to the lane's running run, whose per-event checks live in
+:mod:`conformance.checker.run`. Events outside any run are reported once per lane. At the
+run's terminal event its end is judged and the cache model is told.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conformance.checker.cache import ResponseFacts
+from conformance.checker.ordering import short
+from conformance.checker.outcomes import Outcomes
+from conformance.checker.run import Run
+from conformance.wording import lane_name
+
+__all__ = ["Runs"]
+
+
+class Runs(Outcomes):
+    """Tracks the runs of each lane, from ``response.created`` to the terminal event."""
+
+    def _run_event(self, event: dict[str, Any], etype: str, index: int, ts: float | None) -> None:
+        wire = self._wire(event)
+        if etype == "response.created":
+            self._created(event, wire, index, ts)
+            return
+        run = self.wire_runs.get(wire)
+        if run is None:
+            # An event with the wrong stream_id (no run ever ran on its lane): when exactly
+            # one run is running, it is that run's (which then reports it, RWS-EVENT-4/5).
+            running = {id(r): r for r in self.wire_runs.values() if not r.ended}
+            if len(running) == 1:
+                run = next(iter(running.values()))
+        if run is None or run.ended:
+            # One finding per lane for a stream of events outside any run, until the next
+            # response.created on the lane.
+            lane = self.lanes.get(wire)
+            if wire in self.stray:
+                self.recorder.exercise(self.stray[wire])
+                return
+            if run is not None:
+                self.stray[wire] = ("RWS-ORDER-2",)
+                self._fail(
+                    ("RWS-ORDER-2",),
+                    f"expected no event on {lane_name(wire)} after the run's terminal "
+                    f"event / actual {etype}",
+                    run.first,
+                    index,
+                )
+            elif lane is not None and lane.pending:
+                self.stray[wire] = ("RWS-ORDER-1",)
+                self._fail(
+                    ("RWS-ORDER-1",),
+                    f"expected response.created as the first event of the run on "
+                    f"{lane_name(wire)} / actual {etype}",
+                    lane.pending[0].index,
+                    index,
+                )
+            else:
+                self.stray[wire] = ("RWS-CREATE-12",)
+                self._fail(
+                    ("RWS-CREATE-12",),
+                    f"expected no event on {lane_name(wire)} (no run and no waiting "
+                    f"response.create) / actual {etype}",
+                    index,
+                )
+            return
+        if self.detached:
+            self._check_detached(run, etype, index)
+        run.feed(event, etype, index)
+        if run.ended:
+            self._run_ended(run, index)
+
+    def _check_detached(self, run: Run, etype: str, index: int) -> None:
+        """The run's next event after a steering reply numbered 0 (see _steer_event)."""
+        reply = self.detached.pop(run, None)
+        if reply is None or etype in self.rules.deltas.terminal:
+            return
+        # RWS-SEQ-5: the target went on after the reply, so it was running when the reply was
+        # sent, and the reply had to take the next number of its sequence.
+        self.recorder.report(
+            ("RWS-SEQ-5",),
+            f"expected sequence_number > {run.last_seq} on the steering reply (its target was "
+            f"still running: {etype} followed) / actual 0",
+            self.conn,
+            (run.first, reply, index),
+        )
+
+    def _created(
+        self, event: dict[str, Any], wire: str | None, index: int, ts: float | None
+    ) -> None:
+        self.stray.pop(wire, None)
+        if self.closing is not None:
+            self._fail(
+                self.closing.requirements,
+                f"expected no new run after error {self.closing.code} / actual response.created",
+                index,
+            )
+        request = self._take_request(wire)
+        self.recorder.exercise1("RWS-CREATE-12")
+        if request is None:
+            self._fail(
+                ("RWS-CREATE-12",),
+                f"expected a run only as the answer to a response.create on "
+                f"{lane_name(wire)} / actual response.created with no request waiting"
+                f"{self._waiting_elsewhere(wire)}",
+                index,
+            )
+            return
+        self._started_after_limit(request, index, ts)
+        lane = self._lane(request.lane)
+        # RWS-LANE-1: runs of one lane do not overlap.
+        self.recorder.exercise1("RWS-LANE-1")
+        previous = lane.active
+        if previous is not None and not previous.ended:
+            self._fail(
+                ("RWS-LANE-1",),
+                f"expected the run on {lane_name(request.lane)} to end before the next "
+                f"starts / actual response.created while the run of record "
+                f"{previous.first} is still running",
+                previous.first,
+                index,
+            )
+        self._judge_outcome(request, None, index)
+        run = Run(self.rules, self.recorder, self.conn, request, wire, index)
+        lane.active = run
+        self.wire_runs[wire] = run
+        response = event.get("response")
+        rid = response.get("id") if isinstance(response, dict) else None
+        if isinstance(rid, str):
+            knowledge = self.checker.knowledge
+            # RWS-EVENT-7: a response id is never used for a second response.
+            self.recorder.exercise1("RWS-EVENT-7")
+            if rid in knowledge.responses:
+                self._fail(
+                    ("RWS-EVENT-7",),
+                    f"expected a new response id / actual {short(rid)} used before",
+                    index,
+                )
+            run.response_id = rid
+            run.facts = ResponseFacts(
+                id=rid,
+                conn=self.conn,
+                principal=self.principal,
+                store=request.store,
+                lane=request.lane,
+                context=self._context(request),
+            )
+            knowledge.responses[rid] = run.facts
+        run.feed(event, "response.created", index)
+
+    def _run_ended(self, run: Run, index: int) -> None:
+        terminal = run.terminal or {}
+        etype = str(terminal.get("type"))
+        # The terminal event's type names how the run ended: response.<status>.
+        status = etype.removeprefix("response.")
+        request = run.request
+        ordering = self.rules.ordering
+        # RWS-ORDER-11: a run with an incomplete item ends response.incomplete.
+        condition = ordering.incomplete_item
+        if run.incomplete_item is not None:
+            self.recorder.exercise(condition.requirements)
+            if etype != condition.run_ends:
+                run.fail(
+                    condition.requirements,
+                    f"expected {condition.run_ends} after the incomplete item "
+                    f"{run.incomplete_item} / actual {etype}",
+                )
+        # RWS-CREATE-6: generate: false completes with no output.
+        if not request.generate:
+            gen = ordering.generate_false
+            self.recorder.exercise(gen.requirements)
+            if etype != gen.run_ends:
+                run.fail(
+                    gen.requirements,
+                    f"expected {gen.run_ends} for generate: false / actual {etype}",
+                )
+            if run.items_added:
+                run.fail(
+                    gen.requirements,
+                    f"expected no output items for generate: false / actual {run.items_added}",
+                )
+            for assertion in gen.asserts:
+                ok, actual = assertion.holds(terminal)
+                if not ok:
+                    run.fail(
+                        assertion.requirements,
+                        f"expected {assertion.expected_text()} for generate: false / actual "
+                        f"{short(actual)}",
+                    )
+        if run.facts is not None:
+            run.facts.status = status
+            run.facts.output = [run.items[k] for k in sorted(run.items)]
+        self._model_checks(run, terminal, etype)
+        self.cache.apply(
+            self.rules.cache,
+            self.checker.knowledge,
+            "run_ended",
+            request.lane,
+            request.body,
+            run.response_id,
+            status,
+        )
