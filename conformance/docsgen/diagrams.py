@@ -18,7 +18,19 @@ from typing import Any
 
 from conformance.docsgen._markdown import banner, breakable_code, code, relative_link, table
 
-__all__ = ["CACHE_PAGE", "DELTAS_PAGE", "ORDERING_PAGE", "diagram_pages"]
+__all__ = [
+    "CACHE_PAGE",
+    "DELTAS_PAGE",
+    "DIAGRAM_INIT",
+    "GROUP_ID",
+    "ORDERING_PAGE",
+    "diagram_pages",
+]
+
+#: Mermaid's init directive for the state machines: scaled down to the column when wider.
+#: Since the states that share their exits are drawn as one group, the widest machine
+#: (response) is within a sixth of the column, so its labels stay readable when scaled.
+DIAGRAM_INIT = '%%{init: {"state": {"useMaxWidth": true}}}%%'
 
 ORDERING_PAGE = "diagrams/ordering.md"
 CACHE_PAGE = "diagrams/cache.md"
@@ -54,27 +66,105 @@ def _label(transition: Mapping[str, Any]) -> str:
     return ", ".join(_short(str(e)) for e in events)
 
 
+def _compact(labels: Sequence[str]) -> str:
+    """An arrow's label, short enough to draw: event names that share their first segment
+    (``audio.delta``, ``audio.transcript.done``) become one family (``audio events``). The table
+    below each diagram lists every event of every transition."""
+    names = [n.strip() for label in labels for n in label.split(",")]
+    families: dict[str, int] = {}
+    for name in names:
+        if "." in name:
+            families[name.split(".", 1)[0]] = families.get(name.split(".", 1)[0], 0) + 1
+    out: list[str] = []
+    for name in names:
+        family = name.split(".", 1)[0]
+        # "events", not "family.*": Mermaid reads two asterisks on a label as emphasis
+        shown = f"{family} events" if "." in name and families[family] > 1 else name
+        if shown not in out:
+            out.append(shown)
+    return ", ".join(out)
+
+
+#: The composite state that stands for a group of states sharing their exits.
+GROUP_ID = "s_group"
+
+
+def _shared_exits(edges: Mapping[tuple[str, str], str], final: Sequence[str]) -> tuple[str, ...]:
+    """The largest set of three or more states that leave to two or more other states the
+    same ways (``response``: created, queued, in_progress and body all end on completed,
+    incomplete or failed, and all go erroring on error). Drawn as one composite state with
+    one arrow per exit, instead of one arrow per state and exit, each crossing the others."""
+    by_exit: dict[tuple[str, str], set[str]] = {}
+    for (source, target), label in edges.items():
+        if source != target:
+            by_exit.setdefault((target, label), set()).add(source)
+    counts: dict[frozenset[str], int] = {}
+    for sources in by_exit.values():
+        if len(sources) >= 3:
+            counts[frozenset(sources)] = counts.get(frozenset(sources), 0) + 1
+    shared = [g for g, n in counts.items() if n >= 2 and not g & set(final)]
+    if not shared:
+        return ()
+    best = max(shared, key=lambda g: (counts[g], len(g)))
+    return tuple(sorted(best))
+
+
 def _machine_diagram(machine: Mapping[str, Any]) -> str:
     states: list[str] = [str(machine["initial"])]
     for t in machine.get("transitions", []):
         for s in [*t.get("from", []), t.get("to")]:
             if s and s not in states:
                 states.append(str(s))
-    # Top to bottom: the content column is narrow, and a left-to-right drawing of a long
-    # machine would be scaled down until its labels are unreadable.
-    lines = ["```mermaid", "stateDiagram-v2"]
-    lines.extend(f'    state "{s}" as {_state_id(s)}' for s in states)
-    lines.append(f"    [*] --> {_state_id(str(machine['initial']))}")
     # One arrow per pair of states, labelled with every way of taking it.
-    edges: dict[tuple[str, str], list[str]] = {}
+    ways: dict[tuple[str, str], list[str]] = {}
     for t in machine.get("transitions", []):
         for source in t.get("from", []):
             target = t.get("to") or source  # no "to": the state does not change
-            labels = edges.setdefault((source, target), [])
+            labels = ways.setdefault((source, target), [])
             if _label(t) not in labels:
                 labels.append(_label(t))
-    for (source, target), labels in edges.items():
-        lines.append(f"    {_state_id(source)} --> {_state_id(target)}: {', '.join(labels)}")
+    edges = {pair: _compact(labels) for pair, labels in ways.items()}
+    shared = _shared_exits(edges, [str(f) for f in machine.get("final", [])])
+    group = tuple(s for s in states if s in shared)
+    # Top to bottom: the content column is narrow, and a left-to-right drawing of a long
+    # machine would be scaled down until its labels are unreadable.
+    lines = ["```mermaid", DIAGRAM_INIT, "stateDiagram-v2"]
+    lines.extend(f'    state "{s}" as {_state_id(s)}' for s in states if s not in group)
+    if group:
+        # What every grouped state accepts without changing goes in the group's title, not
+        # in a loop on each state (response: steering replies, at any point of a run).
+        loops = [edges.get((g, g), "").split(", ") for g in group]
+        kept = [part for part in loops[0] if part and all(part in other for other in loops)]
+        for g in group:
+            rest = [p for p in edges.get((g, g), "").split(", ") if p and p not in kept]
+            if (g, g) in edges:
+                if rest:
+                    edges[(g, g)] = ", ".join(rest)
+                else:
+                    del edges[(g, g)]
+        title = f"any of {', '.join(group)}" + (
+            f" ({', '.join(kept)} keep the state)" if kept else ""
+        )
+        lines.append(f'    state "{title}" as {GROUP_ID} {{')
+        lines.extend(f'        state "{s}" as {_state_id(s)}' for s in states if s in group)
+        # the arrows between the grouped states are drawn inside the group
+        lines.extend(
+            f"        {_state_id(a)} --> {_state_id(b)}: {label}"
+            for (a, b), label in edges.items()
+            if a in group and b in group
+        )
+        lines.append("    }")
+    lines.append(f"    [*] --> {_state_id(str(machine['initial']))}")
+    drawn: set[tuple[str, str]] = set()
+    for (source, target), label in edges.items():
+        if source in group and target in group:
+            continue
+        if source in group and all(edges.get((g, target)) == label for g in group):
+            if (GROUP_ID, target) not in drawn:
+                drawn.add((GROUP_ID, target))
+                lines.append(f"    {GROUP_ID} --> {_state_id(target)}: {label}")
+            continue
+        lines.append(f"    {_state_id(source)} --> {_state_id(target)}: {label}")
     lines.extend(f"    {_state_id(s)} --> [*]" for s in machine.get("final", []))
     lines.append("```")
     return "\n".join(lines) + "\n"
@@ -130,31 +220,37 @@ def ordering_page(root: Path) -> str:
             ],
         )
     )
+    # One row per scope, four columns: the six facts of a scope in six columns made the table
+    # wider than the page. The parent goes with the scope's name, the selector with its
+    # machines.
     rows = []
     for name, scope in rules.get("scopes", {}).items():
         opened = ", ".join(
             code(_short(e)) for e in (scope.get("opened_by") or {}).get("events", [])
         )
-        machines = ", ".join(
-            f"[{code(m)}](#machine-{m})" if v == m else f"{code(v)} → [{code(m)}](#machine-{m})"
-            for v, m in scope.get("machines", {}).items()
-        )
+        named = [m for v, m in scope.get("machines", {}).items() if v == m]
+        mapped = [(v, m) for v, m in scope.get("machines", {}).items() if v != m]
+        choices = [f"[{code(m)}](#machine-{m})" for m in named]
+        choices += [
+            f"{'any other' if v == '*' else code(v)} → [{code(m)}](#machine-{m})" for v, m in mapped
+        ]
+        select = scope.get("select")
+        if not select:  # one machine for every instance: nothing to choose by
+            choices = [f"[{code(m)}](#machine-{m})" for m in scope.get("machines", {}).values()]
+        machines = (f"by {code(str(select))}: " if select else "") + ", ".join(choices)
         dense = scope.get("dense_index")
+        parent = scope.get("parent")
         rows.append(
             [
-                code(name),
-                code(scope["parent"]) if scope.get("parent") else "—",
+                code(name) + (f" in {code(parent)}" if parent else ""),
                 opened or "the run",
-                code(str(scope.get("select", "—"))),
                 machines,
                 f"{code(dense['field'])} dense ({_reqs(page, dense['requirements'])})"
                 if dense
                 else "",
             ]
         )
-    out.append(
-        table(["Scope", "Parent", "Opened by", "Machine chosen by", "Machines", "Index"], rows)
-    )
+    out.append(table(["Scope", "Opened by", "Machine", "Index"], rows))
     for extra in ("incomplete_item", "generate_false"):
         rule = rules.get(extra)
         if isinstance(rule, Mapping):

@@ -13,35 +13,15 @@ skips, saying so, only when they are not installed.
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.docs.conftest import PROJECT_ROOT
+from tests.docs.conftest import PROJECT_ROOT, artifacts_dir
 
 __all__: list[str] = []
 
 pytestmark = pytest.mark.slow
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-# No network, no background traffic, no first-run UI: the browser sees only the loopback site.
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-    "--window-size=1366,1800",
-)
-MERMAID_JS = PROJECT_ROOT / "docs" / "assets" / "vendor" / "mermaid.min.js"
 
 # (screenshot name, path, a text the page must show)
 PAGES = (
@@ -53,43 +33,6 @@ PAGES = (
     ("guide-conformance", "/conformance-guide/", "The expected-failures file"),
     ("guide-client-authors", "/guides/client-authors/", "Writing an adapter"),
 )
-
-
-def _artifacts_dir() -> Path:
-    chosen = os.environ.get("RWS_ARTIFACTS_DIR")
-    folder = Path(chosen) if chosen else PROJECT_ROOT / "build" / "artifacts"
-    folder = folder / "docs-site"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """A headless Chromium driven by chromedriver, with a fresh profile."""
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        pytest.skip(
-            f"{CHROMIUM} or {CHROMEDRIVER} is not installed (Debian packages chromium and "
-            "chromium-driver; 'make browser' installs them)"
-        )
-    assert MERMAID_JS.exists(), f"{MERMAID_JS} is missing: run 'make docs-vendor'"
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SE_OFFLINE", "true")  # Selenium Manager must never download anything
-        service = Service(executable_path=str(CHROMEDRIVER))
-        driver = webdriver.Chrome(service=service, options=options)
-        driver.set_page_load_timeout(30)
-        try:
-            yield driver
-        finally:
-            driver.quit()
 
 
 def _ordering_machines() -> list[str]:
@@ -113,7 +56,7 @@ def _full_page_screenshot(driver: Any, name: str) -> None:
     full = driver.execute_script("return document.documentElement.scrollHeight")
     driver.set_window_size(width, min(int(full), 6000))
     try:
-        driver.save_screenshot(str(_artifacts_dir() / f"{name}.png"))
+        driver.save_screenshot(str(artifacts_dir() / f"{name}.png"))
     finally:
         driver.set_window_size(width, height)
 
@@ -182,6 +125,6 @@ def test_search_finds_an_event_type(browser: Any, site_url: str) -> None:
         a.get_attribute("href")
         for a in browser.find_elements("css selector", ".md-search-result__item a")
     ]
-    browser.save_screenshot(str(_artifacts_dir() / "search.png"))
+    browser.save_screenshot(str(artifacts_dir() / "search.png"))
     assert any("response.function_call_arguments" in (href or "") for href in links), links
     assert _console_errors(browser) == []
