@@ -134,6 +134,11 @@ def error_event(
     if faults.active("error-no-type"):
         # Fault: as vLLM sends them; permitted by RWS-ERR-2, against RWS-ERR-10.
         del event["error"]["type"]
+    if faults.active("error-leaks-trace"):
+        # Fault: RWS-ERR-5 forbids internal exception text in error.message.
+        event["error"]["message"] += ' Traceback (most recent call last): File "session.py"'
+    if sequence_number is None and faults.active("request-error-numbered"):
+        sequence_number = 0  # Fault: RWS-SEQ-4, an error outside any run carries no number.
     if sequence_number is not None:
         event["sequence_number"] = sequence_number
     if stream_id is not None:

@@ -61,7 +61,11 @@ FAULTS: dict[str, Fault] = _table(
     # Errors.
     ("flat-error", "RWS-ERR-1", "errors use the flat HTTP-streaming shape"),
     ("error-no-status", "RWS-ERR-2", "error events carry no status"),
-    ("close-on-error", "RWS-ERR-3", "the connection closes after a request-scoped error"),
+    (
+        "close-on-error",
+        "RWS-ERR-3",
+        "the connection closes after a request-scoped or frame-scoped error",
+    ),
     # Lanes.
     ("no-stream-id", "RWS-EVENT-4", "events of named lanes carry no stream_id"),
     ("stream-id-on-default", "RWS-EVENT-5", "events of the default lane carry a stream_id"),
@@ -114,6 +118,139 @@ FAULTS: dict[str, Fault] = _table(
     ("steer-ignored", "RWS-STEER-1", "response.steer gets no reply"),
     ("cross-key", "RWS-LIMIT-5", "stored responses are served to any API key"),
     ("crash-on-deep-input", "RWS-LIMIT-6", "deeply nested input crashes the connection handler"),
+    (
+        "no-idle-timeout",
+        "RWS-LIMIT-4",
+        "the idle timeout is never enforced: an idle connection stays open",
+    ),
+    (
+        "short-connection-age",
+        "RWS-LIMIT-3",
+        "connections are limited to (and advertise) a max-connection-age of 5 minutes",
+    ),
+    ("limit-close-1000", "RWS-ERR-6", "the age and idle limits close with 1000, not 1001"),
+    (
+        "keep-runs-after-close",
+        "RWS-LIMIT-10",
+        "a store=true run cut short by the client's close is stored as if it had ended",
+    ),
+    # Parts, items and event types of a run.
+    ("part-added-not-empty", "RWS-DELTA-2", "response.content_part.added carries text already"),
+    ("refusal-delta-mismatch", "RWS-DELTA-3", "response.refusal.done differs from the deltas"),
+    (
+        "reasoning-delta-mismatch",
+        "RWS-DELTA-6",
+        "response.reasoning_summary_text.done differs from the deltas",
+    ),
+    (
+        "item-done-in-progress",
+        "RWS-DELTA-8",
+        "response.output_item.done carries its item with status in_progress",
+    ),
+    (
+        "created-missing-object",
+        "RWS-EVENT-1",
+        "the response in response.created lacks its required 'object' member",
+    ),
+    ("undefined-event", "RWS-EVENT-2", "every run sends response.debug, an undefined event"),
+    ("terminal-in-progress", "RWS-ORDER-3", "the terminal response keeps status in_progress"),
+    ("no-part-added", "RWS-ORDER-6", "response.content_part.added events are not sent"),
+    ("in-progress-twice", "RWS-ORDER-4", "response.in_progress is sent twice"),
+    (
+        "incomplete-ends-completed",
+        "RWS-ORDER-11",
+        "a run whose item is incomplete ends with response.completed",
+    ),
+    (
+        "failed-ends-error",
+        "RWS-ORDER-12",
+        "a run that fails sends an error event, then response.completed, not response.failed",
+    ),
+    ("delta-no-sequence", "RWS-SEQ-1", "delta events carry no sequence_number"),
+    ("reuse-response-id", "RWS-EVENT-7", "every run of a connection reuses its first run's id"),
+    (
+        "no-stream-id-after-created",
+        "RWS-EVENT-4",
+        "named-lane events after response.created carry no stream_id",
+    ),
+    # Requests, errors and steering.
+    (
+        "reject-unknown-field",
+        "RWS-CREATE-4",
+        "an unknown top-level field of response.create is refused with invalid_value",
+    ),
+    ("refuse-stream-options", "RWS-CREATE-14", "stream_options is refused with invalid_value"),
+    (
+        "schema-error-no-param",
+        "RWS-CREATE-5",
+        "the error refusing an invalid response.create names no param",
+    ),
+    ("generate-false-output", "RWS-CREATE-6", "generate: false runs produce output anyway"),
+    (
+        "unknown-model-served",
+        "RWS-CREATE-16",
+        "a request for an unknown model is served with the connection's previous model",
+    ),
+    (
+        "invalid-json-as-unknown-type",
+        "RWS-CREATE-9",
+        "a message that is not JSON is answered with unknown_event_type",
+    ),
+    (
+        "unknown-type-as-invalid-json",
+        "RWS-CREATE-11",
+        "an unknown event type is answered with invalid_json",
+    ),
+    ("request-error-numbered", "RWS-SEQ-4", "request-scoped errors carry sequence_number 0"),
+    ("error-leaks-trace", "RWS-ERR-5", "error messages carry a Python traceback"),
+    (
+        "steer-numbered-0",
+        "RWS-SEQ-5",
+        "a steering event for a running target carries sequence_number 0",
+    ),
+    # Cache.
+    (
+        "miss-runs-without-history",
+        "RWS-CACHE-4",
+        "a continuation that misses runs without the history (no cached tokens) instead of "
+        "previous_response_not_found",
+    ),
+    (
+        "generate-false-not-cached",
+        "RWS-CACHE-10",
+        "a generate: false response does not become a cached entry",
+    ),
+    # Lanes.
+    ("lanes-not-concurrent", "RWS-LANE-4", "runs of different lanes never run at once"),
+    (
+        "busy-lane-rejected",
+        "RWS-LANE-2",
+        "a request on a busy lane is refused although busy-lane is queue",
+    ),
+    (
+        "core-only-serves-lanes",
+        "RWS-LANE-12",
+        "with --no-multiplex a stream_id is served on a lane instead of refused",
+    ),
+    # The opening handshake and the transport.
+    ("require-beta-header", "RWS-TRANS-3", "upgrades without OpenAI-Beta are refused with 400"),
+    (
+        "reject-unknown-header",
+        "RWS-TRANS-13",
+        "upgrades carrying an X- header the server does not know are refused with 400",
+    ),
+    (
+        "reject-unknown-query",
+        "RWS-TRANS-15",
+        "upgrades whose URL carries a query parameter are refused with 400",
+    ),
+    ("plain-get-200", "RWS-TRANS-12", "a plain GET on the WebSocket path is answered 200"),
+    (
+        "refuse-deflate",
+        "RWS-TRANS-8",
+        "upgrades offering permessage-deflate are refused with 400",
+    ),
+    ("no-pong", "RWS-TRANS-9", "WebSocket pings are not answered"),
 )
 
 

@@ -30,6 +30,7 @@ from websockets.trio.server import Server, ServerConnection
 from websockets.trio.server import serve as websockets_serve
 
 from reference_impl.cache import ResponseCache
+from reference_impl.fault_hooks import drop_pongs
 from reference_impl.faults import NO_FAULTS, Faults
 from reference_impl.session import (
     DEFAULT_LIMITS,
@@ -278,6 +279,8 @@ async def _handle(
 ) -> None:
     """Serve one connection: one session, one nursery."""
     assert isinstance(websocket, _Connection)
+    if config.faults.active("no-pong"):
+        drop_pongs(websocket.protocol)
     session = Session(
         api_key=websocket.api_key,
         now=trio.current_time(),

@@ -36,6 +36,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from reference_impl.cache import ResponseCache
+from reference_impl.fault_hooks import drop_pongs
 from reference_impl.server import ServerConfig, _url_host
 from reference_impl.session import (
     CloseConnection,
@@ -250,6 +251,8 @@ async def _handle(
 ) -> None:
     """Serve one connection: one session, its tasks cancelled when the reader returns."""
     assert isinstance(websocket, _Connection)
+    if config.faults.active("no-pong"):
+        drop_pongs(websocket.protocol)
     session = Session(
         api_key=websocket.api_key,
         now=asyncio.get_running_loop().time(),

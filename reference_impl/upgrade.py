@@ -48,6 +48,8 @@ def check_upgrade(
         return connection.respond(http.HTTPStatus.NOT_FOUND, "Not Found\n")
     # RWS-TRANS-4: a plain GET on the WebSocket path gets 426 Upgrade Required.
     if "websocket" not in request.headers.get("Upgrade", "").lower():
+        if faults.active("plain-get-200"):
+            return connection.respond(http.HTTPStatus.OK, "Responses over WebSocket\n")
         response = connection.respond(http.HTTPStatus.UPGRADE_REQUIRED, "Upgrade Required\n")
         response.headers["Upgrade"] = "websocket"
         return response
@@ -61,8 +63,32 @@ def check_upgrade(
         response = connection.respond(http.HTTPStatus.UNAUTHORIZED, "Unauthorized\n")
         response.headers["WWW-Authenticate"] = 'Bearer realm="responses-ws"'
         return response
+    refusal = _fault_refusal(faults, request)
+    if refusal is not None:
+        return connection.respond(http.HTTPStatus.BAD_REQUEST, f"{refusal}\n")
     # RWS-TRANS-3: nothing else is required; other headers are ignored.
     return key or ""
+
+
+def _fault_refusal(faults: Faults, request: Request) -> str | None:
+    """Why a fault switch refuses an upgrade that a correct server accepts (None: it does not).
+
+    RWS-TRANS-3, RWS-TRANS-8, RWS-TRANS-13 and RWS-TRANS-15 ask a server to accept each.
+    """
+    if not faults:
+        return None
+    headers = request.headers
+    if faults.active("require-beta-header") and "OpenAI-Beta" not in headers:
+        return "OpenAI-Beta header required"
+    unknown = [name for name in headers if name.lower().startswith("x-")]
+    if faults.active("reject-unknown-header") and unknown:
+        return f"unknown header {unknown[0]}"
+    if faults.active("reject-unknown-query") and "?" in request.path:
+        return "unknown query parameter"
+    offers = headers.get("Sec-WebSocket-Extensions", "")
+    if faults.active("refuse-deflate") and "permessage-deflate" in offers:
+        return "permessage-deflate is not supported"
+    return None
 
 
 def add_limits_header(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from reference_impl.cache import ResponseCache
@@ -142,6 +142,25 @@ class Driver:
         """Return and forget the events sent so far."""
         events, self.events = self.events, []
         return events
+
+    def step_until(self, done: Callable[[], bool]) -> None:
+        """Step runs until ``done()`` holds (the events sent meanwhile are kept)."""
+        while not done():
+            assert self.step_all(), "nothing moves any more"
+
+    def close(self) -> None:
+        """The client closes the connection: end it as the I/O layer does.
+
+        Every run task is cancelled (a response :meth:`Session.run_cancelled` names is
+        deleted from storage), then the records the session held back are saved.
+        """
+        runs, self.runs = self.runs, []
+        for run_id in runs:
+            unfinished = self.session.run_cancelled(run_id)
+            if unfinished is not None:
+                self.store.delete(unfinished)
+        for held in self.session.held_records():
+            self.store.save(held.record, held.api_key)
 
     def turn(self, event: Mapping[str, Any] | str) -> list[dict[str, Any]]:
         """Send one event and settle: the events of its outcome (and anything else)."""

@@ -2,18 +2,23 @@
 
 For every fault there is a *rule check*: a small scenario on the sans-I/O session that
 returns whether the rule held. The check must hold with no fault on and fail with the fault
-on - which is what lets the conformance suite prove its own checks fail.
+on - which is what lets the conformance suite prove its own checks fail. The checks are
+registered in fault_registry.py: the first ones below, the rest in fault_rules_events.py
+(a run's events) and fault_rules_requests.py (requests, errors, cache, lanes, limits).
+
+The few faults that act before or around any session (the upgrade, pings, the command line)
+are SERVER_LEVEL: the conformance suite's proof matrix shows each of them caught instead.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 import reference_impl
 from reference_impl import model
@@ -22,21 +27,15 @@ from reference_impl.faults import FAULTS, NO_FAULTS, Faults, UnknownFaultError, 
 from reference_impl.session import Limits, RunDone, SendText, Session, StartRun
 from reference_impl.store import ResponseStore
 from reference_impl.validation import DeepInputError
+from tests.reference_impl import fault_rules_events, fault_rules_requests
 from tests.reference_impl.driver import TERMINAL_TYPES, Driver, create, of_lane, terminal
+from tests.reference_impl.fault_registry import CHECKS, check
 
 __all__: list[str] = []
 
-RuleCheck = Callable[[Faults], bool]
-CHECKS: dict[str, RuleCheck] = {}
-
-
-def check(*names: str) -> Callable[[RuleCheck], RuleCheck]:
-    def register(fn: RuleCheck) -> RuleCheck:
-        for name in names:
-            CHECKS[name] = fn
-        return fn
-
-    return register
+# Imported for the rule checks they register.
+RULE_MODULES = (fault_rules_events, fault_rules_requests)
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _turn(faults: Faults, event: dict[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -172,8 +171,9 @@ def open_after_error(faults: Faults) -> bool:
     return driver.closed is None
 
 
-@check("no-stream-id")
+@check("no-stream-id", "no-stream-id-after-created")
 def named_lane_tagged(faults: Faults) -> bool:
+    # RWS-EVENT-4: every event of a run on a named lane carries its stream_id.
     events = _turn(faults, create(stream_id="lane"))
     return all(e.get("stream_id") == "lane" for e in events)
 
@@ -382,8 +382,21 @@ def queued_request_does_not_start_at_age_limit(faults: Faults) -> bool:
     return len(started) == 1
 
 
-# no-auth and auth-403 act at the upgrade, before any session: see test_server.py.
-SERVER_LEVEL = {"no-auth", "auth-403"}
+# The faults that act where no session is: the opening handshake (upgrade.py: credentials,
+# headers, query, permessage-deflate, a plain GET), WebSocket pings (the I/O drivers) and
+# the command line (cli.py: the limits handed to every session). The conformance suite
+# catches each (test_server_level_faults_are_caught_by_the_suite).
+SERVER_LEVEL = {
+    "no-auth",
+    "auth-403",
+    "require-beta-header",
+    "reject-unknown-header",
+    "reject-unknown-query",
+    "plain-get-200",
+    "refuse-deflate",
+    "no-pong",
+    "short-connection-age",
+}
 
 
 @pytest.mark.parametrize("name", sorted(set(FAULTS) - SERVER_LEVEL))
@@ -414,8 +427,56 @@ def test_fault_help_lists_name_requirement_and_description() -> None:
         assert fault.description in line
 
 
+def test_server_level_faults_are_caught_by_the_suite() -> None:
+    """Each SERVER_LEVEL fault is caught by the conformance suite: the proof matrix has a row
+    for it, on its requirement, with the verdict the requirement's level gives (FAILED for a
+    MUST, WARNING for a SHOULD)."""
+    matrix = json.loads((ROOT / "docs" / "data" / "proof-matrix.json").read_text(encoding="utf-8"))
+    registry = yaml.safe_load((ROOT / "spec" / "requirements.yaml").read_text(encoding="utf-8"))
+    levels = {entry["id"]: entry["level"] for entry in registry["requirements"]}
+    missed = []
+    for name in sorted(SERVER_LEVEL):
+        requirement = FAULTS[name].requirement
+        verdict = "FAILED" if levels[requirement].startswith("MUST") else "WARNING"
+        rows = [
+            row
+            for row in matrix["rows"]
+            if row.get("fault") == name
+            and row["requirement"] == requirement
+            and row["verdict"] == verdict
+        ]
+        if not rows:
+            missed.append(f"{name} ({requirement}, {verdict})")
+    assert missed == []
+
+
+def test_server_level_is_only_what_no_session_implements() -> None:
+    """A SERVER_LEVEL fault has no hook in the session: the session's faults get rule checks."""
+    sources = [
+        (Path(reference_impl.__file__).parent / name).read_text(encoding="utf-8")
+        for name in (
+            "session.py",
+            "session_state.py",
+            "session_limits.py",
+            "session_lanes.py",
+            "session_runs.py",
+            "session_requests.py",
+            "run_events.py",
+            "fault_hooks.py",
+            "errors.py",
+            "validation.py",
+        )
+    ]
+    hooked = {name for name in FAULTS if any(f'"{name}"' in source for source in sources)}
+    assert hooked & SERVER_LEVEL == set()
+
+
 def test_readme_documents_every_fault() -> None:
-    """Each fault has a row in the reference server's README."""
+    """The reference server's README has one row per fault, in the order of FAULTS."""
     readme = (Path(reference_impl.__file__).parent / "README.md").read_text(encoding="utf-8")
-    for fault in FAULTS.values():
-        assert f"| `{fault.name}` | {fault.requirement} | {fault.description} |" in readme
+    table = readme.partition("## Fault switches")[2]
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    assert rows == [
+        f"| `{fault.name}` | {fault.requirement} | {fault.description} |"
+        for fault in FAULTS.values()
+    ]
