@@ -1,6 +1,8 @@
 """The traceability matrix: for every requirement of the registry, whether a real run tested
 it (by which checks, with which verdicts), an exclusion explains why it is not tested, or it
-is untested.
+is untested — and then why: the skip reasons of the checks that would have tested it ("needs
+the scripted model 'conformance-1'", "profile 'multiplex' not declared", a part a check could
+not reach with the model in use).
 
 The matrix is built from a run's ``report.json``, never from a scan of the source (MCP's
 rule): a check that exists but never ran tests nothing. A requirement counts as *tested* when
@@ -60,6 +62,8 @@ class TracedCheck:
     check: str
     verdict: str
     via: str  # "declared" (the check lists it) or "checker" (its transcript exercised it)
+    # Why a SKIPPED bearing was skipped: the part's own reason, else the check's skip reason.
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,9 @@ class TraceRow:
     checks: tuple[TracedCheck, ...] = ()
     reason: str = ""  # exclusion reason, or why an untested requirement was not tested
     also_excluded: bool = False  # tested although exclusions.yaml lists it (a stale exclusion)
+    # For an untested row: each distinct skip reason with the checks that gave it, so that a
+    # reader (the console, a coverage table) can group requirements by what they need.
+    skipped: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -144,12 +151,22 @@ def _checks_by_requirement(report: Mapping[str, Any]) -> dict[str, list[TracedCh
         check_id = str(check.get("id", ""))
         verdict = str(check.get("verdict", ""))
         per_req: Mapping[str, str] = check.get("requirement_verdicts") or {}
-        for requirement in check.get("requirements", []):
-            found.setdefault(requirement, {})[check_id] = TracedCheck(
-                check_id, str(per_req.get(requirement, verdict)), "declared"
-            )
         details = check.get("details") or {}
-        exercised = details.get("exercised") if isinstance(details, Mapping) else None
+        if not isinstance(details, Mapping):
+            details = {}
+        # A part the check could not run says why (details["not_applicable"]); a whole
+        # skipped check says it in its message.
+        parts: Mapping[str, str] = details.get("not_applicable") or {}
+        for requirement in check.get("requirements", []):
+            said = str(per_req.get(requirement, verdict))
+            why = str(parts.get(requirement) or check.get("message") or "").strip()
+            found.setdefault(requirement, {})[check_id] = TracedCheck(
+                check_id,
+                said,
+                "declared",
+                why.splitlines()[0] if why and said == "SKIPPED" else "",
+            )
+        exercised = details.get("exercised")
         incidental = set(per_req)
         if isinstance(exercised, Mapping):
             incidental |= {r for r, n in exercised.items() if isinstance(n, int) and n > 0}
@@ -164,6 +181,22 @@ def _checks_by_requirement(report: Mapping[str, Any]) -> dict[str, list[TracedCh
     return {r: list(by_check.values()) for r, by_check in found.items()}
 
 
+def skip_reasons(traced: Sequence[TracedCheck]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Each distinct reason among the SKIPPED bearings, with the checks that gave it, in the
+    order first seen."""
+    grouped: dict[str, list[str]] = {}
+    for t in traced:
+        if t.verdict == "SKIPPED":
+            grouped.setdefault(t.reason or "skipped, no reason given", []).append(t.check)
+    return tuple((reason, tuple(checks)) for reason, checks in grouped.items())
+
+
+def _untested_reason(skipped: Sequence[tuple[str, Sequence[str]]]) -> str:
+    if not skipped:
+        return "no check that ran tests it"
+    return "; ".join(f"{reason} ({', '.join(checks)})" for reason, checks in skipped)
+
+
 def _row(
     requirement: Requirement,
     status: str,
@@ -171,6 +204,7 @@ def _row(
     reason: str = "",
     *,
     also_excluded: bool = False,
+    skipped: tuple[tuple[str, tuple[str, ...]], ...] = (),
 ) -> TraceRow:
     return TraceRow(
         id=requirement.id,
@@ -182,6 +216,7 @@ def _row(
         checks=checks,
         reason=reason,
         also_excluded=also_excluded,
+        skipped=skipped,
     )
 
 
@@ -210,12 +245,9 @@ def build_matrix(
         elif excluded is not None:
             rows.append(_row(requirement, "excluded", traced, excluded))
         else:
-            why = (
-                "only skipped checks: " + ", ".join(t.check for t in traced)
-                if traced
-                else "no check that ran tests it"
-            )
-            rows.append(_row(requirement, "untested", traced, why))
+            skipped = skip_reasons(traced)
+            why = _untested_reason(skipped)
+            rows.append(_row(requirement, "untested", traced, why, skipped=skipped))
     cited = set(by_requirement)
     unknown = tuple(sorted(cited - set(registry)))
     source = {"started_at": report.get("started_at", ""), "target": report.get("target", {})}

@@ -4,8 +4,11 @@
 reference, requirement index, check catalogue, diagrams); ``docs generate --check`` only
 lists the stale ones and exits 1 when there are any, which ``make docs-check`` runs in
 ``make test``. ``docs import-report REPORT`` stores the trimmed ``report.json`` of a
-reference run as ``docs/data/reference-report.json`` (``make docs-report`` runs the suite
-and then this).
+reference run below ``docs/data/`` (``make docs-report`` runs the suites and then this). The
+report itself says where it goes: a server run with the scripted model conformance-1 feeds
+the "scripted model" column (``reference-report.json``), a server run with any other model
+the "any model" column (``reference-any-model-report.json``), a client-suite run the client
+verdicts (``reference-client-report.json``) — there is no option to get wrong.
 """
 
 from __future__ import annotations
@@ -33,7 +36,9 @@ def register(subparsers: Any) -> None:
         "--check", action="store_true", help="list stale pages and exit 1 instead of writing"
     )
     imported = actions.add_parser(
-        "import-report", help="store a reference run's report.json for the requirement index"
+        "import-report",
+        help="store a reference run's report.json for the requirement index (its target "
+        "model says which column it feeds: conformance-1 or any model)",
     )
     imported.add_argument("report", type=Path, help="the report.json of the reference run")
     imported.add_argument(

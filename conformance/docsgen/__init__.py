@@ -7,11 +7,15 @@
 * ``reference/`` — the schema reference, one page per event type and per shared definition
   (:mod:`.schema_ref`);
 * ``requirements.md`` and ``checks.md`` — the requirement index and the check catalogue,
-  with the verdicts recorded in ``docs/data/reference-report.json`` (reference server) and
-  ``docs/data/reference-client-report.json`` (reference client adapter), which
-  ``docs import-report`` stores (:mod:`.requirements_index`);
+  with the verdicts recorded in ``docs/data/reference-report.json`` (reference server, model
+  conformance-1), ``docs/data/reference-any-model-report.json`` (reference server, another
+  model) and ``docs/data/reference-client-report.json`` (reference client adapter), which
+  ``docs import-report`` stores — the report's own target says which
+  (:mod:`.requirements_index`);
 * ``diagrams/`` — the state diagrams and rule tables from ``schemas/rules/``
   (:mod:`.diagrams`).
+* ``proof.md`` — the proof matrix, every check shown able to fail, from
+  ``docs/data/proof-matrix.json`` (:mod:`.proof_matrix`).
 
 Generated files are committed. :func:`stale` compares them with what the sources give now
 (``--check``), including generated files whose source has gone; :func:`write` brings them up
@@ -31,7 +35,9 @@ from typing import Any
 
 from conformance.clientsuite.scenarios import SCENARIOS as CLIENT_SCENARIOS
 from conformance.docsgen.diagrams import diagram_pages
+from conformance.docsgen.proof_matrix import PROOF_PAGE, proof_page
 from conformance.docsgen.requirements_index import (
+    ANY_MODEL_REPORT_PATH,
     CHECKS_PAGE,
     CLIENT_REPORT_PATH,
     REPORT_PATH,
@@ -42,10 +48,12 @@ from conformance.docsgen.requirements_index import (
 from conformance.docsgen.requirements_index import index as requirement_index
 from conformance.docsgen.schema_ref import reference_pages
 from conformance.docsgen.spec_pages import SPEC_DIR, requirement_pages, spec_pages
+from conformance.model_coverage import SCRIPTED, column_of
 from conformance.requirements import load_requirements
 from conformance.traceability import load_exclusions
 
 __all__ = [
+    "ANY_MODEL_REPORT_PATH",
     "CLIENT_REPORT_PATH",
     "GENERATED_DIRS",
     "GENERATED_FILES",
@@ -60,7 +68,7 @@ __all__ = [
 ]
 
 GENERATED_DIRS: tuple[str, ...] = (SPEC_DIR, "reference", "diagrams")
-GENERATED_FILES: tuple[str, ...] = (REQUIREMENTS_PAGE, CHECKS_PAGE)
+GENERATED_FILES: tuple[str, ...] = (REQUIREMENTS_PAGE, CHECKS_PAGE, PROOF_PAGE)
 
 
 @dataclass(frozen=True)
@@ -97,6 +105,7 @@ def load_run(root: Path) -> RunData:
         report=_read_json(root / "docs" / REPORT_PATH),
         exclusions=exclusions,
         client_report=_read_json(root / "docs" / CLIENT_REPORT_PATH),
+        any_model_report=_read_json(root / "docs" / ANY_MODEL_REPORT_PATH),
     )
 
 
@@ -124,6 +133,7 @@ def generate(root: Path) -> dict[str, str]:
         root, requirements, scenarios, requirement_pages(root), run, CLIENT_SCENARIOS
     )
     pages[CHECKS_PAGE] = checks_page(requirements, scenarios, run, CLIENT_SCENARIOS)
+    pages[PROOF_PAGE] = proof_page(root / "docs", requirements, scenarios, CLIENT_SCENARIOS)
     # One trailing newline per file, whatever the generator produced.
     return {path: text.rstrip("\n") + "\n" for path, text in pages.items()}
 
@@ -201,8 +211,11 @@ def trim_report(report: dict[str, Any]) -> dict[str, Any]:
     for check in report.get("checks", []):
         kept = {k: check[k] for k in _CHECK_KEYS if k in check}
         details = check.get("details") or {}
-        if isinstance(details, dict) and "exercised" in details:
-            kept["details"] = {"exercised": details["exercised"]}
+        if isinstance(details, dict):
+            # What the checker judged, and why a part of the check was skipped.
+            kept_details = {k: details[k] for k in ("exercised", "not_applicable") if k in details}
+            if kept_details:
+                kept["details"] = kept_details
         checks.append(kept)
     summary = dict(report.get("summary") or {})
     return {
@@ -224,8 +237,12 @@ def _load_report(source: Path) -> dict[str, Any]:
 
 
 def _stored_path(root: Path, report: Mapping[str, Any]) -> Path:
-    is_client = (report.get("target") or {}).get("suite") == "client"
-    return root / "docs" / (CLIENT_REPORT_PATH if is_client else REPORT_PATH)
+    """Where a report is stored: the client run, or the server run of its model's column
+    (told by the report's target, so that no option can file a run in the wrong column)."""
+    if (report.get("target") or {}).get("suite") == "client":
+        return root / "docs" / CLIENT_REPORT_PATH
+    scripted = column_of(report) == SCRIPTED
+    return root / "docs" / (REPORT_PATH if scripted else ANY_MODEL_REPORT_PATH)
 
 
 def verdicts_of(report: Mapping[str, Any]) -> dict[str, str]:
@@ -260,8 +277,9 @@ def stale_verdicts(root: Path, source: Path) -> list[str]:
 
 
 def import_report(root: Path, source: Path) -> Path:
-    """Write the trimmed ``source`` report to ``docs/data/reference-report.json`` (or, for a
-    client-suite report, ``docs/data/reference-client-report.json``)."""
+    """Write the trimmed ``source`` report to ``docs/data/reference-report.json`` (a server
+    run with conformance-1), ``docs/data/reference-any-model-report.json`` (a server run with
+    another model) or ``docs/data/reference-client-report.json`` (a client-suite run)."""
     report = _load_report(source)
     target = _stored_path(root, report)
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from conformance.docsgen._markdown import banner, code, json_block, relative_link, table
+from conformance.docsgen.site_build import archive_path, schema_site_prefix, spec_version
 from conformance.requirements import Requirement
-from conformance.schemas import SchemaSet
+from conformance.schemas import SCHEMA_BASE_URI, SchemaSet
 
 __all__ = ["REFERENCE_DIR", "SchemaReference", "event_page", "reference_pages"]
 
@@ -443,6 +444,18 @@ class SchemaReference:
             "lists the fields with their types and constraints, the requirements that name "
             "the event, where the ordering grammar accepts it, and the valid and invalid "
             "examples of `schemas/examples/`, with the reason each invalid one is rejected.\n"
+        )
+        version = spec_version(self.root)
+        prefix = schema_site_prefix()
+        example = "events/server/error.json"
+        out.append(
+            "## Downloading the schemas {#download}\n\n"
+            f"Every schema is served at its `$id`, `{SCHEMA_BASE_URI}<path below schemas/>` "
+            f"(for instance [`{SCHEMA_BASE_URI}{example}`](../{prefix}/{example})), so that "
+            "a validator can fetch what a `$ref` names. All of `schemas/` — the schemas, the "
+            "examples and the rule tables — is one download: "
+            f"[`{posixpath.basename(archive_path(version))}`](../{archive_path(version)}) "
+            f"(specification version `{version.version}`).\n"
         )
         for direction, heading in (("client", "Client events"), ("server", "Server events")):
             chosen = [t for t in event_types if self.schema_set.direction_of(t) == direction]

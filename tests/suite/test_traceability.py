@@ -138,7 +138,7 @@ class TestMatrix:
     def test_requirement_covered_only_by_skipped_checks_is_untested_with_reason(self) -> None:
         """A SKIPPED check tests nothing; the row says which skipped check would."""
         rows = {r.id: r for r in build_matrix(report(), REGISTRY, {}).rows}
-        assert rows["RWS-LANE-2"].reason == "only skipped checks: lanes.busy"
+        assert rows["RWS-LANE-2"].reason == "skipped, no reason given (lanes.busy)"
         assert rows["RWS-TRANS-11"].reason == "no check that ran tests it"
 
     def test_role_profile_and_withdrawn_filters(self) -> None:
