@@ -23,37 +23,15 @@ from conformance.clientsuite.scenarios import SCENARIOS, scenario_by_id
 from conformance.results import CheckResult, Verdict
 from tests.clientsuite.broken_clients.broken import MODES
 from tests.clientsuite.conftest import RunBroken, broken_client
+from tests.suite.proof.matrix import matrix, miss
 
 F, W = Verdict.FAILED, Verdict.WARNING
 
+# The client rows of the proof matrix (docs/data/proof-matrix.json): the broken client, the
+# scenario that must catch it, the requirement and the verdict, and the finding it reports.
+ROWS = [row for row in matrix().rows if row.suite == "client"]
 CASES: list[tuple[str, str, str, Verdict]] = [
-    ("stale-previous-id", "resume-not-found", "RWS-CLIENT-2", F),
-    ("drop-history", "resume-not-found", "RWS-CLIENT-2", F),
-    ("crash-on-unknown", "tolerate-unknown", "RWS-EVENT-3", F),
-    ("crash-on-untyped-error", "error-mid-chain", "RWS-ERR-4", F),
-    ("ignore-request-errors", "error-mid-chain", "RWS-ERR-8", F),
-    ("reconnect-always", "no-reconnect-1008", "RWS-ERR-9", W),
-    ("reconnect-always", "no-reconnect-1005", "RWS-ERR-7", W),
-    ("never-reconnect", "reconnect-store-false", "RWS-CLIENT-5", F),
-    ("stale-id-new-connection", "reconnect-store-false", "RWS-CLIENT-5", F),
-    ("stale-id-new-connection", "connection-age-limit", "RWS-CLIENT-5", F),
-    ("no-backoff", "reconnect-backoff", "RWS-ERR-7", W),
-    ("background", "incremental-input", "RWS-CREATE-2", F),
-    ("stream", "incremental-input", "RWS-CREATE-13", W),
-    ("null-stream-id", "incremental-input", "RWS-CREATE-8", F),
-    ("wrapped", "incremental-input", "RWS-CREATE-1", F),
-    ("binary-frame", "incremental-input", "RWS-TRANS-6", F),
-    ("second-create", "incremental-input", "RWS-CLIENT-3", F),
-    ("full-resend", "incremental-input", "RWS-CLIENT-1", W),
-    ("prev-and-full", "incremental-input", "RWS-CLIENT-1", W),
-    ("wait-for-completed", "error-mid-run", "RWS-CLIENT-4", F),
-    ("no-pong", "slow-stream", "RWS-CLIENT-9", F),
-    ("small-max-size", "large-messages", "RWS-TRANS-10", W),
-    ("assemble-from-added", "bursty-stream", "RWS-CLIENT-7", W),
-    ("misroute", "lanes-interleaved", "RWS-CLIENT-6", F),
-    ("early-tool-output", "tool-loop", "RWS-CLIENT-3", F),
-    ("token-scheme", "incremental-input", "RWS-TRANS-19", F),
-    ("key-in-query", "incremental-input", "RWS-TRANS-19", F),
+    (row.breaker, row.check, row.requirement, Verdict(row.verdict)) for row in ROWS
 ]
 
 
@@ -75,6 +53,9 @@ def test_broken_client_fails_the_targeted_requirement(
         f"{requirement}: {result.requirement_verdicts.get(requirement)} / {result.message}"
     )
     assert requirement in result.message
+    wanted = (mode, scenario, requirement)
+    row = next(r for r in ROWS if (r.breaker, r.check, r.requirement) == wanted)
+    assert miss(row, result) is None, miss(row, result)
     # The check as a whole is at least as bad as the requirement it caught.
     assert result.verdict in ((F,) if verdict is F else (F, W))
 

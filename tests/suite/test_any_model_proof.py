@@ -1,16 +1,14 @@
-"""The any-model proof: the cache, error and limit checks fail a broken server with any model.
+"""The suite with any model: the healthy server passes, unreachable rules say why.
 
-The mutation proof (test_mutation_proof.py) runs every check with ``conformance-1``. Here the
-suite requests ``freeform-1``, the reference server's model that behaves like a real one (it
-reads no ``rws:`` directive), and is told only the profiles ``core`` and ``multiplex``: what
-a server with a real model declares. Each fault below must then still be caught, by the very
-check that was made to run with any model; the healthy server must pass every check that runs;
+The suite requests ``freeform-1``, the reference server's model that behaves like a real one
+(it reads no ``rws:`` directive), and is told only the profiles ``core`` and ``multiplex``:
+what a server with a real model declares. The faults caught with that model are rows of the
+proof matrix (tests/suite/proof/); here the healthy server must pass every check that runs,
 and each check that cannot reach its rule with such a model must say so.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import functools
 
 import pytest
@@ -19,34 +17,11 @@ import trio
 from conformance.harness.runner import run_suite, select_scenarios
 from conformance.results import CheckResult, RunResult, Verdict
 from conformance.scenarios import all_scenarios
+from tests.suite.proof.matrix import matrix
 from tests.suite.reference_server import reference_config
 
 ANY_MODEL = "freeform-1"
 PROFILES = frozenset({"core", "multiplex"})
-
-# fault -> (the requirement it breaks, the checks that must fail it with any model).
-CAUGHT: dict[str, tuple[str, tuple[str, ...]]] = {
-    "shared-cache": ("RWS-CACHE-8", ("cache.store-false-miss-on-other-connection",)),
-    "no-cache": ("RWS-CACHE-2", ("cache.continue-store-false",)),
-    "no-evict": ("RWS-CACHE-5", ("cache.evict-after-failed-continuation",)),
-    "cross-key": ("RWS-LIMIT-5", ("cache.other-api-key-not-found",)),
-    "no-persist": (
-        "RWS-CACHE-3",
-        (
-            "cache.store-true-hydrated-after-reconnect",
-            "cache.store-absent-hydrated-after-reconnect",
-        ),
-    ),
-    "persist-on-close": ("RWS-CACHE-11", ("cache.store-true-hydrated-while-open",)),
-    "close-on-error": ("RWS-ERR-3", ("errors.connection-usable-after-error",)),
-    "crash-on-deep-input": ("RWS-LIMIT-6", ("limits.deeply-nested-input",)),
-}
-
-# Faults whose rule a model other than conformance-1 cannot reach: fault -> (requirement,
-# the check, words its skip reason must hold). A failed run cannot be forced with a real model.
-NOT_REACHED: dict[str, tuple[str, str, str]] = {
-    "cache-failed": ("RWS-CACHE-7", "cache.failed-run-not-cached", "not reached with model"),
-}
 
 # The checks made to run with any model (they used to be skipped for needing conformance-1),
 # and the new ones; each must run against the healthy server with freeform-1.
@@ -86,47 +61,22 @@ def _check(run: RunResult, check_id: str) -> CheckResult:
     return found[0]
 
 
-@pytest.fixture(scope="module")
-def fault_runs() -> dict[str, RunResult]:
-    """Every fault's run with freeform-1, four at a time (each its own server and trio loop)."""
-    table = {fault: requirement for fault, (requirement, _) in CAUGHT.items()}
-    table.update({fault: requirement for fault, (requirement, _, _) in NOT_REACHED.items()})
-    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
-        futures = {
-            fault: pool.submit(_run, [fault], [requirement]) for fault, requirement in table.items()
-        }
-        return {fault: future.result() for fault, future in futures.items()}
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("fault", sorted(CAUGHT))
-def test_fault_is_caught_with_a_model_other_than_conformance_1(
-    fault: str, fault_runs: dict[str, RunResult]
-) -> None:
-    requirement, check_ids = CAUGHT[fault]
-    run = fault_runs[fault]
-    assert run.target["model"] == ANY_MODEL
-    for check_id in check_ids:
-        check = _check(run, check_id)
-        assert check.requirement_verdicts.get(requirement) is Verdict.FAILED, (
-            f"{fault}: {check_id} concluded {check.requirement_verdicts} ({check.message!r})"
-        )
-        assert requirement in check.message
-        # Every requirement the check declares was judged or set aside with a reason.
-        assert "not exercised" not in check.message
+# Faults whose rule a model other than conformance-1 cannot reach (a failed run cannot be
+# forced with a real model): the proof matrix lists them, and the check must say so.
+NOT_REACHED = matrix().not_reached_with_any_model
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("fault", sorted(NOT_REACHED))
 def test_check_says_why_a_rule_is_not_reached_with_a_model_other_than_conformance_1(
-    fault: str, fault_runs: dict[str, RunResult]
+    fault: str,
 ) -> None:
-    requirement, check_id, words = NOT_REACHED[fault]
-    check = _check(fault_runs[fault], check_id)
-    assert check.verdict is Verdict.SKIPPED
-    assert check.requirement_verdicts == {requirement: Verdict.SKIPPED}
-    assert words in check.message
-    assert ANY_MODEL in check.message
+    requirement = NOT_REACHED[fault]["requirement"]
+    check = _check(_run([fault], [requirement]), NOT_REACHED[fault]["check"])
+    assert check.requirement_verdicts[requirement] is Verdict.SKIPPED
+    said = str(check.details.get("not_applicable", {}).get(requirement, check.message))
+    assert NOT_REACHED[fault]["says"] in said
+    assert ANY_MODEL in said
 
 
 @pytest.mark.slow
