@@ -110,7 +110,9 @@ class Progress:
             )
         elif self.found_at is None:
             self._say(
-                f"searching: {self.examples} of {self.planned} {self.unit} passed, "
+                # Hypothesis may run more examples than the profile's count (it also counts
+                # the ones it generated only to explore), so the count is not "of N".
+                f"searching: {self.examples} {self.unit} passed ({self.planned} planned), "
                 f"{self.records} transcript records so far",
                 now=False,
             )
