@@ -28,6 +28,9 @@ class CacheEntry:
     store: bool
     api_key: str
     lane: str | None
+    # The request's own instructions: never part of a continuation (RWS-CACHE-14); kept only
+    # for the instructions-carried-over fault, which serves them again.
+    instructions: str | None = None
 
 
 _Slot = tuple[Hashable, str | None]  # (owner, lane)

@@ -220,8 +220,18 @@ FAULTS: dict[str, Fault] = _table(
         "RWS-CACHE-10",
         "a generate: false response does not become a cached entry",
     ),
+    (
+        "instructions-carried-over",
+        "RWS-CACHE-14",
+        "a continuation sent without instructions is served with the previous request's",
+    ),
     # Lanes.
     ("lanes-not-concurrent", "RWS-LANE-4", "runs of different lanes never run at once"),
+    (
+        "lane-error-disturbs-others",
+        "RWS-LANE-6",
+        "a request-scoped error on one lane ends the runs in flight on other lanes failed",
+    ),
     (
         "busy-lane-rejected",
         "RWS-LANE-2",
@@ -251,6 +261,13 @@ FAULTS: dict[str, Fault] = _table(
         "upgrades offering permessage-deflate are refused with 400",
     ),
     ("no-pong", "RWS-TRANS-9", "WebSocket pings are not answered"),
+    # The conformance model.
+    (
+        "model-stops-early",
+        "RWS-MODEL-1",
+        "conformance-1 stops after 2 output tokens (response.incomplete) unless the request "
+        "sets max_output_tokens",
+    ),
 )
 
 

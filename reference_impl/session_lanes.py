@@ -12,6 +12,7 @@ once their turn has come (RWS-LANE-2). Starting the run itself is the next layer
 from __future__ import annotations
 
 import abc
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -68,6 +69,10 @@ class SessionLanes(SessionLimits):
             )
         self._pump(now)
         self._close_if_aged_and_idle()
+
+    @abc.abstractmethod
+    def _fail_now(self, run_id: int) -> None:
+        """End a run in flight at once with response.failed (see session_runs)."""
 
     @abc.abstractmethod
     def _start_run(
@@ -166,6 +171,10 @@ class SessionLanes(SessionLimits):
         # RWS-LIMIT-5: an entry of another API key is not there for this connection.
         if hit is not None and hit[1].api_key == self.api_key:
             owner, entry = hit
+            if self.faults.active("instructions-carried-over") and create.instructions is None:
+                # RWS-CACHE-14: a continuation is served with its own instructions only; the
+                # fault serves one sent without them with the previous request's.
+                create = _with_instructions(create, entry.instructions)
             # RWS-CACHE-2: the context is the previous context, its output, the new input.
             output = () if self.faults.active("context-drop-output") else entry.output
             self._start_run(
@@ -196,6 +205,20 @@ class SessionLanes(SessionLimits):
         info = code_info(error.code)
         stream_id = lane if info.stream_id == "lane" else None
         self._reject_now(error, stream_id=stream_id)
+        if self.faults.active("lane-error-disturbs-others"):
+            # RWS-LANE-6: a request-scoped error leaves the runs of other lanes alone; the
+            # fault ends every run in flight on another lane with response.failed.
+            for run_id, run in list(self._runs.items()):
+                if run.lane != lane and not run.ended:
+                    self._fail_now(run_id)
+
+
+def _with_instructions(create: CreateRequest, instructions: str | None) -> CreateRequest:
+    """``create`` with ``instructions`` (the instructions-carried-over fault)."""
+    if instructions is None:
+        return create
+    event = {**create.event, "instructions": instructions}
+    return dataclasses.replace(create, instructions=instructions, event=event)
 
 
 def _not_found(create: CreateRequest) -> RequestError:

@@ -28,6 +28,8 @@ __all__ = ["SessionRuns"]
 
 #: The split-large-event fault splits run events longer than this (characters).
 _SPLIT_ABOVE = 65536
+#: The model-stops-early fault stops conformance-1 after this many output tokens.
+_EARLY_STOP_TOKENS = 2
 
 
 class SessionRuns(SessionLanes):
@@ -140,6 +142,14 @@ class SessionRuns(SessionLanes):
             request_view["generate"] = create.generate or self.faults.active(
                 "generate-false-output"
             )
+            if (
+                self.faults.active("model-stops-early")
+                and create.model == model.MODEL_ID
+                and create.max_output_tokens is None
+            ):
+                # RWS-MODEL-1: conformance-1 plays its directives to the end; the fault stops
+                # it after a few output tokens as if the request had asked for that budget.
+                request_view["max_output_tokens"] = _EARLY_STOP_TOKENS
             try:
                 prepared = model.MODELS[create.model](
                     response=skeleton(create, response_id, self._wall_clock),
@@ -208,6 +218,34 @@ class SessionRuns(SessionLanes):
         run.generated = generated
         run.events, run.terminal_at = plan(generated, self.faults, self._ids, self.cost)
 
+    def _fail_now(self, run_id: int) -> None:
+        """The lane-error-disturbs-others fault: cut a run short with response.failed.
+
+        What was sent stays; the rest of the run is replaced by its terminal event, built
+        like the model's own cut (rws:fail), so that the run still ends by the grammar.
+        """
+        run = self._runs[run_id]
+        if run.generated is None:
+            self._generate(run)
+        assert run.generated is not None
+        kept = max(run.cursor, 1)  # response.created at least, sent or about to be
+        sent = [event for _, event in run.events[:kept] if event is not None]
+        output = [e["item"] for e in sent if e["type"] == "response.output_item.done"]
+        response = {
+            **run.generated.response,
+            "status": "failed",
+            "output": output,
+            "error": {"code": "server_error", "message": "Another lane's request failed."},
+            "incomplete_details": None,
+            "completed_at": None,
+        }
+        terminal = {"type": "response.failed", "response": response}
+        run.generated = model.GeneratedRun(
+            (*sent, terminal), 0.0, "failed", response, tuple(output)
+        )
+        run.events = [*run.events[:kept], (0.0, terminal)]
+        run.terminal_at = kept
+
     def _send_event(self, run: Run, event: Mapping[str, Any]) -> None:
         text = stamp(run, event, self.faults)
         # RWS-TRANS-5: one event, one text message, however large (the split-large-event
@@ -260,6 +298,7 @@ class SessionRuns(SessionLanes):
                     store=run.request.store,
                     api_key=self.api_key,
                     lane=run.lane,
+                    instructions=run.request.instructions,
                 ),
             )
         elif run.parent_own_lane and not self.faults.active("no-evict"):

@@ -279,3 +279,15 @@ def steering_takes_the_runs_next_number(faults: Faults) -> bool:
     running = reply["sequence_number"] > 0 and numbers == list(range(len(numbers)))
     (after,) = driver.turn(steer)  # the target has ended: it is not running
     return running and after["sequence_number"] == 0
+
+
+# --- the conformance model ----------------------------------------------------------------
+
+
+@check("model-stops-early")
+def conformance_model_plays_its_directives(faults: Faults) -> bool:
+    # RWS-MODEL-1: conformance-1 answers 'rws:text length=100 chunks=7' as the appendix says:
+    # 100 characters, and the run ends response.completed.
+    events = _run(faults, "rws:text length=100 chunks=7")
+    texts = [e["text"] for e in events if e["type"] == "response.output_text.done"]
+    return events[-1]["type"] == "response.completed" and [len(t) for t in texts] == [100]

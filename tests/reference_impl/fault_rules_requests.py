@@ -16,7 +16,7 @@ from typing import Any
 from reference_impl import model
 from reference_impl.faults import Faults
 from reference_impl.session import Limits
-from tests.reference_impl.driver import Driver, create, of_lane
+from tests.reference_impl.driver import Driver, create, of_lane, terminal
 from tests.reference_impl.fault_registry import check
 
 __all__: list[str] = []
@@ -174,6 +174,23 @@ def generate_false_cached(faults: Faults) -> bool:
     return bool(done["text"].endswith(model.context_digest(context)))
 
 
+@check("instructions-carried-over")
+def instructions_not_carried_over(faults: Faults) -> bool:
+    # RWS-CACHE-14: a continuation sent without instructions is served with none (its
+    # response echoes none, and its input tokens are its context's only, appendix A.2).
+    driver = Driver(faults=faults)
+    first = driver.turn(create(store=False, instructions="Answer briefly. " * 8))
+    parent = terminal(first)["response"]["id"]
+    events = driver.turn(create("rws:context", previous_response_id=parent, store=False))
+    if not _completes(events):
+        return False
+    response = events[-1]["response"]
+    context = [*model.normalize_input("hi"), *terminal(first)["response"]["output"]]
+    context += model.normalize_input("rws:context")
+    wanted = model.context_tokens(context)
+    return response["instructions"] is None and response["usage"]["input_tokens"] == wanted
+
+
 # --- lanes --------------------------------------------------------------------------------
 
 
@@ -186,6 +203,21 @@ def lanes_run_concurrently(faults: Faults) -> bool:
     events = driver.settle()
     types = [(e["type"], e.get("stream_id")) for e in events]
     return types.index(("response.created", "b")) < types.index(("response.completed", "a"))
+
+
+@check("lane-error-disturbs-others")
+def lane_error_leaves_other_lanes_alone(faults: Faults) -> bool:
+    # RWS-LANE-6: a request-scoped error on lane b leaves the run in flight on lane a alone.
+    driver = Driver(faults=faults)
+    driver.send(create(_SLOW, stream_id="a", store=False))
+    driver.send(create(12345, stream_id="b"))
+    events = driver.settle()
+    on_a = [e["type"] for e in of_lane(events, "a")]
+    assert [e["type"] for e in of_lane(events, "b")] == ["error"]
+    error_at = next(i for i, e in enumerate(events) if e.get("stream_id") == "b")
+    ended_at = max(i for i, e in enumerate(events) if e.get("stream_id") == "a")
+    assert error_at < ended_at, "lane a's run ended before lane b's error"
+    return bool(on_a[0] == "response.created" and on_a[-1] == "response.completed")
 
 
 @check("busy-lane-rejected")

@@ -34,7 +34,8 @@ _SETUPS: Mapping[str, tuple[tuple[str, ...], frozenset[str] | None]] = {
     "": ((), None),
     # A server without the multiplex profile (lanes.stream-id-without-multiplex).
     "core-only": (("--no-multiplex",), frozenset({"core", "conformance-model"})),
-    # freeform-1 charged per output token: a run still streams when the client closes.
+    # freeform-1 charged per output token: a run still streams when the client closes, or
+    # when another lane's request is refused (lanes.error-isolated).
     "slow-decode": (("--decode-us-per-token", "20000"), None),
 }
 # Long enough for a loaded machine, short enough for the faults that leave a server silent;
