@@ -233,6 +233,11 @@ FAULTS: dict[str, Fault] = _table(
         "a request-scoped error on one lane ends the runs in flight on other lanes failed",
     ),
     (
+        "fork-serialised",
+        "RWS-LANE-7",
+        "a fork and its source lane wait for each other instead of running concurrently",
+    ),
+    (
         "busy-lane-rejected",
         "RWS-LANE-2",
         "a request on a busy lane is refused although busy-lane is queue",

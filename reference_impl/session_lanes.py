@@ -122,11 +122,25 @@ class SessionLanes(SessionLimits):
                     self._active and self.faults.active("lanes-not-concurrent")
                 ):
                     continue
+                # RWS-LANE-7: a fork and its source lane run concurrently; the fault makes a
+                # request wait while a run on another lane continues the same parent.
+                if self.faults.active("fork-serialised") and self._shares_parent(lane, request):
+                    continue
                 self._dispatch(lane, request)
                 progressed = True
                 break
             if not progressed:
                 return
+
+    def _shares_parent(self, lane: Lane, request: PendingRequest) -> bool:
+        """Whether a run in flight on another lane continues the parent ``request`` does."""
+        create = request.create
+        parent = create.previous_response_id if create is not None else None
+        return parent is not None and any(
+            run.lane != lane.name and run.request.previous_response_id == parent
+            for run in self._runs.values()
+            if not run.ended
+        )
 
     def _release_refusals(self) -> None:
         """Send the held busy-lane refusals of every lane whose request has begun its outcome."""

@@ -26,9 +26,10 @@ from conformance.scenarios._common import (
     expect_served,
     not_scripted,
     setup_run,
+    short_answer,
     turn,
 )
-from conformance.scenarios._inflight import in_flight_when, long_turn, sent_at, span_of
+from conformance.scenarios._inflight import Span, in_flight_when, long_turn, sent_at, span_of
 from conformance.scenarios._model import context_text, normalise_input
 from conformance.scenarios.cache import _BAD_FIELD, continue_with_context, done_items
 
@@ -214,8 +215,13 @@ async def fork(ctx: ScenarioContext) -> None:
     directive = "rws:delay ms=60\nrws:context"
     # The fork first: a fork that arrives after lane a has moved on may miss a store:false
     # parent (spec/cache.md 7.6 leaves when the parent is bound open), however fast the model.
+    # Short answers with another model: the two runs overlap all the same when the server
+    # runs them concurrently, and wait for each other only briefly when it does not.
+    fields.update(short_answer(ctx))
     index_b = await ctx.send_create(conn, turn(ctx, directive, _ASK_B, stream_id="b", **fields))
+    sent_b = sent_at(ctx, conn)
     index_a = await ctx.send_create(conn, turn(ctx, directive, _ASK_A, stream_id="a", **fields))
+    sent_a = sent_at(ctx, conn)
     run_a = await ctx.outcome(conn, index_a, "a", what="continuation on lane a")
     run_b = await ctx.outcome(conn, index_b, "b", what="fork on lane b")
     sent = (
@@ -227,6 +233,12 @@ async def fork(ctx: ScenarioContext) -> None:
     expect_served(ctx, run_b, "RWS-LANE-7", what=f"{sent}: the fork on lane b")
     expect_served(ctx, run_a, "RWS-CACHE-12", what=f"{sent}: the continuation on lane a")
     expect_served(ctx, run_b, "RWS-CACHE-12", what=f"{sent}: the fork on lane b")
+    _fork_runs_concurrently(
+        ctx,
+        sent,
+        span_of(conn, run_b.response_id, sent_b),
+        span_of(conn, run_a.response_id, sent_a),
+    )
     if ctx.config.scripted:
         want = context_text(
             [
@@ -247,6 +259,36 @@ async def fork(ctx: ScenarioContext) -> None:
     if run_a.status not in continuable(ctx):
         return
     await _failing_fork(ctx, conn, run_a)
+
+
+def _fork_runs_concurrently(ctx: ScenarioContext, sent: str, fork: Span, source: Span) -> None:
+    """RWS-LANE-7: after the fork, the fork and its source lane run concurrently.
+
+    Judged like two lanes (RWS-LANE-4): the run that started second must not have waited for
+    the first to end while the first was still in flight when its request arrived. A model
+    that answers before the second request reaches the server leaves the rule not reached.
+    """
+    if None in (fork.created, fork.ended, source.created, source.ended):
+        return  # a run that did not happen is judged above (served or not)
+    first, second = sorted((fork, source), key=lambda span: span.created or 0.0)
+    names = {fork.response_id: "the fork on lane b", source.response_id: "lane a's run"}
+    if (second.created or 0.0) < (first.ended or 0.0):
+        ctx.expect("RWS-LANE-7", True, "")
+        ctx.note("fork_overlap", "observed: the fork and lane a's run overlapped")
+    elif in_flight_when(first, second.sent, ctx.config.quiet_period):
+        ctx.expect(
+            "RWS-LANE-7",
+            False,
+            f"{sent}: {names[second.response_id]} started only after {names[first.response_id]} "
+            f"ended, although {names[first.response_id]} was still in flight when the other "
+            "request arrived: the fork and its source lane were serialised",
+        )
+    else:
+        ctx.note(
+            "fork_overlap",
+            f"not reached with model {ctx.config.model!r}: the first run had ended before "
+            "the second request reached the server, so the runs could not overlap",
+        )
 
 
 async def _failing_fork(ctx: ScenarioContext, conn: Connection, source: Outcome) -> None:

@@ -220,6 +220,21 @@ def lane_error_leaves_other_lanes_alone(faults: Faults) -> bool:
     return bool(on_a[0] == "response.created" and on_a[-1] == "response.completed")
 
 
+@check("fork-serialised")
+def fork_runs_beside_its_source(faults: Faults) -> bool:
+    # RWS-LANE-7: a fork of lane a's entry on lane b and lane a's own continuation, sent back
+    # to back, run concurrently: lane a's run starts before the fork's run ends.
+    driver = Driver(faults=faults)
+    driver.send(create("rws:text length=8", stream_id="a", store=False))
+    parent = terminal(driver.settle())["response"]["id"]
+    driver.send(create(_SLOW, stream_id="b", store=False, previous_response_id=parent))
+    driver.send(create(_SLOW, stream_id="a", store=False, previous_response_id=parent))
+    events = driver.settle()
+    types = [(e["type"], e.get("stream_id")) for e in events]
+    assert types.count(("response.completed", "a")) == types.count(("response.completed", "b"))
+    return types.index(("response.created", "a")) < types.index(("response.completed", "b"))
+
+
 @check("busy-lane-rejected")
 def busy_lane_queues(faults: Faults) -> bool:
     # RWS-LANE-2: with busy-lane=queue, a request on a busy lane waits for the lane's run and
