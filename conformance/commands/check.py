@@ -38,7 +38,14 @@ from conformance.suite_options import (
     suite_config,
 )
 
-__all__ = ["build_config", "options_from_args", "profile_warning", "register", "run"]
+__all__ = [
+    "REFERENCE_REAL_MODEL_PACE",
+    "build_config",
+    "options_from_args",
+    "profile_warning",
+    "register",
+    "run",
+]
 
 # The reference server runs a second instance with this connection age for RWS-LIMIT-1/2,
 # and a third with this idle-timeout for RWS-LIMIT-4.
@@ -47,7 +54,7 @@ _REFERENCE_TEST_IDLE = 1.0
 # A model other than conformance-1 runs at the pace of a real one (50 output tokens a second),
 # so that a long answer is still in flight when the next request arrives: the busy-lane, age
 # and idle checks need that (conformance-1 is paced by its own rws:delay directives).
-_REFERENCE_DECODE_US = "20000"
+REFERENCE_REAL_MODEL_PACE: tuple[str, str] = ("--decode-us-per-token", "20000")
 
 
 def register(subparsers: Any) -> None:
@@ -119,7 +126,7 @@ def _target(options: SuiteOptions, args: argparse.Namespace) -> Iterator[SuiteOp
         return
     extra = list(args.reference_arg)
     if options.model not in (None, CONFORMANCE_MODEL) and "--decode-us-per-token" not in extra:
-        extra += ["--decode-us-per-token", _REFERENCE_DECODE_US]
+        extra += REFERENCE_REAL_MODEL_PACE
     with (
         spawn_reference(extra) as main,
         spawn_reference([*extra, "--max-connection-age", str(_REFERENCE_TEST_AGE)]) as aged,

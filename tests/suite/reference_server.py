@@ -3,14 +3,38 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 
-from conformance.harness.config import CONFORMANCE_MODEL, DEFAULT_PARAMETERS, SuiteConfig
-from conformance.harness.spawn import spawn_reference
+import trio
 
-__all__ = ["TEST_AGE", "TEST_IDLE", "fault_table", "reference_config"]
+from conformance.commands.check import REFERENCE_REAL_MODEL_PACE
+from conformance.harness.config import CONFORMANCE_MODEL, DEFAULT_PARAMETERS, SuiteConfig
+from conformance.harness.registry import Scenario
+from conformance.harness.runner import run_suite
+from conformance.harness.spawn import spawn_reference
+from conformance.results import CheckResult, RunResult
+
+__all__ = [
+    "ANY_MODEL",
+    "ANY_MODEL_PROFILES",
+    "REAL_MODEL_PACE",
+    "TEST_AGE",
+    "TEST_IDLE",
+    "check_of",
+    "fault_table",
+    "reference_config",
+    "run_reference",
+]
+
+#: The reference server's model that behaves like a real one (it reads no rws: directive),
+#: and what a server running its own model declares.
+ANY_MODEL = "freeform-1"
+ANY_MODEL_PROFILES = frozenset({"core", "multiplex"})
+#: The pace `responses-ws check --spawn-reference` gives a model other than conformance-1.
+REAL_MODEL_PACE = REFERENCE_REAL_MODEL_PACE
 
 # The short connection age of the second instance that the age-limit check waits for.
 TEST_AGE = 3.0
@@ -63,6 +87,38 @@ def reference_config(
             idle_limit_url=idle_url,
             parameters={**DEFAULT_PARAMETERS, **(parameters or {})},
         )
+
+
+def run_reference(
+    faults: Sequence[str],
+    scenarios: Sequence[Scenario],
+    *,
+    model: str = CONFORMANCE_MODEL,
+    profiles: frozenset[str] = frozenset({"core", "multiplex", "conformance-model"}),
+    server_args: Sequence[str] = (),
+    timeout: float = 3.0,
+    jobs: int = 12,
+) -> RunResult:
+    """Run ``scenarios`` against the reference server with ``faults``; the age-limit and
+    idle-timeout instances are started when a scenario tests RWS-LIMIT-1 or RWS-LIMIT-4."""
+    checked = {r for s in scenarios for r in s.requirements}
+    with reference_config(
+        faults,
+        model=model,
+        profiles=profiles,
+        server_args=server_args,
+        with_age_instance="RWS-LIMIT-1" in checked,
+        with_idle_instance="RWS-LIMIT-4" in checked,
+        timeout=timeout,
+    ) as config:
+        return trio.run(functools.partial(run_suite, config, list(scenarios), jobs=jobs))
+
+
+def check_of(run: RunResult, check_id: str) -> CheckResult:
+    """The result of ``check_id`` in ``run`` (the check must have run)."""
+    found = [check for check in run.checks if check.id == check_id]
+    assert found, f"{check_id} did not run"
+    return found[0]
 
 
 def fault_table() -> dict[str, str]:

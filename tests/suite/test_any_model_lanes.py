@@ -12,20 +12,17 @@ tested; that each check fails its faults with this model is the proof matrix's j
 
 from __future__ import annotations
 
-import functools
-
 import pytest
-import trio
 
-from conformance.harness.runner import run_suite
-from conformance.results import CheckResult, RunResult, Verdict
+from conformance.results import RunResult, Verdict
 from conformance.scenarios import all_scenarios
-from tests.suite.reference_server import reference_config
-
-ANY_MODEL = "freeform-1"
-PROFILES = frozenset({"core", "multiplex"})
-# 50 output tokens a second: the pace `responses-ws check --spawn-reference` gives the model.
-PACE = ("--decode-us-per-token", "20000")
+from tests.suite.reference_server import (
+    ANY_MODEL,
+    ANY_MODEL_PROFILES,
+    REAL_MODEL_PACE,
+    check_of,
+    run_reference,
+)
 
 # The lane and limit checks that used to need conformance-1, and what each must now test
 # with freeform-1 against the healthy server.
@@ -46,23 +43,14 @@ CONVERTED: dict[str, tuple[str, ...]] = {
 
 def _run(faults: list[str], check_ids: tuple[str, ...]) -> RunResult:
     scenarios = [scn for scn in all_scenarios() if scn.id in check_ids]
-    checked = {r for scn in scenarios for r in scn.requirements}
-    with reference_config(
+    return run_reference(
         faults,
-        with_age_instance="RWS-LIMIT-1" in checked,
-        with_idle_instance="RWS-LIMIT-4" in checked,
-        timeout=4.0,
-        profiles=PROFILES,
+        scenarios,
         model=ANY_MODEL,
-        server_args=PACE,
-    ) as config:
-        return trio.run(functools.partial(run_suite, config, scenarios, jobs=12))
-
-
-def _check(run: RunResult, check_id: str) -> CheckResult:
-    found = [check for check in run.checks if check.id == check_id]
-    assert found, f"{check_id} did not run"
-    return found[0]
+        profiles=ANY_MODEL_PROFILES,
+        server_args=REAL_MODEL_PACE,
+        timeout=4.0,
+    )
 
 
 @pytest.mark.slow
@@ -78,15 +66,15 @@ def test_healthy_server_passes_the_lane_and_limit_checks_with_a_model_that_is_no
     assert own == {}
     untested = {
         check_id: {
-            r: _check(run, check_id).requirement_verdicts.get(r)
+            r: check_of(run, check_id).requirement_verdicts.get(r)
             for r in requirements
-            if _check(run, check_id).requirement_verdicts.get(r) is not Verdict.PASSED
+            if check_of(run, check_id).requirement_verdicts.get(r) is not Verdict.PASSED
         }
         for check_id, requirements in CONVERTED.items()
     }
     assert {k: v for k, v in untested.items() if v} == {}
     # The parts that need conformance-1 say which requirement they left out, and why.
-    fork = _check(run, "lanes.fork")
+    fork = check_of(run, "lanes.fork")
     assert ANY_MODEL in fork.details["not_applicable"]["RWS-LANE-7"]
-    two = _check(run, "lanes.two-lanes-concurrent")
+    two = check_of(run, "lanes.two-lanes-concurrent")
     assert two.requirement_verdicts["RWS-MODEL-1"] is Verdict.SKIPPED

@@ -9,19 +9,20 @@ and each check that cannot reach its rule with such a model must say so.
 
 from __future__ import annotations
 
-import functools
-
 import pytest
-import trio
 
 from conformance.harness.runner import run_suite, select_scenarios
-from conformance.results import CheckResult, RunResult, Verdict
+from conformance.results import RunResult, Verdict
 from conformance.scenarios import all_scenarios
 from tests.suite.proof.matrix import matrix
-from tests.suite.reference_server import reference_config
-
-ANY_MODEL = "freeform-1"
-PROFILES = frozenset({"core", "multiplex"})
+from tests.suite.reference_server import (
+    ANY_MODEL,
+    ANY_MODEL_PROFILES,
+    REAL_MODEL_PACE,
+    check_of,
+    reference_config,
+    run_reference,
+)
 
 # The checks made to run with any model (they used to be skipped for needing conformance-1),
 # and the new ones; each must run against the healthy server with freeform-1.
@@ -40,25 +41,14 @@ CONVERTED = (
     "limits.deeply-nested-input",
 )
 
-# A cost per output token that makes a freeform-1 run last about a second and a half, so that
-# the client can close its connection with the run in flight (limits.client-close-stops-runs).
-SLOW_DECODE_US = "20000"
-
 
 def _run(
     faults: list[str], requirements: list[str], *, server_args: tuple[str, ...] = ()
 ) -> RunResult:
     scenarios = select_scenarios(all_scenarios(), requirements=requirements)
-    with reference_config(
-        faults, timeout=3.0, profiles=PROFILES, model=ANY_MODEL, server_args=server_args
-    ) as config:
-        return trio.run(functools.partial(run_suite, config, scenarios, jobs=12))
-
-
-def _check(run: RunResult, check_id: str) -> CheckResult:
-    found = [check for check in run.checks if check.id == check_id]
-    assert found, f"{check_id} did not run"
-    return found[0]
+    return run_reference(
+        faults, scenarios, model=ANY_MODEL, profiles=ANY_MODEL_PROFILES, server_args=server_args
+    )
 
 
 # Faults whose rule a model other than conformance-1 cannot reach (a failed run cannot be
@@ -72,7 +62,7 @@ def test_check_says_why_a_rule_is_not_reached_with_a_model_other_than_conformanc
     fault: str,
 ) -> None:
     requirement = NOT_REACHED[fault]["requirement"]
-    check = _check(_run([fault], [requirement]), NOT_REACHED[fault]["check"])
+    check = check_of(_run([fault], [requirement]), NOT_REACHED[fault]["check"])
     assert check.requirement_verdicts[requirement] is Verdict.SKIPPED
     said = str(check.details.get("not_applicable", {}).get(requirement, check.message))
     assert NOT_REACHED[fault]["says"] in said
@@ -81,7 +71,7 @@ def test_check_says_why_a_rule_is_not_reached_with_a_model_other_than_conformanc
 
 @pytest.mark.slow
 async def test_healthy_server_passes_every_check_with_a_model_other_than_conformance_1() -> None:
-    with reference_config(timeout=10.0, profiles=PROFILES, model=ANY_MODEL) as config:
+    with reference_config(timeout=10.0, profiles=ANY_MODEL_PROFILES, model=ANY_MODEL) as config:
         run = await run_suite(config, all_scenarios(), jobs=6)
     failed = {check.id: check.message for check in run.checks if check.verdict is Verdict.FAILED}
     assert failed == {}
@@ -94,18 +84,18 @@ async def test_healthy_server_passes_every_check_with_a_model_other_than_conform
     }
     assert skipped == {}
     # The parts that need conformance-1 say which requirement they left out, and why.
-    store_false = _check(run, "cache.continue-store-false")
+    store_false = check_of(run, "cache.continue-store-false")
     assert store_false.requirement_verdicts == {
         "RWS-CACHE-1": Verdict.PASSED,
         "RWS-CACHE-2": Verdict.PASSED,
         "RWS-MODEL-3": Verdict.SKIPPED,
     }
     assert ANY_MODEL in store_false.details["not_applicable"]["RWS-MODEL-3"]
-    evict = _check(run, "cache.evict-after-failed-continuation")
+    evict = check_of(run, "cache.evict-after-failed-continuation")
     assert evict.requirement_verdicts == {"RWS-CACHE-5": Verdict.PASSED}
     assert "not reached" in evict.details["failed_run_eviction"]
     # The older entry is data: whatever the server does, it is reported, never judged.
-    older = _check(run, "cache.older-entry-continuation")
+    older = check_of(run, "cache.older-entry-continuation")
     assert older.verdict is Verdict.INFORMATIONAL
     assert "older_entry_continuation" in older.details
 
@@ -114,8 +104,8 @@ async def test_healthy_server_passes_every_check_with_a_model_other_than_conform
 def test_client_close_check_judges_a_run_in_flight_with_a_model_other_than_conformance_1() -> None:
     # freeform-1 answers at once unless the server charges time per output token; with the cost
     # model the run is still streaming when the client closes, and the check judges it.
-    run = _run([], ["RWS-LIMIT-7"], server_args=("--decode-us-per-token", SLOW_DECODE_US))
-    check = _check(run, "limits.client-close-stops-runs")
+    run = _run([], ["RWS-LIMIT-7"], server_args=REAL_MODEL_PACE)
+    check = check_of(run, "limits.client-close-stops-runs")
     assert check.requirement_verdicts == {
         "RWS-LIMIT-7": Verdict.PASSED,
         "RWS-LIMIT-10": Verdict.PASSED,
@@ -127,7 +117,7 @@ def test_client_close_check_says_when_the_run_ended_before_the_close() -> None:
     # Without the cost model the whole answer arrives with response.created: no run is in
     # flight to stop, and the check says so instead of judging.
     run = _run([], ["RWS-LIMIT-7"])
-    check = _check(run, "limits.client-close-stops-runs")
+    check = check_of(run, "limits.client-close-stops-runs")
     assert check.requirement_verdicts == {
         "RWS-LIMIT-7": Verdict.SKIPPED,
         "RWS-LIMIT-10": Verdict.SKIPPED,
@@ -148,7 +138,7 @@ async def _storage_run(server_storage: str, declared: str) -> RunResult:
     with reference_config(
         server_args=["--storage", server_storage],
         parameters={"storage": declared},
-        profiles=PROFILES,
+        profiles=ANY_MODEL_PROFILES,
         model=ANY_MODEL,
     ) as config:
         return await run_suite(config, scenarios, jobs=2)

@@ -11,18 +11,17 @@ message sent in the middle of a session) is the proof matrix's job
 
 from __future__ import annotations
 
-import functools
-
 import pytest
-import trio
 
-from conformance.harness.runner import run_suite
-from conformance.results import CheckResult, RunResult, Verdict
+from conformance.results import RunResult, Verdict
 from conformance.scenarios import all_scenarios
-from tests.suite.reference_server import reference_config
-
-ANY_MODEL = "freeform-1"
-PROFILES = frozenset({"core", "multiplex"})
+from tests.suite.reference_server import (
+    ANY_MODEL,
+    ANY_MODEL_PROFILES,
+    REAL_MODEL_PACE,
+    check_of,
+    run_reference,
+)
 
 # The checks made to run with any model here, and the requirements each must pass with
 # freeform-1 against the healthy server.
@@ -41,25 +40,19 @@ PASSES: dict[str, tuple[str, ...]] = {
 # Checks whose subject a model produces only when it chooses to: skipped with that reason.
 NOT_REACHED = ("stream.refusal", "stream.multi-item", "stream.failed")
 
-# A cost per output token that keeps a freeform-1 run streaming for a while, so that the
-# steer arrives while its target runs (RWS-SEQ-5 is then reached).
-SLOW_DECODE_US = "20000"
-
 
 def _run(
     faults: list[str], check_ids: tuple[str, ...], *, server_args: tuple[str, ...] = ()
 ) -> RunResult:
     scenarios = [s for s in all_scenarios() if s.id in check_ids]
-    with reference_config(
-        faults, timeout=3.0, profiles=PROFILES, model=ANY_MODEL, server_args=server_args
-    ) as config:
-        return trio.run(functools.partial(run_suite, config, scenarios, jobs=8))
-
-
-def _check(run: RunResult, check_id: str) -> CheckResult:
-    found = [check for check in run.checks if check.id == check_id]
-    assert found, f"{check_id} did not run"
-    return found[0]
+    return run_reference(
+        faults,
+        scenarios,
+        model=ANY_MODEL,
+        profiles=ANY_MODEL_PROFILES,
+        server_args=server_args,
+        jobs=8,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +74,7 @@ def test_healthy_server_passes_the_stream_and_frame_checks_with_any_model(
     }
     assert own == {}
     for check_id, requirements in PASSES.items():
-        check = _check(healthy_run, check_id)
+        check = check_of(healthy_run, check_id)
         assert check.verdict is not Verdict.SKIPPED, check.message
         for requirement in requirements:
             assert check.requirement_verdicts[requirement] is Verdict.PASSED, (
@@ -93,21 +86,21 @@ def test_healthy_server_passes_the_stream_and_frame_checks_with_any_model(
 
 @pytest.mark.slow
 def test_parts_that_need_conformance_1_say_what_they_left_out(healthy_run: RunResult) -> None:
-    text = _check(healthy_run, "stream.text")
+    text = check_of(healthy_run, "stream.text")
     assert text.requirement_verdicts["RWS-MODEL-2"] is Verdict.SKIPPED
     assert ANY_MODEL in text.details["not_applicable"]["RWS-MODEL-2"]
     # freeform-1 does not reason: the reasoning rules are not reached, the grammar is judged.
-    reasoning = _check(healthy_run, "stream.reasoning")
+    reasoning = check_of(healthy_run, "stream.reasoning")
     assert reasoning.requirement_verdicts["RWS-DELTA-6"] is Verdict.SKIPPED
     assert "not reached with model" in reasoning.details["not_applicable"]["RWS-DELTA-6"]
     assert reasoning.requirement_verdicts["RWS-ORDER-4"] is Verdict.PASSED
     for check_id in NOT_REACHED:
-        check = _check(healthy_run, check_id)
+        check = check_of(healthy_run, check_id)
         assert check.verdict is Verdict.SKIPPED
         assert "not reached with model" in check.message
         assert ANY_MODEL in check.message
     # The answer to the nested message is the server's choice (RWS-CREATE-21 is a MAY).
-    nested = _check(healthy_run, "frames.deeply-nested-message")
+    nested = check_of(healthy_run, "frames.deeply-nested-message")
     assert nested.requirement_verdicts["RWS-CREATE-21"] is Verdict.INFORMATIONAL
     assert "deeply_nested_answer" in nested.details
 
@@ -116,16 +109,14 @@ def test_parts_that_need_conformance_1_say_what_they_left_out(healthy_run: RunRe
 def test_steering_numbers_are_judged_when_the_target_still_runs() -> None:
     # freeform-1 answers at once unless the server charges time per output token: then the
     # steer is refused while its target runs, and RWS-SEQ-5 is judged...
-    slow = _run(
-        [], ("steering.not-supported",), server_args=("--decode-us-per-token", SLOW_DECODE_US)
-    )
-    check = _check(slow, "steering.not-supported")
+    slow = _run([], ("steering.not-supported",), server_args=REAL_MODEL_PACE)
+    check = check_of(slow, "steering.not-supported")
     assert check.requirement_verdicts == {
         "RWS-STEER-1": Verdict.PASSED,
         "RWS-SEQ-5": Verdict.PASSED,
     }, check.message
     # ...otherwise the target has ended first, and the check says that it was not reached.
     fast = _run([], ("steering.not-supported",))
-    check = _check(fast, "steering.not-supported")
+    check = check_of(fast, "steering.not-supported")
     assert check.requirement_verdicts["RWS-SEQ-5"] is Verdict.SKIPPED
     assert "ended before the steer was answered" in check.details["not_applicable"]["RWS-SEQ-5"]

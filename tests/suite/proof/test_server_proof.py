@@ -7,19 +7,16 @@ rows that share them; only those checks run, in-process, so that the whole proof
 from __future__ import annotations
 
 import concurrent.futures
-import functools
 from collections.abc import Mapping, Sequence
 
 import pytest
-import trio
 
 from conformance.docsgen.proof_matrix import ProofRow
 from conformance.harness.config import CONFORMANCE_MODEL
-from conformance.harness.runner import run_suite
 from conformance.results import CheckResult
 from conformance.scenarios import all_scenarios
 from tests.suite.proof.matrix import matrix, miss
-from tests.suite.reference_server import reference_config
+from tests.suite.reference_server import ANY_MODEL_PROFILES, REAL_MODEL_PACE, run_reference
 
 ROWS = [row for row in matrix().rows if row.suite == "server"]
 
@@ -27,7 +24,7 @@ ROWS = [row for row in matrix().rows if row.suite == "server"]
 # too; with any other model what a server running its own model declares.
 _PROFILES = {
     CONFORMANCE_MODEL: frozenset({"core", "multiplex", "conformance-model"}),
-    "": frozenset({"core", "multiplex"}),
+    "": ANY_MODEL_PROFILES,
 }
 # Named server setups some rows need: server arguments and the profiles declared.
 _SETUPS: Mapping[str, tuple[tuple[str, ...], frozenset[str] | None]] = {
@@ -36,7 +33,7 @@ _SETUPS: Mapping[str, tuple[tuple[str, ...], frozenset[str] | None]] = {
     "core-only": (("--no-multiplex",), frozenset({"core", "conformance-model"})),
     # freeform-1 charged per output token: a run still streams when the client closes, or
     # when another lane's request is refused (lanes.error-isolated).
-    "slow-decode": (("--decode-us-per-token", "20000"), None),
+    "slow-decode": (REAL_MODEL_PACE, None),
 }
 # Long enough for a loaded machine, short enough for the faults that leave a server silent;
 # the connection-age checks wait for runs that span the test age limit (3 s).
@@ -57,17 +54,14 @@ def _run(group: Group, check_ids: Sequence[str]) -> dict[str, CheckResult]:
     elif model != CONFORMANCE_MODEL:
         profiles = profiles - {"conformance-model"}
     scenarios = [s for s in all_scenarios() if s.id in check_ids]
-    checked = {r for s in scenarios for r in s.requirements}
-    with reference_config(
+    run = run_reference(
         [fault],
+        scenarios,
         model=model,
         profiles=profiles,
         server_args=server_args,
-        with_age_instance="RWS-LIMIT-1" in checked,
-        with_idle_instance="RWS-LIMIT-4" in checked,
         timeout=_TIMEOUT,
-    ) as config:
-        run = trio.run(functools.partial(run_suite, config, scenarios, jobs=12))
+    )
     return {check.id: check for check in run.checks}
 
 
