@@ -48,7 +48,7 @@ class Knowledge:
 class Prediction:
     """What the server must answer to a continuation."""
 
-    expect: str  # run | error | open
+    expect: str  # served | error | open
     code: str | None
     requirements: tuple[str, ...]
     facts: Mapping[str, Any]

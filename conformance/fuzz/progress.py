@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from conformance.fuzz.profiles import BUDGETS
+
 __all__ = ["Progress", "Reporter"]
 
 #: The reporting hook: receives one line of progress at a time.
@@ -46,6 +48,15 @@ class Progress:
 
     def __post_init__(self) -> None:
         self.started_at = self._last = self.clock()
+
+    @classmethod
+    def of_profile(
+        cls, mode: str, profile: str, planned: int, report: Reporter | None, interval: float
+    ) -> Progress:
+        """The progress of a run of settings ``profile``: its shrink budget bounds shrinking."""
+        return cls(
+            mode, planned, report, interval=interval, shrink_seconds=BUDGETS[profile].shrink_seconds
+        )
 
     @property
     def unit(self) -> str:

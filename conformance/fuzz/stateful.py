@@ -58,10 +58,11 @@ from conformance.fuzz.oracle import (
     allowed_request_codes,
     answer,
 )
-from conformance.fuzz.profiles import BUDGETS, stateful_settings
+from conformance.fuzz.profiles import stateful_settings
 from conformance.fuzz.progress import Progress, Reporter
 from conformance.fuzz.result import FuzzReport, KnownFailures, conclude, failure_message
 from conformance.fuzz.strategies import directive_lines, prompts
+from conformance.scenarios._common import INVALID_PARAMETER
 
 __all__ = [
     "LIGHT_MUTATIONS",
@@ -89,10 +90,10 @@ LIGHT_MUTATIONS: tuple[str, ...] = (
 
 _LANES: tuple[str, ...] = ("a", "b")
 
-# RWS-CREATE-5: the invalid value a failing continuation carries with a model that cannot be
-# told to fail - a string where the schema asks for a number, refused whatever the model.
-# The error registry marks the codes that answer it as evicting (RWS-CACHE-5).
-_BAD_FIELD: tuple[str, str] = ("temperature", "hot")
+# RWS-CREATE-5: a failing continuation carries the suite's invalid parameter value, refused
+# whatever the model; the error registry marks the codes that answer it as evicting
+# (RWS-CACHE-5).
+_BAD_FIELD = INVALID_PARAMETER
 _NOT_FOUND = "previous_response_not_found"
 
 
@@ -597,13 +598,7 @@ def run_stateful(
     ``interval`` seconds otherwise; shrinking stops after the profile's ``shrink_seconds``.
     """
     config = stateful_settings(profile, max_sessions, seed)
-    progress = Progress(
-        "stateful",
-        config.max_examples,
-        report,
-        interval=interval,
-        shrink_seconds=BUDGETS[profile].shrink_seconds,
-    )
+    progress = Progress.of_profile("stateful", profile, config.max_examples, report, interval)
     machine = machine_for(target, known, progress)
     # @seed on the machine class is how Hypothesis seeds a state machine.
     factory: Any = machine if seed is None else hypothesis_seed(seed)(machine)

@@ -26,7 +26,7 @@ from hypothesis.control import current_build_context
 from conformance.fuzz.client import Frame, Tape, Target, WireClient
 from conformance.fuzz.mutations import Expected, Mutation, mutations
 from conformance.fuzz.oracle import TapeChecker, answer, still_usable
-from conformance.fuzz.profiles import BUDGETS, stateless_settings
+from conformance.fuzz.profiles import stateless_settings
 from conformance.fuzz.progress import Progress, Reporter
 from conformance.fuzz.result import FuzzReport, KnownFailures, conclude, failure_message
 from conformance.fuzz.strategies import response_create, response_steer
@@ -121,13 +121,7 @@ def run_stateless(
     last: list[Tape] = []
     examples = strategy if strategy is not None else stateless_examples(target)
     config = stateless_settings(profile, max_examples, seed)
-    progress = Progress(
-        "stateless",
-        config.max_examples,
-        report,
-        interval=interval,
-        shrink_seconds=BUDGETS[profile].shrink_seconds,
-    )
+    progress = Progress.of_profile("stateless", profile, config.max_examples, report, interval)
 
     @config
     @given(mutation=examples)

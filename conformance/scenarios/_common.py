@@ -14,6 +14,7 @@ from conformance.wording import value_text
 
 __all__ = [
     "ANSWER_CAP_TOKENS",
+    "INVALID_PARAMETER",
     "Usage",
     "context_evidence",
     "continuable",
@@ -314,6 +315,11 @@ def not_scripted(ctx: ScenarioContext, requirement: str, what: str) -> None:
 # keeps such turns quick on a server that paces its output like a real model (an incomplete
 # response is continuable like a completed one, RWS-CACHE-1).
 SHORT_ANSWER_TOKENS = 16
+
+# The invalid value a check sends to make a continuation fail with any model: a string where
+# the schema of response.create asks for a number, which any server refuses whatever the
+# model (RWS-CREATE-5: invalid_type or invalid_value; the registry marks both as evicting).
+INVALID_PARAMETER = ("temperature", "hot")
 
 
 def short_answer(ctx: ScenarioContext) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from conformance.harness.lanes import Outcome
 from conformance.harness.registry import scenario
 from conformance.harness.wire import Connection, Rejected
 from conformance.scenarios._common import (
+    INVALID_PARAMETER,
     Usage,
     context_evidence,
     describe,
@@ -323,12 +324,6 @@ async def unknown_previous(ctx: ScenarioContext) -> None:
     )
 
 
-# The invalid value the eviction check sends on a continuation: a string where the schema of
-# response.create asks for a number, which any server refuses whatever the model
-# (RWS-CREATE-5: invalid_type or invalid_value; the registry marks both as evicting).
-_BAD_FIELD = ("temperature", "hot")
-
-
 async def _evict_after_failed_run(ctx: ScenarioContext) -> None:
     """conformance-1: a continuation that ends response.failed evicts the entry."""
     conn = await ctx.connect()
@@ -358,7 +353,7 @@ async def _evict_after_request_error(ctx: ScenarioContext) -> None:
     """Any model: a continuation refused with an evicting error evicts the entry."""
     conn = await ctx.connect()
     first = await setup_run(ctx, conn, _FIRST, _ASK, store=False, what="run 1")
-    name, value = _BAD_FIELD
+    name, value = INVALID_PARAMETER
     sent = (
         f"response {first.response_id} (store:false) ended {first.status}; a continuation of "
         f"it on the same connection with {name} {value!r} (a string where a number is "

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from conformance.harness.context import ScenarioContext
 from conformance.harness.registry import scenario
-from conformance.scenarios._common import describe, expect_served, setup_run, turn
+from conformance.scenarios._common import describe, expect_served, follow_up, setup_run
 
 __all__: list[str] = []
 
@@ -59,17 +59,8 @@ async def usable(ctx: ScenarioContext) -> None:
         ctx, conn, "rws:text length=10", "Say hello in five words.", store=False
     )
     invalid = await ctx.request(conn, ctx.create(12345), what="the invalid request")
-    follow = await ctx.request(
-        conn,
-        turn(
-            ctx,
-            "rws:text length=5",
-            "Now say goodbye in five words.",
-            store=False,
-            previous_response_id=first.response_id,
-        ),
-        what="the request after the error",
-        requirement="RWS-ERR-3",
+    follow = await follow_up(
+        ctx, conn, first, what="the request after the error", requirement="RWS-ERR-3"
     )
     expect_served(
         ctx,

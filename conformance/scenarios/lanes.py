@@ -17,6 +17,7 @@ from conformance.harness.lanes import TERMINAL_TYPES, Outcome, error_code
 from conformance.harness.registry import scenario
 from conformance.harness.wire import Connection
 from conformance.scenarios._common import (
+    INVALID_PARAMETER,
     Usage,
     continuable,
     describe,
@@ -31,7 +32,7 @@ from conformance.scenarios._common import (
 )
 from conformance.scenarios._inflight import Span, in_flight_when, long_turn, sent_at, span_of
 from conformance.scenarios._model import context_text, normalise_input
-from conformance.scenarios.cache import _BAD_FIELD, continue_with_context, done_items
+from conformance.scenarios.cache import continue_with_context, done_items
 
 __all__: list[str] = []
 
@@ -301,7 +302,7 @@ async def _failing_fork(ctx: ScenarioContext, conn: Connection, source: Outcome)
         )
         failed = failing.status == "failed"
     else:
-        name, value = _BAD_FIELD
+        name, value = INVALID_PARAMETER
         sent = f"a fork of {source.response_id} on lane c with {name} {value!r} (refused)"
         failing = await ctx.request(
             conn,

@@ -20,6 +20,7 @@ from conformance.scenarios._common import (
     describe,
     expect_error,
     expect_served,
+    follow_up,
     not_reached,
     setup_run,
     turn,
@@ -177,15 +178,10 @@ async def deep_input(ctx: ScenarioContext) -> None:
         f"{sent}; the connection closed after the deep input (code {conn.close_code})",
     )
     if not conn.closed.is_set():
-        follow = await ctx.request(
+        follow = await follow_up(
+            ctx,
             conn,
-            turn(
-                ctx,
-                "rws:text length=5",
-                "Now say goodbye in five words.",
-                store=False,
-                previous_response_id=first.response_id,
-            ),
+            first,
             what="continuing after the deep input",
             requirement="RWS-LIMIT-6",
         )
