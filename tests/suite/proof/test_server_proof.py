@@ -31,8 +31,10 @@ _SETUPS: Mapping[str, tuple[tuple[str, ...], frozenset[str] | None]] = {
     "": ((), None),
     # A server without the multiplex profile (lanes.stream-id-without-multiplex).
     "core-only": (("--no-multiplex",), frozenset({"core", "conformance-model"})),
-    # freeform-1 charged per output token: a run still streams when the client closes, or
-    # when another lane's request is refused (lanes.error-isolated).
+    # freeform-1 at a real model's pace, as `check --spawn-reference` runs it: a run is still
+    # in flight when the next request arrives (a busy lane, the age and idle limits, a fork
+    # beside its source), when the client closes, or when another lane's request is refused.
+    # Every row whose check needs a run in flight uses it; without it the row holds by luck.
     "slow-decode": (REAL_MODEL_PACE, None),
 }
 # Long enough for a loaded machine, short enough for the faults that leave a server silent;
