@@ -182,6 +182,12 @@ OPTIONS: tuple[OptionSpec, ...] = (
         metavar="URL",
     ),
     OptionSpec(
+        "no-steering-url",
+        "an instance of the server without the steering profile, for RWS-STEER-1 when the "
+        "server under test declares steering",
+        metavar="URL",
+    ),
+    OptionSpec(
         "expected-failures",
         "YAML list of known failures (the baseline)",
         metavar="FILE",
@@ -221,6 +227,7 @@ class SuiteOptions:
     age_limit_url: str | None = None
     test_idle_timeout: float | None = None
     idle_limit_url: str | None = None
+    no_steering_url: str | None = None
     expected_failures: Path | None = None
     report_dir: Path | None = None
 
@@ -299,6 +306,7 @@ def read_options(
         age_limit_url=_text(values["age_limit_url"]),
         test_idle_timeout=_positive(values["test_idle_timeout"], flag("test-idle-timeout")),
         idle_limit_url=_text(values["idle_limit_url"]),
+        no_steering_url=_text(values["no_steering_url"]),
         expected_failures=Path(baseline) if baseline else None,
         report_dir=Path(report_dir) if report_dir else None,
     )
@@ -330,6 +338,7 @@ def suite_config(options: SuiteOptions, model: str) -> SuiteConfig:
         age_limit_url=options.age_limit_url,
         test_idle_timeout=options.test_idle_timeout,
         idle_limit_url=options.idle_limit_url,
+        no_steering_url=options.no_steering_url,
     )
 
 

@@ -153,6 +153,12 @@ def build_parser() -> argparse.ArgumentParser:
         "unsupported_parameter (RWS-LANE-12)",
     )
     add(
+        "--no-steering",
+        action="store_true",
+        help="serve without the steering profile: every response.steer is refused with "
+        "steering_not_supported (RWS-STEER-1)",
+    )
+    add(
         "--storage",
         choices=("durable", "none"),
         default=DEFAULT_LIMITS.storage,
@@ -215,6 +221,7 @@ def _config(args: argparse.Namespace) -> ServerConfig:
         cost=CostModel(args.prefill_us_per_token, args.decode_us_per_token),
         faults=Faults(args.fault),
         multiplex=not args.no_multiplex,
+        steering=not args.no_steering,
     )
 
 

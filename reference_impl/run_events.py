@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from reference_impl import model
 from reference_impl.fault_hooks import break_events
 from reference_impl.faults import Faults
 from reference_impl.limits import CostModel
+from reference_impl.steering import Submission
 from reference_impl.validation import CreateRequest
 
 __all__ = ["ECHOED", "PlannedEvents", "Run", "dumps", "failed_run", "plan", "skeleton", "stamp"]
@@ -45,11 +46,15 @@ class Run:
     terminal_at: int  # index in events of the (first) terminal event
     parent_own_lane: bool  # continues the cached entry of its own lane (RWS-CACHE-5)
     counter: int  # the next sequence_number
+    restored_items: int = 0  # leading context items restored from the cache (RWS-MODEL-3)
     numbered: int = 0  # events numbered so far
     cursor: int = 0
     waited: bool = False
     persisted: bool = False
     ended: bool = False
+    # Accepted steering input not yet committed (RWS-STEER-4): the run stops at its next safe
+    # point, and a successor continues it with this input.
+    steers: list[Submission] = field(default_factory=list)
 
 
 def dumps(event: Mapping[str, Any]) -> str:

@@ -25,7 +25,7 @@ import referencing.jsonschema
 from reference_impl._paths import schemas_dir
 from reference_impl.errors import RequestError
 
-__all__ = ["create_error", "param_of"]
+__all__ = ["create_error", "param_of", "steer_valid"]
 
 # Folders of schemas/ that hold data, not schemas.
 _NOT_SCHEMAS = frozenset({"examples", "rules"})
@@ -102,3 +102,8 @@ def create_error(event: Mapping[str, Any]) -> RequestError | None:
     if error.validator == "type":
         return RequestError("invalid_type", f"Invalid type for '{param}'.", param=param)
     return RequestError("invalid_value", f"Invalid value for '{param}'.", param=param)
+
+
+def steer_valid(event: Mapping[str, Any]) -> bool:
+    """Whether a ``response.steer`` validates against its schema (RWS-STEER-5)."""
+    return bool(_fast("response.steer").is_valid(event))

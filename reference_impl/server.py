@@ -83,6 +83,9 @@ class ServerConfig:
     # Whether the server implements the multiplex profile (lanes); without it a stream_id is
     # refused (RWS-LANE-12).
     multiplex: bool = True
+    # Whether the server implements the steering profile; without it every response.steer
+    # is refused with steering_not_supported (RWS-STEER-1).
+    steering: bool = True
     # Keepalive pings from the server (websockets' default); None turns them off.
     ping_interval: float | None = 20.0
 
@@ -289,6 +292,7 @@ async def _handle(
         cost=config.cost,
         cache=shared_cache,
         multiplex=config.multiplex,
+        steering=config.steering,
     )
     async with trio.open_nursery() as nursery:
         tasks = _ConnectionTasks(websocket, session, store, nursery)

@@ -261,6 +261,7 @@ async def _handle(
         cost=config.cost,
         cache=shared_cache,
         multiplex=config.multiplex,
+        steering=config.steering,
     )
     tasks = _ConnectionTasks(websocket, session, store)
     tasks.start(tasks.write())

@@ -20,7 +20,9 @@ from reference_impl import model
 from reference_impl.actions import LoadStored
 from reference_impl.errors import RequestError, code_info
 from reference_impl.lanes import Lane, LaneEvent, LaneState, PendingRequest
+from reference_impl.run_events import Run
 from reference_impl.session_limits import SessionLimits
+from reference_impl.steering import Submission
 from reference_impl.store import StoredResponse
 from reference_impl.validation import CreateRequest
 
@@ -84,8 +86,19 @@ class SessionLanes(SessionLimits):
         context: Callable[[], Sequence[Mapping[str, Any]]],
         restored_items: int,
         parent_own_lane: bool,
-    ) -> None:
+        refused: Callable[[RequestError], None] | None = None,
+    ) -> Run | None:
         """Accept the run and start it, or reject the request (see session_runs)."""
+
+    @abc.abstractmethod
+    def _claim_pending(self, lane: str | None, previous: str | None) -> list[Submission]:
+        """The steering input pending on ``lane`` that a request continuing ``previous``
+        commits (RWS-STEER-6's successor); pending input it does not continue is given
+        back to the client (see session_steering)."""
+
+    @abc.abstractmethod
+    def _settle_claimed(self, claimed: list[Submission], run: Run | None) -> None:
+        """Claimed pending input whose successor was refused is given back."""
 
     def _pump(self, now: float) -> None:
         """Move every lane that can move, then send the refusals whose turn has come."""
@@ -171,6 +184,9 @@ class SessionLanes(SessionLimits):
         new_items = model.normalize_input(create.input)
         previous = create.previous_response_id
         lane.queue.popleft()
+        # RWS-STEER-6: input pending on the lane goes before the input of the request that
+        # continues its target; a request that does not continue it gives it back.
+        claimed = self._claim_pending(lane.name, previous)
         if previous is None:
             self._start_run(
                 lane,
@@ -191,16 +207,20 @@ class SessionLanes(SessionLimits):
                 create = _with_instructions(create, entry.instructions)
             # RWS-CACHE-2: the context is the previous context, its output, the new input.
             output = () if self.faults.active("context-drop-output") else entry.output
-            self._start_run(
+            items = [dict(item) for s in claimed for item in s.items] + new_items
+            run = self._start_run(
                 lane,
                 create,
                 LaneEvent.START,
-                context=lambda: model.build_context(entry.context, output, new_items),
+                context=lambda: model.build_context(entry.context, output, items),
                 # RWS-MODEL-3: cached tokens are those of the items restored from the cache.
                 restored_items=len(entry.context) + len(output),
                 parent_own_lane=owner is self._owner and entry.lane == lane.name,
             )
+            self._settle_claimed(claimed, run)
             return
+        # Pending input cannot ride on a hydrated request: it is given back.
+        self._settle_claimed(claimed, None)
         # RWS-CACHE-3: a miss is hydrated from storage when the response was stored.
         ticket = request.arrival
         self._loading[ticket] = (lane, request)

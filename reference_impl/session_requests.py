@@ -4,8 +4,8 @@
 cannot read gets a frame-scoped error and the connection lives on (RWS-CREATE-9/10/11). A
 ``response.create`` is admitted to a lane - or refused for the lane limit, a busy lane or a
 connection past its age limit - and checked; its outcome, a run or an error, then waits for
-its turn in the lane's queue (:mod:`reference_impl.session_lanes`). A ``response.steer`` is
-answered with ``response.steer.failed``, as this server has no steering profile.
+its turn in the lane's queue (:mod:`reference_impl.session_lanes`). A ``response.steer`` goes
+to the steering layer (:mod:`reference_impl.session_steering`).
 """
 
 from __future__ import annotations
@@ -14,19 +14,17 @@ import dataclasses
 from typing import Any
 
 from reference_impl import model
-from reference_impl.actions import SendText
 from reference_impl.errors import ProtocolError, RequestError
 from reference_impl.fault_hooks import break_request
 from reference_impl.lanes import Lane, LaneState, PendingRequest
-from reference_impl.run_events import dumps, stamp
-from reference_impl.session_runs import SessionRuns
 from reference_impl.session_state import Refusal
+from reference_impl.session_steering import SessionSteering
 from reference_impl.validation import DeepInputError, check_create, check_stream_id, parse_message
 
 __all__ = ["SessionRequests"]
 
 
-class SessionRequests(SessionRuns):
+class SessionRequests(SessionSteering):
     """The messages a client sends on one connection, and their admission."""
 
     # --- public methods for receiving data ---------------------------------------------------
@@ -209,49 +207,3 @@ class SessionRequests(SessionRuns):
         # its turn in the lane's FIFO, so outcomes arrive in the order of the requests.
         lane.queue.append(request)
         self._pump(now)
-
-    def _receive_steer(self, event: dict[str, Any]) -> None:
-        if self.faults.active("steer-ignored"):
-            return
-        # RWS-STEER-1: without the steering profile every response.steer fails with
-        # steering_not_supported, echoing the input without an id; the target is untouched.
-        target = event.get("previous_response_id")
-        steer_input = event.get("input")
-        reply: dict[str, Any] = {
-            "type": "response.steer.failed",
-            "steer": {
-                # Echoed as sent when they have the shape of the event's fields.
-                "previous_response_id": target if isinstance(target, str) else "",
-                "input": steer_input if isinstance(steer_input, str | list) else [],
-            },
-            "error": {
-                "type": "invalid_request_error",
-                "code": "steering_not_supported",
-                "message": "This server does not support steering.",
-            },
-        }
-        running = self._running(target) if isinstance(target, str) else None
-        if running is not None and self.faults.active("steer-numbered-0"):
-            # Fault: RWS-SEQ-5, the reply takes the running target's next number, not 0.
-            numbered = {**reply, "sequence_number": 0}
-            if running.lane is not None:
-                numbered["stream_id"] = running.lane
-            self._actions.append(SendText(dumps(numbered)))
-            return
-        if running is not None:
-            # RWS-SEQ-1: a steering event takes the next number of its running target (and
-            # its stream_id); the target's own events go on after it.
-            self._actions.append(SendText(stamp(running, reply, self.faults)))
-            return
-        # Without a running target there is no counter to draw from.
-        reply["sequence_number"] = 0
-        lane = self._cached_lane(target) if isinstance(target, str) else None
-        if lane is not None:
-            reply["stream_id"] = lane
-        self._actions.append(SendText(dumps(reply)))
-
-    def _cached_lane(self, response_id: str) -> str | None:
-        found = self.cache.find(response_id)
-        if found is not None and found[0] is self._owner:
-            return found[1].lane
-        return None

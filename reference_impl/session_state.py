@@ -31,6 +31,7 @@ from reference_impl.faults import NO_FAULTS, Faults
 from reference_impl.lanes import Lane, LaneEvent, PendingRequest
 from reference_impl.limits import DEFAULT_LIMITS, NO_COST, CostModel, Limits
 from reference_impl.run_events import Run, dumps
+from reference_impl.steering import Submission
 
 __all__ = ["Refusal", "SessionState", "new_id"]
 
@@ -63,9 +64,11 @@ class SessionState:
         ids: Callable[[str], str] = new_id,
         wall_clock: Callable[[], float] = time.time,
         multiplex: bool = True,
+        steering: bool = True,
     ) -> None:
         self.api_key = api_key
         self.multiplex = multiplex
+        self.steering = steering
         self.limits = limits
         self.faults = faults
         self.cost = cost
@@ -100,6 +103,13 @@ class SessionState:
         self._first_id: str | None = None
         # The persist-on-close fault: stored responses held back until the connection closes.
         self._held: list[Persist] = []
+        # Steering: per lane, the accepted input reported pending after its target completed
+        # (the target's id, the submissions), and how the latest runs ended (response id ->
+        # lane, status), so a steer for a run that ended gets the right refusal.
+        self._pending_steers: dict[str | None, tuple[str, list[Submission]]] = {}
+        self._ended: dict[str, tuple[str | None, str]] = {}
+        # The successor-after-queued fault: per lane, the successor held back (run, input).
+        self._deferred: dict[str | None, tuple[Run, list[Submission]]] = {}
 
     # --- public method for getting the actions ------------------------------------------------
 

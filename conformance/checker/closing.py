@@ -141,6 +141,18 @@ class Closing(ConnectionState):
                     frame_index,
                     record.index,
                 )
+            for target, (steer_ids, ended_at) in self.give_back_due.items():
+                # RWS-STEER-10: the accepted input of a target that failed is given back.
+                self.recorder.exercise1("RWS-STEER-10")
+                self._fail(
+                    ("RWS-STEER-10",),
+                    f"expected response.steer.failed successor_creation_failed for each "
+                    f"submission accepted for {short(target)}, which failed / actual the server "
+                    f"closed the connection{_with_code(record.code)} without one for "
+                    f"{', '.join(short(i) for i in steer_ids)}",
+                    ended_at,
+                    record.index,
+                )
             for steer_index, _ in self.steers:
                 self._fail(
                     ("RWS-STEER-2",)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from conformance.checker.cache import CacheModel
@@ -20,7 +21,18 @@ from conformance.wording import lane_name
 if TYPE_CHECKING:
     from conformance.checker.core import Checker
 
-__all__ = ["ConnectionState", "Lane"]
+__all__ = ["ConnectionState", "Lane", "SuccessorDue"]
+
+
+@dataclass(slots=True)
+class SuccessorDue:
+    """A steered run ended: its successor is the next run on its lane (RWS-STEER-4)."""
+
+    target: str  # the steered response's id
+    run: Run  # the steered run
+    steer_ids: list[str]  # the accepted submissions the successor commits
+    ended_at: int  # the record of the steered run's terminal event
+    reported: bool = False  # another run came first: reported once, the successor still due
 
 
 class Lane:
@@ -79,6 +91,19 @@ class ConnectionState:
         # run -> a steering reply numbered 0 while the run was in flight (record index): the
         # not-running form, in order only if the run's next event is its terminal event
         self.detached: dict[Run, int] = {}
+        # Steering: what each response.steer sent (record index -> input); the accepted
+        # submissions (steer id -> target, input, reply record); per target the ids not yet
+        # committed, pending or given back; per lane the successor due after a steered run
+        # ended; per target that failed the ids owed a response.steer.failed (RWS-STEER-10).
+        self.steer_inputs: dict[int, Any] = {}
+        self.submissions: dict[str, tuple[str, Any, int]] = {}
+        self.uncommitted: dict[str, list[str]] = {}
+        self.successor_due: dict[str | None, SuccessorDue] = {}
+        self.give_back_due: dict[str, tuple[list[str], int]] = {}
+        # lane -> (target, ids): input reported pending after the target completed; the next
+        # request on the lane that continues the target commits it, before its own input
+        self.pending_due: dict[str | None, tuple[str, list[str]]] = {}
+        self.pending_sent: set[str] = set()
 
     # --- helpers ---------------------------------------------------------------------------
 

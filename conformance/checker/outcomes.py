@@ -133,6 +133,9 @@ class Outcomes(Limits):
         hit = judged is not None and judged.facts.get("cached") in ("own_lane", "other_lane")
         if request.previous is None:
             requirements: tuple[str, ...] = ("RWS-LANE-8", "RWS-MODEL-2")
+        elif request.successor_of is not None:
+            # RWS-STEER-4: the successor's context commits every input accepted before it.
+            requirements = ("RWS-STEER-4",)
         elif judged is not None and judged.expect == "served":
             requirements = judged.requirements
         else:

@@ -5,19 +5,29 @@ Server events other than errors and steering replies are routed to a lane by ``s
 any other event belongs to the lane's running run, whose per-event checks live in
 :mod:`conformance.checker.run`. Events outside any run are reported once per lane. At the
 run's terminal event its end is judged and the cache model is told.
+
+A run that ended with accepted steering input owes it (RWS-STEER-4): a successor, the next run
+on its lane and continuing it, which answers no request; or, when it completed with tool calls
+waiting for their outputs, ``response.steer.pending`` and a commit by the client's next request
+continuing it; or, when it failed, the input given back (RWS-STEER-10).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from conformance.checker import model
 from conformance.checker.cache import ResponseFacts
+from conformance.checker.lanes import SuccessorDue
 from conformance.checker.ordering import short
 from conformance.checker.outcomes import Outcomes
-from conformance.checker.run import Run
+from conformance.checker.run import Request, Run
 from conformance.wording import lane_name
 
 __all__ = ["Runs"]
+
+#: Output items that wait for the client's output before a successor can continue them.
+_CLIENT_CALLS = frozenset({"function_call", "custom_tool_call"})
 
 
 class Runs(Outcomes):
@@ -100,7 +110,10 @@ class Runs(Outcomes):
                 f"expected no new run after error {self.closing.code} / actual response.created",
                 index,
             )
-        request = self._take_request(wire)
+        response = event.get("response")
+        request = self._successor(wire, response, index) if self.successor_due else None
+        if request is None:
+            request = self._take_request(wire)
         self.recorder.exercise1("RWS-CREATE-12")
         if request is None:
             self._fail(
@@ -129,7 +142,7 @@ class Runs(Outcomes):
         run = Run(self.rules, self.recorder, self.conn, request, wire, index)
         lane.active = run
         self.wire_runs[wire] = run
-        response = event.get("response")
+        self._commit_pending(request)
         rid = response.get("id") if isinstance(response, dict) else None
         if isinstance(rid, str):
             knowledge = self.checker.knowledge
@@ -196,6 +209,8 @@ class Runs(Outcomes):
             run.facts.status = status
             run.facts.output = [run.items[k] for k in sorted(run.items)]
         self._model_checks(run, terminal, etype)
+        if run.response_id in self.uncommitted:
+            self._steered_run_ended(run, status, index)
         self.cache.apply(
             self.rules.cache,
             self.checker.knowledge,
@@ -205,3 +220,124 @@ class Runs(Outcomes):
             run.response_id,
             status,
         )
+
+    # --- steering successors (RWS-STEER-4) -------------------------------------------------------
+
+    def _steered_run_ended(self, run: Run, status: str, index: int) -> None:
+        """What a run that ended with accepted, uncommitted steering input owes it."""
+        rid = run.response_id
+        assert rid is not None
+        ids = self.uncommitted.pop(rid)
+        lane = run.request.lane
+        if status == "failed":
+            # RWS-STEER-10: each submission is owed a response.steer.failed with its id.
+            self.give_back_due[rid] = (ids, index)
+            return
+        calls = [
+            item
+            for item in (run.facts.output if run.facts is not None else [])
+            if isinstance(item, dict) and item.get("type") in _CLIENT_CALLS
+        ]
+        if status == "completed" and calls:
+            # RWS-STEER-6: pending (or given back); the client's next request continuing the
+            # target on its lane commits it.
+            self.pending_due[lane] = (rid, ids)
+            return
+        self.successor_due[lane] = SuccessorDue(rid, run, ids, index)
+
+    def _successor(self, wire: str | None, response: object, index: int) -> Request | None:
+        """The successor request a response.created answers, or None when it answers a
+        request of the client (RWS-STEER-4: the successor continues its target, on its lane,
+        before every request queued there)."""
+        response = response if isinstance(response, dict) else {}
+        parent = response.get("previous_response_id")
+        due = next((d for d in self.successor_due.values() if d.target == parent), None)
+        if due is not None:
+            del self.successor_due[due.run.request.lane]
+            self.recorder.exercise1("RWS-STEER-4")
+            lane = due.run.request.lane
+            if wire != due.run.wire_lane and not due.reported:
+                self._fail(
+                    ("RWS-STEER-4",),
+                    f"expected the successor of steered response {short(due.target)} on its "
+                    f"lane, {lane_name(lane)} / actual its response.created on {lane_name(wire)}",
+                    due.ended_at,
+                    index,
+                )
+            return self._successor_request(due)
+        due = self.successor_due.get(wire)
+        if due is None or due.reported:
+            return None
+        self.recorder.exercise1("RWS-STEER-4")
+        due.reported = True
+        waiting = self.lanes.get(wire)
+        queued = waiting.pending[0] if waiting is not None and waiting.pending else None
+        if queued is not None and _answers(queued, response):
+            # The queued request's run went first; the successor may still follow.
+            self._fail(
+                ("RWS-STEER-4",),
+                f"expected the successor of steered response {short(due.target)} before the "
+                f"response.create queued on {lane_name(wire)} (record {queued.index}) / actual "
+                "that request's run started first",
+                due.ended_at,
+                index,
+            )
+            return None
+        del self.successor_due[wire]
+        self._fail(
+            ("RWS-STEER-4",),
+            f"expected the successor of steered response {short(due.target)} as the next run "
+            f"on {lane_name(wire)}, with previous_response_id {short(due.target)} / actual "
+            f"response.created with previous_response_id {short(parent)}",
+            due.ended_at,
+            index,
+        )
+        return self._successor_request(due)
+
+    def _successor_request(self, due: SuccessorDue) -> Request:
+        """The request a successor runs: its target's, continued with the committed input."""
+        target = due.run.request
+        items: list[object] = []
+        for steer_id in due.steer_ids:
+            normalized = model.normalize_input(self.submissions[steer_id][1])
+            items.extend(normalized or ())
+        body = {**target.body, "previous_response_id": due.target, "input": items}
+        return Request(
+            index=due.ended_at,
+            body=body,
+            lane=target.lane,
+            named=target.named,
+            invalid_stream_id=False,
+            null_stream_id=target.null_stream_id,
+            previous=due.target,
+            store=target.store,
+            generate=True,
+            successor_of=due.target,
+        )
+
+    def _commit_pending(self, request: Request) -> None:
+        """A request on a lane with pending steering input: it commits that input, placed
+        before its own, when it continues the target (spec 9.3); else the input stays the
+        client's to be given back."""
+        pending = self.pending_due.pop(request.lane, None)
+        if pending is None or request.successor_of is not None:
+            return
+        target, ids = pending
+        if request.previous != target:
+            return
+        items: list[object] = []
+        for steer_id in ids:
+            items.extend(model.normalize_input(self.submissions[steer_id][1]) or ())
+        own = model.normalize_input(request.body.get("input"))
+        if own is not None:
+            request.body = {**request.body, "input": [*items, *own]}
+
+
+def _answers(request: Request, response: dict[str, Any]) -> bool:
+    """Whether a response.created may answer ``request`` rather than be a successor: it
+    continues what the request continues, and echoes the request's metadata when the request
+    has some (a successor echoes its target's settings, spec 9.3)."""
+    if request.previous != response.get("previous_response_id"):
+        return False
+    metadata = request.body.get("metadata")
+    return not metadata or response.get("metadata") == metadata

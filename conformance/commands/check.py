@@ -48,7 +48,8 @@ __all__ = [
 ]
 
 # The reference server runs a second instance with this connection age for RWS-LIMIT-1/2,
-# and a third with this idle-timeout for RWS-LIMIT-4.
+# a third with this idle-timeout for RWS-LIMIT-4 and a fourth without the steering profile
+# for RWS-STEER-1.
 _REFERENCE_TEST_AGE = 3.0
 _REFERENCE_TEST_IDLE = 1.0
 # A model other than conformance-1 runs at the pace of a real one (50 output tokens a second),
@@ -125,16 +126,19 @@ def _target(options: SuiteOptions, args: argparse.Namespace) -> Iterator[SuiteOp
         yield options
         return
     extra = list(args.reference_arg)
+    if options.profiles and "steering" not in options.profiles:
+        extra.append("--no-steering")  # the server declares what the suite is told
     if options.model not in (None, CONFORMANCE_MODEL) and "--decode-us-per-token" not in extra:
         extra += REFERENCE_REAL_MODEL_PACE
     with (
         spawn_reference(extra) as main,
         spawn_reference([*extra, "--max-connection-age", str(_REFERENCE_TEST_AGE)]) as aged,
         spawn_reference([*extra, "--idle-timeout", str(_REFERENCE_TEST_IDLE)]) as idle,
+        spawn_reference([*extra, "--no-steering"]) as plain,
     ):
         print(
             f"reference server: {main.url} (age-limit instance: {aged.url}, idle-limit "
-            f"instance: {idle.url})",
+            f"instance: {idle.url}, instance without steering: {plain.url})",
             flush=True,
         )
         yield dataclasses.replace(
@@ -142,11 +146,12 @@ def _target(options: SuiteOptions, args: argparse.Namespace) -> Iterator[SuiteOp
             server_url=main.url,
             api_key=options.api_key or main.api_keys[0],
             api_key2=options.api_key2 or main.api_keys[1],
-            profiles=options.profiles or ("core", "multiplex", "conformance-model"),
+            profiles=options.profiles or ("core", "multiplex", "steering", "conformance-model"),
             test_connection_age=options.test_connection_age or _REFERENCE_TEST_AGE,
             age_limit_url=aged.url,
             test_idle_timeout=options.test_idle_timeout or _REFERENCE_TEST_IDLE,
             idle_limit_url=idle.url,
+            no_steering_url=options.no_steering_url or plain.url,
         )
 
 

@@ -186,7 +186,9 @@ def _server(args: argparse.Namespace) -> Iterator[tuple[str, str | None, str | N
             raise SystemExit("responses-ws fuzz: give --server-url or --spawn-reference")
         yield args.server_url, args.api_key, args.api_key2, False
         return
-    extra = [arg for name in args.fault for arg in ("--fault", name)]
+    # The fuzzer's model of a server has no steering profile: every steer it sends is owed
+    # steering_not_supported (RWS-STEER-1), so the reference runs without steering.
+    extra = [*(arg for name in args.fault for arg in ("--fault", name)), "--no-steering"]
     with spawn_reference(extra) as server:
         print(f"reference server: {server.url}", flush=True)
         yield (

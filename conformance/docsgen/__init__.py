@@ -198,7 +198,7 @@ _CHECK_KEYS = (
 def trim_report(report: dict[str, Any]) -> dict[str, Any]:
     """The parts of a ``report.json`` the site needs, stable from run to run."""
     target = dict(report.get("target") or {})
-    for key in ("server_url", "url", "age_limit_url", "idle_limit_url"):
+    for key in ("server_url", "url", "age_limit_url", "idle_limit_url", "no_steering_url"):
         target.pop(key, None)  # ephemeral loopback ports
     if isinstance(target.get("clients"), list):
         # A client's command names paths of the machine that ran it: keep name and profiles.

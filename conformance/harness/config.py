@@ -84,6 +84,9 @@ class SuiteConfig:
     test_idle_timeout: float | None = None
     # Where that server listens, when it is not server_url itself.
     idle_limit_url: str | None = None
+    # An instance of the server without the steering profile (RWS-STEER-1), when the server
+    # under test declares steering.
+    no_steering_url: str | None = None
     model: str = CONFORMANCE_MODEL
     profiles: frozenset[str] = frozenset({"core"})
     parameters: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_PARAMETERS))
@@ -130,4 +133,5 @@ class SuiteConfig:
             "age_limit_url": self.age_limit_url,
             "test_idle_timeout_s": self.test_idle_timeout,
             "idle_limit_url": self.idle_limit_url,
+            "no_steering_url": self.no_steering_url,
         }

@@ -18,8 +18,10 @@ from conformance.scenarios import (  # noqa: F401 - imported to register their s
     limits,
     limits_inflight,
     steering,
+    steering_profile,
     stream,
     stream_items,
+    stream_tools,
 )
 
 __all__ = ["all_scenarios", "by_id"]

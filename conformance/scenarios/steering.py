@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from conformance.harness.config import SuiteConfig
+from conformance.harness.config import SuiteConfig, responses_url
 from conformance.harness.context import ScenarioContext
 from conformance.harness.registry import scenario
 from conformance.harness.wire import ConnectionClosedError, ExpectationTimeout, Message
@@ -16,8 +16,18 @@ __all__: list[str] = []
 
 
 def _steering_declared(config: SuiteConfig) -> str | None:
-    if "steering" in config.profiles:
-        return "the server declares the steering profile; RWS-STEER-1 applies only without it"
+    if "steering" in config.profiles and config.no_steering_url is None:
+        return (
+            "the server declares the steering profile; RWS-STEER-1 applies only without it "
+            "(give an instance without steering with --no-steering-url URL)"
+        )
+    return None
+
+
+def _plain_url(config: SuiteConfig) -> str | None:
+    """Where RWS-STEER-1 is tested: the server, or its instance without steering."""
+    if "steering" in config.profiles and config.no_steering_url is not None:
+        return responses_url(config.no_steering_url)
     return None
 
 
@@ -40,7 +50,7 @@ _TARGET_PROMPT = "Write a paragraph of about 120 words about a lighthouse at nig
     needs_model=False,
 )
 async def not_supported(ctx: ScenarioContext) -> None:
-    conn = await ctx.connect()
+    conn = await ctx.connect(url=_plain_url(ctx.config))
     event = turn(
         ctx,
         "rws:delay ms=40\nrws:text length=20 chunks=4",

@@ -29,5 +29,5 @@ def target_for(url: str, api_key: str, api_key2: str | None = None) -> Target:
 @pytest.fixture(scope="session")
 def reference_target() -> Iterator[Target]:
     """The reference server without faults, started once for the fuzz tests."""
-    with spawn_reference() as server:
+    with spawn_reference(["--no-steering"]) as server:
         yield target_for(server.url, server.api_keys[0], server.api_keys[1])

@@ -36,7 +36,7 @@ def _any_model(target: Target) -> Target:
 
 
 def test_stateful_fuzzer_with_any_model_passes_the_reference(tmp_path: Path) -> None:
-    with spawn_reference() as server:
+    with spawn_reference(["--no-steering"]) as server:
         target = _any_model(target_for(server.url, server.api_keys[0], server.api_keys[1]))
         report = run_stateful(target, "ci", tmp_path, max_sessions=25, seed=3, known=KNOWN)
     assert report.ok, report.summary()
@@ -45,7 +45,7 @@ def test_stateful_fuzzer_with_any_model_passes_the_reference(tmp_path: Path) -> 
 
 def test_stateful_fuzzer_with_any_model_finds_and_shrinks_a_shared_cache(tmp_path: Path) -> None:
     lines: list[str] = []
-    with spawn_reference(["--fault", "shared-cache"]) as server:
+    with spawn_reference(["--fault", "shared-cache", "--no-steering"]) as server:
         target = _any_model(target_for(server.url, server.api_keys[0], server.api_keys[1]))
         report = run_stateful(target, "ci", tmp_path, known=KNOWN, report=lines.append)
     assert not report.ok

@@ -60,7 +60,7 @@ def _depth(value: object) -> int:
 
 
 def test_fuzzer_finds_and_shrinks_the_crash_on_deep_input_fault(tmp_path: Path) -> None:
-    with spawn_reference(["--fault", "crash-on-deep-input"]) as server:
+    with spawn_reference(["--fault", "crash-on-deep-input", "--no-steering"]) as server:
         target = target_for(server.url, server.api_keys[0], server.api_keys[1])
         report = run_stateless(target, "ci", tmp_path, known=KNOWN)
     assert not report.ok
@@ -99,7 +99,7 @@ def test_stateful_fuzzer_finds_session_level_faults(
     rule), a continuation whose context lacks the previous output (context digests), and
     a retry served from an entry a failed continuation should have evicted, a stored
     response served to another API key."""
-    with spawn_reference(["--fault", fault]) as server:
+    with spawn_reference(["--fault", fault, "--no-steering"]) as server:
         target = target_for(server.url, server.api_keys[0], server.api_keys[1])
         report = run_stateful(target, "ci", tmp_path, known=KNOWN)
     assert not report.ok

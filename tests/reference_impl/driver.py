@@ -60,6 +60,7 @@ class Driver:
         cache: ResponseCache | None = None,
         ids: Any = None,
         multiplex: bool = True,
+        steering: bool = True,
     ) -> None:
         self.now = 0.0
         self.store = ResponseStore(None) if store is None else store
@@ -73,6 +74,7 @@ class Driver:
             ids=ids or counter_ids(),
             wall_clock=lambda: 1_800_000_000.0,
             multiplex=multiplex,
+            steering=steering,
         )
         self.events: list[dict[str, Any]] = []
         self.closed: CloseConnection | None = None

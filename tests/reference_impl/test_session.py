@@ -635,7 +635,7 @@ class TestMessages:
 
     def test_server_answers_steer_with_steering_not_supported(self) -> None:
         """RWS-STEER-1: response.steer.failed, steering_not_supported, input echoed, no id."""
-        driver = Driver()
+        driver = Driver(steering=False)
         driver.send(create("rws:text length=8 chunks=4\nrws:delay ms=5", stream_id="a"))
         driver.step_all()
         before = driver.take()
@@ -656,7 +656,7 @@ class TestMessages:
 
     def test_server_answers_steer_for_an_unknown_target(self) -> None:
         """RWS-STEER-1: also without a running target, with no stream_id."""
-        (reply,) = Driver().turn(
+        (reply,) = Driver(steering=False).turn(
             {
                 "type": "response.steer",
                 "previous_response_id": "resp_x",

@@ -32,7 +32,7 @@ __all__ = [
 #: The reference server's model that behaves like a real one (it reads no rws: directive),
 #: and what a server running its own model declares.
 ANY_MODEL = "freeform-1"
-ANY_MODEL_PROFILES = frozenset({"core", "multiplex"})
+ANY_MODEL_PROFILES = frozenset({"core", "multiplex", "steering"})
 #: The pace `responses-ws check --spawn-reference` gives a model other than conformance-1.
 REAL_MODEL_PACE = REFERENCE_REAL_MODEL_PACE
 
@@ -48,6 +48,7 @@ def reference_config(
     *,
     with_age_instance: bool = False,
     with_idle_instance: bool = False,
+    with_plain_instance: bool = False,
     timeout: float = 3.0,
     server_args: Sequence[str] = (),
     parameters: Mapping[str, str] | None = None,
@@ -61,6 +62,9 @@ def reference_config(
     reference server also serves ``freeform-1``, which behaves like a real model).
     """
     extra = [*(arg for name in faults for arg in ("--fault", name)), *server_args]
+    if "steering" not in profiles:
+        # The server declares what the suite is told: without steering, it has none.
+        extra.append("--no-steering")
     with contextlib.ExitStack() as stack:
         main = stack.enter_context(spawn_reference(extra))
         age_url: str | None = None
@@ -73,6 +77,11 @@ def reference_config(
         if with_idle_instance:
             idle = stack.enter_context(spawn_reference([*extra, "--idle-timeout", str(TEST_IDLE)]))
             idle_url = idle.url
+        plain_url: str | None = None
+        if with_plain_instance:
+            # RWS-STEER-1 against a server that declares steering: an instance without it.
+            plain = stack.enter_context(spawn_reference([*extra, "--no-steering"]))
+            plain_url = plain.url
         yield SuiteConfig(
             server_url=main.url,
             api_key=main.api_keys[0],
@@ -85,6 +94,7 @@ def reference_config(
             age_limit_url=age_url,
             test_idle_timeout=TEST_IDLE if with_idle_instance else None,
             idle_limit_url=idle_url,
+            no_steering_url=plain_url,
             parameters={**DEFAULT_PARAMETERS, **(parameters or {})},
         )
 
@@ -109,6 +119,7 @@ def run_reference(
         server_args=server_args,
         with_age_instance="RWS-LIMIT-1" in checked,
         with_idle_instance="RWS-LIMIT-4" in checked,
+        with_plain_instance="RWS-STEER-1" in checked and "steering" in profiles,
         timeout=timeout,
     ) as config:
         return trio.run(functools.partial(run_suite, config, list(scenarios), jobs=jobs))

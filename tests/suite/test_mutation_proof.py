@@ -20,7 +20,13 @@ from tests.suite.reference_server import reference_config
 async def test_suite_reports_no_failure_against_the_healthy_reference_server() -> None:
     # A generous "must happen within": a healthy server ends every wait early, and a loaded
     # test machine must not turn slowness into a false failure.
-    with reference_config(with_age_instance=True, with_idle_instance=True, timeout=10.0) as config:
+    with reference_config(
+        with_age_instance=True,
+        with_idle_instance=True,
+        with_plain_instance=True,
+        profiles=frozenset({"core", "multiplex", "steering", "conformance-model"}),
+        timeout=10.0,
+    ) as config:
         run = await run_suite(config, all_scenarios(), jobs=6)
     failed = {check.id: check.message for check in run.checks if check.verdict is Verdict.FAILED}
     assert failed == {}

@@ -49,6 +49,7 @@ EVERY_OPTION = [
     "--age-limit-url=ws://aged:2",
     "--test-idle-timeout=1.5",
     "--idle-limit-url=ws://idle:3",
+    "--no-steering-url=ws://plain:4",
     "--expected-failures=baseline.yaml",
     "--report-dir=out",
 ]
@@ -130,7 +131,8 @@ def test_both_stop_without_verdicts_when_the_model_cannot_be_chosen(
 
 @pytest.fixture(scope="module")
 def reference() -> Iterator[SpawnedServer]:
-    with spawn_reference([]) as server:
+    # The profiles the runs declare leave out steering: so does the server.
+    with spawn_reference(["--no-steering"]) as server:
         yield server
 
 

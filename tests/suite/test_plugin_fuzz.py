@@ -179,13 +179,13 @@ def test_failure_without_requirement_id_is_named_by_replaying_its_transcript(
 
 @pytest.fixture(scope="module")
 def reference() -> Iterator[SpawnedServer]:
-    with spawn_reference([]) as server:
+    with spawn_reference(["--no-steering"]) as server:
         yield server
 
 
 @pytest.fixture(scope="module")
 def crashing_reference() -> Iterator[SpawnedServer]:
-    with spawn_reference(["--fault", FAULT]) as server:
+    with spawn_reference(["--fault", FAULT, "--no-steering"]) as server:
         yield server
 
 

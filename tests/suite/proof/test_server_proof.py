@@ -23,7 +23,7 @@ ROWS = [row for row in matrix().rows if row.suite == "server"]
 # What the suite is told a server declares: with conformance-1 the scripted model's profile
 # too; with any other model what a server running its own model declares.
 _PROFILES = {
-    CONFORMANCE_MODEL: frozenset({"core", "multiplex", "conformance-model"}),
+    CONFORMANCE_MODEL: frozenset({"core", "multiplex", "steering", "conformance-model"}),
     "": ANY_MODEL_PROFILES,
 }
 # Named server setups some rows need: server arguments and the profiles declared.
