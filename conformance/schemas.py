@@ -19,7 +19,7 @@ the project's own folder.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache, cached_property
 from pathlib import Path
@@ -219,6 +219,22 @@ class SchemaSet:
 
         return build
 
+    def fast_checks(self, direction: Direction) -> Mapping[str, Callable[[Any], bool]]:
+        """Per event type of ``direction``, the compiled yes/no check of its schema.
+
+        The checker's hot path looks the type up once and calls the check, instead of
+        :meth:`is_valid` dispatching again. A check is compiled when its type is first looked
+        up; a type with no schema of that direction is a ``KeyError``.
+        """
+        return self._checks[direction]
+
+    @cached_property
+    def _checks(self) -> dict[Direction, _CompiledChecks]:
+        return {
+            "client": _CompiledChecks(self._client.keys(), self._fast),
+            "server": _CompiledChecks(self._server.keys(), self._fast),
+        }
+
     def _type_of(self, event: object, direction: Direction | None) -> str | None:
         if not isinstance(event, Mapping):
             return None
@@ -307,6 +323,23 @@ class SchemaSet:
             with path.open(encoding="utf-8") as f:
                 instance = json.load(f)
             yield Example(path.parent.name, valid, path, instance)
+
+
+class _CompiledChecks(dict[str, Callable[[Any], bool]]):
+    """The checks of one direction, each compiled on its first lookup (compiling them all
+    would slow down every checker made for a short transcript)."""
+
+    def __init__(self, types: Iterable[str], build: Callable[[str], Any]) -> None:
+        super().__init__()
+        self._types = frozenset(types)
+        self._build = build
+
+    def __missing__(self, event_type: str) -> Callable[[Any], bool]:
+        if event_type not in self._types:
+            raise KeyError(event_type)
+        check: Callable[[Any], bool] = self._build(event_type).is_valid
+        self[event_type] = check
+        return check
 
 
 @cache

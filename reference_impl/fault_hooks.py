@@ -82,7 +82,21 @@ def break_events(
         _text_done_mismatch(events, "response.refusal.done", "refusal")
     if faults.active("reasoning-delta-mismatch"):
         _text_done_mismatch(events, "response.reasoning_summary_text.done", "text")
+    # Faults: RWS-DELTA-5 asks the done text of each tool call to equal its deltas.
+    if faults.active("custom-input-mismatch"):
+        _text_done_mismatch(events, "response.custom_tool_call_input.done", "input")
+    if faults.active("mcp-arguments-mismatch"):
+        _text_done_mismatch(events, "response.mcp_call_arguments.done", "arguments")
+    if faults.active("code-delta-mismatch"):
+        _text_done_mismatch(events, "response.code_interpreter_call_code.done", "code")
     for index, event in enumerate(events):
+        if faults.active("annotation-mismatch") and _is(
+            event, "response.output_text.annotation.added"
+        ):
+            # Fault: RWS-DELTA-7 asks for the annotation the final part lists at this index.
+            announced = dict(event["annotation"])
+            announced["title"] = f"{announced.get('title', '')}!"
+            events[index] = {**event, "annotation": announced}
         if faults.active("part-added-not-empty") and _is(event, "response.content_part.added"):
             events[index] = {**event, "part": {**event["part"], "text": "x"}}
         if faults.active("item-done-in-progress") and _is(event, "response.output_item.done"):

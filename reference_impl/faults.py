@@ -143,6 +143,27 @@ FAULTS: dict[str, Fault] = _table(
         "response.reasoning_summary_text.done differs from the deltas",
     ),
     (
+        "custom-input-mismatch",
+        "RWS-DELTA-5",
+        "response.custom_tool_call_input.done differs from the deltas",
+    ),
+    (
+        "mcp-arguments-mismatch",
+        "RWS-DELTA-5",
+        "response.mcp_call_arguments.done differs from the deltas",
+    ),
+    (
+        "code-delta-mismatch",
+        "RWS-DELTA-5",
+        "response.code_interpreter_call_code.done differs from the deltas",
+    ),
+    (
+        "annotation-mismatch",
+        "RWS-DELTA-7",
+        "response.output_text.annotation.added names an annotation the final part does not "
+        "list at its index",
+    ),
+    (
         "item-done-in-progress",
         "RWS-DELTA-8",
         "response.output_item.done carries its item with status in_progress",
@@ -207,6 +228,39 @@ FAULTS: dict[str, Fault] = _table(
         "steer-numbered-0",
         "RWS-SEQ-5",
         "a steering event for a running target carries sequence_number 0",
+    ),
+    # Steering (the steering profile).
+    (
+        "steer-double-reply",
+        "RWS-STEER-2",
+        "an accepted response.steer is also answered with response.steer.failed",
+    ),
+    ("steer-no-stream-id", "RWS-STEER-3", "steering events never carry stream_id"),
+    (
+        "successor-wrong-parent",
+        "RWS-STEER-4",
+        "the successor of a steered response has no previous_response_id",
+    ),
+    (
+        "successor-after-queued",
+        "RWS-STEER-4",
+        "the successor of a steered response runs after the requests queued on its lane",
+    ),
+    (
+        "successor-drops-input",
+        "RWS-STEER-4",
+        "the successor commits only the latest accepted steering input",
+    ),
+    (
+        "steer-accepts-anything",
+        "RWS-STEER-5",
+        "response.steer with stream_id, unknown fields or non-user items is accepted",
+    ),
+    ("pending-twice", "RWS-STEER-6", "response.steer.pending is sent twice per submission"),
+    (
+        "steer-failure-silent",
+        "RWS-STEER-10",
+        "accepted steering input of a target that failed is never given back",
     ),
     # Cache.
     (

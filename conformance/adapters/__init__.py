@@ -46,8 +46,10 @@ class AdapterInfo:
 
 
 ADAPTERS: tuple[AdapterInfo, ...] = (
-    AdapterInfo("raw-websockets", "raw_websockets", False, frozenset({"core", "multiplex"})),
-    AdapterInfo("openai-sdk", "openai_sdk", True, frozenset({"core", "multiplex"})),
+    AdapterInfo(
+        "raw-websockets", "raw_websockets", False, frozenset({"core", "multiplex", "steering"})
+    ),
+    AdapterInfo("openai-sdk", "openai_sdk", True, frozenset({"core", "multiplex", "steering"})),
     AdapterInfo("openai-agents", "openai_agents", True, frozenset({"core"})),
     AdapterInfo("codex-cli", "codex_cli", False, frozenset({"core"})),
 )

@@ -46,6 +46,12 @@ class Task:
     history: list[dict[str, Any]]
     previous_response_id: str | None
     lanes: list[str]
+    # steer task: per prompt, the text to steer its first response with (None: not steered)
+    steers: list[str | None]
+
+    def steer_for(self, prompt_index: int) -> str | None:
+        """The steering input of the prompt at this index, if it has one."""
+        return self.steers[prompt_index] if prompt_index < len(self.steers) else None
 
 
 def read_task() -> Task:
@@ -63,6 +69,7 @@ def read_task() -> Task:
         history=list(json.loads(env.get("RWS_HISTORY", "[]"))),
         previous_response_id=env.get("RWS_PREVIOUS_RESPONSE_ID") or None,
         lanes=list(json.loads(env.get("RWS_LANES", "[]"))),
+        steers=[s if isinstance(s, str) else None for s in json.loads(env.get("RWS_STEERS", "[]"))],
     )
 
 

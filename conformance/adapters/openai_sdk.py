@@ -11,6 +11,16 @@ new connection, executing tool calls, retrying a turn whose run failed. So the s
 the SDK plus the thinnest correct application; where the SDK's own behaviour breaks a client
 requirement, ``expected-failures/openai-sdk.yaml`` says so.
 
+The ``steer`` task steers with the SDK's own ``connection.response.steer(input=...,
+previous_response_id=...)``, which sends ``type``, ``previous_response_id`` and ``input`` only
+(RWS-STEER-9), as soon as the prompt's ``response.created`` arrives. The SDK parses the steering
+events and leaves their meaning to the application, which its docstrings spell out and the
+adapter follows (spec 9.6): accepted input is the server's (RWS-STEER-7: never sent again), a
+successor's ``response.created`` commits it and continues the target, after
+``response.steer.pending`` the continuation carries the tool outputs only, and input given back
+(``response.steer.failed``) goes with the next request. An SDK without ``response.steer``
+cannot steer: the task is then unsupported (exit status 3, the check SKIPPED).
+
 Run: ``python -m conformance.adapters.openai_sdk`` from the repository root.
 """
 
@@ -49,6 +59,50 @@ MAX_NEW_CONNECTIONS = 4
 
 class Fatal(Exception):
     """The task cannot go on."""
+
+
+class Unsupported(Exception):
+    """This SDK cannot do the task."""
+
+
+@dataclass
+class Steer:
+    """One steering submission as the application tracks it (spec 9.6): ``unsent``, ``sent``,
+    ``accepted`` and ``pending`` (the server owns the input), ``committed`` (a successor's
+    ``response.created`` applied it) or ``returned`` (refused or given back: the client's)."""
+
+    input: str
+    target: str | None = None
+    id: str | None = None
+    state: str = "unsent"
+    steered: Any = None  # the target's terminal response, once committed
+
+    @property
+    def items(self) -> list[dict[str, Any]]:
+        """The input as context items."""
+        return [{"type": "message", "role": "user", "content": self.input}]
+
+    @property
+    def settled(self) -> bool:
+        """Whether nothing more is owed about it (no answer, no successor to wait for)."""
+        return self.state not in ("sent", "accepted")
+
+    def on(self, event: Any) -> None:
+        """Move along spec 9.6 on a steering event about this submission."""
+        about = getattr(event, "steer", None)
+        if getattr(about, "previous_response_id", None) != self.target:
+            return
+        sid = getattr(about, "id", None)
+        if event.type == "response.steer.accepted" and self.state == "sent":
+            self.id, self.state = sid, "accepted"
+        elif event.type == "response.steer.pending" and self.state == "accepted":
+            self.state = "pending"
+        elif event.type == "response.steer.failed" and (
+            (sid is None and self.state == "sent")
+            or (sid is not None and sid == self.id and self.state in ("accepted", "pending"))
+        ):
+            # Refused, or given back after acceptance: the input is the client's again.
+            self.state = "returned"
 
 
 def _dump(item: Any) -> dict[str, Any]:
@@ -119,8 +173,9 @@ class Conversation:
             self.open()
             self.send(self.full(body) if not self.task.store else body)
 
-    def turn(self, prev: str | None, new: list[dict[str, Any]]) -> Any:
-        """One request to its completed response."""
+    def turn(self, prev: str | None, new: list[dict[str, Any]], steer: Steer | None = None) -> Any:
+        """One request to its completed response (the last successor's, when ``steer`` had
+        one)."""
         body: dict[str, Any] = {
             "model": self.task.model,
             "store": self.task.store,
@@ -136,9 +191,25 @@ class Conversation:
         self.send(body)
         retries = 0
         current: str | None = None
+        ended: Any = None  # the current run's terminal response, while a steer is unsettled
         for event in self.connection:
             if event.type == "response.created":
-                current = event.response.id
+                successor = ended is not None and event.response.previous_response_id == current
+                if steer is not None and steer.state == "accepted" and successor:
+                    # RWS-STEER-4: the successor continues the target; its response.created
+                    # commits the accepted input.
+                    steer.state, steer.steered = "committed", ended
+                current, ended = event.response.id, None
+                if steer is not None and steer.state == "unsent":
+                    # The SDK's own steering call (RWS-STEER-9: it sends no stream_id).
+                    steer.target, steer.state = current, "sent"
+                    self.connection.response.steer(input=steer.input, previous_response_id=current)
+                continue
+            if event.type.startswith("response.steer.") and steer is not None:
+                steer.on(event)
+                if ended is not None and steer.settled:
+                    self.pending = None
+                    return ended
                 continue
             if event.type in _RUN_END and event.response.id != current:
                 continue  # the response.failed after an in-run error that ended a run
@@ -148,6 +219,11 @@ class Conversation:
                     if retries > MAX_RETRIES:
                         raise Fatal("response.failed")
                     self.send(self.full(self.pending or body))
+                    continue
+                if steer is not None and not steer.settled:
+                    # A steer's answer is owed (RWS-STEER-2), or accepted input's fate: a
+                    # successor, response.steer.pending or the input given back.
+                    ended = event.response
                     continue
                 self.pending = None
                 return event.response
@@ -200,6 +276,56 @@ def conversation(task: Task) -> list[str]:
     return [text]
 
 
+def steer(task: Task) -> list[str]:
+    """The ``steer`` task: the conversation, each prompt's first response steered with its
+    steering input as soon as it is created, through the SDK's ``response.steer``."""
+    sdk = OpenAI(api_key=task.api_key, base_url=http_base_url(task.url), max_retries=0)
+    app = Conversation(task, sdk, context=list(task.history))
+    app.open()
+    if not callable(getattr(app.connection.response, "steer", None)):
+        app.close()
+        raise Unsupported("this openai SDK has no connection.response.steer")
+    prev = task.previous_response_id
+    text = ""
+    try:
+        for index, prompt in enumerate(task.prompts):
+            new: list[dict[str, Any]] = [{"type": "message", "role": "user", "content": prompt}]
+            words = task.steer_for(index)
+            submission = Steer(words) if words is not None else None
+            while True:
+                response = app.turn(prev, new, submission)
+                app.context = app.context + new
+                carried: list[dict[str, Any]] = []
+                if submission is not None and submission.state == "committed":
+                    # The successor continued the target with the input after its output.
+                    steered = [_dump(i) for i in submission.steered.output]
+                    app.context = app.context + steered + submission.items
+                app.context = app.context + [_dump(i) for i in response.output]
+                if submission is not None and submission.state == "pending":
+                    # The server places the pending input before the next request's own
+                    # (spec 9.3): the continuation carries the tool outputs only.
+                    app.context = app.context + submission.items
+                if submission is not None and submission.state == "returned":
+                    carried = submission.items
+                submission = None
+                prev = response.id
+                calls = [i for i in response.output if i.type == "function_call"]
+                if not calls and not carried:
+                    text = response.output_text
+                    break
+                new = [
+                    {
+                        "type": "function_call_output",
+                        "call_id": call.call_id,
+                        "output": tool_result(call.arguments),
+                    }
+                    for call in calls
+                ] + carried
+    finally:
+        app.close()
+    return [text]
+
+
 async def _lanes(task: Task) -> list[str]:
     sdk = AsyncOpenAI(api_key=task.api_key, base_url=http_base_url(task.url), max_retries=0)
     limits = ResponsesWebSocketLimits(
@@ -246,9 +372,14 @@ def main() -> int:
             texts = conversation(task)
         elif task.task == "lanes":
             texts = asyncio.run(_lanes(task))
+        elif task.task == "steer":
+            texts = steer(task)
         else:
             print(f"unsupported task {task.task}", file=sys.stderr)
             return EXIT_UNSUPPORTED
+    except Unsupported as exc:
+        print(f"openai-sdk: {exc}", file=sys.stderr)
+        return EXIT_UNSUPPORTED
     except Exception as exc:
         print(f"openai-sdk: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_FAILED

@@ -6,7 +6,11 @@ and only the new input on the same connection (RWS-CLIENT-1), the full context a
 ``previous_response_not_found`` (RWS-CLIENT-2) and on a new connection for a ``store: false``
 chain (RWS-CLIENT-5), the terminal events and in-run errors as ends of a run (RWS-CLIENT-4),
 reconnection only after 1001/1006/1011/1012/1013 with exponential backoff (RWS-ERR-7/9),
-unknown events and fields ignored (RWS-EVENT-3), lanes routed by ``stream_id`` (RWS-CLIENT-6).
+unknown events and fields ignored (RWS-EVENT-3), lanes routed by ``stream_id`` (RWS-CLIENT-6),
+and steering (the ``steer`` task): ``response.steer`` without ``stream_id`` (RWS-STEER-9), each
+submission followed through the states of spec 9.6, and accepted input never sent again
+(RWS-STEER-7): a successor commits it, a continuation after ``response.steer.pending`` gets
+only the tool output, and only input given back (``response.steer.failed``) is sent again.
 
 Run: ``python -m conformance.adapters.raw_websockets`` with the contract's environment
 (docs/client-adapters.md). Standard library and ``websockets`` only.
@@ -34,7 +38,7 @@ from conformance.adapters._contract import (
     tool_schema,
 )
 
-__all__ = ["Client", "main"]
+__all__ = ["Client", "Steer", "main"]
 
 MAX_MESSAGE = 16 * 1024 * 1024  # RWS-TRANS-10
 BACKOFF_START = 0.2
@@ -51,6 +55,29 @@ class Fatal(Exception):
 
 class Retry(Exception):
     """The request has no usable outcome; send it again with the full context."""
+
+
+@dataclass
+class Steer:
+    """One steering submission as the client tracks it (spec 9.6): ``unsent``, ``sent``,
+    ``accepted`` and ``pending`` (the server owns the input), ``committed`` (a successor's
+    ``response.created`` applied it) or ``returned`` (refused or given back: the client's)."""
+
+    input: str
+    target: str | None = None
+    id: str | None = None
+    state: str = "unsent"
+    steered: dict[str, Any] | None = None  # the target's terminal response, once committed
+
+    @property
+    def items(self) -> list[dict[str, Any]]:
+        """The input as context items."""
+        return [{"type": "message", "role": "user", "content": self.input}]
+
+    @property
+    def settled(self) -> bool:
+        """Whether nothing more is owed about it (no answer, no successor to wait for)."""
+        return self.state not in ("sent", "accepted")
 
 
 @dataclass
@@ -91,6 +118,11 @@ class Client:
             return self.connection()
         return self.ws
 
+    def carried(self, steer: Steer) -> list[dict[str, Any]]:
+        """Steering input the next request carries: only input given back (refused, or
+        failed after acceptance) is the client's to send (RWS-STEER-7)."""
+        return steer.items if steer.state == "returned" else []
+
     def lost(self, exc: ConnectionClosed) -> None:
         """The connection closed under us: remember why, drop it."""
         self.close_code = exc.rcvd.code if exc.rcvd is not None else 1006
@@ -104,9 +136,14 @@ class Client:
         return ws
 
     def turn(
-        self, prev: str | None, new: list[dict[str, Any]], context: list[dict[str, Any]]
+        self,
+        prev: str | None,
+        new: list[dict[str, Any]],
+        context: list[dict[str, Any]],
+        steer: Steer | None = None,
     ) -> dict[str, Any]:
-        """One request to its completed response, recovering as the spec says."""
+        """One request to its completed response (the last successor's, when ``steer`` had
+        one), recovering as the spec says."""
         retries = 0
         full = False  # send the full context instead of previous_response_id + new input
         while True:
@@ -121,7 +158,7 @@ class Client:
             if self.tools:
                 body["tools"] = self.tools
             try:
-                return self._exchange(body)
+                return self._exchange(body, steer)
             except ConnectionClosed as exc:
                 conn_had_entry = self.ws is not None
                 self.lost(exc)
@@ -136,14 +173,63 @@ class Client:
                 # RWS-CLIENT-2: never the same previous_response_id again; the full context.
                 full = True
 
-    def _exchange(self, body: dict[str, Any]) -> dict[str, Any]:
+    def steer_event(self, steer: Steer) -> dict[str, Any]:
+        """The ``response.steer`` of a submission: RWS-STEER-9, no ``stream_id`` (the target's
+        lane is the steer's lane); nothing but ``type``, ``previous_response_id``, ``input``."""
+        return {
+            "type": "response.steer",
+            "previous_response_id": steer.target,
+            "input": steer.input,
+        }
+
+    def steer_accepted(self, ws: ClientConnection, steer: Steer) -> None:
+        """The server owns the input now (RWS-STEER-7: it is never sent again)."""
+
+    def _steer_reply(self, event: dict[str, Any], steer: Steer) -> None:
+        """Move a submission along spec 9.6 on a steering event about it."""
+        about = event.get("steer") or {}
+        if about.get("previous_response_id") != steer.target:
+            return
+        etype = event.get("type")
+        if etype == "response.steer.accepted" and steer.state == "sent":
+            steer.id, steer.state = about.get("id"), "accepted"
+        elif etype == "response.steer.pending" and steer.state == "accepted":
+            steer.state = "pending"
+        elif etype == "response.steer.failed":
+            # Refused (no id: the answer to the oldest unanswered steer) or given back after
+            # acceptance (its id): either way the input is the client's again.
+            sid = about.get("id")
+            if (sid is None and steer.state == "sent") or (
+                sid is not None and sid == steer.id and steer.state in ("accepted", "pending")
+            ):
+                steer.state = "returned"
+
+    def _exchange(self, body: dict[str, Any], steer: Steer | None = None) -> dict[str, Any]:
         ws = self.send(body)
         current: str | None = None
+        ended: dict[str, Any] | None = None  # the current run's terminal response
         while True:
             event = json.loads(ws.recv(timeout=RECV_TIMEOUT))
             etype = event.get("type")
             if etype == "response.created":
-                current = event["response"]["id"]
+                created = event["response"]
+                successor = ended is not None and created.get("previous_response_id") == current
+                if steer is not None and steer.state == "accepted" and successor:
+                    # RWS-STEER-4: the successor continues the target; its response.created
+                    # commits the accepted input.
+                    steer.state, steer.steered = "committed", ended
+                current, ended = created["id"], None
+                if steer is not None and steer.state == "unsent":
+                    steer.target, steer.state = current, "sent"
+                    ws.send(json.dumps(self.steer_event(steer)))
+                continue
+            if str(etype).startswith("response.steer.") and steer is not None:
+                was = steer.state
+                self._steer_reply(event, steer)
+                if was != "accepted" and steer.state == "accepted":
+                    self.steer_accepted(ws, steer)
+                if ended is not None and steer.settled:
+                    return ended
                 continue
             if etype in _RUN_END and event["response"]["id"] != current:
                 # The response.failed that follows an in-run error of an earlier run
@@ -156,6 +242,11 @@ class Client:
                 if etype == "response.failed":
                     raise Retry("response.failed")
                 response: dict[str, Any] = event["response"]
+                if steer is not None and not steer.settled:
+                    # A steer's answer is owed (RWS-STEER-2), or accepted input's fate: a
+                    # successor, response.steer.pending or the input given back.
+                    ended = response
+                    continue
                 return response
             if etype == "error":
                 # RWS-ERR-4: error.type may be missing; the code decides.
@@ -216,6 +307,52 @@ def conversation(task: Task) -> list[str]:
     return [text]
 
 
+def steer(task: Task) -> list[str]:
+    """The ``steer`` task: the conversation, each prompt's first response steered with its
+    steering input (``RWS_STEERS``) as soon as it is created."""
+    client = Client(task, tools=[tool_schema(task.tool)])
+    context: list[dict[str, Any]] = list(task.history)
+    prev = task.previous_response_id
+    text = ""
+    for index, prompt in enumerate(task.prompts):
+        new: list[dict[str, Any]] = [{"type": "message", "role": "user", "content": prompt}]
+        words = task.steer_for(index)
+        submission = Steer(words) if words is not None else None
+        while True:
+            response = client.turn(prev, new, context, submission)
+            context = context + new
+            carried: list[dict[str, Any]] = []
+            if submission is not None:
+                if submission.state == "committed" and submission.steered is not None:
+                    # The successor continued the target with the input after its output.
+                    context += list(submission.steered.get("output") or []) + submission.items
+                context += list(response.get("output") or [])
+                if submission.state == "pending":
+                    # The server places the pending input before the next request's own
+                    # (spec 9.3): the continuation carries the tool outputs only.
+                    context += submission.items
+                carried = client.carried(submission)
+                submission = None
+            else:
+                context += list(response.get("output") or [])
+            prev = response["id"]
+            calls = _calls(response)
+            if not calls and not carried:
+                text = _text(response)
+                break
+            new = [
+                {
+                    "type": "function_call_output",
+                    "call_id": call["call_id"],
+                    "output": tool_result(call["arguments"]),
+                }
+                for call in calls
+            ] + carried
+    if client.ws is not None:
+        client.ws.close()
+    return [text]
+
+
 def lanes(task: Task) -> list[str]:
     """The ``lanes`` task: one run per lane at once, events routed by ``stream_id``."""
     client = Client(task)
@@ -253,6 +390,8 @@ def main() -> int:
             texts = conversation(task)
         elif task.task == "lanes":
             texts = lanes(task)
+        elif task.task == "steer":
+            texts = steer(task)
         else:
             print(f"unsupported task {task.task}", file=sys.stderr)
             return EXIT_UNSUPPORTED

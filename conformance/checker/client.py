@@ -6,15 +6,20 @@ live in :mod:`conformance.checker.connection` and ``requests.json``. This module
 only the conversation as a whole shows: whether continuations send only new input
 (RWS-CLIENT-1), whether a retry after ``previous_response_not_found`` and a continuation on a
 new connection carry the full context (RWS-CLIENT-2, RWS-CLIENT-5), which closes the client
-reconnected after and with what backoff (RWS-ERR-7, RWS-ERR-9), and ``stream`` fields
-(RWS-CREATE-13).
+reconnected after and with what backoff (RWS-ERR-7, RWS-ERR-9), ``stream`` fields
+(RWS-CREATE-13), and whether accepted steering input is sent again (RWS-STEER-7, judged by
+:mod:`conformance.checker.client_steering`).
 
 A request's context is judged as its *effective context*: its input, preceded, when its
 ``previous_response_id`` names a response of the same connection, by that response's
 effective context and output. A *warm-up* (``warm_up`` in ``client.json``: a request that asks
 for no output, ``generate: false``) is not a turn: the context rules skip it and judge the
 request that continues it, whose effective context holds the warm-up's input (a warm-up has no
-output, RWS-CREATE-6).
+output, RWS-CREATE-6). Steering input is part of it where the server places it: a steering
+successor (a ``response.created`` that continues a target with accepted input and answers no
+request, RWS-STEER-4) has the target's context and output, then that input; a request
+continuing a target whose accepted input is still uncommitted has that input before its own
+(spec 9.3).
 
 Items are compared by their *essence* (:func:`essence`): what a model sees of them, without
 ids and statuses, so that a client may resend an output item in any of the shapes the SDKs
@@ -24,20 +29,23 @@ produce. Sans-I/O and synchronous like the rest of the checker.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
 from conformance._paths import schemas_dir
+from conformance.checker.client_steering import SteerLedger
 from conformance.checker.core import CheckerConfig
-from conformance.checker.findings import Recorder, Report
+from conformance.checker.findings import Finding, Recorder, Report
 from conformance.checker.model import normalize_input
 from conformance.requirements import Requirement, load_requirements
 from conformance.transcript import Record, parse_record
 
 __all__ = [
     "ClientRules",
+    "ClientTraffic",
     "CreateContext",
     "check_client_traffic",
     "create_contexts",
@@ -229,6 +237,8 @@ class _Traffic:
         self.last_close: tuple[int | None, float, int] | None = None
         self.gaps: list[tuple[float, int]] = []  # (wait before a reconnection, open record)
         self.contexts: list[CreateContext] = []
+        # RWS-STEER-7: the client's steering submissions and what became of them
+        self.steering = SteerLedger(recorder, essence)
 
     # --- records -----------------------------------------------------------------------------
 
@@ -292,6 +302,7 @@ class _Traffic:
             )
 
     def _close(self, record: Record) -> None:
+        self.steering.closed(record.conn)
         for key in [k for k in self.pending if k[0] == record.conn]:
             del self.pending[key]
         for key in [k for k in self.running if k[0] == record.conn]:
@@ -318,6 +329,9 @@ class _Traffic:
         try:
             body = json.loads(record.text or "")
         except (ValueError, RecursionError):
+            return
+        if isinstance(body, dict) and body.get("type") == "response.steer":
+            self.steering.steer(record.index, record.conn, body)
             return
         if not isinstance(body, dict) or body.get("type") != "response.create":
             return
@@ -358,7 +372,14 @@ class _Traffic:
             )
         )
         self._judge_context(req, effective)
+        # RWS-STEER-7: accepted steering input is not in it again.
+        self.steering.create(req.index, req.conn, req.previous, req.input, self._full_of)
         self.pending.setdefault((record.conn, lane), []).append(req)
+
+    def _full_of(self, response_id: str) -> list[tuple[str, ...]] | None:
+        """The context then output of a response the transcript shows, when known."""
+        known = self.responses.get(response_id)
+        return None if known is None else known.full()
 
     def _effective(self, req: _Req) -> list[tuple[str, ...]] | None:
         """The request's effective context, None when the transcript does not show it."""
@@ -368,7 +389,9 @@ class _Traffic:
         if base is None or base.conn != req.conn or base.status == "in_progress":
             return None
         full = base.full()
-        return None if full is None else full + req.input
+        # Spec 9.3: uncommitted steering input for the response goes before the input.
+        held = self.steering.held_for(req.conn, req.previous)
+        return None if full is None else full + held + req.input
 
     def _judge_context(self, req: _Req, effective: list[tuple[str, ...]] | None) -> None:
         if req.warm_up:
@@ -491,6 +514,8 @@ class _Traffic:
         key = (record.conn, lane)
         if etype == "response.created":
             self._created(event, key)
+        elif isinstance(etype, str) and etype.startswith("response.steer."):
+            self.steering.server(record.index, record.conn, event)
         elif etype in _RUN_END:
             run = self.running.pop(key, None)
             response = event.get("response")
@@ -506,22 +531,47 @@ class _Traffic:
             self._error(event, key, record)
 
     def _created(self, event: Mapping[str, Any], key: tuple[str, str | None]) -> None:
+        response = event.get("response")
+        rid = response.get("id") if isinstance(response, Mapping) else None
+        parent = response.get("previous_response_id") if isinstance(response, Mapping) else None
         queue = self.pending.get(key)
+        if (
+            isinstance(rid, str)
+            and isinstance(parent, str)
+            and self.steering.successor_due(key[0], parent)
+            and not (queue and queue[0].previous == parent)
+        ):
+            self._successor(rid, parent, key)
+            return
         if not queue:
             return
         req = queue.pop(0)
-        response = event.get("response")
-        rid = response.get("id") if isinstance(response, Mapping) else None
         if not isinstance(rid, str):
             return
         context: list[tuple[str, ...]] | None = list(req.input)
         if req.previous is not None:
             base = self.responses.get(req.previous)
             full = base.full() if base is not None else None
-            context = None if full is None else full + req.input
+            # Spec 9.3: its response.created commits the target's uncommitted steering
+            # input, placed before the request's own.
+            held = self.steering.commit(req.conn, req.previous)
+            context = None if full is None else full + held + req.input
         run = _Resp(rid, req.conn, req.lane, req.store, context, req.warm_up)
         self.responses[rid] = run
         self.running[key] = run
+        self.steering.lineage(rid, req.previous)
+
+    def _successor(self, rid: str, parent: str, key: tuple[str, str | None]) -> None:
+        """RWS-STEER-4: a steering successor answers no request; it continues its target with
+        the accepted input, which its response.created commits."""
+        committed = self.steering.commit(key[0], parent)
+        base = self.responses.get(parent)
+        full = base.full() if base is not None else None
+        store = base.store if base is not None else True
+        run = _Resp(rid, key[0], key[1], store, None if full is None else full + committed)
+        self.responses[rid] = run
+        self.running[key] = run
+        self.steering.lineage(rid, parent)
 
     def _error(self, event: Mapping[str, Any], key: tuple[str, str | None], record: Record) -> None:
         error = event.get("error")
@@ -558,22 +608,76 @@ class _Traffic:
             self.last_done.pop(lane, None)
 
 
+class ClientTraffic:
+    """The whole-transcript client rules fed one record at a time, as traffic is seen.
+
+    :func:`check_client_traffic` over a transcript and a live recorder feeding the same records
+    here reach the same report; :attr:`findings` grows as the rules find something, so that a
+    live recorder can tell each finding as it happens. Records must come in transcript order,
+    each with its index in the transcript.
+    """
+
+    def __init__(
+        self,
+        config: CheckerConfig | None = None,
+        *,
+        rules: ClientRules | None = None,
+        requirements: Mapping[str, Requirement] | None = None,
+    ) -> None:
+        config = config or CheckerConfig()
+        reqs = requirements if requirements is not None else load_requirements()
+        self.recorder = Recorder(reqs, config.profiles, config.roles)
+        self._traffic = _Traffic(rules or load_client_rules(), self.recorder)
+        self.count = 0
+
+    @property
+    def findings(self) -> Sequence[Finding]:
+        """Everything found so far, in the order found."""
+        return self.recorder.findings
+
+    @property
+    def contexts(self) -> list[CreateContext]:
+        """Every ``response.create`` fed so far, with its effective context."""
+        return self._traffic.contexts
+
+    def feed(self, record: Record) -> None:
+        """Judge one record (its ``index`` is its place in the transcript)."""
+        self.count += 1
+        self._traffic.feed(record)
+
+    @staticmethod
+    def concerns(text: str) -> bool:
+        """Whether a server message may matter to these rules: only a ``response.created``,
+        a terminal event or an ``error`` does (a JSON escape in the text may hide its type, so
+        a text with one is read too). A live recorder skips building the record of every other
+        server message, most of a stream."""
+        return _SERVER_NEEDLES.search(text) is not None
+
+    def finish(self) -> Report:
+        """The report on everything fed so far."""
+        return self.recorder.build(self.count)
+
+
+# What a server message these rules read contains (see _Traffic._server: response.created, a
+# terminal event, a steering event, an error), literally or behind an escape.
+_SERVER_NEEDLES = re.compile(
+    "|".join(
+        re.escape(n)
+        for n in ("response.created", *sorted(_RUN_END), "response.steer", "error", "\\u")
+    )
+)
+
+
 def _traffic(
     records: Iterable[Record | Mapping[str, Any]],
     config: CheckerConfig | None,
     rules: ClientRules | None,
     requirements: Mapping[str, Requirement] | None,
-) -> tuple[_Traffic, Recorder, int]:
-    config = config or CheckerConfig()
-    reqs = requirements if requirements is not None else load_requirements()
-    recorder = Recorder(reqs, config.profiles, config.roles)
-    traffic = _Traffic(rules or load_client_rules(), recorder)
-    count = 0
+) -> tuple[ClientTraffic, int]:
+    traffic = ClientTraffic(config, rules=rules, requirements=requirements)
     for index, raw in enumerate(records):
-        record = raw if isinstance(raw, Record) else parse_record(raw, index)
-        traffic.feed(record)
-        count += 1
-    return traffic, recorder, count
+        traffic.feed(raw if isinstance(raw, Record) else parse_record(raw, index))
+    return traffic, traffic.count
 
 
 def check_client_traffic(
@@ -584,8 +688,8 @@ def check_client_traffic(
     requirements: Mapping[str, Requirement] | None = None,
 ) -> Report:
     """Judge the whole-transcript client rules over ``records``."""
-    _, recorder, count = _traffic(records, config, rules, requirements)
-    return recorder.build(count)
+    traffic, _ = _traffic(records, config, rules, requirements)
+    return traffic.finish()
 
 
 def create_contexts(
@@ -593,7 +697,7 @@ def create_contexts(
 ) -> list[CreateContext]:
     """Every ``response.create`` of ``records`` in order, with its effective context as the
     transcript shows it when the request is sent."""
-    traffic, _, _ = _traffic(records, None, rules, None)
+    traffic, _ = _traffic(records, None, rules, None)
     return traffic.contexts
 
 

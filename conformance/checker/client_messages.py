@@ -293,6 +293,7 @@ class ClientMessages(Outcomes):
                 index,
             )
         self.steers.append((index, body.get("previous_response_id")))
+        self.steer_inputs[index] = body.get("input")  # what an acceptance commits (STEER-4)
 
 
 def _same(a: Any, b: Any) -> bool:

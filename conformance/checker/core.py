@@ -20,7 +20,7 @@ import importlib
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, partial
 from types import MappingProxyType
 from typing import Any, Protocol
 
@@ -39,6 +39,10 @@ __all__ = ["PROFILES", "ROLES", "Checker", "CheckerConfig", "EventValidator"]
 PROFILES: tuple[str, ...] = ("core", "multiplex", "steering", "conformance-model")
 ROLES: tuple[str, ...] = ("server", "client")
 _PER_MESSAGE = ("RWS-TRANS-5", "RWS-EVENT-2", "RWS-EVENT-1")
+_PER_UNKNOWN = _PER_MESSAGE[:2]
+# The recorder folds what the hot path appended into its counts every this many records
+# (a power of two minus one: a mask), so that the backlog stays bounded on a long stream.
+_COMPACT_MASK = 4095
 
 
 class EventValidator(Protocol):
@@ -52,6 +56,12 @@ class EventValidator(Protocol):
 
     def server_event_types(self) -> frozenset[str]:
         """The type of every server event."""
+
+
+# A validator may also offer ``fast_checks(direction)``: a mapping from each event type of
+# that direction to a compiled yes/no check of it (a ``SchemaSet`` does), which spares the
+# hot path the dispatch on ``type`` that ``is_valid`` repeats.
+FastChecks = Mapping[str, Callable[[Any], bool]]
 
 
 @dataclass(frozen=True)
@@ -96,6 +106,7 @@ class Checker:
         self.rules = rules or load_rules()
         self.validator = validator or _default_validator()
         self.server_types = self.validator.server_event_types()
+        self._checks = _fast_checks(self.validator, self.server_types)
         reqs = requirements if requirements is not None else _default_requirements()
         self.recorder = Recorder(reqs, self.config.profiles, self.config.roles)
         self.knowledge = Knowledge()
@@ -112,19 +123,70 @@ class Checker:
     def feed(self, record: Record | Mapping[str, Any] | str | bytes) -> None:
         """Check one transcript record; never raises."""
         index = self.count
-        self.count += 1
+        self.count = index + 1
+        if not index & _COMPACT_MASK:
+            self.recorder.compact()
         try:
-            if isinstance(record, str | bytes):
-                record = parse_line(record, index)
-            elif not isinstance(record, Record):
-                record = parse_record(record, index)
+            if record.__class__ is dict:
+                # A server message as a record dict (a harness's transcript): checked without
+                # building a Record, when parse_record would find nothing wrong with it.
+                assert isinstance(record, dict)
+                if record.get("kind") == "text" and record.get("dir") == "s2c":
+                    conn = record.get("conn")
+                    text = record.get("text")
+                    if conn.__class__ is str and conn and text.__class__ is str:
+                        connection = self.connections.get(conn)
+                        if connection is not None and not connection.closed:
+                            ts = record.get("ts")
+                            if ts.__class__ is not float:
+                                ts = float(ts) if ts.__class__ is int else None
+                            self._server_text(connection, text, conn, index, ts)
+                            return
+            if record.__class__ is not Record:
+                if isinstance(record, str | bytes):
+                    record = parse_line(record, index)
+                elif not isinstance(record, Record):
+                    record = parse_record(record, index)
+            assert isinstance(record, Record)
+            # The common case first: a server message on an open connection.
+            if record.kind == "text" and record.dir == "s2c":
+                connection = self.connections.get(record.conn)
+                if connection is not None and not connection.closed:
+                    self._server_text(
+                        connection, record.text or "", record.conn, record.index, record.ts
+                    )
+                    return
             self._feed(record)
         except Exception as exc:  # the checker must report, never raise
-            self.recorder.transcript_problem(
-                f"checker error on record {index}: {type(exc).__name__}: {exc}",
-                getattr(record, "conn", None) if isinstance(record, Record) else None,
-                (index,),
-            )
+            self._crashed(exc, index, record)
+
+    def feed_text(self, conn: str, direction: str, text: str, ts: float | None = None) -> None:
+        """Check one text message, as :meth:`feed` checks its record; never raises.
+
+        The same judgement without building a :class:`Record` for a server message on an open
+        connection (a live recorder's hot path); the record's index is the count so far.
+        """
+        index = self.count
+        if direction == "s2c":
+            connection = self.connections.get(conn)
+            if connection is not None and not connection.closed:
+                self.count = index + 1
+                if not index & _COMPACT_MASK:
+                    self.recorder.compact()
+                try:
+                    self._server_text(connection, text, conn, index, ts)
+                except Exception as exc:  # the checker must report, never raise
+                    self._crashed(exc, index, conn)
+                return
+        self.feed(Record(index=index, kind="text", conn=conn, ts=ts, dir=direction, text=text))
+
+    def _crashed(self, exc: Exception, index: int, where: object) -> None:
+        conn = where.conn if isinstance(where, Record) else where
+        self.recorder.transcript_problem(
+            f"checker error on record {index}: {type(exc).__name__}: {exc}",
+            conn if isinstance(conn, str) else None,
+            (index,),
+        )
 
     def feed_all(self, records: Iterable[Record | Mapping[str, Any] | str | bytes]) -> Report:
         """Feed every record and return the report."""
@@ -140,6 +202,19 @@ class Checker:
                 # that writes one close record, after the closing handshake).
                 connection.unanswered(None, None)
         return self.recorder.build(self.count)
+
+    def end(self, conn: str) -> None:
+        """Connection ``conn`` will have no more records (its TCP connection is gone): judge
+        what its end leaves owed, as :meth:`finish` does, and let go of its state (a live
+        recorder's session may see many connections). What other connections may need of it
+        (its responses, for the cache rules) is kept."""
+        connection = self.connections.pop(conn, None)
+        if connection is None or not connection.closed:
+            return
+        try:
+            connection.unanswered(None, None)
+        except Exception as exc:  # the checker must report, never raise
+            self._crashed(exc, self.count, conn)
 
     # --- dispatch --------------------------------------------------------------------------
 
@@ -203,47 +278,56 @@ class Checker:
                 (record.index,),
             )
         else:
-            self._server_text(connection, record)
+            self._server_text(connection, record.text or "", record.conn, record.index, record.ts)
 
-    def _server_text(self, connection: Connection, record: Record) -> None:
+    def _server_text(
+        self, connection: Connection, text: str, conn: str, index: int, ts: float | None
+    ) -> None:
         recorder = self.recorder
-        event = _loads(record.text or "")
-        if not isinstance(event, dict):
+        try:
+            event = _fast_loads(text)
+        except ValueError:
+            # orjson is stricter than the standard library (integers beyond 64 bits, NaN):
+            # the standard parser decides what the message is.
+            event = _json_loads(text)
+        if event.__class__ is not dict:
             recorder.exercise1("RWS-TRANS-5")
             recorder.report(
                 ("RWS-TRANS-5",),
-                f"expected one JSON object per server message / actual {short(record.text, 60)}",
-                record.conn,
-                (record.index,),
+                f"expected one JSON object per server message / actual {short(text, 60)}",
+                conn,
+                (index,),
             )
             return
-        etype = event.get("type")
+        etype: Any = event.get("type")
         # RWS-TRANS-5 (a JSON object per message), RWS-EVENT-2 (a defined type or a vendor
         # type) and RWS-EVENT-1 (its schema) are evaluated on every server message.
-        if not isinstance(etype, str) or etype not in self.server_types:
-            recorder.exercise(_PER_MESSAGE[:2])
+        try:
+            check = self._checks[etype]
+        except (KeyError, TypeError):  # not a server event type (or not even hashable)
+            recorder.exercise(_PER_UNKNOWN)
             if not _vendor(etype):
                 recorder.report(
                     ("RWS-EVENT-2",),
                     f"expected a server event type of the specification or a vendor type / "
                     f"actual {short(etype)}",
-                    record.conn,
-                    (record.index,),
+                    conn,
+                    (index,),
                 )
             return
         recorder.exercise(_PER_MESSAGE)
         # RWS-EVENT-1: the event validates against its schema (fast path first).
-        if not self.validator.is_valid(event, direction="server"):
+        if not check(event):
             problems = self.validator.errors(event, direction="server")
             first = str(problems[0]) if problems else "does not validate"
             recorder.report(
                 ("RWS-EVENT-1",),
                 f"expected {_named(event, etype)} to validate against its schema "
                 f"(events/server/{etype}.json) / actual {first}",
-                record.conn,
-                (record.index,),
+                conn,
+                (index,),
             )
-        connection.server_event(event, etype, record.index, record.ts)
+        connection.server_event(event, etype, index, ts)
 
 
 def _json_loads(text: str) -> Any:
@@ -255,25 +339,28 @@ def _json_loads(text: str) -> Any:
 
 def _fast_json() -> Callable[[str], Any]:
     # The JSON parser is a quarter of the per-event cost: use orjson when it is installed
-    # (an optional speed-up; the checker's results do not depend on it).
+    # (an optional speed-up; the checker's results do not depend on it). Both raise
+    # ValueError on what they cannot read, which the caller hands to _json_loads.
     try:
         orjson = importlib.import_module("orjson")
     except ImportError:  # pragma: no cover - depends on the environment
         return _json_loads
     fast: Callable[[str], Any] = orjson.loads
-
-    def loads(text: str) -> Any:  # pragma: no cover - depends on the environment
-        try:
-            return fast(text)
-        except ValueError:
-            # orjson is stricter than the standard library (integers beyond 64 bits, NaN):
-            # let the standard parser decide what the message is.
-            return _json_loads(text)
-
-    return loads
+    return fast
 
 
-_loads = _fast_json()
+_fast_loads = _fast_json()
+
+
+def _fast_checks(validator: EventValidator, types: frozenset[str]) -> FastChecks:
+    """Per server event type, the yes/no check of its schema: the validator's compiled ones
+    when it offers them, else its ``is_valid``."""
+    offer = getattr(validator, "fast_checks", None)
+    if offer is not None:
+        checks: FastChecks = offer("server")
+        return checks
+    slow = partial(validator.is_valid, direction="server")
+    return dict.fromkeys(types, slow)
 
 
 @cache

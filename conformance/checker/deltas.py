@@ -9,7 +9,7 @@ response's ``output`` with them.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from conformance.checker.ordering import Sink, _Direct, short
 from conformance.checker.rules import MISSING, DeltaRules, Equality, SameAs, resolve
@@ -31,10 +31,18 @@ class _Acc:
         return "".join(self.parts) if concat else self.value
 
 
+class _Plan(NamedTuple):
+    """What a streaming event did: the deltas it extended (the list and the field of the
+    event holding its delta) and the accounts its "*" places were compared with."""
+
+    extend: tuple[tuple[list[str], str], ...]
+    compare: tuple[tuple[Equality, _Acc, tuple[Any, ...]], ...]
+
+
 class RunDeltas:
     """The delta equalities of one run."""
 
-    __slots__ = ("_acc", "_collected", "_rules", "_sink")
+    __slots__ = ("_acc", "_collected", "_plans", "_rules", "_sink")
 
     def __init__(
         self,
@@ -46,26 +54,55 @@ class RunDeltas:
         self._sink = _Direct(sink, exercise)
         self._acc: dict[str, dict[tuple[Any, ...], _Acc]] = {}
         self._collected: dict[str, dict[Any, Any]] = {}
+        # (event type, the values of the fields it is keyed by) -> what feed() did for the
+        # last such streaming event: the deltas to extend and the "*" places to compare.
+        # Valid while no value is added to the accounts: every new one empties it.
+        self._plans: dict[tuple[Any, ...], _Plan] = {}
 
     def feed(self, event: Mapping[str, Any], etype: str) -> None:
         """Account for one event of the run."""
         rules = self._rules
-        for eq in rules.sources.get(etype, ()):
-            self._source(eq, event, etype)
-        for eq, places in rules.places.get(etype, ()):
-            self._compare(eq, event, etype, places)
+        keyed = rules.streaming.get(etype)
+        plan_key: tuple[Any, ...] | None = None
+        if keyed is not None:
+            try:
+                plan_key = (etype, *keyed(event))
+                plan = self._plans.get(plan_key)
+            except (KeyError, TypeError):  # a key field absent, or a list/object
+                plan_key = plan = None
+            if plan is not None:
+                for parts, name in plan.extend:
+                    delta = event.get(name)
+                    if isinstance(delta, str):
+                        parts.append(delta)
+                for eq, acc, key in plan.compare:
+                    self._check(eq, acc, key, event, etype, eq.same_as["*"])
+                return
+        accounts = self._acc
+        sources = rules.sources.get(etype)
+        if sources is not None:
+            for eq in sources:
+                self._source(eq, event, etype)
+        places = rules.places.get(etype)
+        if places is not None:
+            for eq, targets in places:
+                accs = accounts.get(eq.id)
+                if accs:
+                    self._compare(eq, accs, event, etype, targets)
+        compared: list[tuple[Equality, _Acc, tuple[Any, ...]]] = []
         for eq in rules.star:
             # "*" places apply to the events that carry the whole key (every item event).
-            accs = self._acc.get(eq.id)
+            accs = accounts.get(eq.id)
             if not accs:
                 continue
             try:
-                key = tuple(map(event.__getitem__, eq.key))
-                acc = accs.get(key)
+                key = eq.key_of(event)
+                found = accs.get(key)
             except (KeyError, TypeError):
                 continue
-            if acc is not None:
-                self._check(eq, acc, key, event, etype, eq.same_as["*"])
+            if found is not None:
+                compared.append((eq, found, key))
+                self._check(eq, found, key, event, etype, eq.same_as["*"])
         collect = rules.collect_by_event.get(etype)
         if collect:
             for listing in collect:
@@ -74,16 +111,26 @@ class RunDeltas:
                 self._collected.setdefault(listing.id, {})[order] = item
         if etype in rules.terminal:
             self._listings(event, etype)
+        if plan_key is not None and sources is not None:
+            extend = []
+            for eq in sources:
+                account = accounts.get(eq.id, {}).get(eq.key_of(event))
+                if account is not None:
+                    extend.append((account.parts, eq.concat_field or "delta"))
+            self._plans[plan_key] = _Plan(tuple(extend), tuple(compared))
 
     def _source(self, eq: Equality, event: Mapping[str, Any], etype: str) -> None:
         try:
-            key = tuple(map(event.__getitem__, eq.key))
-            accs = self._acc.setdefault(eq.id, {})
+            key = eq.key_of(event)
+            accs = self._acc.get(eq.id)
+            if accs is None:
+                accs = self._acc[eq.id] = {}
             acc = accs.get(key)
         except (KeyError, TypeError):  # a key field absent, or a list/object
             return
         if acc is None:
             acc = accs[key] = _Acc()
+            self._plans.clear()  # a new account: what a plan compares may have changed
         if etype == eq.concat_event:
             delta = event.get(eq.concat_field or "delta")
             if isinstance(delta, str):
@@ -103,14 +150,16 @@ class RunDeltas:
             acc.done = done
 
     def _compare(
-        self, eq: Equality, event: Mapping[str, Any], etype: str, places: tuple[SameAs, ...]
+        self,
+        eq: Equality,
+        accs: dict[tuple[Any, ...], _Acc],
+        event: Mapping[str, Any],
+        etype: str,
+        places: tuple[SameAs, ...],
     ) -> None:
-        accs = self._acc.get(eq.id)
-        if not accs:
-            return
         # Match on the key fields this event carries; substitute the others from the key.
         try:
-            exact = tuple(map(event.__getitem__, eq.key))
+            exact = eq.key_of(event)
             acc = accs.get(exact)
         except (KeyError, TypeError):
             carried = [(i, _key(event[k])) for i, k in enumerate(eq.key) if k in event]
@@ -130,9 +179,11 @@ class RunDeltas:
         etype: str,
         places: tuple[SameAs, ...],
     ) -> None:
-        expected = acc.expected(eq.concat_event is not None)
+        expected = acc.done
         if expected is MISSING:
-            return
+            expected = "".join(acc.parts) if eq.concat_event is not None else acc.value
+            if expected is MISSING:
+                return
         for place in places:
             step = place.field
             if step is not None:

@@ -9,7 +9,8 @@ that a suite may call a requirement PASSED only when it was exercised without fi
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -120,9 +121,15 @@ class Recorder:
                 excluded.add(rid)
         self.excluded = frozenset(excluded)
         self.counts: dict[str, int] = {}
-        self._singles: dict[str, int] = {}
-        self._batches: dict[int, int] = {}
-        self._keep: dict[int, tuple[str, ...]] = {}
+        # The hot path only appends what it evaluated; the counting happens in compact().
+        # A list's own append is a call into C, where a Python method updating a dict costs
+        # several times as much, and the checker evaluates several requirements per event.
+        self._tuples: list[tuple[str, ...]] = []
+        self._singles: list[str] = []
+        self.exercise: Callable[[tuple[str, ...]], None] = self._tuples.append
+        """Count one evaluation of each requirement of the tuple."""
+        self.exercise1: Callable[[str], None] = self._singles.append
+        """Count one evaluation of one requirement."""
         self._reported: set[str] = set()
         self.findings: list[Finding] = []
 
@@ -130,39 +137,23 @@ class Recorder:
         """Whether this requirement is judged under the configuration."""
         return requirement in self._verdicts
 
-    # The hot path counts tuples and single IDs as given (one dict update per call) and
-    # expands them into per-requirement counts only when the report is built.
-    def exercise(self, requirements: tuple[str, ...]) -> None:
-        """Count one evaluation of each requirement."""
-        # Keyed by identity: the tuples are the rule tables' own, hashing an int is cheaper
-        # than hashing a tuple; _keep holds each tuple so that its id stays unique.
-        key = id(requirements)
-        batches = self._batches
-        count = batches.get(key)
-        if count is None:
-            self._keep[key] = requirements
-            batches[key] = 1
-        else:
-            batches[key] = count + 1
-
-    def exercise1(self, requirement: str) -> None:
-        """Count one evaluation of one requirement (the hot-path form)."""
-        singles = self._singles
-        singles[requirement] = singles.get(requirement, 0) + 1
-
-    def _flush(self) -> None:
+    def compact(self) -> None:
+        """Fold what was appended since the last call into the counts (the checker calls it
+        every few thousand records, so that what waits to be counted stays bounded)."""
         counts = self.counts
         verdicts = self._verdicts
-        for requirement, n in self._singles.items():
-            if requirement in verdicts:
-                counts[requirement] = counts.get(requirement, 0) + n
-        for key, n in self._batches.items():
-            for requirement in self._keep[key]:
+        if self._singles:
+            for requirement, n in Counter(self._singles).items():
                 if requirement in verdicts:
                     counts[requirement] = counts.get(requirement, 0) + n
-        self._singles.clear()
-        self._batches.clear()
-        self._keep.clear()
+            self._singles.clear()
+        if self._tuples:
+            for requirements, n in Counter(self._tuples).items():
+                for requirement in requirements:
+                    if requirement in verdicts:
+                        counts[requirement] = counts.get(requirement, 0) + n
+            # Cleared in place: the checker's executors hold this list's bound append.
+            self._tuples.clear()
 
     def report(
         self,
@@ -181,7 +172,6 @@ class Recorder:
             verdict = self._verdicts.get(rid)
             if verdict is None:
                 continue
-            self._singles.setdefault(rid, 0)
             self._reported.add(rid)
             self.findings.append(Finding(rid, verdict, message, conn, recs))
 
@@ -191,7 +181,7 @@ class Recorder:
 
     def build(self, records: int) -> Report:
         """The final report."""
-        self._flush()
+        self.compact()
         for requirement in self._reported:
             self.counts[requirement] = max(1, self.counts.get(requirement, 0))
         return Report(tuple(self.findings), dict(self.counts), records, self.excluded)

@@ -8,7 +8,6 @@ h11), so one bad event yields one finding rather than a cascade.
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
@@ -56,21 +55,49 @@ def short(value: Any, limit: int = 80) -> str:
 class _Instance:
     """One running machine: the response, an item, a part."""
 
-    __slots__ = ("children", "counts", "label", "machine", "selected", "state")
+    __slots__ = ("children", "counts", "machine", "names", "scope", "selected", "state", "values")
 
-    def __init__(self, machine: Machine, selected: Any, label: str) -> None:
+    def __init__(
+        self,
+        machine: Machine,
+        selected: Any,
+        scope: str,
+        names: tuple[str, ...] = (),
+        values: tuple[Any, ...] = (),
+    ) -> None:
         self.machine = machine
         self.state = machine.initial
         self.selected = selected
-        self.label = label
+        self.scope = scope
+        # The index fields naming the instance and their values: its label is only written
+        # out for a finding, so it is not made for every instance.
+        self.names = names
+        self.values = values
         self.children: list[_Instance] = []
         self.counts: dict[str, int] = {}
+
+    @property
+    def label(self) -> str:
+        """``item output_index=0``; ``run`` for the response."""
+        if not self.names:
+            return self.scope
+        return f"{self.scope} {_values_label(self.names, self.values)}"
 
 
 class RunOrdering:
     """The ordering machines of one run."""
 
-    __slots__ = ("_instances", "_memo", "_response", "_rules", "_sink", "_unopened")
+    __slots__ = (
+        "_final",
+        "_instances",
+        "_memo",
+        "_plans",
+        "_response",
+        "_rules",
+        "_sink",
+        "_unopened",
+        "ended",
+    )
 
     def __init__(
         self,
@@ -83,45 +110,58 @@ class RunOrdering:
         self._response = _Instance(
             rules.machines[rules.scopes["response"].machines["*"]], None, "run"
         )
+        self._final = self._response.machine.final
         self._instances: dict[tuple[Any, ...], _Instance] = {}
         self._memo: dict[tuple[Any, ...], tuple[_Instance, ...]] = {}
         self._unopened: set[tuple[Any, ...]] = set()
+        # (event type, scope, index values) -> the requirements its transitions evaluate,
+        # for an event whose transitions change no state (a delta in a streaming part).
+        # Valid while no machine of the run changes state: every change empties it.
+        self._plans: dict[tuple[Any, ...], tuple[str, ...]] = {}
+        #: Whether the response machine reached a final state.
+        self.ended = False
 
     @property
     def state(self) -> str:
         """The state of the response machine."""
         return self._response.state
 
-    @property
-    def ended(self) -> bool:
-        """Whether the response machine reached a final state."""
-        return self._response.state in self._response.machine.final
-
     def feed(self, event: Mapping[str, Any], etype: str) -> None:
         """Run one event of the run through the machines of its scope and of the enclosing ones."""
         rules = self._rules
         target = rules.scopes[rules.route(event)]
+        memo_key = (target.name, *map(event.get, target.key))
+        plan_key = (etype, *memo_key)
+        try:
+            plan = self._plans.get(plan_key)
+            hashable = True
+        except TypeError:  # an index that is a list or an object: no plan, no memo
+            plan = None
+            hashable = False
+        if plan is not None:
+            # The same transitions as the last event like it, none of which changes a state.
+            self._sink.exercise(plan)
+            return
         exercise = self._sink.exercise
         last = len(target.chain) - 1
         # Consecutive events of one part (deltas) find the same instances: remember them.
-        memo_key = (target.name, *map(event.get, target.key))
-        try:
-            chain = self._memo.get(memo_key)
-        except TypeError:  # an index that is a list or an object
-            chain = None
+        chain = self._memo.get(memo_key) if hashable else None
         if chain is None:
             chain = self._chain(event, etype, target)
             if chain is None:
                 return
-            if len(chain) == last + 1:
-                with contextlib.suppress(TypeError):  # an unhashable index: no memo
-                    self._memo = {memo_key: chain}
+            if hashable and len(chain) == last + 1:
+                self._memo = {memo_key: chain}
+        # What this event evaluates, when every transition is pure and changes no state.
+        evaluated: list[tuple[str, ...]] | None = [] if len(chain) == last + 1 else None
+        changed = False
         depth = 0
         while depth <= last:
             if depth == len(chain):
                 # This event opens its own scope (the parent accepted it above).
                 opened = self._open_next(event, target, depth, chain[-1])
                 chain = (*chain, opened)
+                changed = True
             instance = chain[depth]
             token = etype if depth == last else target.child_tokens[depth]
             # Most events take a transition without assertions: take it inline.
@@ -131,11 +171,25 @@ class RunOrdering:
                 transition = table.get("*")
             if transition is not None and transition.pure:
                 exercise(transition.requirements)
-                if transition.to is not None:
-                    instance.state = transition.to
-            elif not self._step(instance, token, etype, event, rules.chains[target.name][depth]):
-                return
+                if evaluated is not None:
+                    evaluated.append(transition.requirements)
+                to = transition.to
+                if to is not None and to != instance.state:
+                    instance.state = to
+                    changed = True
+            else:
+                evaluated = None
+                before = instance.state
+                ok = self._step(instance, token, etype, event, rules.chains[target.name][depth])
+                changed = changed or instance.state != before
+                if not ok:
+                    break
             depth += 1
+        if changed:
+            self._plans.clear()
+            self.ended = self._response.state in self._final
+        elif evaluated is not None and hashable:
+            self._plans[plan_key] = sum(evaluated, ())
 
     def _chain(
         self, event: Mapping[str, Any], etype: str, target: Scope
@@ -186,7 +240,9 @@ class RunOrdering:
         selected = parent.selected if scope.select is None else resolve(event, scope.select)
         name = scope.machines.get(selected) if isinstance(selected, str) else None
         machine = rules.machines[name or scope.machines["*"]]
-        instance = _Instance(machine, selected, f"{scope.name} {_label(scope, event)}")
+        names = scope.key
+        values = tuple([event.get(k, MISSING) for k in names])
+        instance = _Instance(machine, selected, scope.name, names, values)
         if scope.dense_field is not None:
             # RWS-ORDER-7: indexes are assigned 0, 1, 2, ... in the order scopes are opened.
             expected = parent.counts.get(scope.name, 0)
@@ -203,7 +259,7 @@ class RunOrdering:
             open_siblings = [
                 c.label
                 for c in parent.children
-                if c.label.startswith(scope.name) and c.state not in c.machine.final
+                if c.scope == scope.name and c.state not in c.machine.final
             ]
             if open_siblings:
                 self._sink.fail(
@@ -260,6 +316,10 @@ class RunOrdering:
 
 def _label(scope: Scope, event: Mapping[str, Any]) -> str:
     return ",".join(f"{k}={short(event.get(k, MISSING), 20)}" for k in scope.key)
+
+
+def _values_label(names: tuple[str, ...], values: tuple[Any, ...]) -> str:
+    return ",".join(f"{k}={short(v, 20)}" for k, v in zip(names, values, strict=True))
 
 
 def _expected(machine: Machine, state: str) -> str:

@@ -8,9 +8,10 @@ here decides what is right: a rule that is not in the data is not checked.
 from __future__ import annotations
 
 import json
+import operator
 import pathlib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -86,9 +87,11 @@ def resolve(obj: Any, path: Path, subst: Mapping[str, Any] | None = None) -> Any
                 return MISSING
             step = step_value
         if isinstance(step, str):
-            if not isinstance(node, dict) or step not in node:
+            if not isinstance(node, dict):
                 return MISSING
-            node = node[step]
+            node = node.get(step, MISSING)
+            if node is MISSING:
+                return MISSING
         else:
             if not isinstance(node, list) or not 0 <= step < len(node):
                 return MISSING
@@ -371,6 +374,23 @@ class Equality:
     done_path_text: str
     # event type (or "*" / "terminal") -> places
     same_as: Mapping[str, tuple[SameAs, ...]]
+    # The values of ``key`` in an event, as a tuple (KeyError when one is absent).
+    key_of: KeyOf = field(default=lambda _event: (), compare=False, repr=False)
+
+
+KeyOf = Callable[[Mapping[str, Any]], tuple[Any, ...]]
+
+
+def key_getter(names: tuple[str, ...]) -> KeyOf:
+    """The values of the fields ``names`` of an event, as a tuple, in one call (KeyError when
+    one is absent, as indexing raises)."""
+    if not names:
+        return lambda _event: ()
+    if len(names) == 1:
+        one = operator.itemgetter(names[0])
+        return lambda event: (one(event),)
+    many: KeyOf = operator.itemgetter(*names)
+    return many
 
 
 @dataclass(frozen=True, slots=True)
@@ -399,6 +419,10 @@ class DeltaRules:
     # places it must match (terminal places merged in for terminal events).
     sources: Mapping[str, tuple[Equality, ...]]
     places: Mapping[str, tuple[tuple[Equality, tuple[SameAs, ...]], ...]]
+    # The event types whose only part in the equalities is a delta to concatenate (and the
+    # "*" places): per type, the fields naming what it touches, read in one call. An executor
+    # may reuse what it did for the last such event with the same values of those fields.
+    streaming: Mapping[str, KeyOf] = field(default_factory=dict)
 
 
 def _compile_deltas(raw: Mapping[str, Any]) -> DeltaRules:
@@ -420,6 +444,7 @@ def _compile_deltas(raw: Mapping[str, Any]) -> DeltaRules:
                 id=row["id"],
                 requirements=_ids(row.get("requirements")),
                 key=tuple(row.get("key", ())),
+                key_of=key_getter(tuple(row.get("key", ()))),
                 concat_event=concat.get("event"),
                 concat_field=concat.get("field"),
                 value_event=value.get("event"),
@@ -454,7 +479,19 @@ def _compile_deltas(raw: Mapping[str, Any]) -> DeltaRules:
         for event, targets in eq.same_as.items():
             for name in terminal if event == "terminal" else () if event == "*" else (event,):
                 places.setdefault(name, []).append((eq, targets))
+    streaming: dict[str, KeyOf] = {}
+    star_keys = {k for eq in star for k in eq.key}
+    for event, feeds in sources.items():
+        if (
+            all(eq.concat_event == event for eq in feeds)
+            and event not in places
+            and event not in collect
+            and event not in terminal
+        ):
+            names = star_keys.union(*(eq.key for eq in feeds))
+            streaming[event] = key_getter(tuple(sorted(names)))
     return DeltaRules(
+        streaming=streaming,
         sources={k: tuple(v) for k, v in sources.items()},
         places={k: tuple(v) for k, v in places.items()},
         terminal=terminal,

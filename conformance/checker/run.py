@@ -79,6 +79,8 @@ class Request:
     judged: Prediction | None = None
     context: list[Any] | None = None
     restored: list[Any] | None = field(default=None)
+    # A steering successor (RWS-STEER-4): no client request, the steered response's id.
+    successor_of: str | None = None
 
 
 class Run:
@@ -104,6 +106,7 @@ class Run:
         "response_id",
         "stream_reported",
         "terminal",
+        "watched",
         "wire_lane",
     )
 
@@ -123,6 +126,10 @@ class Run:
         self.first = index
         self.current = index
         self.conditions = rules.ordering.incomplete_item
+        self.watched = frozenset(
+            {"response.output_item.added", "response.output_item.done"}
+            | ({self.conditions.forbidden_after} if self.conditions.forbidden_after else set())
+        )
         self.ordering = RunOrdering(rules.ordering, self, recorder.exercise)
         self.deltas = RunDeltas(rules.deltas, self, recorder.exercise)
         self.last_seq: int | None = None
@@ -173,8 +180,18 @@ class Run:
         else:
             self._stream_id(event, etype)
             self._sequence(event, etype)
-        self.ordering.feed(event, etype)
+        ordering = self.ordering
+        ordering.feed(event, etype)
         self.deltas.feed(event, etype)
+        if etype in self.watched:
+            self._watched(event, etype)
+        if ordering.ended and not self.ended:
+            self.ended = True
+            self.terminal = event
+
+    def _watched(self, event: Mapping[str, Any], etype: str) -> None:
+        """The few event types a run keeps an account of (items, and what follows an
+        incomplete one)."""
         if etype == self.conditions.forbidden_after and self.incomplete_item is not None:
             # RWS-ORDER-11: an item that ended incomplete is the last item of its run.
             self.fail(
@@ -186,9 +203,6 @@ class Run:
             self.items_added += 1
         elif etype == "response.output_item.done":
             self._item_done(event)
-        if self.ordering.ended and not self.ended:
-            self.ended = True
-            self.terminal = event
 
     def _stream_id(self, event: Mapping[str, Any], etype: str) -> None:
         request = self.request

@@ -1,15 +1,17 @@
 """Builders of the server events the scripted server sends: one :class:`RunWriter` per run.
 
 Pure and synchronous. Every event built here validates against its schema in
-``schemas/events/server/`` (``tests/clientsuite/test_events.py``); the only deliberate
+``schemas/events/server/`` (``tests/clientsuite/test_scripted_server.py``); the only deliberate
 deviations are the ones a scenario asks for through ``extra_fields`` (unknown fields, which
 RWS-EVENT-3 tells clients to ignore) and :func:`foreign_event` (unknown and vendor event types).
+Steering replies come from the target's writer while it runs (:meth:`RunWriter.steer_event`,
+numbered from its counter) and from :func:`steer_reply` when it does not (numbered 0).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +23,7 @@ __all__ = [
     "encode",
     "foreign_event",
     "request_error",
+    "steer_reply",
 ]
 
 CREATED_AT = 1767225600
@@ -91,6 +94,7 @@ class RunWriter:
     item_fields: Mapping[str, Any] = field(default_factory=dict)
     seq: int = 0
     output: list[dict[str, Any]] = field(default_factory=list)
+    was_cut: bool = False  # a text item ended incomplete (text_item's cut)
 
     def _event(self, etype: str, **body: Any) -> dict[str, Any]:
         event: dict[str, Any] = {"type": etype, "sequence_number": self.seq}
@@ -130,8 +134,16 @@ class RunWriter:
             self._event("response.in_progress", response=self.response("in_progress")),
         ]
 
-    def text_item(self, plan: TextPlan) -> Iterator[dict[str, Any]]:
-        """An assistant message streamed in deltas (RWS-ORDER item grammar, RWS-DELTA-*)."""
+    def text_item(
+        self, plan: TextPlan, cut: Callable[[], bool] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """An assistant message streamed in deltas (RWS-ORDER item grammar, RWS-DELTA-*).
+
+        ``cut`` is asked before every delta but the first (the events are built as they are
+        iterated): when it says so, the message ends there with the text streamed so far and
+        status ``incomplete`` (a steered run stopping at a safe point, RWS-ORDER-11), and
+        :attr:`was_cut` is set.
+        """
         index = len(self.output)
         item_id = f"msg_{self.response_id.removeprefix('resp_')}_{index}"
         yield self._event(
@@ -152,16 +164,24 @@ class RunWriter:
             **where,
             part={"type": "output_text", "text": "", "annotations": []},
         )
-        for piece in _split(plan.text, plan.chunks):
+        text = ""
+        status = "completed"
+        for n, piece in enumerate(_split(plan.text, plan.chunks)):
+            if n and cut is not None and cut():
+                status = "incomplete"
+                self.was_cut = True
+                break
             yield self._event("response.output_text.delta", **where, delta=piece, logprobs=[])
-        yield self._event("response.output_text.done", **where, text=plan.text, logprobs=[])
-        part = {"type": "output_text", "text": plan.text, "annotations": []}
+            text += piece
+        # RWS-DELTA-1: the done text is what the deltas added up to, cut or not.
+        yield self._event("response.output_text.done", **where, text=text, logprobs=[])
+        part = {"type": "output_text", "text": text, "annotations": []}
         yield self._event("response.content_part.done", **where, part=part)
         item = {
             "type": "message",
             "id": item_id,
             "role": "assistant",
-            "status": "completed",
+            "status": status,
             "content": [{**part, "logprobs": []}],
             **self.item_fields,
         }
@@ -205,6 +225,17 @@ class RunWriter:
     def completed(self) -> dict[str, Any]:
         """``response.completed`` with the whole output."""
         return self._event("response.completed", response=self.response("completed", final=True))
+
+    def incomplete(self, reason: str) -> dict[str, Any]:
+        """``response.incomplete`` with the whole output and the reason (RWS-ORDER-3)."""
+        response = self.response("incomplete", final=True)
+        response["incomplete_details"] = {"reason": reason}
+        return self._event("response.incomplete", response=response)
+
+    def steer_event(self, etype: str, **body: Any) -> dict[str, Any]:
+        """A steering event about this run while it runs: the next number of its counter and
+        its lane's ``stream_id`` (RWS-STEER-3, RWS-SEQ-5)."""
+        return self._event(etype, **body)
 
     def failed(self, message: str = _SERVER_ERROR) -> dict[str, Any]:
         """``response.failed`` with the response's error (RWS-ORDER-3, RWS-ORDER-12)."""
@@ -267,4 +298,13 @@ def foreign_event(etype: str, sequence: Sequence[int] = ()) -> dict[str, Any]:
     event: dict[str, Any] = {"type": etype, "x_note": "clients ignore this event"}
     if sequence:
         event["x_sequence"] = list(sequence)
+    return event
+
+
+def steer_reply(etype: str, stream_id: str | None = None, **body: Any) -> dict[str, Any]:
+    """A steering event about a target that is not running: ``sequence_number`` 0, part of no
+    run's sequence (RWS-SEQ-5), with the target's ``stream_id`` when it has one (RWS-STEER-3)."""
+    event: dict[str, Any] = {"type": etype, "sequence_number": 0, **body}
+    if stream_id is not None:
+        event["stream_id"] = stream_id
     return event

@@ -12,6 +12,10 @@ are combined:
   RWS-ERR-7/9);
 * the upgrade requests the scripted server saw (RWS-TRANS-19, :mod:`.upgrade`);
 * the scenario's own expectations: the printed result, reconnections, pings, retries.
+
+A task not done breaks the scenario's ``task_requirements``; a scenario without any (the
+steering ones, whose requirements the transcript alone judges) is then FAILED as a
+prerequisite that could not be set up, with the reason, but no requirement is charged with it.
 """
 
 from __future__ import annotations
@@ -170,7 +174,7 @@ def judge(
         text = f"{finding.message} [{words}]" if words else finding.message
         verdicts.messages.append(f"{finding.requirement or 'transcript'}: {text}")
     locked_out = _upgrades(observations, verdicts)
-    _task(scenario, records, observations, outcome, verdicts, locked_out=locked_out)
+    unmet = _task(scenario, records, observations, outcome, verdicts, locked_out=locked_out)
     harness = list(observations.get("harness_errors") or [])
     for rid in scenario.requirements:
         # Exercised by the scenario's setup even when no rule fired (e.g. no retry needed),
@@ -181,6 +185,10 @@ def judge(
     worst = max(judged.values(), key=lambda v: _SEVERITY[v], default=Verdict.PASSED)
     if outcome.exit_code is None and scenario.completes:
         worst = Verdict.FAILED
+    if unmet:
+        # A prerequisite of the scenario (its task) could not be set up.
+        worst = Verdict.FAILED
+        verdicts.messages.insert(0, f"task not completed: {unmet}")
     if harness:
         # Not the client's fault, but no verdict about it can stand either.
         worst = Verdict.FAILED
@@ -252,7 +260,10 @@ def _task(
     verdicts: _Verdicts,
     *,
     locked_out: bool = False,
-) -> None:
+) -> str:
+    """Judge the task; the problem of a task not done that no requirement is charged with
+    (the scenario has no ``task_requirements``), else ""."""
+    unmet = ""
     events = _events(records)
     opens = [r for r in records if r.get("kind") == "open"]
     if scenario.completes:
@@ -271,6 +282,10 @@ def _task(
         refusals = _refusals(observations)
         if problem and refusals:
             problem += f" (the server refused an upgrade: {'; '.join(refusals)})"
+        if problem and scenario.task == "steer" and not _steers(events):
+            problem += " (the client sent no response.steer: the task steers)"
+        if problem and not scenario.task_requirements and not locked_out:
+            unmet = problem
         for rid in scenario.task_requirements:
             if problem and locked_out:
                 # RWS-TRANS-19 kept the client out: the task says nothing about these.
@@ -299,6 +314,18 @@ def _task(
         _resume(scenario, records, events, verdicts)
     if "run-error" in scenario.faults.values() or "error-untyped" in scenario.faults.values():
         _after_error(scenario, events, verdicts)
+    return unmet
+
+
+def _steers(events: list[tuple[int, Mapping[str, Any], Any]]) -> int:
+    """How many response.steer events the client sent."""
+    return sum(
+        1
+        for _, record, body in events
+        if record.get("dir") == "c2s"
+        and isinstance(body, dict)
+        and body.get("type") == "response.steer"
+    )
 
 
 def _creates(events: list[tuple[int, Mapping[str, Any], Any]]) -> list[tuple[int, Any]]:

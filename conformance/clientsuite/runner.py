@@ -75,6 +75,7 @@ def client_env(scenario: ClientScenario, url: str, model: str, api_key: str) -> 
         "RWS_TOOL": TOOL_NAME,
         "RWS_HISTORY": json.dumps(list(scenario.history)),
         "RWS_LANES": json.dumps(lane_names(scenario) if scenario.task == "lanes" else []),
+        "RWS_STEERS": json.dumps(list(scenario.steers)),
     }
     if scenario.previous_response_id is not None:
         env["RWS_PREVIOUS_RESPONSE_ID"] = scenario.previous_response_id

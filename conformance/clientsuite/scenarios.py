@@ -1,12 +1,22 @@
 """The client suite's scenarios: what the scripted server does and what the client must do.
 
-A :class:`ClientScenario` is data: the task the adapter performs (``conversation`` or
-``lanes``, see docs/client-adapters.md), its inputs, the faults the scripted server injects
-(keyed by the number of the ``response.create`` or of the connection, counted from 1 over the
-whole scenario; a warm-up, a ``response.create`` with ``generate: false``, is not counted: the
-faults address the conversation's turns, whether or not the client warms up each connection)
-and the requirements it exercises. :func:`expected_texts` is what a
+A :class:`ClientScenario` is data: the task the adapter performs (``conversation``,
+``lanes`` or ``steer``, see docs/client-adapters.md), its inputs, the faults the scripted
+server injects (keyed by the number of the ``response.create`` or of the connection, counted
+from 1 over the whole scenario; a warm-up, a ``response.create`` with ``generate: false``, is
+not counted: the faults address the conversation's turns, whether or not the client warms up
+each connection) and the requirements it exercises. :func:`expected_texts` is what a
 conforming client prints: the scripted model's answer for a correct context.
+
+The ``steer`` task (profile ``steering``) is the conversation task with steering: the client
+steers the first response of each prompt that has a steering input (``steers``) as soon as its
+``response.created`` arrives, and follows what the server does with the input
+(``steer_replies``): a successor that commits it, ``response.steer.pending`` and its commit by
+the client's next request, or a refusal or late failure that gives it back, after which the
+client carries it into its next request. The scripted model's answer counts the user messages
+of its context, so a client that loses the input, or sends it a second time, prints another
+text. What RWS-STEER-7 counts as resending accepted input is in
+:mod:`conformance.checker.client_steering`.
 
 Scenario ids are stable (reports and expected-failures files name them); never rename one.
 """
@@ -87,6 +97,19 @@ class ClientScenario:
     # Server requirements the scripted server deliberately breaks in this scenario (what
     # the client must cope with); everything else it sends conforms (tests check both).
     server_deviations: tuple[str, ...] = ()
+    # steer task: per prompt, the steering input (a user message's text) the client sends as
+    # soon as the prompt's first response is created; None: that prompt is not steered.
+    steers: tuple[str | None, ...] = ()
+    # steer number (the valid response.steer events that reach a running target, counted
+    # from 1 over the scenario) -> the scripted server's answer: "interrupt" (accepted; the
+    # target ends incomplete, reason steered, and a successor follows), "finish" (accepted;
+    # the target completes, then a successor follows), "late-fail" (accepted; the target
+    # completes, then response.steer.failed with the steer's id gives the input back),
+    # "pending" (accepted; the target completes with a tool call, then
+    # response.steer.pending; the client's next request continuing it commits the input) or
+    # "refuse:<code>" (response.steer.failed without an id). Unlisted steers are refused
+    # with too_many_pending_steers.
+    steer_replies: Mapping[int, str] = field(default_factory=dict)
 
 
 SCENARIOS: tuple[ClientScenario, ...] = (
@@ -306,14 +329,68 @@ SCENARIOS: tuple[ClientScenario, ...] = (
         task="lanes",
         prompts=("lane one question", "lane two question", "lane three question"),
     ),
+    ClientScenario(
+        id="steer-successor",
+        title="A steered run ends steered and its successor carries the accepted input",
+        description="The client steers the first prompt's response as soon as it is created. "
+        "The server accepts the input (response.steer.accepted, numbered from the target's "
+        "counter), cuts the target at the next delta (response.incomplete, reason steered) "
+        "and starts the successor, whose previous_response_id is the target, in the same "
+        "write. The client must send no stream_id in response.steer, follow the successor "
+        "as the continuation, and continue the second prompt from the successor with only "
+        "the new input: the accepted input is the server's, never sent again.",
+        requirements=("RWS-STEER-9", "RWS-STEER-7", "RWS-CLIENT-1", "RWS-CLIENT-3"),
+        task_requirements=(),
+        profile="steering",
+        task="steer",
+        prompts=("a long question", "a follow-up question"),
+        steers=("steer: answer briefly", None),
+        steer_replies={1: "interrupt"},
+        chunks=20,
+        delay=0.05,
+    ),
+    ClientScenario(
+        id="steer-pending",
+        title="Steering input pending behind a tool call is committed by the tool output alone",
+        description="The client steers a response that ends with a lookup call. The server "
+        "accepts the input, completes the target with its function_call and then sends "
+        "response.steer.pending with the call in required_input. The client must continue "
+        "the target with only the function_call_output: the server places the pending input "
+        "before it, so sending that input again is a resend of accepted input.",
+        requirements=("RWS-STEER-9", "RWS-STEER-7", "RWS-CLIENT-1", "RWS-CLIENT-3"),
+        task_requirements=(),
+        profile="steering",
+        task="steer",
+        prompts=("look it up",),
+        steers=("steer: also give the date",),
+        steer_replies={1: "pending"},
+        calls=1,
+    ),
+    ClientScenario(
+        id="steer-returned",
+        title="Steering input that is refused or fails late is the client's to send again",
+        description="The first prompt's steer is refused (response.steer.failed without an "
+        "id, response_not_active); the second prompt's steer is accepted, the target "
+        "completes, and the input comes back in response.steer.failed with the accepted "
+        "steer.id (successor_creation_failed, RWS-STEER-8). Both times the client owns the "
+        "input again: it continues the ended target with it as new input, which is no resend "
+        "of accepted input.",
+        requirements=("RWS-STEER-9", "RWS-STEER-7"),
+        task_requirements=(),
+        profile="steering",
+        task="steer",
+        prompts=("first long question", "second long question"),
+        steers=("steer: first words", "steer: second words"),
+        steer_replies={1: "refuse:response_not_active", 2: "late-fail"},
+        chunks=20,
+        delay=0.05,
+    ),
 )
 
 
 # Client requirements of the registry no scenario exercises yet, and why (the coverage test
 # holds every client requirement to be covered or listed here).
 NOT_COVERED: Mapping[str, str] = {
-    "RWS-STEER-7": "steering profile: the contract has no steering task yet",
-    "RWS-STEER-9": "steering profile: the contract has no steering task yet",
     "RWS-CLIENT-8": "needs a task that forks a store=false response onto another lane",
 }
 
@@ -334,4 +411,19 @@ def expected_texts(scenario: ClientScenario) -> tuple[str, ...]:
         return tuple(reply_text(1, 0, p, scenario.pad) for p in scenario.prompts)
     users = sum(1 for item in scenario.history if item.get("role") == "user")
     k = len(scenario.prompts)
+    if scenario.task == "steer":
+        # Every steering input ends up in the context exactly once, whichever way the server
+        # answered it (committed by a successor or a continuation, or given back and sent
+        # with the client's next request); the last prompt's input is the last user message
+        # when it is steered.
+        steered = [s for s in scenario.steers if s is not None]
+        last = scenario.steers[k - 1] if len(scenario.steers) >= k else None
+        return (
+            reply_text(
+                users + k + len(steered),
+                scenario.calls * k,
+                last if last is not None else scenario.prompts[-1],
+                scenario.pad,
+            ),
+        )
     return (reply_text(users + k, scenario.calls * k, scenario.prompts[-1], scenario.pad),)

@@ -3,7 +3,9 @@
 Thin by design: every decision is the :class:`~conformance.clientsuite.script.Script`'s. Per
 connection one task receives (recording each client message when it arrives, so that the
 transcript shows what the client sent while a run was still streaming) and feeds the script;
-another executes the script's actions in order. Records use the transcript format of
+another executes the script's actions in order, a :class:`~conformance.clientsuite.script.Stream`
+one step at a time (the script makes each step when the previous one is done, so that what the
+client sent meanwhile can change it). Records use the transcript format of
 docs/transcripts.md; pings are not transcript records, their outcomes go to
 :attr:`ScriptedServer.observations`.
 """
@@ -32,6 +34,8 @@ from conformance.clientsuite.script import (
     Script,
     Send,
     SendBatch,
+    Step,
+    Stream,
 )
 from conformance.clientsuite.upgrade import HEADER, inspect_upgrade
 
@@ -190,47 +194,58 @@ class ScriptedServer:
         self, ws: ServerConnection, conn: str, receive: Any, scope: trio.CancelScope
     ) -> None:
         async for action in receive:
-            try:
-                if isinstance(action, Send):
-                    if action.text.startswith(_RUN_START):
-                        # Let client messages that arrived with the request be read (and
-                        # recorded) before the run starts: the transcript must show a second
-                        # create sent back to back as sent while the lane was busy.
-                        await trio.sleep(_SETTLE)
-                    self._add(conn, "text", dir="s2c", text=action.text)
-                    if action.ends_run:
-                        # No checkpoint since the record: nothing was read in between.
-                        self.script.finished(conn, action.lane)
-                    await ws.send(action.text)
-                elif isinstance(action, SendBatch):
-                    for text in action.texts:
-                        self._add(conn, "text", dir="s2c", text=text)
-                    if action.ends_run:
-                        self.script.finished(conn, action.lane)
-                    for text in action.texts:
-                        await ws.send(text)
-                elif isinstance(action, Pause):
-                    await trio.sleep(action.seconds)
-                elif isinstance(action, Ping):
-                    self.observations["pings"] += 1
-                    waiter = await ws.ping()
-                    with trio.move_on_after(PONG_WAIT):
-                        await waiter.wait()
-                        self.observations["pongs"] += 1
-                elif isinstance(action, Close):
-                    self._closed.add(conn)
-                    self._add(conn, "close", dir="s2c", code=action.code, reason=action.reason)
-                    if action.code == NO_STATUS:
-                        # A close frame without a status code (the client sees 1005, which
-                        # no endpoint may send as a code): the documented send_context
-                        # pattern, as aclose() does it.
-                        with contextlib.suppress(ConnectionClosed):
-                            async with ws.send_context():
-                                ws.protocol.send_close()
-                    else:
-                        await ws.aclose(action.code, action.reason)
-                    self.script.disconnect(conn)
-                    scope.cancel()
+            steps = action.steps if isinstance(action, Stream) else (action,)
+            # A Stream's next step is made only when the previous one is done.
+            for step in steps:
+                if not await self._execute(ws, conn, step, scope):
                     return
-            except ConnectionClosed:
-                return
+
+    async def _execute(
+        self, ws: ServerConnection, conn: str, action: Step, scope: trio.CancelScope
+    ) -> bool:
+        """Carry out one step; False once the connection is closed."""
+        try:
+            if isinstance(action, Send):
+                if action.text.startswith(_RUN_START):
+                    # Let client messages that arrived with the request be read (and
+                    # recorded) before the run starts: the transcript must show a second
+                    # create sent back to back as sent while the lane was busy.
+                    await trio.sleep(_SETTLE)
+                self._add(conn, "text", dir="s2c", text=action.text)
+                if action.ends_run:
+                    # No checkpoint since the record: nothing was read in between.
+                    self.script.finished(conn, action.lane)
+                await ws.send(action.text)
+            elif isinstance(action, SendBatch):
+                for text in action.texts:
+                    self._add(conn, "text", dir="s2c", text=text)
+                if action.ends_run:
+                    self.script.finished(conn, action.lane)
+                for text in action.texts:
+                    await ws.send(text)
+            elif isinstance(action, Pause):
+                await trio.sleep(action.seconds)
+            elif isinstance(action, Ping):
+                self.observations["pings"] += 1
+                waiter = await ws.ping()
+                with trio.move_on_after(PONG_WAIT):
+                    await waiter.wait()
+                    self.observations["pongs"] += 1
+            elif isinstance(action, Close):
+                self._closed.add(conn)
+                self._add(conn, "close", dir="s2c", code=action.code, reason=action.reason)
+                if action.code == NO_STATUS:
+                    # A close frame without a status code (the client sees 1005, which
+                    # no endpoint may send as a code): the documented send_context
+                    # pattern, as aclose() does it.
+                    with contextlib.suppress(ConnectionClosed):
+                        async with ws.send_context():
+                            ws.protocol.send_close()
+                else:
+                    await ws.aclose(action.code, action.reason)
+                self.script.disconnect(conn)
+                scope.cancel()
+                return False
+        except ConnectionClosed:
+            return False
+        return True

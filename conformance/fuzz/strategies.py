@@ -79,8 +79,16 @@ def directive_lines() -> st.SearchStrategy[str]:
     chunks = st.integers(min_value=1, max_value=6)
     name = st.text(alphabet=string.ascii_lowercase + "_", min_size=1, max_size=8)
     arguments = st.sampled_from(['{"a":1}', "{}", '{"city":"Paris","n":[1,2]}'])
+    # Free text of a custom tool's input or of code: the rest of the line, spaces included.
+    free_text = st.sampled_from(["", "ls -la | wc -l", "print(sum(range(10)))", "x = 'a b'"])
     return st.one_of(
         st.builds(lambda n, k: f"rws:text length={n} chunks={k}", small, chunks),
+        st.builds(
+            lambda n, k, m: f"rws:text length={n} chunks={k} annotations={m}",
+            small,
+            chunks,
+            st.integers(min_value=0, max_value=4),
+        ),
         st.builds(lambda n, k: f"rws:refusal length={n} chunks={k}", small, chunks),
         st.builds(
             lambda n, m, k: f"rws:reasoning summary={n} text={m} chunks={k}", small, small, chunks
@@ -88,6 +96,17 @@ def directive_lines() -> st.SearchStrategy[str]:
         st.builds(
             lambda f, k, a: f"rws:call name={f} chunks={k} arguments={a}", name, chunks, arguments
         ),
+        st.builds(
+            lambda f, k, t: f"rws:custom name={f} chunks={k} input={t}", name, chunks, free_text
+        ),
+        st.builds(
+            lambda s, f, k, a: f"rws:mcp server={s} name={f} chunks={k} arguments={a}",
+            name,
+            name,
+            chunks,
+            arguments,
+        ),
+        st.builds(lambda k, t: f"rws:code chunks={k} code={t}", chunks, free_text),
         st.just("rws:context"),
         st.just("rws:incomplete"),
         st.builds(lambda n: f"rws:fail after={n}", st.integers(min_value=1, max_value=8)),

@@ -15,6 +15,9 @@ from typing import Any
 
 __all__ = [
     "PATTERN",
+    "annotation",
+    "annotation_spans",
+    "announced_after",
     "canonical",
     "chunk_sizes",
     "context_text",
@@ -41,6 +44,39 @@ def chunk_sizes(length: int, chunks: int) -> list[int]:
     k = max(1, min(chunks, length))
     base, extra = divmod(length, k)
     return [base + 1 if i < extra else base for i in range(k)]
+
+
+def annotation_spans(length: int, count: int) -> list[tuple[int, int]]:
+    """The (start_index, end_index) of the ``count`` annotations of a text of ``length``
+    characters (A.4): annotation ``j`` spans ``floor(j * N / M)`` to ``floor((j + 1) * N / M)``."""
+    return [(j * length // count, (j + 1) * length // count) for j in range(count)]
+
+
+def annotation(index: int, span: tuple[int, int]) -> dict[str, Any]:
+    """The ``url_citation`` annotation ``index`` of ``rws:text ... annotations=M`` (A.4)."""
+    return {
+        "type": "url_citation",
+        "start_index": span[0],
+        "end_index": span[1],
+        "title": f"source {index}",
+        "url": f"https://example.com/conformance-1/{index}",
+    }
+
+
+def announced_after(sizes: Sequence[int], spans: Sequence[tuple[int, int]]) -> list[int]:
+    """How many of a text's deltas (of ``sizes``) precede each annotation's announcement.
+
+    A.4: an annotation is announced as soon as the text streamed so far holds its
+    ``end_index`` characters (before the first delta when that is 0).
+    """
+    counts: list[int] = []
+    for _, end in spans:
+        streamed = sent = 0
+        while streamed < end and sent < len(sizes):
+            streamed += sizes[sent]
+            sent += 1
+        counts.append(sent)
+    return counts
 
 
 def canonical(value: Any) -> str:

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, overload
 
 __all__ = [
+    "TOOL_OUTPUT_TYPES",
     "Context",
     "build_context",
     "canonical_json",
@@ -302,11 +303,17 @@ def latest_user_text(context: Sequence[Mapping[str, Any]]) -> str:
     return "" if index is None else _message_text(context[index])
 
 
-def tool_outputs_after_latest_user(context: Sequence[Mapping[str, Any]]) -> int:
-    """Return ``P``: the number of ``function_call_output`` items after the latest user message.
+# A.3: the items that answer the model's calls, counted by ``P``: a function call is answered
+# with a function_call_output, a custom tool call with a custom_tool_call_output.
+TOOL_OUTPUT_TYPES = frozenset({"function_call_output", "custom_tool_call_output"})
 
-    Without any user message every ``function_call_output`` of the context counts.
+
+def tool_outputs_after_latest_user(context: Sequence[Mapping[str, Any]]) -> int:
+    """Return ``P``: the number of tool outputs (``function_call_output`` and
+    ``custom_tool_call_output`` items) after the latest user message.
+
+    Without any user message every tool output of the context counts.
     """
     index = latest_user_index(context)
     start = 0 if index is None else index + 1
-    return sum(1 for item in context[start:] if item.get("type") == "function_call_output")
+    return sum(1 for item in context[start:] if item.get("type") in TOOL_OUTPUT_TYPES)

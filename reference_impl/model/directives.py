@@ -16,13 +16,16 @@ from typing import Any
 __all__ = [
     "VERBS",
     "CallDirective",
+    "CodeDirective",
     "ContextDirective",
+    "CustomDirective",
     "DelayDirective",
     "Directive",
     "FailDirective",
     "IncompleteDirective",
     "ItemDirective",
     "LoopDirective",
+    "McpDirective",
     "ReasoningDirective",
     "RefusalDirective",
     "TextDirective",
@@ -34,16 +37,19 @@ __all__ = [
 _LINE = re.compile(r"rws:(\S*)(.*)", re.DOTALL)
 _TOKEN = re.compile(r"\S+")
 _COUNT = re.compile(r"[0-9]+")
-# A.3: "Values contain no spaces, except arguments, whose value is the rest of the line".
-_REST_OF_LINE_KEY = "arguments"
+# A.3: "Values contain no spaces, except those of arguments, input and code: each of these
+# takes the rest of the line".
+_REST_OF_LINE_KEYS = frozenset({"arguments", "input", "code"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TextDirective:
-    """``rws:text length=N chunks=K``: an assistant message with one ``output_text`` part."""
+    """``rws:text length=N chunks=K annotations=M``: an assistant message with one
+    ``output_text`` part carrying ``M`` ``url_citation`` annotations."""
 
     length: int = 0
     chunks: int = 1
+    annotations: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -70,6 +76,34 @@ class CallDirective:
     name: str = ""
     chunks: int = 1
     arguments: str = "{}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CustomDirective:
+    """``rws:custom name=NAME chunks=K input=TEXT``: a custom tool call, only while ``P`` = 0."""
+
+    name: str = ""
+    chunks: int = 1
+    input: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class McpDirective:
+    """``rws:mcp server=LABEL name=NAME chunks=K arguments=JSON``: an MCP call, only while
+    ``P`` = 0."""
+
+    server: str = ""
+    name: str = ""
+    chunks: int = 1
+    arguments: str = "{}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CodeDirective:
+    """``rws:code chunks=K code=TEXT``: a code interpreter call, only while ``P`` = 0."""
+
+    chunks: int = 1
+    code: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -110,6 +144,9 @@ ItemDirective = (
     | RefusalDirective
     | ReasoningDirective
     | CallDirective
+    | CustomDirective
+    | McpDirective
+    | CodeDirective
     | LoopDirective
     | ContextDirective
 )
@@ -130,10 +167,16 @@ def _string(value: str) -> str | None:
 
 # The directive table (A.3): verb -> (class, {key: value parser}).
 VERBS: Mapping[str, tuple[type[Directive], Mapping[str, _Count | _Str]]] = {
-    "text": (TextDirective, {"length": _count, "chunks": _count}),
+    "text": (TextDirective, {"length": _count, "chunks": _count, "annotations": _count}),
     "refusal": (RefusalDirective, {"length": _count, "chunks": _count}),
     "reasoning": (ReasoningDirective, {"summary": _count, "text": _count, "chunks": _count}),
     "call": (CallDirective, {"name": _string, "chunks": _count, "arguments": _string}),
+    "custom": (CustomDirective, {"name": _string, "chunks": _count, "input": _string}),
+    "mcp": (
+        McpDirective,
+        {"server": _string, "name": _string, "chunks": _count, "arguments": _string},
+    ),
+    "code": (CodeDirective, {"chunks": _count, "code": _string}),
     "loop": (LoopDirective, {"calls": _count, "name": _string, "arguments": _string}),
     "context": (ContextDirective, {}),
     "incomplete": (IncompleteDirective, {}),
@@ -143,13 +186,14 @@ VERBS: Mapping[str, tuple[type[Directive], Mapping[str, _Count | _Str]]] = {
 
 
 def _key_values(rest: str) -> dict[str, str]:
-    """Split ``key=value key=value ...``; ``arguments=`` takes the rest of the line."""
+    """Split ``key=value key=value ...``; ``arguments=``, ``input=`` and ``code=`` take the
+    rest of the line."""
     values: dict[str, str] = {}
     for match in _TOKEN.finditer(rest):
         key, sep, value = match.group().partition("=")
         if not sep:
             continue  # not key=value: ignored like any other unknown token
-        if key == _REST_OF_LINE_KEY:
+        if key in _REST_OF_LINE_KEYS:
             values[key] = rest[match.start() + len(key) + 1 :]
             break
         values[key] = value

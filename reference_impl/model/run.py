@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import copy
 import itertools
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal, TypeVar
 
@@ -33,12 +33,15 @@ from .context import (
 )
 from .directives import (
     CallDirective,
+    CodeDirective,
     ContextDirective,
+    CustomDirective,
     DelayDirective,
     Directive,
     FailDirective,
     IncompleteDirective,
     LoopDirective,
+    McpDirective,
     ReasoningDirective,
     RefusalDirective,
     TextDirective,
@@ -70,8 +73,14 @@ MAX_RUN_CHARACTERS = 1_000_000
 MAX_RUN_DELTAS = 100_000
 
 Event = dict[str, Any]
-PartKind = Literal["output_text", "refusal", "summary_text", "reasoning_text", "arguments"]
-ItemKind = Literal["message", "reasoning", "function_call"]
+PartKind = Literal[
+    "output_text", "refusal", "summary_text", "reasoning_text", "arguments", "input", "code"
+]
+ItemKind = Literal[
+    "message", "reasoning", "function_call", "custom_tool_call", "mcp_call", "code_interpreter_call"
+]
+# (start_index, end_index) of one url_citation annotation of an output_text part (A.4).
+Span = tuple[int, int]
 
 TERMINAL_TYPES: Mapping[str, str] = {
     "completed": "response.completed",
@@ -84,6 +93,11 @@ DELTA_TYPES: Mapping[str, bool] = {
     "response.output_text.delta": False,
     "response.refusal.delta": False,
     "response.function_call_arguments.delta": False,
+    # A.2: custom tool call input, MCP call arguments and code interpreter code are generated
+    # text too.
+    "response.custom_tool_call_input.delta": False,
+    "response.mcp_call_arguments.delta": False,
+    "response.code_interpreter_call_code.delta": False,
     "response.reasoning_summary_text.delta": True,
     "response.reasoning_text.delta": True,
 }
@@ -112,11 +126,13 @@ class GeneratedRun:
 
 @dataclass(frozen=True, slots=True)
 class PlannedPart:
-    """One generated text of an item: a content part, a summary part or call arguments.
+    """One generated text of an item: a content part, a summary part, call arguments, a custom
+    tool call's input or a code interpreter's code.
 
     Its deltas are ``chunks`` even pieces (A.3 chunking) or, when ``cuts`` is given, the
     pieces between those character offsets (a model that chunks unevenly, such as
     ``freeform-1``); offsets outside the text (after a ``max_output_tokens`` cut) are ignored.
+    ``annotations`` are the spans of an ``output_text`` part's ``url_citation`` annotations.
     """
 
     kind: PartKind
@@ -124,6 +140,7 @@ class PlannedPart:
     chunks: int = 1
     cut: bool = False  # stopped by max_output_tokens
     cuts: tuple[int, ...] | None = None
+    annotations: tuple[Span, ...] = ()
 
     def deltas(self) -> tuple[str, ...]:
         """Return the deltas of the text: consecutive non-empty pieces that concatenate to it."""
@@ -138,12 +155,14 @@ class PlannedPart:
 
 @dataclass(frozen=True, slots=True)
 class PlannedItem:
-    """One output item a model plans: a message, a reasoning item or a function call."""
+    """One output item a model plans: a message, a reasoning item or a tool call (function,
+    custom tool, MCP or code interpreter); ``server`` is an MCP call's ``server_label``."""
 
     kind: ItemKind
     parts: tuple[PlannedPart, ...]
     name: str = ""
     incomplete: bool = False
+    server: str = ""
 
 
 def _message(text: str, chunks: int = 1, kind: PartKind = "output_text") -> PlannedItem:
@@ -152,6 +171,12 @@ def _message(text: str, chunks: int = 1, kind: PartKind = "output_text") -> Plan
 
 def _call(name: str, arguments: str, chunks: int = 1) -> PlannedItem:
     return PlannedItem("function_call", (PlannedPart("arguments", arguments, chunks),), name=name)
+
+
+def annotation_spans(length: int, count: int) -> tuple[Span, ...]:
+    """The spans of ``rws:text annotations=M`` (A.4): annotation ``j`` of ``M`` covers the
+    characters ``floor(j * N / M)`` to ``floor((j + 1) * N / M)`` of a text of ``N``."""
+    return tuple((j * length // count, (j + 1) * length // count) for j in range(count))
 
 
 def _context_text(items: int, digest: str) -> str:
@@ -164,8 +189,10 @@ def _plan_directive(
 ) -> PlannedItem | None:
     """Return the item a directive produces, or None when it produces none (A.3 table)."""
     match directive:
-        case TextDirective(length=length, chunks=chunks):
-            return _message(pattern(length), chunks)
+        case TextDirective(length=length, chunks=chunks, annotations=annotations):
+            spans = annotation_spans(length, annotations)
+            part = PlannedPart("output_text", pattern(length), chunks, annotations=spans)
+            return PlannedItem("message", (part,))
         case RefusalDirective(length=length, chunks=chunks):
             return _message(pattern(length), chunks, "refusal")
         case ReasoningDirective(summary=summary, text=text, chunks=chunks):
@@ -174,8 +201,17 @@ def _plan_directive(
                 parts.append(PlannedPart("reasoning_text", pattern(text), chunks))
             return PlannedItem("reasoning", tuple(parts))
         case CallDirective(name=name, chunks=chunks, arguments=arguments):
-            # A.3: "rws:call directives apply only while P = 0; when P > 0 they are skipped".
+            # A.3: "call directives apply only while P = 0; when P > 0 they are skipped".
             return _call(name, arguments, chunks) if p == 0 else None
+        case CustomDirective(name=name, chunks=chunks, input=text):
+            part = PlannedPart("input", text, chunks)
+            return PlannedItem("custom_tool_call", (part,), name=name) if p == 0 else None
+        case McpDirective(server=server, name=name, chunks=chunks, arguments=arguments):
+            part = PlannedPart("arguments", arguments, chunks)
+            return PlannedItem("mcp_call", (part,), name=name, server=server) if p == 0 else None
+        case CodeDirective(chunks=chunks, code=code):
+            part = PlannedPart("code", code, chunks)
+            return PlannedItem("code_interpreter_call", (part,)) if p == 0 else None
         case LoopDirective(calls=calls, name=name, arguments=arguments):
             if p < calls:
                 return _call(name, arguments)
@@ -190,7 +226,8 @@ def apply_budget(items: Sequence[PlannedItem], max_output_tokens: int) -> list[P
 
     The texts are spent in order against the budget; the first text whose tokens exceed what is
     left is cut at ``4 * left`` bytes (character boundary), its item ends ``incomplete`` and
-    nothing after it is produced (neither later parts of that item nor later items).
+    nothing after it is produced (neither later parts of that item nor later items). A cut
+    text keeps the annotations that lie wholly within it (A.5).
     """
     left = max_output_tokens
     kept: list[PlannedItem] = []
@@ -202,7 +239,9 @@ def apply_budget(items: Sequence[PlannedItem], max_output_tokens: int) -> list[P
                 left -= cost
                 parts.append(part)
                 continue
-            parts.append(replace(part, text=truncate_utf8(part.text, 4 * left), cut=True))
+            text = truncate_utf8(part.text, 4 * left)
+            spans = tuple(span for span in part.annotations if span[1] <= len(text))
+            parts.append(replace(part, text=text, cut=True, annotations=spans))
             kept.append(replace(item, parts=tuple(parts), incomplete=True))
             return kept
         kept.append(item)
@@ -247,15 +286,21 @@ def _within_limits(directives: Iterable[Directive], context_items: int) -> list[
         lengths: tuple[int, ...] = ()
         chunks = 1
         match directive:
-            case (
-                TextDirective(length=length, chunks=chunks)
-                | RefusalDirective(length=length, chunks=chunks)
-            ):
+            case TextDirective(length=length, chunks=chunks, annotations=annotations):
+                lengths = (length,)
+                # A.5: every annotation is one more event, counted as a delta.
+                deltas += annotations
+            case RefusalDirective(length=length, chunks=chunks):
                 lengths = (length,)
             case ReasoningDirective(summary=summary, text=text, chunks=chunks):
                 lengths = (summary, text) if text > 0 else (summary,)
-            case CallDirective(chunks=chunks, arguments=arguments):
-                lengths = (len(arguments),)
+            case (
+                CallDirective(chunks=chunks, arguments=body)
+                | McpDirective(chunks=chunks, arguments=body)
+                | CustomDirective(chunks=chunks, input=body)
+                | CodeDirective(chunks=chunks, code=body)
+            ):
+                lengths = (len(body),)
             case LoopDirective(arguments=arguments):
                 lengths = (len(arguments),)
             case ContextDirective():
@@ -308,16 +353,55 @@ def _event(event_type: str, **fields: Any) -> Event:
 
 
 def _empty_part(kind: PartKind) -> dict[str, Any]:
-    # RWS-DELTA-2: the part of content_part.added / reasoning_summary_part.added is empty.
+    # RWS-DELTA-2: the part of content_part.added / reasoning_summary_part.added is empty (an
+    # output_text part has no annotations yet).
     return _final_part(kind, "")
 
 
-def _final_part(kind: PartKind, text: str) -> dict[str, Any]:
+def annotation(index: int, span: Span) -> dict[str, Any]:
+    """The ``url_citation`` annotation ``index`` of an ``output_text`` part (A.4)."""
+    start, end = span
+    return {
+        "type": "url_citation",
+        "start_index": start,
+        "end_index": end,
+        "title": f"source {index}",
+        "url": f"https://example.com/conformance-1/{index}",
+    }
+
+
+def _final_part(kind: PartKind, text: str, spans: Sequence[Span] = ()) -> dict[str, Any]:
     if kind == "output_text":
-        return {"type": "output_text", "annotations": [], "logprobs": [], "text": text}
+        annotations = [annotation(index, span) for index, span in enumerate(spans)]
+        return {"type": "output_text", "annotations": annotations, "logprobs": [], "text": text}
     if kind == "refusal":
         return {"type": "refusal", "refusal": text}
     return {"type": kind, "text": text}
+
+
+def _output_text_events(part: PlannedPart, where: Mapping[str, Any]) -> Iterator[Event]:
+    """The deltas of an output_text part, each annotation announced once its text is sent.
+
+    A.4: annotation ``j`` is sent as soon as the text streamed so far holds its ``end_index``
+    characters: before the first delta when that is 0, otherwise right after the delta that
+    reaches it, so every annotation comes before ``response.output_text.done``.
+    """
+    spans = part.annotations
+    announced = streamed = 0
+    for delta in (None, *part.deltas()):
+        if delta is not None:
+            streamed += len(delta)
+            yield _event("response.output_text.delta", **where, delta=delta, logprobs=[])
+        while announced < len(spans) and spans[announced][1] <= streamed:
+            # RWS-DELTA-7: the annotation sent at annotation_index is the one the final part
+            # lists at that index.
+            yield _event(
+                "response.output_text.annotation.added",
+                **where,
+                annotation_index=announced,
+                annotation=annotation(announced, spans[announced]),
+            )
+            announced += 1
 
 
 def _content_part_events(
@@ -329,8 +413,7 @@ def _content_part_events(
     deltas = part.deltas()
     # RWS-DELTA-1, RWS-DELTA-3, RWS-DELTA-6: the deltas are consecutive pieces of the done text.
     if part.kind == "output_text":
-        for delta in deltas:
-            yield _event("response.output_text.delta", **where, delta=delta, logprobs=[])
+        yield from _output_text_events(part, where)
         yield _event("response.output_text.done", **where, text=part.text, logprobs=[])
     elif part.kind == "refusal":
         for delta in deltas:
@@ -340,7 +423,8 @@ def _content_part_events(
         for delta in deltas:
             yield _event("response.reasoning_text.delta", **where, delta=delta)
         yield _event("response.reasoning_text.done", **where, text=part.text)
-    yield _event("response.content_part.done", **where, part=_final_part(part.kind, part.text))
+    final = _final_part(part.kind, part.text, part.annotations)
+    yield _event("response.content_part.done", **where, part=final)
 
 
 def _summary_part_events(
@@ -376,7 +460,8 @@ def _item_events(
         )
         (part,) = item.parts
         yield from _content_part_events(part, item_id, output_index, 0)
-        final = {**shell, "status": status, "content": [_final_part(part.kind, part.text)]}
+        content = [_final_part(part.kind, part.text, part.annotations)]
+        final = {**shell, "status": status, "content": content}
     elif item.kind == "reasoning":
         item_id = ids("rs")
         shell = {"id": item_id, "type": "reasoning"}
@@ -397,7 +482,7 @@ def _item_events(
             "summary": [_final_part(p.kind, p.text) for p in summaries],
             "content": [_final_part(p.kind, p.text) for p in texts],
         }
-    else:
+    elif item.kind == "function_call":
         item_id = ids("fc")
         shell = {"id": item_id, "type": "function_call", "call_id": ids("call"), "name": item.name}
         yield _event(
@@ -415,8 +500,76 @@ def _item_events(
             "response.function_call_arguments.done", **where, name=item.name, arguments=part.text
         )
         final = {**shell, "status": status, "arguments": part.text}
+    else:
+        final = yield from _tool_call_events(item, output_index, ids, status)
     # RWS-DELTA-8: same id and type as the added item, status no longer in_progress.
     yield _event("response.output_item.done", output_index=output_index, item=final)
+
+
+# The events of a tool call's generated text (A.4): (id prefix, the item's field holding the
+# text, delta event, done event). RWS-DELTA-5: the deltas concatenate to the done text.
+_TOOL_TEXT: Mapping[str, tuple[str, str, str, str]] = {
+    "custom_tool_call": (
+        "ctc",
+        "input",
+        "response.custom_tool_call_input.delta",
+        "response.custom_tool_call_input.done",
+    ),
+    "mcp_call": (
+        "mcp",
+        "arguments",
+        "response.mcp_call_arguments.delta",
+        "response.mcp_call_arguments.done",
+    ),
+    "code_interpreter_call": (
+        "ci",
+        "code",
+        "response.code_interpreter_call_code.delta",
+        "response.code_interpreter_call_code.done",
+    ),
+}
+
+
+def _tool_call_events(
+    item: PlannedItem, output_index: int, ids: Callable[[str], str], status: str
+) -> Generator[Event, None, dict[str, Any]]:
+    """The events of a custom tool, MCP or code interpreter call up to its output_item.done
+    (A.4, in the order of the grammar's item machines); returns the finished item."""
+    prefix, field, delta_type, done_type = _TOOL_TEXT[item.kind]
+    item_id = ids(prefix)
+    shell: dict[str, Any] = {"id": item_id, "type": item.kind}
+    # The fields no text is streamed into: what the SDK's item models carry.
+    rest: dict[str, Any] = {}
+    if item.kind == "custom_tool_call":
+        shell.update(call_id=ids("call"), name=item.name)
+    elif item.kind == "mcp_call":
+        shell.update(server_label=item.server, name=item.name)
+        rest = {"output": None, "error": None}  # conformance-1 calls no MCP server
+    else:
+        shell["container_id"] = ids("cntr")
+        rest = {"outputs": None}  # nor runs any code
+    yield _event(
+        "response.output_item.added",
+        output_index=output_index,
+        item={**shell, "status": "in_progress", field: "", **rest},
+    )
+    (part,) = item.parts
+    where = {"item_id": item_id, "output_index": output_index}
+    hosted = item.kind != "custom_tool_call"
+    if hosted:
+        yield _event(f"response.{item.kind}.in_progress", **where)
+    for delta in part.deltas():
+        yield _event(delta_type, **where, delta=delta)
+    yield _event(done_type, **where, **{field: part.text})
+    if item.kind == "mcp_call":
+        # A.5: an MCP call whose arguments were cut by max_output_tokens is not made.
+        yield _event(
+            "response.mcp_call.failed" if part.cut else "response.mcp_call.completed", **where
+        )
+    elif hosted:
+        yield _event("response.code_interpreter_call.interpreting", **where)
+        yield _event("response.code_interpreter_call.completed", **where)
+    return {**shell, "status": status, field: part.text, **rest}
 
 
 # --- 3. end ------------------------------------------------------------------------------------

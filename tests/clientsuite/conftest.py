@@ -33,7 +33,7 @@ def broken_client(mode: str, *, warm_up: bool = False) -> ClientUnderTest:
     return ClientUnderTest(
         name="-".join(["broken", *([mode] if mode else []), *(["warm-up"] if warm_up else [])]),
         command=command,
-        profiles=frozenset({"core", "multiplex"}),
+        profiles=frozenset({"core", "multiplex", "steering"}),
         env=env,
         cwd=str(REPO_ROOT),
     )

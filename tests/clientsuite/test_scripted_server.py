@@ -27,16 +27,21 @@ from conformance.clientsuite.script import (
     Pause,
     Script,
     Send,
+    SendBatch,
+    Stream,
 )
 from conformance.clientsuite.server import ScriptedServer
 from conformance.clientsuite.upgrade import inspect_upgrade
 from conformance.schemas import default_schema_set
 from tests.clientsuite.conftest import broken_client
 
+# The scripted server is a steering server in the steering scenarios (and has no steering
+# to judge in the others).
+PROFILES = ("core", "multiplex", "steering")
 RAW = ClientUnderTest(
     "raw-websockets",
     f"{sys.executable} -m conformance.adapters.raw_websockets",
-    frozenset({"core", "multiplex"}),
+    frozenset(PROFILES),
 )
 
 
@@ -119,7 +124,7 @@ def test_scripted_server_events_validate_except_declared_deviations(
 def test_server_role_checker_finds_only_the_declared_deviations(
     captures: dict[str, Capture], scenario: ClientScenario
 ) -> None:
-    config = CheckerConfig.make(("core", "multiplex"), roles=("server",), busy_lane=BUSY_LANE)
+    config = CheckerConfig.make(PROFILES, roles=("server",), busy_lane=BUSY_LANE)
     report = Checker(config).feed_all(captures[scenario.id].records)
     found = {f.requirement for f in report.findings}
     assert found <= set(scenario.server_deviations), [f.message for f in report.findings]
@@ -133,7 +138,7 @@ def test_scripted_server_answers_warm_ups_as_a_conforming_server(
     # RWS-CREATE-6 / RWS-CACHE-10: every warm-up runs without output and becomes a cached
     # entry; the faults still hit the turns they name, and nothing else deviates.
     records = warm_captures[scenario.id].records
-    config = CheckerConfig.make(("core", "multiplex"), roles=("server",), busy_lane=BUSY_LANE)
+    config = CheckerConfig.make(PROFILES, roles=("server",), busy_lane=BUSY_LANE)
     report = Checker(config).feed_all(records)
     found = {f.requirement for f in report.findings}
     assert found <= set(scenario.server_deviations), [f.message for f in report.findings]
@@ -455,3 +460,173 @@ def test_script_serves_a_warm_up_in_a_lanes_scenario_at_once() -> None:
     script.connect("c1")
     _warm_up(script, "c1")
     assert not script.waiting("c1")
+
+
+# --- steering (the steering scenarios' server) ------------------------------------------------
+
+
+def _steer(target: str, words: str = "steer words", **extra: object) -> str:
+    return json.dumps(
+        {"type": "response.steer", "previous_response_id": target, "input": words, **extra}
+    )
+
+
+def _texts(step: object) -> list[dict[str, Any]]:
+    """The events one step of a stream sends."""
+    if isinstance(step, Send):
+        return [json.loads(step.text)]
+    if isinstance(step, SendBatch):
+        return [json.loads(t) for t in step.texts]
+    return []
+
+
+def _steered_run(
+    scenario_id: str, create: str, steer: str | None = None
+) -> tuple[Script, list[dict[str, Any]], list[object]]:
+    """Drive one run of a steering scenario's script step by step, as the glue does; ``steer``
+    (its target filled in from the run's response.created) arrives right after that event.
+    Returns the script, every event sent, and every step."""
+    script = Script(scenario_by_id(scenario_id), "conformance-1")
+    script.connect("c1")
+    (stream,) = script.receive("c1", create)
+    assert isinstance(stream, Stream)
+    events: list[dict[str, Any]] = []
+    steps: list[object] = []
+    for step in stream.steps:
+        steps.append(step)
+        sent = _texts(step)
+        events.extend(sent)
+        if steer is not None and any(e["type"] == "response.created" for e in sent):
+            target = sent[0]["response"]["id"]
+            replies = script.receive("c1", steer.replace("TARGET", target))
+            assert replies == [], "a steer for the running target is answered by the run"
+            steer = None
+        if isinstance(step, Send | SendBatch) and step.ends_run:
+            script.finished("c1", step.lane)
+    return script, events, steps
+
+
+def test_running_target_accepts_a_steer_from_its_counter_and_its_successor_follows() -> None:
+    _, events, steps = _steered_run(
+        "steer-successor", _create(input="a long question"), _steer("TARGET")
+    )
+    types = [e["type"] for e in events]
+    accepted = events[types.index("response.steer.accepted")]
+    target = events[0]["response"]["id"]
+    # RWS-STEER-3 / RWS-SEQ-5: the next number of the running target's counter.
+    previous = events[types.index("response.steer.accepted") - 1]
+    assert accepted["sequence_number"] == previous["sequence_number"] + 1
+    assert accepted["steer"] == {"id": "steer_001", "previous_response_id": target}
+    # The target stops at its next delta: one delta, its item incomplete, reason steered.
+    assert types.count("response.output_text.delta") >= 1
+    terminal = events[types.index("response.incomplete")]
+    assert terminal["response"]["incomplete_details"] == {"reason": "steered"}
+    assert terminal["response"]["output"][0]["status"] == "incomplete"
+    # RWS-STEER-4: the successor continues the target, in the same write as its end, and
+    # answers for the steering input (the scripted model names the last user message).
+    batch = next(s for s in steps if isinstance(s, SendBatch))
+    assert [e["type"] for e in _texts(batch)] == ["response.incomplete", "response.created"]
+    assert not batch.ends_run
+    successor = _texts(batch)[1]["response"]
+    assert successor["previous_response_id"] == target
+    assert events[-1]["type"] == "response.completed"
+    assert events[-1]["response"]["id"] == successor["id"]
+    assert events[-1]["response"]["output"][0]["content"][0]["text"] == "reply 2.0: steer words"
+
+
+def test_pending_steering_input_is_placed_before_the_continuations_own_input() -> None:
+    script, events, _ = _steered_run(
+        "steer-pending", _create(input="look it up"), _steer("TARGET", "steer: late")
+    )
+    types = [e["type"] for e in events]
+    assert types[-2:] == ["response.completed", "response.steer.pending"]
+    pending = events[-1]
+    target = events[0]["response"]["id"]
+    # RWS-STEER-6 / RWS-SEQ-5: after the target's response.completed, numbered 0.
+    assert pending["sequence_number"] == 0
+    call = events[-2]["response"]["output"][0]
+    assert pending["required_input"] == [
+        {"type": "function_call_output", "call_id": call["call_id"], "name": "lookup"}
+    ]
+    output = {"type": "function_call_output", "call_id": call["call_id"], "output": "result:q1-1"}
+    (stream,) = script.receive("c1", _create(previous_response_id=target, input=[output]))
+    assert isinstance(stream, Stream)
+    done = [e for step in stream.steps for e in _texts(step)][-1]
+    # Spec 9.3: the context is the target's, the pending input, then the tool output.
+    assert done["response"]["output"][0]["content"][0]["text"] == "reply 2.1: steer: late"
+    assert script.pending_steers == {}
+
+
+def test_refused_steer_leaves_the_target_running_to_completion() -> None:
+    _, events, _ = _steered_run(
+        "steer-returned", _create(input="first long question"), _steer("TARGET")
+    )
+    failed = next(e for e in events if e["type"] == "response.steer.failed")
+    assert "id" not in failed["steer"]
+    assert failed["steer"]["input"] == "steer words"
+    assert failed["error"]["code"] == "response_not_active"
+    assert events[-1]["type"] == "response.completed"
+
+
+def test_late_failure_gives_the_accepted_input_back_with_its_id_after_the_end() -> None:
+    # The scenario's second steer fails late: the first is refused on the way.
+    script = Script(scenario_by_id("steer-returned"), "conformance-1")
+    script.steers = 1
+    script.connect("c1")
+    (stream,) = script.receive("c1", _create(input="second long question"))
+    assert isinstance(stream, Stream)
+    events: list[dict[str, Any]] = []
+    for step in stream.steps:
+        sent = _texts(step)
+        events.extend(sent)
+        if sent and sent[0]["type"] == "response.created":
+            script.receive("c1", _steer(sent[0]["response"]["id"]))
+    accepted = next(e for e in events if e["type"] == "response.steer.accepted")
+    assert [e["type"] for e in events[-2:]] == ["response.completed", "response.steer.failed"]
+    late = events[-1]
+    # RWS-STEER-8: the accepted id, the input as sent, numbered 0 (the target has ended).
+    assert late["steer"]["id"] == accepted["steer"]["id"]
+    assert late["steer"]["input"] == "steer words"
+    assert late["error"]["code"] == "successor_creation_failed"
+    assert late["sequence_number"] == 0
+
+
+def test_steer_for_a_target_that_is_not_running_is_answered_at_once_with_0() -> None:
+    script = Script(scenario_by_id("steer-returned"), "conformance-1")
+    script.connect("c1")
+    unknown = _sent(script.receive("c1", _steer("resp_nowhere")))
+    assert unknown[0]["error"]["code"] == "response_not_found"
+    assert unknown[0]["sequence_number"] == 0
+    assert "id" not in unknown[0]["steer"]
+    # RWS-STEER-5: stream_id in response.steer is invalid input.
+    with_lane = _sent(script.receive("c1", _steer("resp_nowhere", stream_id=None)))
+    assert with_lane[0]["error"]["code"] == "invalid_input"
+    assert script.steers == 0
+
+
+def test_script_refuses_every_steer_outside_the_steering_profile() -> None:
+    script = Script(scenario_by_id("incremental-input"), "conformance-1")
+    script.connect("c1")
+    (answer,) = _sent(script.receive("c1", _steer("resp_x")))
+    # RWS-STEER-1: a server without the steering profile.
+    assert answer["error"]["code"] == "steering_not_supported"
+
+
+STEERING = [s for s in SCENARIOS if s.profile == "steering"]
+
+
+@pytest.mark.parametrize("scenario", STEERING, ids=[s.id for s in STEERING])
+def test_scripted_server_answers_every_steer_as_a_steering_server(
+    captures: dict[str, Capture], scenario: ClientScenario
+) -> None:
+    # The server-role checker judged its steering replies (the parametrised test above
+    # holds them to have no finding).
+    config = CheckerConfig.make(PROFILES, roles=("server",), busy_lane=BUSY_LANE)
+    report = Checker(config).feed_all(captures[scenario.id].records)
+    steers = sum(
+        1
+        for r in captures[scenario.id].records
+        if r["kind"] == "text" and r["dir"] == "c2s" and '"response.steer"' in r["text"]
+    )
+    assert steers >= 1
+    assert report.exercised.get("RWS-STEER-2", 0) == steers

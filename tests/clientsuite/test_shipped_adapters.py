@@ -71,9 +71,35 @@ def test_raw_adapter_run_tests_every_covered_client_requirement(raw_run: RunResu
     # the run's report says; RWS-TRANS-19 is judged at the upgrade, outside the transcript.
     registry = load_requirements()
     matrix = build_matrix(build_report(raw_run, registry=registry), registry, {}, role="client")
-    status = {row.id: row.status for row in matrix.rows if row.profile in ("core", "multiplex")}
+    profiles = ("core", "multiplex", "steering")
+    status = {row.id: row.status for row in matrix.rows if row.profile in profiles}
     assert status["RWS-TRANS-19"] == "tested"
     assert {r for r, s in status.items() if s != "tested"} == set(NOT_COVERED) & set(status)
+
+
+def test_raw_adapter_steers_and_never_sends_accepted_input_again(raw_run: RunResult) -> None:
+    checks = {c.details["scenario"]: c for c in raw_run.checks}
+    for scenario in (s for s in SCENARIOS if s.profile == "steering"):
+        check = checks[scenario.id]
+        # Both steering requirements judged, from the transcript alone.
+        assert check.requirement_verdicts["RWS-STEER-9"] is Verdict.PASSED, check.message
+        assert check.requirement_verdicts["RWS-STEER-7"] is Verdict.PASSED, check.message
+    # Input refused, then input given back with its id: the client sends the same words in
+    # its next request both times, which is no resend of accepted input.
+    returned = checks["steer-returned"]
+    sent = [
+        json.loads(r["text"])
+        for r in returned.wire_log
+        if r.get("kind") == "text" and r.get("dir") == "c2s"
+    ]
+    steered = {"steer: first words", "steer: second words"}
+    assert {
+        item["content"]
+        for body in sent
+        if body["type"] == "response.create"
+        for item in body["input"]
+        if item.get("role") == "user"
+    } >= steered
 
 
 @pytest.mark.peers
@@ -89,10 +115,12 @@ def test_sdk_adapter_matches_its_expected_failures(name: str) -> None:
     failures = [(c.id, c.message) for c in run.checks if c.verdict is Verdict.FAILED]
     assert exit_status(run, stale) == 0, (failures, [s.message for s in stale])
     # Every scenario ran (or was skipped for an undeclared profile, with its reason).
+    profiles = {s.id: s.profile for s in SCENARIOS}
     for check in run.checks:
         if check.verdict is Verdict.SKIPPED:
-            assert "multiplex" in check.message
-            assert "multiplex" not in info.profiles
+            profile = profiles[check.details["scenario"]]
+            assert f"does not declare the {profile} profile" in check.message
+            assert profile not in info.profiles
         else:
             assert "harness_errors" not in check.details["observations"], check.message
     assert run.duration_s < RUN_BUDGET_S
@@ -157,3 +185,14 @@ def test_client_without_the_multiplex_profile_skips_lane_scenarios_with_a_reason
     run = trio.run(lambda: run_client_suite([client], lanes))
     assert [c.verdict for c in run.checks] == [Verdict.SKIPPED] * len(lanes)
     assert all("multiplex" in c.message for c in run.checks)
+
+
+def test_client_without_the_steering_profile_skips_steering_scenarios_with_a_reason() -> None:
+    client = ClientUnderTest(
+        "core-only", f"{shlex.quote(sys.executable)} -m conformance.adapters.raw_websockets"
+    )
+    steering = [s for s in SCENARIOS if s.profile == "steering"]
+    assert steering
+    run = trio.run(lambda: run_client_suite([client], steering))
+    assert [c.verdict for c in run.checks] == [Verdict.SKIPPED] * len(steering)
+    assert all("does not declare the steering profile" in c.message for c in run.checks)

@@ -27,9 +27,19 @@ _PARTS = (
     "rws:refusal length=8 chunks=2\n"
     "rws:reasoning summary=10 text=12 chunks=2"
 )
+# Tool calls of every kind whose generated text the model streams (RWS-DELTA-5).
+_TOOLS = (
+    "rws:custom name=run_shell chunks=3 input=ls -la | wc -l\n"
+    'rws:mcp server=docs name=search chunks=2 arguments={"q": "x y"}\n'
+    "rws:code chunks=4 code=print(sum(range(10)))"
+)
+# A text with annotations, one of them announced before the first delta (RWS-DELTA-7).
+_ANNOTATED = "rws:text length=40 chunks=4 annotations=3\nrws:text length=0 annotations=1"
 _SAMPLES = (
     _PARTS,
     'rws:call name=lookup chunks=3 arguments={"q": "x"}',
+    _TOOLS,
+    _ANNOTATED,
     "rws:text length=30\nrws:incomplete",
     "rws:text length=30 chunks=5\nrws:fail after=5",
 )
@@ -114,6 +124,71 @@ def reasoning_deltas_match(faults: Faults) -> bool:
     # RWS-DELTA-6: a reasoning summary or text part's deltas equal its done text, its part and
     # its item's entry.
     return _deltas_match(_run(faults), "reasoning")
+
+
+# done event -> (the text's field in it and in the item, its delta event)
+_TOOL_TEXTS = {
+    "response.custom_tool_call_input.done": ("input", "response.custom_tool_call_input.delta"),
+    "response.mcp_call_arguments.done": ("arguments", "response.mcp_call_arguments.delta"),
+    "response.code_interpreter_call_code.done": (
+        "code",
+        "response.code_interpreter_call_code.delta",
+    ),
+}
+
+
+def _tool_text_matches(events: list[Event], done_type: str) -> bool:
+    """Whether each tool call's deltas equal its done event, its item and the terminal item."""
+    field, delta_type = _TOOL_TEXTS[done_type]
+    items = {e["output_index"]: e["item"] for e in events if e["type"].endswith("item.done")}
+    ended = _ended_with(events)
+    output = ended["response"]["output"] if ended is not None else []
+    dones = [e for e in events if e["type"] == done_type]
+    assert dones, f"the run has a {done_type}"
+    for done in dones:
+        index = done["output_index"]
+        text = "".join(
+            e["delta"] for e in events if e["type"] == delta_type and e["output_index"] == index
+        )
+        if not done[field] == items[index][field] == output[index][field] == text:
+            return False
+    return True
+
+
+@check("custom-input-mismatch")
+def custom_input_matches(faults: Faults) -> bool:
+    # RWS-DELTA-5: a custom tool call's input deltas equal its done input and its item's.
+    return _tool_text_matches(_run(faults, _TOOLS), "response.custom_tool_call_input.done")
+
+
+@check("mcp-arguments-mismatch")
+def mcp_arguments_match(faults: Faults) -> bool:
+    # RWS-DELTA-5: an MCP call's argument deltas equal its done arguments and its item's.
+    return _tool_text_matches(_run(faults, _TOOLS), "response.mcp_call_arguments.done")
+
+
+@check("code-delta-mismatch")
+def code_matches(faults: Faults) -> bool:
+    # RWS-DELTA-5: a code interpreter call's code deltas equal its done code and its item's.
+    return _tool_text_matches(_run(faults, _TOOLS), "response.code_interpreter_call_code.done")
+
+
+@check("annotation-mismatch")
+def annotations_in_final_part(faults: Faults) -> bool:
+    # RWS-DELTA-7: each announced annotation is the one its final part lists at its index.
+    events = _run(faults, _ANNOTATED)
+    parts = {
+        (e["output_index"], e["content_index"]): e["part"]
+        for e in events
+        if e["type"] == "response.content_part.done"
+    }
+    added = [e for e in events if e["type"] == "response.output_text.annotation.added"]
+    assert len(added) == 4, "every annotation is announced"
+    return all(
+        parts[(e["output_index"], e["content_index"])]["annotations"][e["annotation_index"]]
+        == e["annotation"]
+        for e in added
+    )
 
 
 @check("item-done-in-progress")
@@ -265,8 +340,9 @@ def run_events_numbered(faults: Faults) -> bool:
 
 @check("steer-numbered-0")
 def steering_takes_the_runs_next_number(faults: Faults) -> bool:
-    # RWS-SEQ-5: a steering event takes its running target's next number; 0 once it ended.
-    driver = Driver(faults=faults)
+    # RWS-SEQ-5: a steering event takes its running target's next number; 0 once it ended
+    # (the refusal of a server without the steering profile).
+    driver = Driver(faults=faults, steering=False)
     driver.send(create("rws:text length=8 chunks=4\nrws:delay ms=5"))
     driver.step_until(lambda: any(e["type"] == "response.created" for e in driver.events))
     target = driver.events[0]["response"]["id"]

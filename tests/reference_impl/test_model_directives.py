@@ -6,12 +6,15 @@ import pytest
 
 from reference_impl.model import (
     CallDirective,
+    CodeDirective,
     ContextDirective,
+    CustomDirective,
     DelayDirective,
     Directive,
     FailDirective,
     IncompleteDirective,
     LoopDirective,
+    McpDirective,
     ReasoningDirective,
     RefusalDirective,
     TextDirective,
@@ -26,6 +29,10 @@ __all__: list[str] = []
     [
         ("rws:text length=12 chunks=3", TextDirective(length=12, chunks=3)),
         ("rws:text length=5", TextDirective(length=5, chunks=1)),
+        (
+            "rws:text length=9 chunks=2 annotations=3",
+            TextDirective(length=9, chunks=2, annotations=3),
+        ),
         ("rws:refusal length=4 chunks=2", RefusalDirective(length=4, chunks=2)),
         (
             "rws:reasoning summary=10 text=20 chunks=4",
@@ -39,6 +46,15 @@ __all__: list[str] = []
             'rws:loop calls=3 name=add arguments={"a": 1}',
             LoopDirective(calls=3, name="add", arguments='{"a": 1}'),
         ),
+        (
+            "rws:custom name=run_shell chunks=2 input=ls -la | wc -l",
+            CustomDirective(name="run_shell", chunks=2, input="ls -la | wc -l"),
+        ),
+        (
+            'rws:mcp server=docs name=search chunks=3 arguments={"q": "a b"}',
+            McpDirective(server="docs", name="search", chunks=3, arguments='{"q": "a b"}'),
+        ),
+        ("rws:code chunks=4 code=print(1 + 2)", CodeDirective(chunks=4, code="print(1 + 2)")),
         ("rws:context", ContextDirective()),
         ("rws:incomplete", IncompleteDirective()),
         ("rws:fail after=5", FailDirective(after=5)),
@@ -68,6 +84,14 @@ def test_arguments_value_is_the_rest_of_the_line() -> None:
     assert directive == CallDirective(name="f", chunks=1, arguments='{"q": "a = b  c"} chunks=9')
 
 
+def test_input_and_code_values_are_the_rest_of_the_line() -> None:
+    """A.3: input and code take the rest of the line as arguments does."""
+    assert parse_directives("rws:custom input=a b=c chunks=2\nrws:code code=x = 1 chunks=3") == (
+        CustomDirective(input="a b=c chunks=2"),
+        CodeDirective(code="x = 1 chunks=3"),
+    )
+
+
 def test_arguments_keep_non_ascii_text_exactly() -> None:
     """The arguments JSON is taken exactly as written, not re-serialised."""
     (directive,) = parse_directives('rws:call name=f arguments={"city":"Zürich"}')
@@ -94,4 +118,10 @@ def test_defaults_of_missing_keys() -> None:
         CallDirective(name="", chunks=1, arguments="{}"),
         ReasoningDirective(summary=0, text=0, chunks=1),
         LoopDirective(calls=0, name="", arguments="{}"),
+    )
+    assert parse_directives("rws:custom\nrws:mcp\nrws:code\nrws:text") == (
+        CustomDirective(name="", chunks=1, input=""),
+        McpDirective(server="", name="", chunks=1, arguments="{}"),
+        CodeDirective(chunks=1, code=""),
+        TextDirective(length=0, chunks=1, annotations=0),
     )

@@ -1,6 +1,7 @@
 """Property tests of the ``conformance-1`` model: for any combination of directives the stream
-obeys the delta equalities (RWS-DELTA-1..4, 6, 8), the terminal output equals the item-done
-items, and ``output_index``, ``content_index`` and ``summary_index`` count from 0 without gaps.
+obeys the delta equalities (RWS-DELTA-1..8), the terminal output equals the item-done
+items, and ``output_index``, ``content_index``, ``summary_index`` and ``annotation_index``
+count from 0 without gaps.
 
 The checker here re-derives everything from the events alone, the way a client would.
 """
@@ -37,9 +38,21 @@ _arguments = st.text(st.characters(exclude_characters="\n\r"), max_size=40)
 
 _lines = st.one_of(
     st.builds("rws:text length={} chunks={}".format, _counts, _chunks),
+    st.builds(
+        "rws:text length={} chunks={} annotations={}".format, _counts, _chunks, st.integers(0, 6)
+    ),
     st.builds("rws:refusal length={} chunks={}".format, _counts, _chunks),
     st.builds("rws:reasoning summary={} text={} chunks={}".format, _counts, _counts, _chunks),
     st.builds("rws:call name={} chunks={} arguments={}".format, _names, _chunks, _arguments),
+    st.builds("rws:custom name={} chunks={} input={}".format, _names, _chunks, _arguments),
+    st.builds(
+        "rws:mcp server={} name={} chunks={} arguments={}".format,
+        _names,
+        _names,
+        _chunks,
+        _arguments,
+    ),
+    st.builds("rws:code chunks={} code={}".format, _chunks, _arguments),
     st.builds(
         "rws:loop calls={} name={} arguments={}".format, st.integers(0, 3), _names, _arguments
     ),
@@ -55,8 +68,9 @@ _lines = st.one_of(
 def scenarios(draw: st.DrawFn) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """A context (a user message of directive lines, then P tool outputs) and a request."""
     text = "\n".join(draw(st.lists(_lines, max_size=8)))
+    kinds = st.sampled_from(["function_call_output", "custom_tool_call_output"])
     outputs = [
-        {"type": "function_call_output", "call_id": f"call_{i}", "output": "x"}
+        {"type": draw(kinds), "call_id": f"call_{i}", "output": "x"}
         for i in range(draw(st.integers(0, 3)))
     ]
     request: dict[str, Any] = {}
@@ -90,6 +104,8 @@ class _ItemState:
     texts: dict[tuple[str, int], str] = field(default_factory=dict)
     done: dict[tuple[str, int], str] = field(default_factory=dict)
     part_order: dict[str, list[int]] = field(default_factory=dict)
+    annotations: dict[int, list[Any]] = field(default_factory=dict)
+    hosted: list[str] = field(default_factory=list)
 
 
 _DELTA_KIND = {
@@ -98,6 +114,9 @@ _DELTA_KIND = {
     "response.reasoning_text.delta": ("content", "content_index"),
     "response.reasoning_summary_text.delta": ("summary", "summary_index"),
     "response.function_call_arguments.delta": ("arguments", None),
+    "response.custom_tool_call_input.delta": ("arguments", None),
+    "response.mcp_call_arguments.delta": ("arguments", None),
+    "response.code_interpreter_call_code.delta": ("arguments", None),
 }
 _DONE_KIND = {
     "response.output_text.done": ("content", "content_index", "text"),
@@ -105,6 +124,31 @@ _DONE_KIND = {
     "response.reasoning_text.done": ("content", "content_index", "text"),
     "response.reasoning_summary_text.done": ("summary", "summary_index", "text"),
     "response.function_call_arguments.done": ("arguments", None, "arguments"),
+    "response.custom_tool_call_input.done": ("arguments", None, "input"),
+    "response.mcp_call_arguments.done": ("arguments", None, "arguments"),
+    "response.code_interpreter_call_code.done": ("arguments", None, "code"),
+}
+# The field of each tool call item holding its streamed text.
+_TOOL_FIELD = {
+    "function_call": "arguments",
+    "custom_tool_call": "input",
+    "mcp_call": "arguments",
+    "code_interpreter_call": "code",
+}
+# The status events of the hosted tool calls, in the order of their grammar (the text's
+# deltas and done event come after the first of them).
+_HOSTED = {
+    "mcp_call": (
+        ["response.mcp_call.in_progress", "response.mcp_call.completed"],
+        ["response.mcp_call.in_progress", "response.mcp_call.failed"],
+    ),
+    "code_interpreter_call": (
+        [
+            "response.code_interpreter_call.in_progress",
+            "response.code_interpreter_call.interpreting",
+            "response.code_interpreter_call.completed",
+        ],
+    ),
 }
 
 
@@ -155,11 +199,31 @@ def check_stream(result: GeneratedRun) -> list[dict[str, Any]]:
                     state.done[("content", i)] for i in range(len(final["content"]))
                 ]
             else:
-                assert final["arguments"] == state.done[("arguments", 0)]
+                assert final[_TOOL_FIELD[final["type"]]] == state.done[("arguments", 0)]
+                if final["type"] in _HOSTED:
+                    assert state.hosted in _HOSTED[final["type"]]
+                    # A.5: an MCP call fails exactly when its arguments were cut.
+                    if state.hosted[-1] == "response.mcp_call.failed":
+                        assert final["status"] == "incomplete"
+            if final["type"] == "message":
+                for position, part in enumerate(final["content"]):
+                    # RWS-DELTA-7: the announced annotations are the final part's, in order.
+                    assert part.get("annotations", []) == state.annotations.get(position, [])
             done_items.append(final)
             continue
         assert event["item_id"] == item_id
-        if kind in {"response.content_part.added", "response.reasoning_summary_part.added"}:
+        if kind.startswith(("response.mcp_call.", "response.code_interpreter_call.")):
+            state.hosted.append(kind)
+        elif kind == "response.output_text.annotation.added":
+            announced = state.annotations.setdefault(event["content_index"], [])
+            assert event["annotation_index"] == len(announced)
+            # Announced once the text it spans has been streamed, before the text is done.
+            assert event["annotation"]["end_index"] <= len(
+                state.texts[("content", event["content_index"])]
+            )
+            assert ("content", event["content_index"]) not in state.done
+            announced.append(event["annotation"])
+        elif kind in {"response.content_part.added", "response.reasoning_summary_part.added"}:
             family = "content" if kind == "response.content_part.added" else "summary"
             position = event["content_index" if family == "content" else "summary_index"]
             # Part indexes count from 0 without gaps, per item and family.
@@ -186,6 +250,8 @@ def check_stream(result: GeneratedRun) -> list[dict[str, Any]]:
             family = "content" if kind == "response.content_part.done" else "summary"
             position = event["content_index" if family == "content" else "summary_index"]
             assert _part_text(event["part"]) == state.done[(family, position)]
+            if family == "content":
+                assert event["part"].get("annotations", []) == state.annotations.get(position, [])
         else:  # pragma: no cover - the model emits no other event types
             raise AssertionError(f"unexpected event {kind}")
     return done_items
@@ -223,7 +289,11 @@ def test_any_directives_give_a_consistent_stream(
         generated = (
             [_part_text(p) for item in done_items for p in item.get("content", [])]
             + [p["text"] for item in done_items for p in item.get("summary", [])]
-            + [item["arguments"] for item in done_items if item["type"] == "function_call"]
+            + [
+                item[_TOOL_FIELD[item["type"]]]
+                for item in done_items
+                if item["type"] in _TOOL_FIELD
+            ]
         )
         assert usage["output_tokens"] == sum(tokens(text) for text in generated)
     budget = request.get("max_output_tokens")

@@ -104,6 +104,11 @@ SCENARIOS: list[tuple[str, dict[str, Any]]] = [
     ("rws:reasoning summary=20 text=11 chunks=3\nrws:text length=3", {}),
     ('rws:call name=get_weather chunks=4 arguments={"city": "Zürich"}', {}),
     ("rws:loop calls=2 name=step arguments={}\nrws:context", {}),
+    ("rws:custom name=run_shell chunks=3 input=ls -la | wc -l", {}),
+    ('rws:mcp server=docs name=search chunks=2 arguments={"q": "x y"}', {}),
+    ('rws:mcp server=docs name=search arguments={"q": "x y"}', {"max_output_tokens": 1}),
+    ("rws:code chunks=3 code=print(sum(range(10)))", {}),
+    ("rws:text length=40 chunks=4 annotations=3", {}),
     ("rws:text length=90 chunks=5", {"max_output_tokens": 7}),
     ("rws:reasoning summary=40 text=5", {"max_output_tokens": 3}),
     ("rws:text length=5\nrws:text length=5\nrws:incomplete", {}),
@@ -126,6 +131,16 @@ def _runs() -> list[Any]:
             )
         )
     return runs
+
+
+def _plain_part(part: dict[str, Any]) -> dict[str, Any]:
+    """A part of the WebSocket accumulator's detailed view as the model sends it: the view
+    lists annotations as ``{"annotation_index", "annotation"}`` rows (the SDK's README)."""
+    rows = part.get("annotations")
+    if not rows:
+        return part
+    assert [row["annotation_index"] for row in rows] == list(range(len(rows)))
+    return {**part, "annotations": [row["annotation"] for row in rows]}
 
 
 def test_sdk_parses_and_accumulates_every_model_stream() -> None:
@@ -159,7 +174,7 @@ def test_sdk_parses_and_accumulates_every_model_stream() -> None:
         for row, item in zip(report["ws_output"], run.output, strict=False):
             rebuilt = dict(row["item"])
             if item["type"] == "message":
-                rebuilt["content"] = [entry["part"] for entry in row["content"]]
+                rebuilt["content"] = [_plain_part(entry["part"]) for entry in row["content"]]
             assert rebuilt == item
         if run.status == "completed":
             expected_text = "".join(

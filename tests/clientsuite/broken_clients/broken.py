@@ -59,6 +59,9 @@ MODES: dict[str, str] = {
     "before the run has ended",
     "token-scheme": "carries its key as `Authorization: Token <key>`",
     "key-in-query": "carries its key in the URL's query (api_key), with no Authorization header",
+    "steer-stream-id": 'sends "stream_id": null in response.steer',
+    "resend-accepted-steer": "sends accepted steering input again in its next response.create",
+    "steer-twice": "sends the same response.steer again as soon as the first is accepted",
 }
 MODE = os.environ.get("RWS_BROKEN", "")
 WARM_UP = os.environ.get("RWS_WARM_UP") == "1"
@@ -169,8 +172,32 @@ class Broken(raw.Client):
             ws.send(json.dumps(event))
         return ws
 
+    def steer_event(self, steer: raw.Steer) -> dict[str, Any]:
+        event = super().steer_event(steer)
+        if MODE == "steer-stream-id":
+            # Addresses the steer to the target's lane, as it does its requests: null for
+            # the default lane.
+            event["stream_id"] = None
+        return event
+
+    def steer_accepted(self, ws: ClientConnection, steer: raw.Steer) -> None:
+        if MODE == "steer-twice":
+            # Takes the acknowledgement for a prompt to send the input once more.
+            ws.send(json.dumps(self.steer_event(steer)))
+
+    def carried(self, steer: raw.Steer) -> list[dict[str, Any]]:
+        if MODE == "resend-accepted-steer" and steer.state != "sent":
+            # Treats the steering input as not delivered until it sees it in a request of
+            # its own, whatever the server did with it.
+            return steer.items
+        return super().carried(steer)
+
     def turn(
-        self, prev: str | None, new: list[dict[str, Any]], context: list[dict[str, Any]]
+        self,
+        prev: str | None,
+        new: list[dict[str, Any]],
+        context: list[dict[str, Any]],
+        steer: raw.Steer | None = None,
     ) -> dict[str, Any]:
         if MODE == "full-resend":
             prev = None
@@ -190,7 +217,7 @@ class Broken(raw.Client):
             if self.tools:
                 body["tools"] = self.tools
             try:
-                return self._exchange(body)
+                return self._exchange(body, steer)
             except ConnectionClosed as exc:
                 if MODE == "small-max-size":
                     raise raw.Fatal("message too big") from exc
@@ -213,7 +240,7 @@ class Broken(raw.Client):
                     MODE == "stale-id-new-connection" and "limit" in str(exc)
                 )
 
-    def _exchange(self, body: dict[str, Any]) -> dict[str, Any]:
+    def _exchange(self, body: dict[str, Any], steer: raw.Steer | None = None) -> dict[str, Any]:
         if MODE not in (
             "crash-on-unknown",
             "crash-on-untyped-error",
@@ -222,7 +249,7 @@ class Broken(raw.Client):
             "assemble-from-added",
             "early-tool-output",
         ):
-            return super()._exchange(body)
+            return super()._exchange(body, steer)
         ws = self.send(body)
         added: list[dict[str, Any]] = []
         current: str | None = None
