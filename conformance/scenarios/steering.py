@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from conformance.harness.config import SuiteConfig, responses_url
 from conformance.harness.context import ScenarioContext
 from conformance.harness.registry import scenario
-from conformance.harness.wire import ConnectionClosedError, ExpectationTimeout, Message
-from conformance.scenarios._common import continuable, describe, expect_run_status, turn
+from conformance.harness.wire import Connection, ConnectionClosedError, ExpectationTimeout, Message
+from conformance.scenarios._common import continuable, describe, expect_run_status
+from conformance.scenarios._inflight import ATTEMPTS, long_turn
 from conformance.scenarios._model import pattern
 from conformance.scenarios._stream import set_aside_unexercised
 
@@ -31,41 +33,17 @@ def _plain_url(config: SuiteConfig) -> str | None:
     return None
 
 
-# The any-model target: an answer long enough that a real model is likely still generating
-# it when the steer arrives (the steer is judged either way: RWS-SEQ-5 numbers it 0 once the
-# target has ended).
-_TARGET_PROMPT = "Write a paragraph of about 120 words about a lighthouse at night."
-
-
-# RWS-STEER-1: response.steer -> response.steer.failed steering_not_supported, target intact.
-# Refusing steering does not depend on the model, so this runs with any model; only the
-# target's exact output is predicted for conformance-1.
-@scenario(
-    "steering.not-supported",
-    "response.steer on a core server fails with steering_not_supported; the run is unaffected",
-    requirements=("RWS-STEER-1", "RWS-SEQ-5"),
-    drives="a slow run; response.steer targeting it while it runs (another model: a request "
-    "for a paragraph, max_output_tokens 256, steered after its response.created)",
-    skip_if=_steering_declared,
-    needs_model=False,
-)
-async def not_supported(ctx: ScenarioContext) -> None:
-    conn = await ctx.connect(url=_plain_url(ctx.config))
-    event = turn(
-        ctx,
-        "rws:delay ms=40\nrws:text length=20 chunks=4",
-        _TARGET_PROMPT,
-        store=False,
-        max_output_tokens=256,
-    )
-    if ctx.config.scripted:
-        event.pop("max_output_tokens")
-    index = await ctx.send_create(conn, event)
+async def _steer_refused(ctx: ScenarioContext, conn: Connection) -> tuple[Any, Message, int, str]:
+    """Steer the run just requested, after its response.created; return the target's id,
+    the response.steer.failed that answered, where the steer was sent and its description."""
 
     def created(message: Message) -> bool:
         return message.type == "response.created"
 
-    first = await conn.expect_within(created, ctx.config.timeout, what="response.created")
+    sent = len(conn.messages)
+    first = await conn.expect_within(
+        created, ctx.config.timeout, since=sent, what="response.created"
+    )
     response = (first.event or {}).get("response")
     target = response.get("id") if isinstance(response, Mapping) else None
     steer_input = [{"role": "user", "content": "also mention the weather"}]
@@ -86,6 +64,35 @@ async def not_supported(ctx: ScenarioContext) -> None:
     except (ExpectationTimeout, ConnectionClosedError) as exc:
         ctx.not_applicable("RWS-SEQ-5", "no steering event came to be numbered")
         raise ctx.fail("RWS-STEER-1", f"{what}: no response.steer.failed: {exc}") from exc
+    return target, answer, since, what
+
+
+# RWS-STEER-1: response.steer -> response.steer.failed steering_not_supported, target intact.
+# Refusing steering does not depend on the model, so this runs with any model; only the
+# target's exact output is predicted for conformance-1.
+@scenario(
+    "steering.not-supported",
+    "response.steer on a core server fails with steering_not_supported; the run is unaffected",
+    requirements=("RWS-STEER-1", "RWS-SEQ-5"),
+    drives="a slow run; response.steer targeting it while it runs (another model: a request "
+    "for a long answer, steered after its response.created, asked again up to 3 times when "
+    "the answer ended before the steer was answered)",
+    skip_if=_steering_declared,
+    needs_model=False,
+)
+async def not_supported(ctx: ScenarioContext) -> None:
+    conn = await ctx.connect(url=_plain_url(ctx.config))
+    # Another model may finish before the steer is answered: a reply numbered 0 then shows
+    # nothing of RWS-SEQ-5, so the check asks again for a long answer, up to ATTEMPTS times.
+    attempts = 1 if ctx.config.scripted else ATTEMPTS
+    for attempt in range(attempts):
+        event = long_turn(ctx, "rws:delay ms=40\nrws:text length=20 chunks=4", attempt, store=False)
+        index = await ctx.send_create(conn, event)
+        target, answer, since, what = await _steer_refused(ctx, conn)
+        ran_past = (answer.event or {}).get("sequence_number") != 0
+        if ctx.config.scripted or ran_past or attempt == attempts - 1:
+            break
+        await ctx.outcome(conn, index, what="the steered run")
     event_in = answer.event or {}
     error = event_in.get("error")
     steer = event_in.get("steer")

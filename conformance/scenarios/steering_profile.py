@@ -20,6 +20,7 @@ from conformance.harness.lanes import TERMINAL_TYPES
 from conformance.harness.registry import scenario
 from conformance.harness.wire import Connection, ConnectionClosedError, ExpectationTimeout, Message
 from conformance.scenarios._common import turn
+from conformance.scenarios._inflight import ATTEMPTS, long_turn
 
 __all__: list[str] = []
 
@@ -29,7 +30,6 @@ _SLOW_TARGET = (
     "rws:delay ms=40\nrws:text length=30 chunks=3\nrws:text length=30 chunks=3\n"
     "rws:text length=30 chunks=3"
 )
-_LONG_PROMPT = "Describe a lighthouse on a rocky coast at night, in about 150 words."
 _LANE = "steer"
 
 
@@ -113,30 +113,40 @@ def _code(message: Message) -> Any:
     "accepted steering input is committed by a successor that continues the target first on "
     "its lane",
     requirements=("RWS-STEER-2", "RWS-STEER-3", "RWS-STEER-4"),
-    drives="a slow run on a named lane; two response.steer after its response.created (the "
-    "second asks conformance-1 for rws:context); a response.create queued on the lane",
+    drives="a slow run on a named lane (another model: a long answer, asked again up to 3 "
+    "times when it ended before the steers); two response.steer after its response.created "
+    "(the second asks conformance-1 for rws:context); a response.create queued on the lane",
     profile="steering",
     needs_model=False,
     skip_if=_steering_reason,
 )
 async def successor(ctx: ScenarioContext) -> None:
     conn = await ctx.connect()
-    target = await _started(
-        ctx,
-        conn,
-        turn(
+    # Another model may finish before the steers arrive (both refused): ask again, up to
+    # ATTEMPTS times, for a long answer.
+    attempts = 1 if ctx.config.scripted else ATTEMPTS
+    for attempt in range(attempts):
+        target = await _started(
             ctx,
-            _SLOW_TARGET,
-            _LONG_PROMPT,
-            stream_id=_LANE,
-            store=False,
-            metadata={"rws_role": "target"},
-        ),
-    )
-    first = await _steer(ctx, conn, target, "Please also mention the weather.")
-    second = await _steer(ctx, conn, target, "rws:context" if ctx.config.scripted else "Be brief.")
-    accepted = [m for m in (first, second) if m.type == "response.steer.accepted"]
-    ctx.note("replies", [m.type for m in (first, second)])
+            conn,
+            long_turn(
+                ctx,
+                _SLOW_TARGET,
+                attempt,
+                stream_id=_LANE,
+                store=False,
+                metadata={"rws_role": "target"},
+            ),
+        )
+        first = await _steer(ctx, conn, target, "Please also mention the weather.")
+        second = await _steer(
+            ctx, conn, target, "rws:context" if ctx.config.scripted else "Be brief."
+        )
+        accepted = [m for m in (first, second) if m.type == "response.steer.accepted"]
+        ctx.note("replies", [m.type for m in (first, second)])
+        if accepted or attempt == attempts - 1:
+            break
+        await _ended(ctx, conn, target, "the run the steers came too late for")
     # A request queued behind the target: the successor must run before it (RWS-STEER-4).
     queued_since = len(conn.messages)
     # Its metadata tells its run from the successor's (which echoes the target's settings).
@@ -220,7 +230,7 @@ async def successor(ctx: ScenarioContext) -> None:
 )
 async def invalid_input(ctx: ScenarioContext) -> None:
     conn = await ctx.connect()
-    target = await _started(ctx, conn, turn(ctx, _SLOW_TARGET, _LONG_PROMPT, store=False))
+    target = await _started(ctx, conn, long_turn(ctx, _SLOW_TARGET, store=False))
     cases: list[tuple[str, Any, dict[str, Any]]] = [
         ("with stream_id", "Use metric units.", {"stream_id": "other"}),
         (

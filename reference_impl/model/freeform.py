@@ -15,8 +15,8 @@ seed, and does only what the standard parameters force:
   choice calls every time, also after tool outputs, as real models do (which is why clients
   reset ``tool_choice`` after a call);
 * ``tool_choice`` ``"auto"`` (or none given) with function tools: a call or text, drawn from
-  the seed; but after a ``function_call_output`` (following the latest user message) always
-  text. ``"none"`` never calls;
+  the seed; but after a tool output (a ``function_call_output`` or ``custom_tool_call_output``
+  following the latest user message, appendix A.3's ``P``) always text. ``"none"`` never calls;
 * ``generate: false``: no output, as for every model (RWS-CREATE-6).
 
 **Seeding.** Everything drawn comes from a :class:`SeededStream` keyed by the SHA-256 of the
