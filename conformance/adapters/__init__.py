@@ -17,7 +17,8 @@ from __future__ import annotations
 import os
 import shlex
 import sys
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = ["ADAPTERS", "ADAPTERS_DIR", "REPO_ROOT", "AdapterInfo", "main_python", "peers_python"]
@@ -34,6 +35,8 @@ class AdapterInfo:
     module: str
     peers: bool  # runs with the peers interpreter (the real SDKs)
     profiles: frozenset[str]
+    # profile -> why the adapter does not declare it (its scenarios are SKIPPED with this)
+    undeclared: Mapping[str, str] = field(default_factory=dict)
 
     def command(self, python: str) -> str:
         """The shell command that runs the adapter with ``python``."""
@@ -50,8 +53,28 @@ ADAPTERS: tuple[AdapterInfo, ...] = (
         "raw-websockets", "raw_websockets", False, frozenset({"core", "multiplex", "steering"})
     ),
     AdapterInfo("openai-sdk", "openai_sdk", True, frozenset({"core", "multiplex", "steering"})),
-    AdapterInfo("openai-agents", "openai_agents", True, frozenset({"core"})),
-    AdapterInfo("codex-cli", "codex_cli", False, frozenset({"core"})),
+    AdapterInfo(
+        "openai-agents",
+        "openai_agents",
+        True,
+        frozenset({"core"}),
+        {
+            "multiplex": "the Agents SDK runs one Runner run at a time, without named lanes",
+            "steering": "the Agents SDK has no way to add input to a running response "
+            "(it never sends response.steer)",
+        },
+    ),
+    AdapterInfo(
+        "codex-cli",
+        "codex_cli",
+        False,
+        frozenset({"core"}),
+        {
+            "multiplex": "codex exec runs one turn at a time, without named lanes",
+            "steering": "codex exec takes a turn's whole input up front and cannot add to a "
+            "running turn (Codex CLI sends no response.steer)",
+        },
+    ),
 )
 
 

@@ -294,13 +294,15 @@ def _task(
                 verdicts.broken(rid, f"task not completed: {problem}")
             else:
                 verdicts.set(rid, Verdict.PASSED)
-    if not locked_out and len(opens) - 1 < scenario.min_reconnects:
+    # A client that never connected has no reconnections to judge (its task says why).
+    reconnects = len(opens) - 1
+    if not locked_out and opens and reconnects < scenario.min_reconnects:
         for rid in scenario.requirements:
             if rid in ("RWS-CLIENT-5", "RWS-ERR-7"):
                 verdicts.broken(
                     rid,
                     f"expected at least {scenario.min_reconnects} new connection(s) after the "
-                    f"server's close / actual {len(opens) - 1}",
+                    f"server's close / actual {reconnects}",
                 )
     if scenario.ping:
         pings, pongs = int(observations.get("pings", 0)), int(observations.get("pongs", 0))

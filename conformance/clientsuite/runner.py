@@ -55,6 +55,8 @@ class ClientUnderTest:
     profiles: frozenset[str] = frozenset({"core"})
     env: Mapping[str, str] = field(default_factory=dict)
     cwd: str | None = None
+    # profile -> why the client does not declare it (said when its scenarios are skipped)
+    undeclared: Mapping[str, str] = field(default_factory=dict)
 
 
 def lane_names(scenario: ClientScenario) -> list[str]:
@@ -156,10 +158,12 @@ async def run_scenario(
 ) -> CheckResult:
     """Run one scenario against one client and judge it."""
     if scenario.profile not in client.profiles:
+        why = client.undeclared.get(scenario.profile)
         return skipped(
             client.name,
             scenario,
-            f"the client does not declare the {scenario.profile} profile",
+            f"the client does not declare the {scenario.profile} profile"
+            + (f": {why}" if why else ""),
         )
     captured = await capture(client, scenario, model=model, api_key=api_key)
     outcome = captured.outcome

@@ -95,6 +95,7 @@ def shipped_clients(names: str) -> tuple[list[ClientUnderTest], list[ExpectedFai
                 profiles=info.profiles,
                 env={"PYTHONPATH": str(REPO_ROOT)},
                 cwd=str(REPO_ROOT),
+                undeclared=info.undeclared,
             )
         )
         if info.expected_failures.exists():

@@ -115,7 +115,7 @@ def register(subparsers: Any) -> None:
         help="a settings profile (dev, ci, nightly), or the profiles the server declares "
         "(core, multiplex, steering, conformance-model; comma-separated or repeated). "
         "Default server profiles: core, plus conformance-model for conformance-1 "
-        "(and multiplex for --spawn-reference)",
+        "(and multiplex and steering for --spawn-reference)",
     )
     add(
         "--profile-settings",
@@ -178,17 +178,19 @@ def _profiles(args: argparse.Namespace) -> tuple[str | None, frozenset[str] | No
 
 
 @contextlib.contextmanager
-def _server(args: argparse.Namespace) -> Iterator[tuple[str, str | None, str | None, bool]]:
+def _server(
+    args: argparse.Namespace, *, steering: bool
+) -> Iterator[tuple[str, str | None, str | None, bool]]:
     """Yield (server URL, API key, second key, spawned), starting the reference server when
-    asked to."""
+    asked to (with the steering profile when the run declares it)."""
     if not args.spawn_reference:
         if not args.server_url:
             raise SystemExit("responses-ws fuzz: give --server-url or --spawn-reference")
         yield args.server_url, args.api_key, args.api_key2, False
         return
-    # The fuzzer's model of a server has no steering profile: every steer it sends is owed
-    # steering_not_supported (RWS-STEER-1), so the reference runs without steering.
-    extra = [*(arg for name in args.fault for arg in ("--fault", name)), "--no-steering"]
+    extra = [arg for name in args.fault for arg in ("--fault", name)]
+    if not steering:
+        extra.append("--no-steering")  # the server declares what the fuzzer is told
     with spawn_reference(extra) as server:
         print(f"reference server: {server.url}", flush=True)
         yield (
@@ -213,12 +215,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"responses-ws fuzz: {exc}", file=sys.stderr)
         return 2
     mode = "stateful" if args.stateful else "both" if args.both else "stateless"
+    if declared is None:
+        declared = default_profiles(args.model)
+        if args.spawn_reference:
+            # The reference server has every profile.
+            declared |= {"multiplex", "steering"}
     try:
-        with _server(args) as (url, api_key, api_key2, spawned):
-            if declared is None:
-                declared = default_profiles(args.model)
-                if spawned:
-                    declared |= {"multiplex"}
+        with _server(args, steering="steering" in declared) as (url, api_key, api_key2, _):
             target = Target(
                 url=responses_url(url),
                 api_key=api_key,

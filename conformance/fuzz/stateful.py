@@ -4,9 +4,12 @@ Rules: connect (reconnect; with a second API key when the target has one), creat
 conversation), continue (``previous_response_id`` plus only the new input, on the
 response's lane, forked onto another lane with ``multiplex``, or on another connection;
 ``generate: false`` is a warm-up), pipeline (several creates at once on the same or other
-lanes), retry after a failed continuation, steer, disconnect and bad frame (a mutation that
-starts no run). The machine keeps its own model of every connection's cache
-(:mod:`conformance.fuzz.cache_model`, which executes ``schemas/rules/cache.json``):
+lanes), retry after a failed continuation, steer (a response that is not running: refused;
+with the ``steering`` profile also a run that lasts, steered, and its successor followed),
+disconnect and bad frame (a mutation that starts no run). The machine keeps its own model of
+every connection's cache (:mod:`conformance.fuzz.cache_model`, which executes
+``schemas/rules/cache.json``); a successor continues its steered run on its lane and becomes
+that lane's entry, with the run's context, its output and the accepted input in order:
 
 * every continuation's outcome kind - a run, or ``previous_response_not_found`` - must be
   the one the prediction table gives (hits, hydration, misses on another connection or for
@@ -67,6 +70,7 @@ from conformance.scenarios._common import INVALID_PARAMETER
 __all__ = [
     "LIGHT_MUTATIONS",
     "ServerMachine",
+    "SteeringMachine",
     "machine_for",
     "run_stateful",
 ]
@@ -117,6 +121,72 @@ def _code(event: dict[str, Any] | None) -> str | None:
     error = (event or {}).get("error")
     code = error.get("code") if isinstance(error, dict) else None
     return code if isinstance(code, str) else None
+
+
+# A conformance-1 run that lasts: steered after its response.created, it stops at its next
+# safe point (appendix A.6), usually before its first item.
+_STEERED_TARGET = (
+    "rws:delay ms=20\nrws:context\nrws:text length=20 chunks=2\nrws:text length=20 chunks=2"
+)
+
+
+def _response_id(event: dict[str, Any]) -> str | None:
+    response = event.get("response")
+    value = response.get("id") if isinstance(response, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _is_item_event(event: dict[str, Any]) -> bool:
+    return "output_index" in event
+
+
+class _SteerState:
+    """What the steer rule waits for: a reply per steer, the steered run's end, and then the
+    successor's end (when input was accepted) or every accepted input given back."""
+
+    def __init__(self, target: str, steers: int) -> None:
+        self.target = target
+        self.steers = steers
+        self.replies = 0
+        self.accepted: dict[str, int] = {}  # steer id -> position of its input
+        self.accepted_order: list[int] = []
+        self.given_back: set[str] = set()
+        self.target_status: str | None = None
+        self.successor: str | None = None
+        self.successor_at = 0
+        self.successor_ended = False
+        self.seen = 0
+
+    def done(self, event: dict[str, Any]) -> bool:
+        self.seen += 1
+        etype = str(event.get("type"))
+        steer = event.get("steer") if isinstance(event.get("steer"), dict) else {}
+        assert isinstance(steer, dict)
+        if etype == "response.steer.accepted" or (
+            etype == "response.steer.failed" and "id" not in steer
+        ):
+            if etype == "response.steer.accepted":
+                self.accepted[str(steer.get("id"))] = self.replies
+                self.accepted_order.append(self.replies)
+            self.replies += 1
+        elif etype == "response.steer.failed":
+            self.given_back.add(str(steer.get("id")))
+        elif etype in TERMINAL_TYPES and _response_id(event) == self.target:
+            self.target_status = etype
+        elif (
+            etype == "response.created"
+            and (event.get("response") or {}).get("previous_response_id") == self.target
+        ):
+            self.successor = _response_id(event)
+            self.successor_at = self.seen - 1  # its index among the events received
+        elif etype in TERMINAL_TYPES and self.successor is not None:
+            self.successor_ended = _response_id(event) == self.successor
+        if self.replies < self.steers or self.target_status is None:
+            return False
+        owed = set(self.accepted) - self.given_back
+        if not owed:
+            return True
+        return self.successor_ended
 
 
 class ServerMachine(RuleBasedStateMachine):
@@ -219,6 +289,8 @@ class ServerMachine(RuleBasedStateMachine):
         body: dict[str, Any],
         run: list[dict[str, Any]],
         context: list[Any],
+        *,
+        check_digest: bool = True,
     ) -> ResponseFacts:
         created = run[0].get("response") or {}
         status = {
@@ -243,7 +315,8 @@ class ServerMachine(RuleBasedStateMachine):
         )
         # RWS-CACHE-1/5/7/10: the transition table updates the lane's entry.
         self.model.run_ended(conn, lane, body, response)
-        if self.digests and body.get("generate") is not False and response.output:
+        generated = body.get("generate") is not False
+        if self.digests and check_digest and generated and response.output:
             self._check_digest(response.output[0], context)
         return response
 
@@ -497,26 +570,38 @@ class ServerMachine(RuleBasedStateMachine):
     @precondition(_has_conn)
     @rule(previous_id=responses, pick=picks)
     def steer(self, previous_id: str, pick: int) -> None:
-        """``response.steer`` at a response: without ``steering``, ``steering_not_supported``."""
-        if "steering" in self.target.profiles:
-            return  # the machine does not model accepted steering input
+        """``response.steer`` at a response that is not running (every run of the machine has
+        ended): without ``steering``, ``steering_not_supported`` (RWS-STEER-1); with it, a
+        refusal without ``steer.id`` (RWS-STEER-2)."""
         conn = self._conn(pick)
         body = {"type": "response.steer", "previous_response_id": previous_id, "input": "more"}
-        try:
-            conn.client.send_event(body, note="fuzz: stateful")
-            reply = conn.client.receive_until(
-                lambda e: str(e.get("type", "")).startswith("response.steer.")
-            )[-1]
-        except (TimeoutError, Closed) as exc:
-            raise self._fail(
-                f"RWS-STEER-1: expected response.steer.failed / actual {exc!r}"
-            ) from None
+        reply = self._steer_reply(conn, body)
         code = (reply.get("error") or {}).get("code")
-        if reply.get("type") != "response.steer.failed" or code != "steering_not_supported":
+        steer = reply.get("steer") or {}
+        if "steering" in self.target.profiles:
+            if reply.get("type") != "response.steer.failed" or "id" in steer:
+                raise self._fail(
+                    f"RWS-STEER-2: expected response.steer.failed without steer.id for a "
+                    f"response that is not running / actual {reply.get('type')} {code!r}"
+                )
+        elif reply.get("type") != "response.steer.failed" or code != "steering_not_supported":
             raise self._fail(
                 f"RWS-STEER-1: expected response.steer.failed steering_not_supported / actual "
                 f"{reply.get('type')} {code!r}"
             )
+
+    def _steer_reply(self, conn: Conn, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            conn.client.send_event(body, note="fuzz: stateful")
+            return conn.client.receive_until(
+                lambda e: str(e.get("type", "")).startswith("response.steer.")
+            )[-1]
+        except (TimeoutError, Closed) as exc:
+            if isinstance(exc, Closed):
+                self.model.closed(conn)
+            raise self._fail(
+                f"RWS-STEER-2: expected a reply to response.steer / actual {exc!r}"
+            ) from None
 
     @precondition(_has_conn)
     @rule(pick=picks, mutation=light_mutations)
@@ -557,14 +642,92 @@ class ServerMachine(RuleBasedStateMachine):
             self.progress.ended(failure, len(self.tape.records), error if failure else None)
 
 
+class SteeringMachine(ServerMachine):
+    """The machine for a server with the ``steering`` profile: it also steers runs that last.
+
+    A class of its own, so that the machine of a server without steering has exactly the
+    rules it had before (Hypothesis draws and shrinks over the rules a class has).
+    """
+
+    @precondition(ServerMachine._has_conn)
+    @rule(
+        target=ServerMachine.responses,
+        pick=picks,
+        lane_pick=picks,
+        steers=st.integers(min_value=1, max_value=2),
+    )
+    def steer_running(self, pick: int, lane_pick: int, steers: int) -> Any:
+        """A run that lasts, steered after its ``response.created``: each steer answered
+        once; accepted input ends in a successor that continues the run on its lane (or comes
+        back with its id). The cache model follows: the run, then its successor, is the
+        lane's entry, and the successor's context is the run's context, its output and the
+        accepted input in order (RWS-STEER-4; with conformance-1 judged by rws:context)."""
+        conn = self._conn(pick)
+        lane = self._lane(lane_pick)
+        text = _STEERED_TARGET if self.scripted else "Tell a long story about a lighthouse."
+        body = self._body(text, False, lane)
+        inputs = [f"steer {n}" for n in range(steers - 1)]
+        inputs.append("rws:context" if self.scripted else "Be brief.")
+        events: list[dict[str, Any]] = []
+        try:
+            conn.client.send_event(body, note="fuzz: stateful")
+            events += conn.client.receive_until(
+                lambda e: e.get("type") in ("error", "response.created")
+            )
+            if events[-1].get("type") == "error":
+                return multiple()  # refused (a declared rate limit): nothing to steer
+            target = str((events[-1].get("response") or {}).get("id"))
+            for steer_input in inputs:
+                conn.client.send_event(
+                    {
+                        "type": "response.steer",
+                        "previous_response_id": target,
+                        "input": steer_input,
+                    },
+                    note="fuzz: stateful",
+                )
+            state = _SteerState(target, len(inputs))
+            offset = len(events)
+            events += conn.client.receive_until(state.done)
+        except TimeoutError:
+            raise self._fail(
+                "RWS-STEER-2/RWS-STEER-4: expected each steer answered, the steered run to "
+                f"end and its successor (if any input was accepted) / actual nothing within "
+                f"{self.target.timeout} s"
+            ) from None
+        except Closed as exc:
+            self.model.closed(conn)
+            raise self._fail(
+                f"expected the steered run and its successor / actual the server closed the "
+                f"connection (code {exc.code})"
+            ) from None
+        run = [e for e in events if _response_id(e) == target or _is_item_event(e)]
+        run = run[: next(i for i, e in enumerate(run) if e.get("type") in TERMINAL_TYPES) + 1]
+        self._record(conn, lane, body, run, normalize_input(text) or [])
+        if state.successor is None:
+            return multiple(target)
+        previous = self.model.response(target)
+        accepted = [inputs[i] for i in state.accepted_order]
+        items = [item for value in accepted for item in normalize_input(value) or []]
+        successor_body = {**body, "previous_response_id": target, "input": items}
+        after = events[offset + state.successor_at :]
+        context = [*(previous.context or []), *previous.output, *items]
+        # Its directives are those of the last accepted input: rws:context only when that one
+        # is the last steer (an earlier one alone answers with no directive).
+        last = bool(accepted) and accepted[-1] == inputs[-1]
+        self._record(conn, lane, successor_body, after, context, check_digest=last)
+        return multiple(target, state.successor)
+
+
 def machine_for(
     target: Target, known: Sequence[str] = (), progress: Progress | None = None
 ) -> type[ServerMachine]:
     """A machine class bound to ``target`` (Hypothesis instantiates it per session)."""
     scripted = target.model == MODEL_ID
+    base = SteeringMachine if "steering" in target.profiles else ServerMachine
     return type(
         "ServerMachineFor",
-        (ServerMachine,),
+        (base,),
         {
             "target": target,
             "last_tape": [],

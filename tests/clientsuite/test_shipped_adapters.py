@@ -37,6 +37,7 @@ def _client(info: AdapterInfo, python: str) -> ClientUnderTest:
         name=info.name,
         command=info.command(python),
         profiles=info.profiles,
+        undeclared=info.undeclared,
         env={"PYTHONPATH": str(REPO_ROOT)},
         cwd=str(REPO_ROOT),
     )
@@ -121,6 +122,8 @@ def test_sdk_adapter_matches_its_expected_failures(name: str) -> None:
             profile = profiles[check.details["scenario"]]
             assert f"does not declare the {profile} profile" in check.message
             assert profile not in info.profiles
+            # With the adapter's reason: why the client cannot be asked to do it.
+            assert info.undeclared[profile] in check.message
         else:
             assert "harness_errors" not in check.details["observations"], check.message
     assert run.duration_s < RUN_BUDGET_S
@@ -196,3 +199,24 @@ def test_client_without_the_steering_profile_skips_steering_scenarios_with_a_rea
     run = trio.run(lambda: run_client_suite([client], steering))
     assert [c.verdict for c in run.checks] == [Verdict.SKIPPED] * len(steering)
     assert all("does not declare the steering profile" in c.message for c in run.checks)
+
+
+@pytest.mark.peers
+@pytest.mark.slow
+def test_openai_sdk_adapter_steers_through_the_sdks_own_call() -> None:
+    python = peers_python()
+    if python is None:
+        pytest.skip("RWS_PEERS_PYTHON is not set (make pytest sets it)")
+    steering = [s for s in SCENARIOS if s.profile == "steering"]
+    run = trio.run(lambda: run_client_suite([_client(_info("openai-sdk"), python)], steering))
+    for check in run.checks:
+        assert check.verdict is Verdict.PASSED, (check.id, check.message)
+        steers = [
+            json.loads(r["text"])
+            for r in check.wire_log
+            if r.get("kind") == "text" and r.get("dir") == "c2s" and "response.steer" in r["text"]
+        ]
+        # connection.response.steer(input=..., previous_response_id=...) sends these three
+        # members and nothing else (RWS-STEER-9).
+        assert steers
+        assert all(set(s) == {"type", "previous_response_id", "input"} for s in steers)

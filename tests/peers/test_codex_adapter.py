@@ -60,6 +60,7 @@ def test_codex_adapter_matches_its_expected_failures(codex: Path) -> None:
         name=info.name,
         command=info.command(sys.executable),
         profiles=info.profiles,
+        undeclared=info.undeclared,
         env={"PYTHONPATH": str(REPO_ROOT), "RWS_CODEX": str(codex)},
         cwd=str(REPO_ROOT),
     )
