@@ -157,7 +157,7 @@ def test_readme_commands_run_as_written(tmp_path: Path) -> None:
     # The check's report (it wrote conformance-report/ after make conformance): the second
     # key the README sets up lets RWS-LIMIT-5 be tested, not skipped or failed.
     report = json.loads((REPO_ROOT / "conformance-report" / "report.json").read_text("utf-8"))
-    assert report["target"]["profiles"] == ["conformance-model", "core", "multiplex"]
+    assert report["target"]["profiles"] == ["conformance-model", "core", "multiplex", "steering"]
     limit5 = {c["id"]: c["verdict"] for c in report["checks"]}["cache.other-api-key-not-found"]
     assert limit5 == "PASSED"
     assert " passed" in outcome_of(outcomes, "pytest --pyargs conformance").output
