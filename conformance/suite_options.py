@@ -27,14 +27,18 @@ __all__ = [
     "DEFAULT_QUIET_PERIOD",
     "DEFAULT_TIMEOUT",
     "OPTIONS",
+    "STRESS_OPTIONS",
     "ModelUnavailableError",
     "OptionError",
     "OptionSpec",
+    "StressOptions",
     "SuiteOptions",
     "add_options",
+    "add_stress_options",
     "default_profiles",
     "env_float",
     "read_options",
+    "read_stress_options",
     "resolve_model",
     "suite_config",
 ]
@@ -140,7 +144,7 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "server-param",
         "a server parameter the server declares (repeatable): max-connection-age, "
         "idle-timeout, max-message-size, max-active-responses, max-named-lanes, busy-lane, "
-        "storage",
+        "max-queued-requests, storage",
         kind="list",
         metavar="NAME=VALUE",
     ),
@@ -206,6 +210,73 @@ def add_options(add: Callable[..., object], prefix: str = "") -> None:
     for spec in OPTIONS:
         name, kwargs = spec.arguments(prefix)
         add(name, **kwargs)
+
+
+# The stress mode's options (issue 18): ``responses-ws check`` only. Stress is not a profile
+# and not a pytest run, so the plugin does not take them.
+STRESS_OPTIONS: tuple[OptionSpec, ...] = (
+    OptionSpec(
+        "stress",
+        "run the stress probes (slow reader, stalled reader, queue flood, large input, "
+        "bad-frame flood) instead of the conformance checks: figures with WARNING or "
+        "INFORMATIONAL verdicts, never a conformance verdict",
+        kind="flag",
+    ),
+    OptionSpec(
+        "server-pid",
+        "the pid of the server under test, when it runs on this machine: the stress probes "
+        "then report its memory and CPU time (with {p}spawn-reference, the spawned server's)",
+        metavar="PID",
+    ),
+    OptionSpec(
+        "stress-param",
+        "change a stress parameter or limit (repeatable; {p}stress --list names them all), "
+        "e.g. slow-reader.seconds=10 or limits.latency-s=1",
+        kind="list",
+        metavar="NAME=VALUE",
+    ),
+    OptionSpec(
+        "stress-probe",
+        "run only this stress probe (repeatable): slow-reader, stalled-reader, queue-flood, "
+        "large-input, bad-frame-flood",
+        kind="list",
+        metavar="NAME",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class StressOptions:
+    """What the user asked of the stress mode."""
+
+    enabled: bool = False
+    server_pid: int | None = None
+    params: tuple[str, ...] = ()  # NAME=VALUE, checked by conformance.stress.config
+    probes: tuple[str, ...] = ()  # () : every probe
+
+
+def add_stress_options(add: Callable[..., object]) -> None:
+    """Register :data:`STRESS_OPTIONS` with ``add``."""
+    for spec in STRESS_OPTIONS:
+        name, kwargs = spec.arguments("")
+        add(name, **kwargs)
+
+
+def read_stress_options(get: Callable[[str], object]) -> StressOptions:
+    """Read :data:`STRESS_OPTIONS` through ``get(dest)``; raises :class:`OptionError`."""
+    pid_text = _text(get("server_pid"))
+    pid: int | None = None
+    if pid_text is not None:
+        if not pid_text.isdigit() or int(pid_text) <= 0:
+            raise OptionError(f"--server-pid expects a process id, got {pid_text!r}")
+        pid = int(pid_text)
+    probes = _split_profiles(_many(get("stress_probe")))
+    return StressOptions(
+        enabled=bool(get("stress")),
+        server_pid=pid,
+        params=tuple(str(v) for v in _many(get("stress_param"))),
+        probes=probes,
+    )
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,9 @@ class Limits:
     max_active_responses: int = 16  # RWS-LANE-4
     max_named_lanes: int = 32  # RWS-LANE-5
     busy_lane: Literal["queue", "reject"] = "queue"  # RWS-LANE-2
+    # RWS-LANE-11: requests waiting on one connection (not started); the next one is refused
+    # with rate_limit_exceeded. Each holds its whole message, so the bound bounds memory.
+    max_queued_requests: int = 16
     # RWS-CACHE-3/11, D24: "none" keeps nothing beyond the connection (no hydration)
     storage: Literal["durable", "none"] = "durable"
 
@@ -37,6 +40,7 @@ class Limits:
             "max-active-responses": str(self.max_active_responses),
             "max-named-lanes": str(self.max_named_lanes),
             "busy-lane": self.busy_lane,
+            "max-queued-requests": str(self.max_queued_requests),
             "storage": self.storage,
         }
         return ",".join(f"{name}={value}" for name, value in pairs.items())

@@ -27,6 +27,8 @@ from reference_impl.errors import RequestError
 
 __all__ = ["create_error", "param_of", "steer_valid"]
 
+# The most characters of a ``param`` (a path of the client's keys) an error repeats.
+_MAX_PARAM = 64
 # Folders of schemas/ that hold data, not schemas.
 _NOT_SCHEMAS = frozenset({"examples", "rules"})
 
@@ -72,7 +74,8 @@ def param_of(path: Iterable[str | int]) -> str:
     text = ""
     for part in path:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
-    return text
+    # A path names the client's own keys: an error repeats at most a bounded part of it.
+    return text if len(text) <= _MAX_PARAM else text[: _MAX_PARAM - 1] + "\u2026"
 
 
 def _relevance(error: jsonschema.exceptions.ValidationError) -> tuple[int, int]:

@@ -1,31 +1,44 @@
-"""The I/O layer of the reference server: thin glue between ``websockets.trio`` and the session.
+"""The trio I/O layer of the reference server: thin glue between ``websockets.trio`` and a session.
 
-No protocol logic lives here. The upgrade is checked by :mod:`reference_impl.upgrade` (path,
+``python -m reference_impl serve --io trio`` runs it (the default driver is the asyncio one,
+:mod:`reference_impl.server_asyncio`, which costs less CPU per event: docs/benchmarks.md). No
+protocol logic lives here. The upgrade is checked by :mod:`reference_impl.upgrade` (path,
 RFC 6455 upgrade, credentials; shared with the asyncio driver); every accepted connection gets
-one :class:`Session` and one nursery, whose tasks are:
+one :class:`Session` and one nursery. What drives the session:
 
-* the reader (the connection handler itself): feeds every message to the session;
-* the writer: sends the session's messages in order, then closes when the session asks;
-* the timer: calls :meth:`Session.tick` at :meth:`Session.next_deadline`;
-* one task per run, which steps the run (sleeping and persisting as told);
-* one task per storage lookup (hydration), off the event loop.
+* the reader (the connection handler itself) feeds every message to the session;
+* what the session sends is written at once, from whichever task or timer made it: the frames
+  go straight to the socket when it takes them, and only what it does not take waits for a
+  flush task (a writer task woken for every event cost two task switches and a checkpoint
+  per event);
+* the runs' pauses and the session's timers are entries in one heap for the whole server,
+  run by one task (:class:`_Timers`): a paced event costs one heap entry and, shared with
+  every other timer due at that moment, one wake-up - not one task and one sleep per run;
+* a task only where something must be awaited: saving a stored response and looking one up
+  (in a worker thread), a flush the socket did not take at once, and the closing handshake.
 
-When the connection closes, the reader returns and the nursery is cancelled: in-flight
-runs stop where they are and never become continuable (RWS-LIMIT-10).
+When the connection closes, the reader returns, the connection's timers are cancelled and its
+nursery is cancelled: in-flight runs stop where they are and never become continuable
+(RWS-LIMIT-10).
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import heapq
+import itertools
 import math
-from collections.abc import Iterable
+import os
+import sqlite3
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import trio
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+from websockets.protocol import State
 from websockets.trio.server import Server, ServerConnection
 from websockets.trio.server import serve as websockets_serve
 
@@ -45,7 +58,7 @@ from reference_impl.session import (
     StartRun,
     Wait,
 )
-from reference_impl.store import NoStorage, ResponseStore
+from reference_impl.store import NoStorage, ResponseStore, StoredResponse
 from reference_impl.upgrade import LIMITS_HEADER, PATH, add_limits_header, check_upgrade
 
 __all__ = [
@@ -63,10 +76,8 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 #: The key accepted when no ``--api-key`` is given. For local development only.
 DEVELOPMENT_KEY = "rws-dev-key"
-# The most messages the writer sends in one socket write.
-_BATCH = 256
-# How many scheduling rounds a new run waits for the writer to send its response.created.
-_WRITER_ROUNDS = 8
+# Cancelled timers are dropped from the heap once they are this many and half of it.
+_COMPACT_ABOVE = 64
 
 
 @dataclass(frozen=True)
@@ -104,26 +115,133 @@ class RunningServer:
         await self.server.aclose()
 
 
+class _Timer:
+    """One entry of :class:`_Timers`: a callback at a time, until cancelled."""
+
+    __slots__ = ("callback", "cancelled", "on_error", "timers")
+
+    def __init__(
+        self,
+        timers: _Timers,
+        callback: Callable[[], None],
+        on_error: Callable[[Exception], None],
+    ) -> None:
+        self.timers = timers
+        self.callback = callback
+        self.on_error = on_error
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        """Do not run the callback (if it has not run yet)."""
+        if not self.cancelled:
+            self.cancelled = True
+            self.timers.cancelled += 1
+
+
+class _Timers:
+    """Every connection's timers in one heap, run by one task (:meth:`run`).
+
+    trio has no timer callbacks: a sleep is a task waiting in a cancel scope, and a paused run
+    woken by its own sleep costs a task switch and a cancel scope per event. Here a pause is a
+    heap entry; the task sleeps until the earliest one and runs every callback due then, in
+    order, without a checkpoint. A callback must not block; an exception it raises goes to its
+    ``on_error`` (the connection's), never into this task.
+    """
+
+    def __init__(self) -> None:
+        self.heap: list[tuple[float, int, _Timer]] = []
+        self.order = itertools.count()  # ties run in the order they were set
+        self.scope: trio.CancelScope | None = None
+        self.cancelled = 0
+
+    def call_at(
+        self, when: float, callback: Callable[[], None], on_error: Callable[[Exception], None]
+    ) -> _Timer:
+        """Run ``callback()`` once ``trio.current_time()`` reaches ``when``."""
+        timer = _Timer(self, callback, on_error)
+        heapq.heappush(self.heap, (when, next(self.order), timer))
+        if self.scope is not None and when < self.scope.deadline:
+            self.scope.deadline = when
+        if self.cancelled > _COMPACT_ABOVE and self.cancelled * 2 > len(self.heap):
+            self.heap = [entry for entry in self.heap if not entry[2].cancelled]
+            heapq.heapify(self.heap)
+            self.cancelled = 0
+        return timer
+
+    async def run(self) -> None:
+        """Run the timers as they come due, until cancelled."""
+        while True:
+            with trio.CancelScope(deadline=self.heap[0][0] if self.heap else math.inf) as scope:
+                self.scope = scope
+                await trio.sleep_forever()
+            self.scope = None
+            now = trio.current_time()
+            while self.heap and self.heap[0][0] <= now:
+                timer = heapq.heappop(self.heap)[2]
+                if timer.cancelled:
+                    self.cancelled -= 1
+                    continue
+                timer.cancelled = True  # it has run: a late cancel() changes nothing
+                try:
+                    timer.callback()
+                except Exception as exc:
+                    timer.on_error(exc)
+
+
 class _Connection(ServerConnection):
     # The API key the upgrade authenticated; the session is scoped by it (RWS-LIMIT-5).
     api_key: str = ""
+    # Bytes the socket did not take at once; the next send_data sends them first.
+    leftover: bytes = b""
 
-    async def send_batch(self, texts: list[str]) -> None:
-        """Send several text messages with one write to the socket.
+    def queue_texts(self, texts: list[str]) -> bool:
+        """Frame text messages for sending (RWS-TRANS-5: one event, one message).
 
-        This is the pattern ``send_context`` documents for writing from user code; it
-        saves the per-message lock and write of :meth:`send` (RWS-TRANS-5: still one
-        event per text message).
+        False, and nothing queued, once the connection is closing: :meth:`send` would
+        refuse them as well.
         """
-        async with self.send_context():
-            for text in texts:
-                self.protocol.send_text(text.encode())
+        if self.protocol.state is not State.OPEN:
+            return False
+        for text in texts:
+            self.protocol.send_text(text.encode())
+        return True
+
+    def write_now(self) -> bool:
+        """Write what is queued to the socket without waiting; True if it all went.
+
+        Only when no send is under way (the lock is free and nothing is left over), so that
+        bytes leave in order; what the socket does not take stays for :meth:`send_data`.
+        While the connection is open the protocol has queued no end-of-stream marker.
+        """
+        if self.leftover or self.send_lock.locked() or self.protocol.state is not State.OPEN:
+            return False
+        fd = self._fileno()
+        if fd < 0:
+            return False
+        data = b"".join(self.protocol.data_to_send())
+        try:
+            sent = os.write(fd, data)
+        except OSError:  # BlockingIOError: the buffer is full; else send_data reports it
+            sent = 0
+        if sent < len(data):
+            self.leftover = data[sent:]
+            return False
+        return True
+
+    def _fileno(self) -> int:
+        # The socket's descriptor for a direct write: POSIX only, plain TCP only (a direct
+        # write to a TLS stream would bypass its encryption); -1 means "await send_data".
+        if os.name != "posix" or not isinstance(self.stream, trio.SocketStream):
+            return -1
+        return self.stream.socket.fileno()
 
     async def send_data(self) -> None:
-        # One send_all for everything the protocol has buffered, not one per frame.
+        # One send_all for everything not sent yet - what was left over first, then what the
+        # protocol has buffered - not one per frame.
         async with self.send_lock:
             chunks = self.protocol.data_to_send()
-            data = b"".join(chunks)
+            data = self.leftover + b"".join(chunks)
+            self.leftover = b""
             if data:
                 await self.stream.send_all(data)
             if b"" in chunks:
@@ -149,7 +267,7 @@ def _process_request(
 
 
 class _ConnectionTasks:
-    """The tasks of one connection around its session (see the module docstring)."""
+    """The timers and tasks of one connection around its session (see the module docstring)."""
 
     def __init__(
         self,
@@ -157,32 +275,136 @@ class _ConnectionTasks:
         session: Session,
         store: ResponseStore,
         nursery: trio.Nursery,
+        timers: _Timers,
     ) -> None:
         self.websocket = websocket
         self.session = session
         self.store = store
         self.nursery = nursery
-        self.outbox, self.outbox_reader = trio.open_memory_channel[str | CloseConnection](math.inf)
-        self.deadline: float | None = session.next_deadline()
-        self.deadline_changed = trio.Event()
-        self.writing = False  # a batch is being written
+        self.timers = timers
+        # The session's own timer (connection age, idle timeout) and when it is due.
+        self.deadline: float | None = None
+        self.timer: _Timer | None = None
+        # Every run in flight, with the timer that steps it next; None while its persist
+        # task saves it (the task then owns it, see persist).
+        self.runs: dict[int, _Timer | None] = {}
+        self.closing = False  # the session asked to close: nothing more is sent
+        self.flushing = False  # a flush task is under way
+        self.unflushed = False  # something was queued since the flush task last sent
+        self.failure: Exception | None = None
+        self.update_timer()
 
     def perform(self) -> None:
         """Perform the session's pending actions, in order, without blocking."""
+        texts: list[str] = []
         for action in self.session.actions():
             match action:
                 case SendText(text):
-                    self.outbox.send_nowait(text)
+                    if not self.closing:
+                        texts.append(text)
                 case StartRun(run_id):
-                    self.nursery.start_soon(self.drive_run, run_id)
+                    # Its first step generates the run, after this call has written what the
+                    # session sent before it (response.created).
+                    self.runs[run_id] = self.timers.call_at(
+                        trio.current_time(), functools.partial(self.step, run_id), self.fail
+                    )
                 case LoadStored():
                     self.nursery.start_soon(self.load, action)
-                case CloseConnection():
-                    self.outbox.send_nowait(action)
+                case CloseConnection(code, reason):
+                    # What was sent before the close goes first; nothing after it.
+                    self.write(texts)
+                    texts = []
+                    self.closing = True
+                    self.nursery.start_soon(self.close, code, reason)
+        if texts:
+            self.write(texts)
+        self.update_timer()
+
+    def write(self, texts: list[str]) -> None:
+        """Send text messages in order: at once if the socket takes them, else by a flush."""
+        if not self.websocket.queue_texts(texts) or self.websocket.write_now():
+            return
+        self.unflushed = True
+        if not self.flushing:
+            self.flushing = True
+            self.nursery.start_soon(self.flush)
+
+    async def flush(self) -> None:
+        try:
+            while self.unflushed:
+                self.unflushed = False
+                await self.websocket.send_data()
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass  # the client is gone: the reader sees the connection closed
+        finally:
+            self.flushing = False
+
+    def update_timer(self) -> None:
+        """Set the connection's timer at the session's next deadline (when it moved)."""
         deadline = self.session.next_deadline()
-        if deadline != self.deadline:
-            self.deadline = deadline
-            self.deadline_changed.set()
+        if deadline == self.deadline:
+            return
+        self.deadline = deadline
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer = (
+            None if deadline is None else self.timers.call_at(deadline, self.tick, self.fail)
+        )
+
+    def tick(self) -> None:
+        self.timer = None
+        self.deadline = None  # set again by perform, even if the deadline is unchanged
+        self.session.tick(trio.current_time())
+        self.perform()
+
+    def step(self, run_id: int) -> None:
+        """Step one run (from a timer: at its start and after each pause; after its save)."""
+        step = self.session.step(run_id, trio.current_time())
+        self.perform()
+        match step:
+            case Wait(seconds):
+                self.runs[run_id] = self.timers.call_at(
+                    trio.current_time() + seconds, functools.partial(self.step, run_id), self.fail
+                )
+            case Persist(record, api_key):
+                self.runs[run_id] = None
+                self.nursery.start_soon(self.persist, run_id, record, api_key)
+            case RunDone():
+                del self.runs[run_id]
+
+    def fail(self, exc: Exception) -> None:
+        """A timer's callback failed: end the connection as a failing task would have."""
+        if self.failure is None:
+            self.failure = exc
+        self.nursery.cancel_scope.cancel()
+
+    async def persist(self, run_id: int, record: StoredResponse, api_key: str) -> None:
+        try:
+            # RWS-CACHE-11: durable before the next step sends the terminal event.
+            await trio.to_thread.run_sync(self.store.save, record, api_key)
+        except (sqlite3.Error, OSError):
+            # Issue 18: a save that fails (a database kept locked, a full disk) fails this
+            # run only - response.failed in place of its terminal event - never the connection.
+            self.session.persist_failed(run_id)
+        except BaseException:
+            # Cancelled (the connection closed; the save has finished) or the save failed.
+            self.runs.pop(run_id, None)
+            unfinished = self.session.run_cancelled(run_id)
+            if unfinished is not None:
+                # RWS-LIMIT-10: persisted, but its terminal event never went out.
+                with trio.CancelScope(shield=True):
+                    await trio.to_thread.run_sync(self.store.delete, unfinished)
+            raise
+        self.step(run_id)
+
+    async def load(self, action: LoadStored) -> None:
+        record = await trio.to_thread.run_sync(self.store.load, action.response_id, action.api_key)
+        self.session.stored_loaded(action.ticket, record, trio.current_time())
+        self.perform()
+
+    async def close(self, code: int, reason: str) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            await self.websocket.aclose(code, reason)
 
     async def read(self) -> None:
         try:
@@ -197,87 +419,32 @@ class _ConnectionTasks:
         except ConnectionClosed:
             pass
 
-    async def write(self) -> None:
-        async for first in self.outbox_reader:
-            # Send everything already queued in one go: one write to the socket for a burst
-            # of events instead of one per event. Order is kept; a close comes last.
-            batch: list[str] = []
-            close: CloseConnection | None = None
-            item: str | CloseConnection = first
-            while True:
-                if isinstance(item, CloseConnection):
-                    close = item
-                    break
-                batch.append(item)
-                if len(batch) >= _BATCH:
-                    break
-                try:
-                    item = self.outbox_reader.receive_nowait()
-                except trio.WouldBlock:
-                    break
-            try:
-                if batch:
-                    self.writing = True
-                    await self.websocket.send_batch(batch)
-                    self.writing = False
-                if close is not None:
-                    await self.websocket.aclose(close.code, close.reason)
-                    return
-            except ConnectionClosed:
-                return
+    def stop(self) -> list[str]:
+        """The connection is gone: cancel its timers and forget the runs they would step.
 
-    async def time(self) -> None:
-        while True:
-            with trio.move_on_at(math.inf if self.deadline is None else self.deadline):
-                await self.deadline_changed.wait()
-            self.deadline_changed = trio.Event()
-            if self.deadline is not None and trio.current_time() >= self.deadline:
-                self.session.tick(trio.current_time())
-                self.perform()
-
-    async def let_writer_send(self) -> None:
-        """Yield until the writer has written what is queued (at most a few scheduling rounds).
-
-        The session sent response.created as the run started; the writer should put it on
-        the socket before the run's first step generates the rest. trio runs ready tasks in
-        random order, and the writer passes a checkpoint or two before it writes.
+        Returns the response ids to delete from storage (RWS-LIMIT-10); a run being saved
+        is left to its persist task, which the nursery's cancellation ends.
         """
-        for _ in range(_WRITER_ROUNDS):
-            await trio.lowlevel.checkpoint()
-            if not self.writing and not self.outbox_reader.statistics().current_buffer_used:
-                return
-
-    async def drive_run(self, run_id: int) -> None:
-        try:
-            await self.let_writer_send()
-            while True:
-                step = self.session.step(run_id, trio.current_time())
-                self.perform()
-                match step:
-                    case Wait(seconds):
-                        await trio.sleep(seconds)
-                    case Persist(record, api_key):
-                        # RWS-CACHE-11: durable before the next step sends the terminal event.
-                        await trio.to_thread.run_sync(self.store.save, record, api_key)
-                    case RunDone():
-                        return
-        finally:
-            unfinished = self.session.run_cancelled(run_id)
-            if unfinished is not None:
-                # RWS-LIMIT-10: persisted, but its terminal event never went out.
-                with trio.CancelScope(shield=True):
-                    await trio.to_thread.run_sync(self.store.delete, unfinished)
-
-    async def load(self, action: LoadStored) -> None:
-        record = await trio.to_thread.run_sync(self.store.load, action.response_id, action.api_key)
-        self.session.stored_loaded(action.ticket, record, trio.current_time())
-        self.perform()
+        self.closing = True
+        if self.timer is not None:
+            self.timer.cancel()
+        unfinished: list[str] = []
+        for run_id, timer in list(self.runs.items()):
+            if timer is None:
+                continue
+            timer.cancel()
+            del self.runs[run_id]
+            response_id = self.session.run_cancelled(run_id)
+            if response_id is not None:
+                unfinished.append(response_id)
+        return unfinished
 
 
 async def _handle(
     config: ServerConfig,
     store: ResponseStore,
     shared_cache: ResponseCache | None,
+    timers: _Timers,
     websocket: ServerConnection,
 ) -> None:
     """Serve one connection: one session, one nursery."""
@@ -295,16 +462,24 @@ async def _handle(
         steering=config.steering,
     )
     async with trio.open_nursery() as nursery:
-        tasks = _ConnectionTasks(websocket, session, store, nursery)
-        nursery.start_soon(tasks.write)
-        nursery.start_soon(tasks.time)
-        await tasks.read()
-        # The client is gone (or the session closed the connection): stop everything.
-        nursery.cancel_scope.cancel()
-    # The persist-on-close fault: what it held back is saved only now (RWS-CACHE-11 broken).
+        tasks = _ConnectionTasks(websocket, session, store, nursery, timers)
+        try:
+            await tasks.read()
+        finally:
+            # The client is gone, the session closed the connection or a timer's callback
+            # failed: stop everything.
+            unfinished = tasks.stop()
+            nursery.cancel_scope.cancel()
     with trio.CancelScope(shield=True):
+        # RWS-LIMIT-10: a run cut off after it was persisted is deleted again.
+        for response_id in unfinished:
+            await trio.to_thread.run_sync(store.delete, response_id)
+        # The persist-on-close fault: what it held back is saved only now (RWS-CACHE-11
+        # broken).
         for held in session.held_records():
             await trio.to_thread.run_sync(store.save, held.record, held.api_key)
+    if tasks.failure is not None:
+        raise tasks.failure
 
 
 async def serve(
@@ -317,12 +492,14 @@ async def serve(
     store = ResponseStore(config.data_dir) if config.limits.storage == "durable" else NoStorage()
     # shared-cache fault: one cache for every connection, against RWS-CACHE-8.
     shared_cache = ResponseCache() if config.faults.active("shared-cache") else None
+    timers = _Timers()
     try:
         async with trio.open_nursery() as nursery:
+            nursery.start_soon(timers.run)
             server: Server = await nursery.start(
                 functools.partial(
                     websockets_serve,
-                    functools.partial(_handle, config, store, shared_cache),
+                    functools.partial(_handle, config, store, shared_cache, timers),
                     config.port,
                     host=config.host,
                     process_request=functools.partial(_process_request, config),

@@ -1,22 +1,25 @@
 """The asyncio I/O layer of the reference server: the same session, on ``websockets.asyncio``.
 
-``python -m reference_impl serve --io asyncio`` runs this instead of :mod:`reference_impl.server`
-(trio). It exists for throughput: on the 2-core benchmark machine the trio glue streams about
-10-14k events/s on one connection, asyncio several times more (docs/benchmarks.md). It is the
-same thin glue around the same sans-I/O :class:`~reference_impl.session.Session`, with the same
-responsibilities and no protocol logic of its own:
+``python -m reference_impl serve`` runs this by default (``--io trio`` runs
+:mod:`reference_impl.server` instead): under many paced sessions it costs the least CPU per
+event of the two (docs/benchmarks.md). It is thin glue around the sans-I/O
+:class:`~reference_impl.session.Session`, with no protocol logic of its own:
 
 * the upgrade checks and the limits header are those of the trio layer, from
   :mod:`reference_impl.upgrade`;
 * the reader (the connection handler itself) feeds every message to the session;
-* the writer sends the session's messages in order, then closes when the session asks;
-* the timer calls :meth:`Session.tick` at :meth:`Session.next_deadline`;
-* one task per run steps it (sleeping and persisting as told);
-* one task per storage lookup (hydration), in a worker thread.
+* what the session sends is written at once, without a task: the frames go to the transport,
+  which buffers what the socket does not take (a writer task and a queue cost two task
+  switches per event; the session never waits for the socket either way);
+* the session's timers and the runs' pauses are event-loop timers (``call_at``), not tasks:
+  a paused run is stepped by a callback when its pause is over, so a paced event costs one
+  timer callback and one socket write;
+* a task only where something must be awaited: saving a stored response and looking one up
+  (in a worker thread), and the closing handshake.
 
-When the connection closes the reader returns and every task of the connection is cancelled:
-in-flight runs stop where they are and never become continuable (RWS-LIMIT-10): a stored
-run cut off after it was persisted is deleted again.
+When the connection closes the reader returns, the timers are cancelled and every task of
+the connection is cancelled: in-flight runs stop where they are and never become continuable
+(RWS-LIMIT-10): a stored run cut off after it was persisted is deleted again.
 """
 
 from __future__ import annotations
@@ -24,8 +27,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import math
 import signal
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +37,7 @@ from websockets.asyncio.server import Server, ServerConnection
 from websockets.asyncio.server import serve as websockets_serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+from websockets.protocol import State
 
 from reference_impl.cache import ResponseCache
 from reference_impl.fault_hooks import drop_pongs
@@ -48,7 +52,7 @@ from reference_impl.session import (
     StartRun,
     Wait,
 )
-from reference_impl.store import NoStorage, ResponseStore
+from reference_impl.store import NoStorage, ResponseStore, StoredResponse
 from reference_impl.upgrade import PATH, add_limits_header, check_upgrade
 
 __all__ = ["RunningAsyncioServer", "run_forever", "serve"]
@@ -64,24 +68,22 @@ class RunningAsyncioServer:
     store: ResponseStore
 
 
-# The most messages the writer sends in one socket write (as the trio layer).
-_BATCH = 256
-
-
 class _Connection(ServerConnection):
     # The API key the upgrade authenticated; the session is scoped by it (RWS-LIMIT-5).
     api_key: str = ""
 
-    async def send_batch(self, texts: list[str]) -> None:
-        """Send several text messages with one write to the transport.
+    def write_texts(self, texts: list[str]) -> None:
+        """Write text messages now, in order, without waiting (RWS-TRANS-5: one event each).
 
-        The pattern ``send_context`` documents for writing from user code; it saves the
-        per-message lock and write of :meth:`send` (RWS-TRANS-5: still one event per text
-        message).
+        The frames go to the transport in one write; it buffers what the socket does not take
+        at once. Once the connection is closing nothing more is sent, as :meth:`send` would
+        refuse it.
         """
-        async with self.send_context():
-            for text in texts:
-                self.protocol.send_text(text.encode())
+        if self.protocol.state is not State.OPEN:
+            return
+        for text in texts:
+            self.protocol.send_text(text.encode())
+        self.send_data()
 
     def send_data(self) -> None:
         # One transport write for everything the protocol has buffered, not one per frame;
@@ -116,45 +118,128 @@ def _check_request(
 
 
 class _ConnectionTasks:
-    """The tasks of one connection around its session (see the module docstring)."""
+    """The timers and tasks of one connection around its session (see the module docstring)."""
 
     def __init__(self, websocket: _Connection, session: Session, store: ResponseStore) -> None:
         self.websocket = websocket
         self.session = session
         self.store = store
         self.loop = asyncio.get_running_loop()
-        self.outbox: asyncio.Queue[str | CloseConnection] = asyncio.Queue()
-        self.deadline: float | None = session.next_deadline()
-        self.deadline_changed = asyncio.Event()
+        # The session's own timer (connection age, idle timeout) and when it is due.
+        self.deadline: float | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        # Every run in flight, with the callback that steps it next; None while its persist
+        # task saves it (the task then owns it, see persist).
+        self.runs: dict[int, asyncio.Handle | None] = {}
         self.tasks: set[asyncio.Task[None]] = set()
+        self.closing = False  # the session asked to close: nothing more is sent
+        self.update_timer()
 
     def start(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = self.loop.create_task(coroutine)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def cancel_all(self) -> None:
-        tasks = list(self.tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
     def perform(self) -> None:
         """Perform the session's pending actions, in order, without blocking."""
+        texts: list[str] = []
         for action in self.session.actions():
             match action:
                 case SendText(text):
-                    self.outbox.put_nowait(text)
+                    if not self.closing:
+                        texts.append(text)
                 case StartRun(run_id):
-                    self.start(self.drive_run(run_id))
+                    # Its first step generates the run, after this call has written what the
+                    # session sent before it (response.created).
+                    self.runs[run_id] = self.loop.call_soon(self.step, run_id)
                 case LoadStored():
                     self.start(self.load(action))
-                case CloseConnection():
-                    self.outbox.put_nowait(action)
+                case CloseConnection(code, reason):
+                    # What was sent before the close goes first; nothing after it.
+                    self.websocket.write_texts(texts)
+                    texts = []
+                    self.closing = True
+                    self.start(self.close(code, reason))
+        if texts:
+            self.websocket.write_texts(texts)
+        self.update_timer()
+
+    def update_timer(self) -> None:
+        """Arm the event-loop timer at the session's next deadline (when it moved)."""
         deadline = self.session.next_deadline()
-        if deadline != self.deadline:
-            self.deadline = deadline
-            self.deadline_changed.set()
+        if deadline == self.deadline:
+            return
+        self.deadline = deadline
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer = None if deadline is None else self.loop.call_at(deadline, self.tick)
+
+    def tick(self) -> None:
+        self.timer = None
+        self.deadline = None  # re-armed by perform, even if the deadline is unchanged
+        try:
+            self.session.tick(self.loop.time())
+            self.perform()
+        except Exception as exc:
+            self.fail(exc)
+
+    def step(self, run_id: int) -> None:
+        """Step one run (a callback: at its start, after each pause, after its save)."""
+        try:
+            step = self.session.step(run_id, self.loop.time())
+            self.perform()
+        except Exception as exc:
+            self.fail(exc)
+            return
+        match step:
+            case Wait(seconds):
+                self.runs[run_id] = self.loop.call_later(seconds, self.step, run_id)
+            case Persist(record, api_key):
+                self.runs[run_id] = None
+                self.start(self.persist(run_id, record, api_key))
+            case RunDone():
+                del self.runs[run_id]
+
+    def fail(self, exc: Exception) -> None:
+        """A timer's callback failed: close the connection as a failing handler would (1011)."""
+        self.websocket.logger.error("connection failed", exc_info=exc)
+        if not self.closing:
+            self.closing = True
+            self.start(self.close(1011, ""))
+
+    async def persist(self, run_id: int, record: StoredResponse, api_key: str) -> None:
+        # RWS-CACHE-11: durable before the next step sends the terminal event.
+        saving = asyncio.ensure_future(asyncio.to_thread(self.store.save, record, api_key))
+        try:
+            await asyncio.shield(saving)
+        except (sqlite3.Error, OSError):
+            # Issue 18: a save that fails (a database kept locked, a full disk) fails this
+            # run only - response.failed in place of its terminal event - never the connection.
+            self.session.persist_failed(run_id)
+        except BaseException:
+            # Cancelled (the connection closed) or the save failed: the run ends here.
+            self.runs.pop(run_id, None)
+            unfinished = self.session.run_cancelled(run_id)
+            if unfinished is not None:
+                # RWS-LIMIT-10: persisted, but its terminal event never went out. Shielded:
+                # the task is being cancelled, and the delete must still happen - after the
+                # save, which a cancelled await does not stop in its thread.
+                await asyncio.shield(self._undo(unfinished, saving))
+            raise
+        self.step(run_id)
+
+    async def _undo(self, response_id: str, saving: asyncio.Future[None]) -> None:
+        await asyncio.wait([saving])
+        await asyncio.to_thread(self.store.delete, response_id)
+
+    async def load(self, action: LoadStored) -> None:
+        record = await asyncio.to_thread(self.store.load, action.response_id, action.api_key)
+        self.session.stored_loaded(action.ticket, record, self.loop.time())
+        self.perform()
+
+    async def close(self, code: int, reason: str) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            await self.websocket.close(code, reason)
 
     async def read(self) -> None:
         try:
@@ -169,78 +254,25 @@ class _ConnectionTasks:
         except ConnectionClosed:
             pass
 
-    async def write(self) -> None:
-        while True:
-            # Send everything already queued in one go: one write to the socket for a burst
-            # of events instead of one per event. Order is kept; a close comes last.
-            item = await self.outbox.get()
-            batch: list[str] = []
-            close: CloseConnection | None = None
-            while True:
-                if isinstance(item, CloseConnection):
-                    close = item
-                    break
-                batch.append(item)
-                if len(batch) >= _BATCH or self.outbox.empty():
-                    break
-                item = self.outbox.get_nowait()
-            try:
-                if batch:
-                    await self.websocket.send_batch(batch)
-                if close is not None:
-                    await self.websocket.close(close.code, close.reason)
-                    return
-            except ConnectionClosed:
-                return
-
-    async def time(self) -> None:
-        while True:
-            when = math.inf if self.deadline is None else self.deadline
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout_at(None if when == math.inf else when):
-                    await self.deadline_changed.wait()
-            self.deadline_changed = asyncio.Event()
-            if self.deadline is not None and self.loop.time() >= self.deadline:
-                self.session.tick(self.loop.time())
-                self.perform()
-
-    async def drive_run(self, run_id: int) -> None:
-        saving: asyncio.Future[None] | None = None
-        try:
-            # The session sent response.created as the run started; let the writer take it
-            # before the first step generates the rest of the run.
-            await asyncio.sleep(0)
-            while True:
-                step = self.session.step(run_id, self.loop.time())
-                self.perform()
-                match step:
-                    case Wait(seconds):
-                        await asyncio.sleep(seconds)
-                    case Persist(record, api_key):
-                        # RWS-CACHE-11: durable before the next step sends the terminal event.
-                        saving = asyncio.ensure_future(
-                            asyncio.to_thread(self.store.save, record, api_key)
-                        )
-                        await asyncio.shield(saving)
-                    case RunDone():
-                        return
-        finally:
+    async def stop(self) -> None:
+        """The connection is gone: cancel the timers, the runs and every task."""
+        self.closing = True
+        if self.timer is not None:
+            self.timer.cancel()
+        for run_id, handle in list(self.runs.items()):
+            if handle is None:
+                continue  # being saved: its persist task ends it
+            handle.cancel()
+            del self.runs[run_id]
+            # RWS-LIMIT-10: a run cut off between two steps is forgotten (and deleted again
+            # should it have been persisted).
             unfinished = self.session.run_cancelled(run_id)
             if unfinished is not None:
-                # RWS-LIMIT-10: persisted, but its terminal event never went out. Shielded:
-                # the task is being cancelled, and the delete must still happen - after the
-                # save, which a cancelled await does not stop in its thread.
-                await asyncio.shield(self._undo(unfinished, saving))
-
-    async def _undo(self, response_id: str, saving: asyncio.Future[None] | None) -> None:
-        if saving is not None:
-            await asyncio.wait([saving])
-        await asyncio.to_thread(self.store.delete, response_id)
-
-    async def load(self, action: LoadStored) -> None:
-        record = await asyncio.to_thread(self.store.load, action.response_id, action.api_key)
-        self.session.stored_loaded(action.ticket, record, self.loop.time())
-        self.perform()
+                await asyncio.to_thread(self.store.delete, unfinished)
+        tasks = list(self.tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _handle(
@@ -249,7 +281,7 @@ async def _handle(
     shared_cache: ResponseCache | None,
     websocket: ServerConnection,
 ) -> None:
-    """Serve one connection: one session, its tasks cancelled when the reader returns."""
+    """Serve one connection: one session, its timers and tasks stopped when the reader returns."""
     assert isinstance(websocket, _Connection)
     if config.faults.active("no-pong"):
         drop_pongs(websocket.protocol)
@@ -264,13 +296,11 @@ async def _handle(
         steering=config.steering,
     )
     tasks = _ConnectionTasks(websocket, session, store)
-    tasks.start(tasks.write())
-    tasks.start(tasks.time())
     try:
         await tasks.read()
     finally:
         # The client is gone (or the session closed the connection): stop everything.
-        await tasks.cancel_all()
+        await tasks.stop()
         # The persist-on-close fault: what it held back is saved only now (RWS-CACHE-11).
         for held in session.held_records():
             await asyncio.shield(asyncio.to_thread(store.save, held.record, held.api_key))
@@ -292,6 +322,7 @@ async def serve(config: ServerConfig) -> AsyncIterator[RunningAsyncioServer]:
             process_response=functools.partial(add_limits_header, config.limits),
             # RWS-TRANS-7: messages up to max-message-size; above it, close 1009.
             max_size=config.limits.max_message_size,
+            ping_interval=config.ping_interval,
             create_connection=_Connection,
         ) as server:
             port = _bound_port(server)

@@ -13,7 +13,8 @@ and starts no task. The I/O layer (:mod:`reference_impl.server`) drives it:
    :class:`LoadStored` (look a stored response up, off the event loop) and
    :class:`CloseConnection` (send the pending messages, then close).
 3. A run task calls :meth:`Session.step` until it returns :class:`RunDone`: :class:`Wait`
-   asks it to sleep, :class:`Persist` to save a record durably before the next step. When
+   asks it to sleep, :class:`Persist` to save a record durably before the next step (when
+   saving fails, it calls :meth:`Session.persist_failed` before that step). When
    the task ends, for whatever reason, it calls :meth:`Session.run_cancelled`; a response
    id it returns must be deleted from storage (the run was cut off after persisting).
 4. Once the connection has closed, save what :meth:`Session.held_records` returns (only the

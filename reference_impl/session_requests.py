@@ -19,7 +19,13 @@ from reference_impl.fault_hooks import break_request
 from reference_impl.lanes import Lane, LaneState, PendingRequest
 from reference_impl.session_state import Refusal
 from reference_impl.session_steering import SessionSteering
-from reference_impl.validation import DeepInputError, check_create, check_stream_id, parse_message
+from reference_impl.validation import (
+    DeepInputError,
+    check_create,
+    check_stream_id,
+    parse_message,
+    shown,
+)
 
 __all__ = ["SessionRequests"]
 
@@ -64,6 +70,10 @@ class SessionRequests(SessionSteering):
                 RequestError("server_error", "The server failed to process the request."),
                 stream_id=stream_id if isinstance(stream_id, str) else None,
             )
+
+    def _queued(self) -> int:
+        """The valid requests waiting on the connection, not started yet (RWS-LANE-11)."""
+        return sum(1 for lane in self._lanes.values() for r in lane.queue if r.create is not None)
 
     def _swap_frame_code(self, error: ProtocolError) -> ProtocolError:
         """The invalid-json-as-unknown-type and unknown-type-as-invalid-json faults."""
@@ -196,13 +206,31 @@ class SessionRequests(SessionSteering):
                 # Fault: RWS-CREATE-16, each request is served with the model it names.
                 create = dataclasses.replace(create, model=last)
             if create.model not in model.MODELS:
-                raise RequestError("model_not_found", f"The model '{create.model}' does not exist.")
+                raise RequestError(
+                    "model_not_found", f"The model '{shown(create.model)}' does not exist."
+                )
             self._last_model = create.model
             request.create = create
         except RequestError as exc:
             if self.faults.active("schema-error-no-param") and exc.code != "model_not_found":
                 exc.param = None  # Fault: RWS-CREATE-5, the error names the offending field.
             request.rejection = exc
+        if request.create is not None and self._queued() >= self.limits.max_queued_requests:
+            # RWS-LANE-11: a bounded number of requests wait on the connection; the next one
+            # is refused at once (a refusal to queue may precede the outcomes before it), and
+            # its message is not kept. Its parent is evicted as by a busy-lane refusal
+            # (RWS-CACHE-13: either is permitted).
+            if request.previous_response_id is not None and not self.faults.active("no-evict"):
+                self.cache.evict(self._owner, lane_name, request.previous_response_id)
+            self._reject_now(
+                RequestError(
+                    "rate_limit_exceeded",
+                    f"Too many requests are waiting on this connection (limit "
+                    f"{self.limits.max_queued_requests}).",
+                ),
+                stream_id=lane_name,
+            )
+            return
         # RWS-LANE-1, RWS-LANE-9, RWS-CREATE-12: every request's outcome, error or run, takes
         # its turn in the lane's FIFO, so outcomes arrive in the order of the requests.
         lane.queue.append(request)

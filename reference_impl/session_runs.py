@@ -66,6 +66,41 @@ class SessionRuns(SessionLanes):
         del self._runs[run_id]
         return RunDone()
 
+    def persist_failed(self, run_id: int) -> None:
+        """The I/O layer could not save the record a :class:`Persist` asked for.
+
+        RWS-CACHE-11 lets no stored response send its terminal event before it is durable,
+        so the run ends ``response.failed`` (``server_error``) in its place: what it sent
+        stays, and nothing else on the connection changes (its lane, the other runs, the
+        cache). The run task then goes on stepping it as usual.
+        """
+        run = self._runs.get(run_id)
+        if run is None or run.ended or run.generated is None:
+            return
+        kept = run.terminal_at
+        sent = [event for _, event in run.events[:kept] if event is not None]
+        output = [e["item"] for e in sent if e["type"] == "response.output_item.done"]
+        response = {
+            **run.generated.response,
+            "status": "failed",
+            "output": output,
+            "usage": model.usage(
+                context=run.context,
+                instructions=run.request.instructions,
+                restored_items=run.restored_items,
+                events=sent,
+            ),
+            "error": {"code": "server_error", "message": "The response could not be stored."},
+            "incomplete_details": None,
+            "completed_at": None,
+        }
+        terminal = {"type": "response.failed", "response": response}
+        run.generated = model.GeneratedRun(
+            (*sent, terminal), run.generated.delay_s, "failed", response, tuple(output)
+        )
+        run.events = [*run.events[:kept], (0.0, terminal)]
+        run.persisted = True  # a failed run is not stored (RWS-CACHE-7): nothing to retry
+
     def held_records(self) -> list[Persist]:
         """Return and forget the stored responses the ``persist-on-close`` fault held back.
 

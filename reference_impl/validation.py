@@ -28,11 +28,14 @@ from reference_impl.schemas import create_error
 __all__ = [
     "CLIENT_EVENT_TYPES",
     "MAX_DEPTH",
+    "MAX_ECHO",
+    "MAX_ID_LENGTH",
     "CreateRequest",
     "DeepInputError",
     "check_create",
     "check_stream_id",
     "parse_message",
+    "shown",
 ]
 
 #: The client events this server supports.
@@ -45,6 +48,17 @@ MAX_DEPTH = 100
 
 # RWS-LANE-3: "1 to 256 ASCII letters, digits, `_`, `-` and `.`".
 _STREAM_ID = re.compile(r"[A-Za-z0-9_.\-]{1,256}")
+
+#: The longest ``previous_response_id`` the server looks up: ids are at most this long (its
+#: own are 37 characters), and a longer one is refused before it is used or echoed.
+MAX_ID_LENGTH = 256
+#: The most characters of client input an error message or ``param`` repeats.
+MAX_ECHO = 64
+
+
+def shown(text: str) -> str:
+    """``text`` as an error may repeat it: at most :data:`MAX_ECHO` characters."""
+    return text if len(text) <= MAX_ECHO else text[: MAX_ECHO - 1] + "\u2026"
 
 
 class DeepInputError(Exception):
@@ -116,12 +130,15 @@ def check_stream_id(event: Mapping[str, Any], *, lenient: bool = False) -> str |
 
 
 def _type_error(param: str, expected: str) -> RequestError:
+    # A field name is client input: repeated at most MAX_ECHO characters long.
+    param = shown(param)
     return RequestError(
         "invalid_type", f"Invalid type for '{param}': expected {expected}.", param=param
     )
 
 
 def _value_error(param: str, message: str) -> RequestError:
+    param = shown(param)
     return RequestError("invalid_value", f"Invalid value for '{param}': {message}.", param=param)
 
 
@@ -252,6 +269,9 @@ def check_create(
     previous = _optional(event, "previous_response_id", str, "a string")
     if previous == "":
         raise _value_error("previous_response_id", "expected a response id")
+    if previous is not None and len(previous) > MAX_ID_LENGTH:
+        # Issue 18: an id no server issues is not looked up, and not echoed back.
+        raise _value_error("previous_response_id", f"longer than {MAX_ID_LENGTH} characters")
     store = _optional(event, "store", bool, "a boolean")
     generate = _optional(event, "generate", bool, "a boolean")
     instructions = _optional(event, "instructions", str, "a string")

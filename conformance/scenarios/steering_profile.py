@@ -155,15 +155,27 @@ async def successor(ctx: ScenarioContext) -> None:
         turn(ctx, "rws:text length=5", "Say hi.", stream_id=_LANE, metadata={"rws_role": "queued"}),
     )
     end = await _ended(ctx, conn, target, "the steered run")
-    if ctx.config.scripted:
-        # A.6: conformance-1 stops at its next safe point (between items) when steered.
+    if ctx.config.scripted and accepted:
+        # A.6: conformance-1 stops at its first safe point (before its next item) after the
+        # acceptance; accepted while its last item streamed, it has none left and completes.
         details = _response(end).get("incomplete_details")
         reason = details.get("reason") if isinstance(details, Mapping) else None
+        items = [
+            n
+            for n, m in enumerate(conn.messages)
+            if m.type == "response.output_item.added"
+            and (m.event or {}).get("stream_id") == _LANE
+            and n < conn.messages.index(end)
+        ]
+        accepted_at = conn.messages.index(accepted[0])
+        last_safe_point_passed = bool(items) and items[-1] < accepted_at and len(items) == 3
         ctx.expect(
             "RWS-STEER-4",
-            (end.type == "response.incomplete" and reason == "steered") or not accepted,
-            f"the steered conformance-1 run ended {end.type} (reason {reason!r}), expected "
-            "response.incomplete with reason 'steered' at its next safe point",
+            (end.type == "response.incomplete" and reason == "steered")
+            or (end.type == "response.completed" and last_safe_point_passed),
+            f"the conformance-1 run steered after {len(items)} of its 3 items had begun "
+            f"ended {end.type} (reason {reason!r}), expected response.incomplete with reason "
+            "'steered' at its next safe point",
         )
     if not accepted:
         ctx.not_applicable("RWS-STEER-4", "the server refused both steering inputs")

@@ -16,7 +16,6 @@ items, the model copies its output items), and nothing downstream writes into th
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -231,7 +230,10 @@ def context_tokens(context: Sequence[Mapping[str, Any]], count: int | None = Non
 
 def _normalize_item(item: Mapping[str, Any]) -> dict[str, Any]:
     # A.1 step 2: "an item that has a role but no type gets type message; nothing else is changed".
-    plain = copy.deepcopy(dict(item))
+    # A shallow copy: the parsed message is the session's own and nothing changes it, so its
+    # nested parts are shared rather than copied (a deep copy of a 15 MB input held the event
+    # loop for seconds, issue 18).
+    plain = dict(item)
     if "role" in plain and "type" not in plain:
         return {"type": "message", **plain}
     return plain
@@ -242,7 +244,8 @@ def normalize_input(input: str | Sequence[Mapping[str, Any]] | None) -> list[dic
 
     A string becomes one user message with that string as its ``content``; an array is taken
     item by item, adding ``"type": "message"`` to items that have a ``role`` but no ``type``;
-    ``None`` (no input) gives no items. The result is a deep copy: callers may keep it.
+    ``None`` (no input) gives no items. The items are new dicts that share their nested
+    values with ``input``: neither may be changed afterwards (the session changes neither).
     """
     if input is None:
         return []

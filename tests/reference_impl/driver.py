@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import sqlite3
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -121,8 +122,14 @@ class Driver:
             case Wait(seconds):
                 self.waits.setdefault(run_id, []).append(seconds)
             case Persist(record, api_key):
-                self.store.save(record, api_key)
-                self.persisted.append((run_id, len(self.events)))
+                try:
+                    self.store.save(record, api_key)
+                except sqlite3.Error:
+                    # As the I/O layer does: the run ends failed, nothing else changes.
+                    self.session.persist_failed(run_id)
+                    self._perform()
+                else:
+                    self.persisted.append((run_id, len(self.events)))
             case RunDone():
                 self.runs.remove(run_id)
 

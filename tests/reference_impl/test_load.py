@@ -130,12 +130,13 @@ async def load(url: str, pid: int) -> dict[str, float]:
     return numbers
 
 
-def test_200_connections_of_10_turns_complete_gapless(tmp_path: Path) -> None:
+@pytest.mark.parametrize("io", ["asyncio", "trio"])
+def test_200_connections_of_10_turns_complete_gapless(tmp_path: Path, io: str) -> None:
     """2000 runs over 200 concurrent connections: all complete, gapless, nothing lost."""
-    with server_process(tmp_path, "--api-key", KEY) as (process, url):
+    with server_process(tmp_path, "--io", io, "--api-key", KEY) as (process, url):
         numbers = trio.run(load, url, process.pid)
     print(
-        f"\nload: {CONNECTIONS} connections x {TURNS} turns in "
+        f"\nload ({io}): {CONNECTIONS} connections x {TURNS} turns in "
         f"{numbers['seconds_for_all_turns']:.2f} s; server RSS per idle connection: "
         f"{numbers['idle_bytes_per_connection'] / 1024:.1f} KiB fresh, "
         f"{numbers['idle_bytes_per_connection_after_turns'] / 1024:.1f} KiB after its turns"

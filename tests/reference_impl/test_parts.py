@@ -144,10 +144,11 @@ class TestCommandLine:
     """python -m reference_impl serve."""
 
     def test_limits_header_lists_every_parameter(self) -> None:
-        """RWS-TRANS-11: the header carries the seven declared parameters."""
+        """RWS-TRANS-11: the header carries the eight declared parameters."""
         assert Limits().header() == (
             "max-connection-age=3600,idle-timeout=none,max-message-size=16777216,"
-            "max-active-responses=16,max-named-lanes=32,busy-lane=queue,storage=durable"
+            "max-active-responses=16,max-named-lanes=32,busy-lane=queue,"
+            "max-queued-requests=16,storage=durable"
         )
 
     @pytest.mark.parametrize(

@@ -1,8 +1,9 @@
-"""End-to-end tests of the reference server over real loopback sockets (port 0).
+"""End-to-end tests of the trio driver of the reference server over real loopback sockets.
 
 The protocol rules are tested without sockets in ``test_session.py``; these tests check
 the glue: the upgrade (401, 426, 404, the limits header), one session and one nursery per
-connection, closing, limits enforced by ``websockets`` and timers driven by trio's clock.
+connection, closing, limits enforced by ``websockets``, the server's one timer heap driven by
+trio's clock, and writes the socket does not take at once.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ import trio.testing
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.trio.client import ClientConnection, connect
 
+from reference_impl import server as trio_server
 from reference_impl.faults import Faults
 from reference_impl.server import DEVELOPMENT_KEY, LIMITS_HEADER, RunningServer, ServerConfig, serve
-from reference_impl.session import Limits
+from reference_impl.session import Limits, RunStep, Session
 from tests.reference_impl.driver import TERMINAL_TYPES, create
 
 __all__: list[str] = []
@@ -291,4 +293,140 @@ async def test_deep_input_crash_fault_closes_only_its_connection() -> None:
             await victim.recv()
         assert victim.close_code == 1011
         await send(other, create())
+        assert (await outcome(other))[-1]["type"] == "response.completed"
+
+
+async def test_timers_run_due_callbacks_in_time_order_and_skip_cancelled(
+    clock: trio.testing.MockClock,
+) -> None:
+    """The server's one timer heap: due callbacks run in time order (ties in the order set),
+    cancelled ones never, and cancelled entries are dropped once they are many."""
+    timers = trio_server._Timers()
+    ran: list[tuple[float, int]] = []
+    errors: list[Exception] = []
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(timers.run)
+        start = trio.current_time()
+        handles = []
+        for index in range(200):
+            when = start + 1 + index % 7
+
+            def record(index: int = index) -> None:
+                ran.append((trio.current_time() - start, index))
+
+            handles.append(timers.call_at(when, record, errors.append))
+        for index, handle in enumerate(handles):
+            if index % 3:
+                handle.cancel()
+        # 133 of 200 entries cancelled: the next one set drops them from the heap.
+        timers.call_at(
+            start + 0.5, lambda: ran.append((trio.current_time() - start, -1)), errors.append
+        )
+        assert len(timers.heap) == 68
+        await trio.sleep(10)
+        nursery.cancel_scope.cancel()
+    expected = sorted((1 + index % 7, index) for index in range(0, 200, 3))
+    assert ran == [(0.5, -1), *((float(when), index) for when, index in expected)]
+    assert errors == []
+
+
+async def test_a_failing_timer_callback_goes_to_its_owner(clock: trio.testing.MockClock) -> None:
+    """A callback's exception reaches its on_error; the timer task runs the later ones."""
+    timers = trio_server._Timers()
+    errors: list[Exception] = []
+    ran: list[str] = []
+
+    def fail() -> None:
+        raise RuntimeError("boom")
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(timers.run)
+        now = trio.current_time()
+        timers.call_at(now + 1, fail, errors.append)
+        timers.call_at(now + 2, lambda: ran.append("later"), errors.append)
+        await trio.sleep(3)
+        nursery.cancel_scope.cancel()
+    assert [str(error) for error in errors] == ["boom"]
+    assert ran == ["later"]
+
+
+async def test_paced_runs_of_several_connections_keep_their_own_pauses(
+    clock: trio.testing.MockClock,
+) -> None:
+    """rws:delay on three connections at once: every event comes its run's pause after the
+    one before (the clock stands still while the server works), whatever the other runs do."""
+    arrivals: dict[int, list[float]] = {}
+
+    async def paced(server: RunningServer, delay_ms: int) -> None:
+        async with client(server, ping_interval=None) as ws:
+            await send(ws, create(f"rws:delay ms={delay_ms}\nrws:text length=12 chunks=3"))
+            sent = trio.current_time()
+            times = arrivals.setdefault(delay_ms, [])
+            while True:
+                event = json.loads(await ws.recv())
+                times.append(trio.current_time() - sent)
+                if event["type"] in TERMINAL_TYPES:
+                    return
+
+    config = ServerConfig(port=0, ping_interval=None)
+    async with serving(config) as server, trio.open_nursery() as nursery:
+        for delay_ms in (300, 700, 1000):
+            nursery.start_soon(paced, server, delay_ms)
+    for delay_ms, times in arrivals.items():
+        # response.created at once, then 10 events (in progress, item and part added, 3
+        # deltas, text done, part and item done, completed), each one pause later.
+        assert times == pytest.approx([j * delay_ms / 1000 for j in range(11)]), delay_ms
+
+
+@pytest.mark.slow
+async def test_a_run_larger_than_the_socket_takes_arrives_whole_and_in_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What the socket does not take at once is sent by a flush task, after what it took and
+    before anything sent later: 100,000 deltas to a client that reads only once the server is
+    blocked on the full socket."""
+    flushes = 0
+    flush = trio_server._ConnectionTasks.flush
+
+    async def counted(self: trio_server._ConnectionTasks) -> None:
+        nonlocal flushes
+        flushes += 1
+        await flush(self)
+
+    monkeypatch.setattr(trio_server._ConnectionTasks, "flush", counted)
+    async with serving() as server, client(server, max_size=None) as ws:
+        await send(ws, create("rws:text length=1000000 chunks=100000", store=False))
+        await trio.testing.wait_all_tasks_blocked()
+        assert flushes == 1
+        events = await outcome(ws)
+        await send(ws, create("after", store=False))
+        after = await outcome(ws)
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    assert sum(e["type"] == "response.output_text.delta" for e in events) == 100_000
+    assert events[-1]["type"] == after[-1]["type"] == "response.completed"
+
+
+async def test_a_failing_run_step_closes_only_its_connection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A run step that raises (a bug) ends its connection with 1011, as a failing handler's
+    does; the server's timers go on for every other connection."""
+    step = Session.step
+    failed = False
+
+    def fail_once(self: Session, run_id: int, now: float) -> RunStep:
+        nonlocal failed
+        if not failed:
+            failed = True
+            raise RuntimeError("a bug in a run step")
+        return step(self, run_id, now)
+
+    monkeypatch.setattr(Session, "step", fail_once)
+    async with serving() as server, client(server) as victim, client(server) as other:
+        await send(victim, create(store=False))
+        assert json.loads(await victim.recv())["type"] == "response.created"
+        with pytest.raises(ConnectionClosed):
+            await victim.recv()
+        assert victim.close_code == 1011
+        await send(other, create("rws:delay ms=10\nrws:text length=8 chunks=2", store=False))
         assert (await outcome(other))[-1]["type"] == "response.completed"

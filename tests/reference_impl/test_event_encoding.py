@@ -1,0 +1,84 @@
+"""Server events are encoded with orjson, and the text is exactly the json module's.
+
+``run_events.dumps`` takes orjson's text only where it is the same as
+``json.dumps(event, ensure_ascii=False, separators=(",", ":"))``, the encoding every event had
+before (what goes on the wire does not change): these tests compare the two on every code
+point, on floats of every decimal exponent, on integers of any size and on arbitrary JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reference_impl.run_events import dumps
+
+__all__: list[str] = []
+
+
+def _reference(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def test_every_code_point_is_written_as_the_json_module_writes_it() -> None:
+    """Control characters, quotes, backslashes, U+2028, non-BMP: one string of them all."""
+    text = "".join(chr(c) for c in range(sys.maxunicode + 1) if not 0xD800 <= c <= 0xDFFF)
+    assert dumps({"delta": text}) == _reference({"delta": text})
+
+
+def test_floats_of_every_decimal_exponent_are_written_as_repr_writes_them() -> None:
+    """orjson writes 1e-05 as 0.00001 and 1e-09 as 1e-9: those go through the json module."""
+    mantissas = (1.0, 1.5, 2.220446049250313, 3.3333333333333335, 9.999999999999998)
+    for exponent in range(-324, 309):
+        for mantissa in mantissas:
+            value = (
+                mantissa * 10.0**exponent if exponent > -300 else float(f"{mantissa}e{exponent}")
+            )
+            if not math.isfinite(value):
+                continue
+            for number in (value, -value):
+                assert dumps({"temperature": number}) == _reference({"temperature": number})
+    for number in (0.0, -0.0, 5e-324, 1e-4, 9.999999999999999e-05, 1e16, 1.7976931348623157e308):
+        assert dumps({"values": [number]}) == _reference({"values": [number]})
+
+
+def test_integers_beyond_64_bits_and_deep_nesting_are_written_too() -> None:
+    """orjson refuses them; the json module writes them."""
+    for number in (2**63 - 1, -(2**63), 2**64 - 1, 2**64, -(2**63) - 1, 10**40):
+        assert dumps({"n": number}) == _reference({"n": number})
+    deep: list[Any] = []
+    for _ in range(300):
+        deep = [deep]
+    assert dumps({"deep": deep}) == _reference({"deep": deep})
+
+
+def test_text_that_looks_like_a_float_exponent_is_written_as_it_is() -> None:
+    """Model ids (conformance-1), numbers in strings: the guard's look-alikes."""
+    for text in ("conformance-1", "1e-5", "v2e-1", "0.00001", "x9e-9y", "e-", "9e-10"):
+        assert dumps({"model": text}) == _reference({"model": text})
+
+
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(st.characters(exclude_categories=["Cs"])),
+    lambda children: (
+        st.lists(children, max_size=5)
+        | st.dictionaries(st.text(st.characters(exclude_categories=["Cs"])), children, max_size=5)
+    ),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_JSON)
+def test_any_json_value_is_written_as_the_json_module_writes_it(value: Any) -> None:
+    """What json.loads makes (NaN and Infinity are refused by the session's parser)."""
+    assert dumps({"value": value}) == _reference({"value": value})
