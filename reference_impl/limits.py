@@ -27,7 +27,7 @@ class Limits:
     busy_lane: Literal["queue", "reject"] = "queue"  # RWS-LANE-2
     # RWS-LANE-11: requests waiting on one connection (not started); the next one is refused
     # with rate_limit_exceeded. Each holds its whole message, so the bound bounds memory.
-    max_queued_requests: int = 16
+    max_queued_requests: int = 64
     # RWS-CACHE-3/11, D24: "none" keeps nothing beyond the connection (no hydration)
     storage: Literal["durable", "none"] = "durable"
 

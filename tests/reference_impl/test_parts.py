@@ -148,7 +148,7 @@ class TestCommandLine:
         assert Limits().header() == (
             "max-connection-age=3600,idle-timeout=none,max-message-size=16777216,"
             "max-active-responses=16,max-named-lanes=32,busy-lane=queue,"
-            "max-queued-requests=16,storage=durable"
+            "max-queued-requests=64,storage=durable"
         )
 
     @pytest.mark.parametrize(
