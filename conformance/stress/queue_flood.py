@@ -1,0 +1,283 @@
+"""Probe ``queue-flood``: many large requests queued behind a long run on one lane.
+
+One connection starts a long run on its default lane (conformance-1: one paced delta every
+100 ms for ``queue-flood.hold-seconds``), waits for its ``response.created``, then sends
+``queue-flood.requests`` requests of ``queue-flood.request-mb`` each on the same lane. They
+must wait (RWS-LANE-2, ``busy-lane`` ``queue``) or be refused: a server may bound the queue
+and answer beyond its bound with ``rate_limit_exceeded`` (RWS-LANE-11; the bound is the
+``max-queued-requests`` parameter). The connection reads everything as it arrives. Once the
+long run has ended, the probe waits up to ``queue-flood.answer-seconds`` for every queued
+request's outcome (``response.created``: it was accepted; an error: refused). Figures: how
+many were accepted and refused, the server's RSS growth while the queue was held (from the
+first queued request to the long run's end) and what it still held once the connection
+left, the latency monitor. Rules: growth within ``limits.growth-mib`` unless the server
+refused every request beyond its declared ``max-queued-requests`` (then the growth is what
+its bound lets wait: a figure, not a finding); what is kept within
+``limits.retained-mib``; no more accepted than a declared ``max-queued-requests``; the
+monitor within ``limits.latency-s``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import trio
+
+from conformance.stress.context import ProbeContext
+from conformance.stress.figures import (
+    Figure,
+    LatencyStats,
+    MemoryStats,
+    ProbeReport,
+    Rule,
+    at_most,
+    latency_rule,
+    retained_rule,
+)
+from conformance.stress.messages import long_run_request, padded_request
+from conformance.stress.tally import Tally
+from conformance.stress.wire import RawConnection
+
+__all__ = ["QueueObservation", "budget", "judge", "run"]
+
+
+@dataclass
+class QueueObservation:
+    """What the flooding connection sent and got."""
+
+    requests: int = 0  # queued requests sent
+    request_bytes: int = 0
+    send_seconds: float = 0.0
+    long_run_started: bool = False
+    long_run_ended: bool = False  # its terminal event arrived
+    long_run_ended_before_flood: bool = False  # the lane may not have been busy throughout
+    held_seconds: float = 0.0  # from the first queued request to the long run's end
+    tally: Tally = field(default_factory=Tally)
+    ended: str | None = None  # how the connection ended, if the server ended it
+
+    @property
+    def accepted(self) -> int:
+        """Queued requests that started (response.created), the long run's not counted."""
+        return max(0, self.tally.created - (1 if self.long_run_started else 0))
+
+    @property
+    def refused(self) -> int:
+        """Queued requests answered with rate_limit_exceeded."""
+        return self.tally.errors.get("rate_limit_exceeded", 0)
+
+    @property
+    def other_errors(self) -> int:
+        """Queued requests answered with another error."""
+        return self.tally.error_count - self.refused
+
+    @property
+    def unresolved(self) -> int:
+        """Queued requests with no outcome by the end."""
+        return max(0, self.requests - self.accepted - self.tally.error_count)
+
+
+def budget(ctx: ProbeContext) -> float:
+    """Upper bound of the probe's duration."""
+    p = ctx.params
+    return (
+        p.baseline_s
+        + 2 * p.queue_hold_s
+        + p.queue_answer_s
+        + p.settle_s
+        + 2 * p.monitor_timeout_s
+        + 40
+    )
+
+
+async def _read(conn: RawConnection, obs: QueueObservation, changed: list[trio.Event]) -> None:
+    while not conn.eof:
+        messages = await conn.receive(1 << 20)
+        obs.tally.add_all(messages)
+        if messages:
+            changed[0].set()
+            changed[0] = trio.Event()
+    changed[0].set()
+
+
+async def _until(condition: Callable[[], bool], changed: list[trio.Event], seconds: float) -> bool:
+    """Wait until ``condition()`` holds (re-checked after each read), at most ``seconds``."""
+    with trio.move_on_after(seconds):
+        while not condition():
+            await changed[0].wait()
+        return True
+    return False
+
+
+async def run(ctx: ProbeContext) -> ProbeReport:
+    """Run the probe (module docstring)."""
+    p = ctx.params
+    model = ctx.target.model
+    queued = padded_request(model, int(p.queue_request_mb * 1e6))
+    obs = QueueObservation(request_bytes=len(queued))
+    await ctx.baseline()
+    conn = await ctx.open()
+    changed = [trio.Event()]
+    window = None
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_read, conn, obs, changed)
+        try:
+            await conn.send_message(long_run_request(model, p.queue_hold_s))
+            obs.long_run_started = await _until(
+                lambda: obs.tally.created >= 1, changed, ctx.params.monitor_timeout_s
+            )
+            window = await ctx.begin()
+            with trio.move_on_after(p.queue_hold_s + p.queue_answer_s):
+                for _ in range(p.queue_requests):
+                    await conn.send_message(queued)
+                    obs.requests += 1
+            obs.send_seconds = time.monotonic() - window.start
+            obs.long_run_ended_before_flood = obs.tally.terminal > 0
+            await _until(lambda: obs.tally.terminal > 0 or conn.eof, changed, p.queue_hold_s + 5)
+            obs.long_run_ended = obs.tally.terminal > 0
+            obs.held_seconds = time.monotonic() - window.start
+            ctx.load_ended(window)
+            await _until(
+                lambda: obs.accepted + obs.tally.error_count >= obs.requests or conn.eof,
+                changed,
+                p.queue_answer_s,
+            )
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+            obs.ended = f"sending failed: {exc}"
+        nursery.cancel_scope.cancel()
+    if conn.close_frame is not None:
+        obs.ended = f"the server closed the connection with {conn.close_frame.describe()}"
+    elif conn.eof and obs.ended is None:
+        obs.ended = conn.broken or "the server ended the TCP connection without a close frame"
+    if window is None:
+        window = await ctx.begin()
+    if window.end is None:
+        ctx.load_ended(window)
+    await conn.abort()
+    await ctx.settle()
+    memory = ctx.memory(window)
+    assert window.end is not None
+    latency = await ctx.latency(window.start, window.end)
+    return judge(obs, memory, latency, ctx)
+
+
+def _growth_rule(
+    memory: MemoryStats, limit: float, bounded: bool, declared: int | None
+) -> Rule | None:
+    """Growth within ``limit``, or (issue 18: "or refused per the declared limit") a queue
+    the server bounds at its declared ``max-queued-requests``: then what the bound lets wait
+    costs what it costs, and the growth is a figure, not a finding."""
+    rule = at_most(
+        "server RSS growth while the queue was held",
+        memory.growth,
+        limit,
+        "MiB",
+        "limits.growth-mib",
+    )
+    if rule is None or not rule.broken or not bounded:
+        return rule
+    return Rule(
+        f"{rule.text}, but the server refused every request beyond its declared "
+        f"max-queued-requests {declared}: the queue, and so this growth, is bounded",
+        False,
+    )
+
+
+def judge(
+    obs: QueueObservation,
+    memory: MemoryStats | None,
+    latency: LatencyStats | None,
+    ctx: ProbeContext,
+) -> ProbeReport:
+    """The report of an observation (pure)."""
+    p = ctx.params
+    declared, source = ctx.target.limit("max-queued-requests")
+    figures = [
+        Figure("requests_sent", "queued requests sent", obs.requests),
+        Figure("request_mb", "size of each", obs.request_bytes / 1e6, "MB"),
+        Figure("send_seconds", "time to send them", obs.send_seconds, "s"),
+        Figure("accepted", "accepted (response.created)", obs.accepted),
+        Figure("refused", "refused with rate_limit_exceeded", obs.refused),
+        Figure("other_errors", "answered with another error", obs.other_errors),
+        Figure("unresolved", "no outcome by the end", obs.unresolved),
+        Figure(
+            "held_seconds",
+            "queue held (first request to the long run's end)",
+            obs.held_seconds,
+            "s",
+        ),
+        Figure("max_queued_requests", f"max-queued-requests ({source})", declared),
+    ]
+    rules: list[Rule | None] = []
+    # Unresolved requests were not refused: they count as accepted.
+    taken = obs.requests - obs.refused - obs.other_errors
+    # The queue is bounded when the server refused what went beyond its declared bound.
+    bounded = declared is not None and obs.requests > declared and taken <= declared
+    if memory is not None:
+        figures += memory.figures()
+        if memory.growth is not None and taken > 0:
+            figures.append(
+                Figure(
+                    "growth_per_request_mib",
+                    "server RSS growth per request not refused",
+                    memory.growth / taken,
+                    "MiB",
+                )
+            )
+        rules.append(_growth_rule(memory, p.growth_limit_mib, bounded, declared))
+        rules.append(retained_rule(memory, p.retained_limit_mib))
+    if declared is not None:
+        ok = taken <= declared
+        rules.append(
+            Rule(
+                f"requests not refused {taken} {'<=' if ok else '>'} max-queued-requests "
+                f"{declared} ({source})",
+                not ok,
+            )
+        )
+    if latency is not None:
+        figures += latency.figures()
+    rules.append(latency_rule(latency, p.latency_limit_s, "while the queue is held"))
+    notes = ctx.notes(memory, latency)
+    if obs.refused and declared is None:
+        notes.append(
+            f"the server refused {obs.refused} requests with rate_limit_exceeded without "
+            "declaring max-queued-requests (declare it with --server-param or advertise it)"
+        )
+    if not obs.long_run_started:
+        notes.append(
+            "the long run's response.created did not come: the lane may not have been busy"
+        )
+    if obs.long_run_ended_before_flood:
+        notes.append("the long run ended before every queued request was sent")
+    others = ", ".join(
+        f"{n} {code}" for code, n in obs.tally.errors.most_common() if code != "rate_limit_exceeded"
+    )
+    came_back = (
+        f"{obs.accepted} accepted, {obs.refused} refused with rate_limit_exceeded, "
+        f"{obs.other_errors} other errors{f' ({others})' if others else ''}, {obs.unresolved} "
+        f"without an outcome; the long run "
+        + ("ended" if obs.long_run_ended else "had not ended")
+        + (f"; {obs.ended}" if obs.ended else "")
+    )
+    return ProbeReport(
+        probe="queue-flood",
+        title="many large requests queued behind a long run on one lane",
+        sent=(
+            f"one long run (about {p.queue_hold_s:g} s) on the default lane, then "
+            f"{obs.requests} response.create of {obs.request_bytes / 1e6:,.2f} MB each "
+            "(store false) on the same lane; everything the server sent was read at once"
+        ),
+        came_back=came_back,
+        measured=(
+            "outcomes counted from the events (response.created after the long run's: "
+            "accepted; error events: refused, by code); growth is the peak over the RSS "
+            "just before the first queued request"
+        ),
+        instruments=ctx.instruments(),
+        figures=tuple(figures),
+        rules=tuple(r for r in rules if r is not None),
+        notes=tuple(notes),
+        params=p.subset("queue-flood.", "limits."),
+    )
