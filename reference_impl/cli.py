@@ -182,6 +182,14 @@ def build_parser() -> argparse.ArgumentParser:
         "(RWS-LANE-11, default %(default)s)",
     )
     add(
+        "--write-timeout",
+        type=_optional_seconds,
+        default=DEFAULT_LIMITS.write_timeout,
+        metavar="SECONDS",
+        help="close with 1011 a connection whose client takes nothing the server sends for "
+        "this long (RWS-LIMIT-13; 'none': never; default %(default)s)",
+    )
+    add(
         "--prefill-us-per-token",
         type=float,
         default=0.0,
@@ -228,6 +236,7 @@ def _config(args: argparse.Namespace) -> ServerConfig:
             max_named_lanes=args.max_named_lanes,
             busy_lane=args.busy_lane,
             max_queued_requests=args.max_queued_requests,
+            write_timeout=args.write_timeout,
             storage=args.storage,
         ),
         cost=CostModel(args.prefill_us_per_token, args.decode_us_per_token),

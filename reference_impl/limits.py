@@ -10,9 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["DEFAULT_LIMITS", "NO_COST", "CostModel", "Limits", "MiB"]
+__all__ = ["DEFAULT_LIMITS", "NO_COST", "THREAD_CHARACTERS", "CostModel", "Limits", "MiB"]
 
 MiB = 1024 * 1024
+
+#: A client message at least this long (in characters) is handed to the session in a worker
+#: thread, not on the event loop: parsing, validating and normalising it costs time in
+#: proportion to its size (about 40 ms a MiB), which would hold every other connection up.
+THREAD_CHARACTERS = 256 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +33,9 @@ class Limits:
     # RWS-LANE-11: requests waiting on one connection (not started); the next one is refused
     # with rate_limit_exceeded. Each holds its whole message, so the bound bounds memory.
     max_queued_requests: int = 64
+    # RWS-LIMIT-13: a connection whose client takes nothing of what the server sends for this
+    # long (its outbound buffer stays full) is closed with 1011; None: never, seconds.
+    write_timeout: float | None = 30.0
     # RWS-CACHE-3/11, D24: "none" keeps nothing beyond the connection (no hydration)
     storage: Literal["durable", "none"] = "durable"
 
@@ -41,6 +49,7 @@ class Limits:
             "max-named-lanes": str(self.max_named_lanes),
             "busy-lane": self.busy_lane,
             "max-queued-requests": str(self.max_queued_requests),
+            "write-timeout": "none" if self.write_timeout is None else _number(self.write_timeout),
             "storage": self.storage,
         }
         return ",".join(f"{name}={value}" for name, value in pairs.items())

@@ -13,12 +13,18 @@ and starts no task. The I/O layer (:mod:`reference_impl.server`) drives it:
    :class:`LoadStored` (look a stored response up, off the event loop) and
    :class:`CloseConnection` (send the pending messages, then close).
 3. A run task calls :meth:`Session.step` until it returns :class:`RunDone`: :class:`Wait`
-   asks it to sleep, :class:`Persist` to save a record durably before the next step (when
-   saving fails, it calls :meth:`Session.persist_failed` before that step). When
+   asks it to sleep (``Wait(0)`` after about ``STEP_CHARACTERS`` of events: a step sends a
+   bounded amount, and the I/O layer steps the run again only once its connection has
+   written it, RWS-LIMIT-13), :class:`Persist` to save a record durably before the next step
+   (when saving fails, it calls :meth:`Session.persist_failed` before that step). When
    the task ends, for whatever reason, it calls :meth:`Session.run_cancelled`; a response
    id it returns must be deleted from storage (the run was cut off after persisting).
 4. Once the connection has closed, save what :meth:`Session.held_records` returns (only the
    ``persist-on-close`` fault holds records back).
+
+The session is not thread-safe, but it shares no state with other sessions (only the
+``shared-cache`` fault gives them one cache): the I/O layer may hand one call to a worker
+thread (a large message) as long as it makes no other call on that session until it returns.
 
 Every failure becomes the error event of :mod:`reference_impl.errors`; nothing a client
 sends raises out of the session (RWS-LIMIT-6) - except the ``crash-on-deep-input`` fault.

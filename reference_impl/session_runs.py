@@ -26,8 +26,12 @@ from reference_impl.steering import required_input
 from reference_impl.store import StoredResponse
 from reference_impl.validation import CreateRequest
 
-__all__ = ["SessionRuns"]
+__all__ = ["STEP_CHARACTERS", "SessionRuns"]
 
+#: What one step of a run sends at most, in characters of event text, before it hands control
+#: back to the I/O layer (plus the event that crosses it): what a connection's outbound buffer
+#: holds beyond its high-water mark is bounded by this per run.
+STEP_CHARACTERS = 256 * 1024
 #: The split-large-event fault splits run events longer than this (characters).
 _SPLIT_ABOVE = 65536
 #: The model-stops-early fault stops conformance-1 after this many output tokens.
@@ -40,11 +44,20 @@ class SessionRuns(SessionLanes):
     # --- public methods for runs -----------------------------------------------------------
 
     def step(self, run_id: int, now: float) -> RunStep:
-        """Advance run ``run_id``: send its due events and say what the task does next."""
+        """Advance run ``run_id``: send its due events and say what the task does next.
+
+        One step sends at most about :data:`STEP_CHARACTERS` of events (and the one event
+        that crosses it), then returns ``Wait(0)``: a run that is not paced hands control
+        back to the I/O layer every so often, which writes what was sent and steps the run
+        again only once the connection takes more (backpressure, RWS-LIMIT-13).
+        """
         run = self._runs[run_id]
         if run.generated is None:
             self._generate(run)
+        sent = 0
         while run.cursor < len(run.events):
+            if sent >= STEP_CHARACTERS:
+                return Wait(0.0)
             if run.steers and self._at_safe_point(run):
                 self._stop_steered(run)
             wait, event = run.events[run.cursor]
@@ -58,7 +71,7 @@ class SessionRuns(SessionLanes):
                     return Persist(record, self.api_key)
             run.waited = False
             if event is not None:  # None: the terminal event the drop-terminal fault drops
-                self._send_event(run, event)
+                sent += self._send_event(run, event)
             if run.cursor == run.terminal_at:
                 # The terminal event is queued before anything the commit sends.
                 self._end_run(run, now)
@@ -346,7 +359,8 @@ class SessionRuns(SessionLanes):
         run.events = [*run.events[:kept], (0.0, terminal)]
         run.terminal_at = kept
 
-    def _send_event(self, run: Run, event: Mapping[str, Any]) -> None:
+    def _send_event(self, run: Run, event: Mapping[str, Any]) -> int:
+        """Send one event of ``run``; return the length of its text."""
         text = stamp(run, event, self.faults)
         # RWS-TRANS-5: one event, one text message, however large (the split-large-event
         # fault cuts a large one in two).
@@ -357,6 +371,7 @@ class SessionRuns(SessionLanes):
             self._actions.append(SendText(text))
         if run.lane in self._refusals:
             self._release_refusals()  # their turn may have come with this event
+        return len(text)
 
     def _record_to_persist(self, run: Run) -> StoredResponse | None:
         # RWS-CACHE-11: a stored response is durable before its terminal event is sent. Only
