@@ -10,17 +10,15 @@ break numbering or the event list are applied here, each next to the rule it bre
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-
-import orjson
 
 from reference_impl import model
 from reference_impl.fault_hooks import break_events
 from reference_impl.faults import Faults
 from reference_impl.limits import CostModel
+from reference_impl.model import jsontext
 from reference_impl.steering import Submission
 from reference_impl.validation import CreateRequest
 
@@ -59,50 +57,11 @@ class Run:
     steers: list[Submission] = field(default_factory=list)
 
 
-#: The encoding of every server event: compact, non-ASCII characters as they are.
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-
-
-def _short_exponent(data: bytes) -> bool:
-    """Whether ``data`` holds a number with a one-digit negative exponent, like ``1e-9``.
-
-    Python writes ``1e-09``. A search for ``e-`` is fast and finds few places (the model id
-    ``conformance-1`` is one); a regular expression over the whole text cost more than the
-    encoding it guards.
-    """
-    at = data.find(b"e-")
-    while at != -1:
-        if (
-            at
-            and data[at - 1 : at].isdigit()
-            and data[at + 2 : at + 3].isdigit()
-            and not data[at + 3 : at + 4].isdigit()
-        ):
-            return True
-        at = data.find(b"e-", at + 2)
-    return False
-
-
 def dumps(event: Mapping[str, Any]) -> str:
-    """Encode one server event as the text of one message: exactly ``_ENCODER.encode(event)``.
-
-    orjson writes the same text 10 to 30 times faster (a ``response.created`` that echoes the
-    fixture's 8 tools took 95 us with the json module, 3 with orjson), for every value an
-    event holds - JSON that the session parsed (NaN and Infinity refused) and the server's
-    own finite numbers - except two kinds, where the json module encodes instead: integers
-    beyond 64 bits, which orjson refuses, and floats of decimal exponent -5 to -10, which it
-    writes as ``0.00001`` or ``1e-9`` where Python writes ``1e-05`` and ``1e-09`` (found by
-    the test that compares the two on every code point and on floats of every exponent).
-    Nothing else orjson writes holds ``0.0000`` or a one-digit negative exponent; a string
-    that holds either only costs the slower path.
-    """
-    try:
-        data = orjson.dumps(event)
-    except orjson.JSONEncodeError:  # integers beyond 64 bits, nesting beyond 255 levels
-        return _ENCODER.encode(event)
-    if b"0.0000" in data or _short_exponent(data):
-        return _ENCODER.encode(event)
-    return data.decode()
+    """Encode one server event as the text of one message: compact, non-ASCII characters as
+    they are, exactly as the ``json`` module writes it (fast, see
+    :mod:`reference_impl.model.jsontext`)."""
+    return jsontext.compact(event)
 
 
 #: The request fields the response echoes as sent (when the request has them).

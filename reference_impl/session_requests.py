@@ -23,7 +23,7 @@ from reference_impl.validation import (
     DeepInputError,
     check_create,
     check_stream_id,
-    parse_message,
+    read_message,
     shown,
 )
 
@@ -49,7 +49,7 @@ class SessionRequests(SessionSteering):
             self._close(1009, "message too big")
             return
         try:
-            event = parse_message(text)
+            event, bounded = read_message(text)
         except ProtocolError as exc:
             # RWS-CREATE-9, RWS-CREATE-11: frame-scoped errors keep the connection open.
             self._send_error(self._swap_frame_code(exc))
@@ -60,7 +60,7 @@ class SessionRequests(SessionSteering):
             if event["type"] == "response.steer":
                 self._receive_steer(event)
             else:
-                self._receive_create(event, now)
+                self._receive_create(event, now, bounded=bounded)
         except DeepInputError:
             raise  # the crash-on-deep-input fault: deliberately unhandled
         except Exception:
@@ -105,7 +105,7 @@ class SessionRequests(SessionSteering):
 
     # --- private methods: requests -------------------------------------------------------
 
-    def _receive_create(self, event: dict[str, Any], now: float) -> None:
+    def _receive_create(self, event: dict[str, Any], now: float, *, bounded: bool) -> None:
         # RWS-LIMIT-1: once aged, every response.create gets the connection-scoped error
         # (held until the runs in flight end, RWS-LIMIT-11).
         if self._aged:
@@ -191,6 +191,7 @@ class SessionRequests(SessionSteering):
             create = check_create(
                 event,
                 crash_on_deep_input=self.faults.active("crash-on-deep-input"),
+                bounded=bounded,
                 refusal_code="invalid_value"
                 if self.faults.active("refuse-stream-false-invalid-value")
                 else "unsupported_parameter",

@@ -17,9 +17,10 @@ items, the model copies its output items), and nothing downstream writes into th
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, overload
+
+from . import jsontext
 
 __all__ = [
     "TOOL_OUTPUT_TYPES",
@@ -39,9 +40,7 @@ __all__ = [
 
 def canonical_json(value: object) -> str:
     """Return the canonical JSON text of ``value`` (A.1: sorted keys, no spaces, no escaping)."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_as_json
-    )
+    return jsontext.canonical(value, _as_json)
 
 
 def _as_json(value: object) -> object:
@@ -85,7 +84,7 @@ def _plain(value: object) -> object:
 
 def _item_json(item: Mapping[str, Any]) -> bytes:
     try:
-        return _utf8(canonical_json(item))
+        return jsontext.canonical_utf8(item, _as_json)
     except TypeError:
         return _utf8(canonical_json(_plain(item)))
 
@@ -101,7 +100,7 @@ class Context(Sequence[dict[str, Any]]):
     ``canonical_json`` and ``context_digest`` of a plain list give, without serialising again.
     """
 
-    __slots__ = ("_ends", "_items", "_seed", "_sha")
+    __slots__ = ("_derived", "_ends", "_items", "_seed", "_sha", "_user")
 
     def __init__(self, items: Iterable[Mapping[str, Any]] = ()) -> None:
         self._items: tuple[dict[str, Any], ...] = ()
@@ -110,6 +109,11 @@ class Context(Sequence[dict[str, Any]]):
         # The state of seed_digest() over the first n items, filled in on first use (a memo:
         # it depends on the items only, so computing it changes nothing a reader can see).
         self._seed: tuple[Any, int] | None = None
+        # Memos of the same kind, handed on to the contexts that extend this one: the index
+        # of the latest user message among the first n items (n, index), and a value derived
+        # from one item ((the item itself, what the value is), the value).
+        self._user: tuple[int, int | None] = (0, None)
+        self._derived: tuple[tuple[Mapping[str, Any], str], Any] | None = None
         self._append(items)
 
     def _append(self, items: Iterable[Mapping[str, Any]]) -> None:
@@ -134,8 +138,33 @@ class Context(Sequence[dict[str, Any]]):
         new._ends = self._ends
         new._sha = self._sha.copy()
         new._seed = None if self._seed is None else (self._seed[0].copy(), self._seed[1])
+        new._user = self._user
+        new._derived = self._derived
         new._append(items)
         return new
+
+    def latest_user(self) -> int | None:
+        """Return :func:`latest_user_index` of this context, looking at new items only."""
+        known, index = self._user
+        for offset in range(len(self._items) - 1, known - 1, -1):
+            if _is_user_message(self._items[offset]):
+                index = offset
+                break
+        self._user = (len(self._items), index)
+        return index
+
+    def derived(self, item: Mapping[str, Any], kind: str) -> Any:
+        """Return the value of ``kind`` that :meth:`keep_derived` kept for ``item`` (the same
+        object), or None."""
+        if self._derived is None:
+            return None
+        (kept, kept_kind), value = self._derived
+        return value if kept is item and kept_kind == kind else None
+
+    def keep_derived(self, item: Mapping[str, Any], kind: str, value: Any) -> None:
+        """Keep a value computed from one of the items (items never change, see the module
+        docstring) for this context and the contexts that extend it later; one at a time."""
+        self._derived = ((item, kind), value)
 
     def seed_digest(self) -> str:
         """Return :func:`seed_digest` of this context, extending the parent's state if known."""
@@ -275,10 +304,17 @@ def build_context(
     return base.extended([*previous_output, *(_normalize_item(item) for item in new_input)])
 
 
+def _is_user_message(item: Mapping[str, Any]) -> bool:
+    return item.get("type") == "message" and item.get("role") == "user"
+
+
 def latest_user_index(context: Sequence[Mapping[str, Any]]) -> int | None:
     """Return the index of the last user ``message`` item, or None when there is none."""
+    if isinstance(context, Context):
+        # A continuation's context looks at its new items only (the rest is remembered).
+        return context.latest_user()
     for offset, item in enumerate(reversed(context)):
-        if item.get("type") == "message" and item.get("role") == "user":
+        if _is_user_message(item):
             return len(context) - 1 - offset
     return None
 

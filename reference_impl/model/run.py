@@ -25,8 +25,10 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal, TypeVar
 
 from .context import (
+    Context,
     context_digest,
     context_tokens,
+    latest_user_index,
     latest_user_text,
     tokens,
     tool_outputs_after_latest_user,
@@ -703,11 +705,7 @@ def prepare_run(
     # RWS-MODEL-1, RWS-MODEL-2: every value below follows from the appendix and the arguments.
     # A.3: "A run with generate: false produces no output and ignores directives".
     # A.5, RWS-LIMIT-6: the output limit, before response.created and before generating.
-    directives = (
-        []
-        if request.get("generate") is False
-        else _within_limits(iter_directives(latest_user_text(context)), len(context))
-    )
+    directives = [] if request.get("generate") is False else _user_directives(context)
     created = created_event(response)
     return PreparedRun(
         created,
@@ -721,6 +719,26 @@ def prepare_run(
             directives=directives,
         ),
     )
+
+
+def _user_directives(context: Sequence[Mapping[str, Any]]) -> list[Directive]:
+    """The directives of the latest user message (A.3), within the limits of a run (A.5).
+
+    A continuation's latest user message is usually the one its parent had: a context
+    remembers its directives, so a tool loop parses them once, not once per turn. They are
+    checked against the limits again each time (``rws:context`` counts the context's items).
+    """
+    index = latest_user_index(context)
+    if not isinstance(context, Context) or index is None:
+        return _within_limits(iter_directives(latest_user_text(context)), len(context))
+    item = context[index]
+    known: tuple[Directive, ...] | None = context.derived(item, "directives")
+    if known is not None:
+        return _within_limits(known, len(context))
+    # Parsed lazily, so that the limits stop a message of millions of lines early.
+    directives = _within_limits(iter_directives(latest_user_text(context)), len(context))
+    context.keep_derived(item, "directives", tuple(directives))
+    return directives
 
 
 def budget_of(request: Mapping[str, Any]) -> int | None:
@@ -774,7 +792,8 @@ def created_event(response: Mapping[str, Any]) -> dict[str, Any]:
 
     RWS-ORDER-1: status ``in_progress``, ``output`` empty.
     """
-    return _event("response.created", response=_lifecycle(response, **_in_progress()))
+    # _in_progress() is built fresh for each event: nothing to copy (see _lifecycle).
+    return _event("response.created", response={**response, **_in_progress()})
 
 
 def emit_run(
@@ -799,7 +818,7 @@ def emit_run(
     """
     events: list[Event] = [
         created,
-        _event("response.in_progress", response=_lifecycle(response, **_in_progress())),
+        _event("response.in_progress", response={**response, **_in_progress()}),
     ]
     status = "completed"
     for output_index, item in enumerate(items):
