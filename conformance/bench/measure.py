@@ -22,14 +22,23 @@ JSON-ready dict (``conformance.bench.report`` adds the targets and ratios). Defi
 * **concurrency**: S sessions on S connections, each one paced run (``rws:delay``); the
   latency of event j is its arrival time minus the time ``response.create`` was sent minus
   ``j`` pacing intervals (how late it is against the run's schedule), over every event of
-  every session; the same with a single session is the baseline.
+  every session; the same with a single session is the baseline. The server's CPU time is
+  read apart for opening the connections, for the runs (first request to last terminal
+  event) and for closing them: CPU per paced event is the runs' CPU over their events.
+* **paced floor**: the same sessions against the echo server's paced stream (``stream N P S``:
+  N messages, one pause apart), on each ``websockets`` layer: the lateness and the CPU per
+  paced message of the library alone.
 * **checker**: records of a recorded transcript checked per second.
 * **suite**: wall time of ``responses-ws check --spawn-reference`` per driver.
+* **HTTP baseline**: the same tool loop over WebSocket and three ways over HTTP
+  (:mod:`conformance.bench.http_loop`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import importlib.metadata
 import itertools
 import json
@@ -39,12 +48,15 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from conformance.bench import fixture
 from conformance.bench.client import BenchError, ByteCount, Connection, TurnResult, run_turn
+from conformance.bench.echo import stream_request
+from conformance.bench.http_loop import measure_http_baseline
+from conformance.bench.proxy import measure_proxy
 from conformance.bench.servers import (
     CostModel,
     Endpoint,
@@ -422,29 +434,36 @@ async def _throughput(endpoint: Endpoint, settings: BenchSettings, log: Log) -> 
 
 @dataclass(slots=True)
 class _PacedRun:
-    created_ms: float  # response.create sent -> response.created received
-    late_ms: list[float]  # per event after response.created: lateness against the schedule
-    gaps_ms: list[float]  # per event after response.created: gap to the previous minus pacing
+    created_ms: float  # request sent -> its first event (response.created) received
+    late_ms: list[float]  # per event after the first: lateness against the schedule
+    gaps_ms: list[float]  # per event after the first: gap to the previous minus pacing
 
 
 async def _paced_session(
-    conn: Connection, start: asyncio.Event, offset: float, deltas: int, delay_ms: int
+    conn: Connection,
+    start: asyncio.Event,
+    offset: float,
+    request: str,
+    delay_ms: int,
+    messages: int | None,
 ) -> _PacedRun:
-    """One paced run (``rws:delay``): when each of its events arrived against its pause."""
+    """One paced run: when each of its events arrived against its pause.
+
+    ``messages`` None reads a reference server's run up to its terminal event; a number reads
+    that many messages of the echo server's paced stream.
+    """
     await start.wait()
     if offset:
         await asyncio.sleep(offset)
-    event = {
-        "type": "response.create",
-        "model": fixture.MODEL,
-        "store": False,
-        "input": f"rws:delay ms={delay_ms}\nrws:text length={deltas * 4} chunks={deltas}",
-    }
-    sent = await conn.send_event(event)
+    sent = await conn.send_text(request)
     arrivals: list[float] = []
     while True:
         message = await conn.ws.recv()
         arrivals.append(time.perf_counter())
+        if messages is not None:
+            if len(arrivals) == messages:
+                break
+            continue
         head = message[:64] if isinstance(message, str) else ""
         if any(t in head for t in _TERMINALS):
             if '"response.completed"' not in head:
@@ -458,30 +477,82 @@ async def _paced_session(
     return _PacedRun((arrivals[0] - sent) * 1e3, late, gaps)
 
 
+@contextlib.contextmanager
+def _client_gc_paused() -> Iterator[None]:
+    """Keep the client's garbage collector still while it times events.
+
+    With hundreds of sessions open, one full collection stops the client's loop for tens of
+    milliseconds, and every event that arrives meanwhile would look late by that much: the
+    server's lateness, not the client's, is what is measured.
+    """
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+@dataclass(slots=True)
+class _Load:
+    """One set of concurrent paced sessions, and the server's CPU time by phase."""
+
+    runs: list[_PacedRun]
+    events: int
+    elapsed_s: float  # the runs: from the start signal to the last event
+    open_cpu_s: float  # opening every connection
+    run_cpu_s: float  # the runs, connections open
+    close_cpu_s: float  # closing every connection
+
+
 async def _sessions(
-    endpoint: Endpoint, count: int, deltas: int, delay_ms: int, ramp_s: float
-) -> tuple[list[_PacedRun], float]:
-    """``count`` concurrent paced sessions, started evenly over ``ramp_s``; and the event rate."""
+    endpoint: Endpoint,
+    count: int,
+    request: str,
+    delay_ms: int,
+    ramp_s: float,
+    messages: int | None = None,
+) -> _Load:
+    """``count`` concurrent paced sessions sending ``request``, started evenly over ``ramp_s``.
+
+    The server's CPU time is read once it is idle between the phases: connections opened,
+    runs ended, connections closed.
+    """
     gate = asyncio.Semaphore(32)  # bounded handshakes at once
 
     async def open_one(i: int) -> Connection:
         async with gate:
             return await Connection.open(endpoint.url, endpoint.api_key, name=f"s{i}")
 
-    conns = await asyncio.gather(*(open_one(i) for i in range(count)))
-    start = asyncio.Event()
-    try:
-        tasks = [
-            asyncio.create_task(_paced_session(conn, start, i / count * ramp_s, deltas, delay_ms))
-            for i, conn in enumerate(conns)
-        ]
-        began = time.perf_counter()
-        start.set()
-        results = await asyncio.gather(*tasks)
-        elapsed = time.perf_counter() - began
-    finally:
-        await asyncio.gather(*(conn.close() for conn in conns), return_exceptions=True)
-    return list(results), sum(len(r.gaps_ms) + 1 for r in results) / elapsed
+    conns: list[Connection] = []
+    with _client_gc_paused():
+        cpu_start = await idle_cpu_seconds(endpoint.pid)
+        try:
+            conns = list(await asyncio.gather(*(open_one(i) for i in range(count))))
+            cpu_opened = await idle_cpu_seconds(endpoint.pid)
+            start = asyncio.Event()
+            tasks = [
+                asyncio.create_task(
+                    _paced_session(conn, start, i / count * ramp_s, request, delay_ms, messages)
+                )
+                for i, conn in enumerate(conns)
+            ]
+            began = time.perf_counter()
+            start.set()
+            results = await asyncio.gather(*tasks)
+            elapsed = time.perf_counter() - began
+            cpu_ran = await idle_cpu_seconds(endpoint.pid)
+        finally:
+            await asyncio.gather(*(conn.close() for conn in conns), return_exceptions=True)
+        cpu_closed = await idle_cpu_seconds(endpoint.pid)
+    return _Load(
+        runs=list(results),
+        events=sum(len(r.gaps_ms) + 1 for r in results),
+        elapsed_s=elapsed,
+        open_cpu_s=cpu_opened - cpu_start,
+        run_cpu_s=cpu_ran - cpu_opened,
+        close_cpu_s=cpu_closed - cpu_ran,
+    )
 
 
 def _paced_figures(runs: Sequence[_PacedRun]) -> dict[str, Any]:
@@ -492,36 +563,85 @@ def _paced_figures(runs: Sequence[_PacedRun]) -> dict[str, Any]:
     }
 
 
+def _load_figures(load: _Load, baseline: Sequence[_PacedRun], sessions: int) -> dict[str, Any]:
+    """The figures of a loaded run beside its single-session baseline."""
+    return {
+        "achieved_events_per_s": load.events / load.elapsed_s,
+        "server_cpu_utilisation": load.run_cpu_s / load.elapsed_s,
+        # The runs' CPU over their events: the cost of one paced event, request handling and
+        # run set-up included, connection set-up not (that is per connection, below).
+        "run_cpu_us_per_event": load.run_cpu_s / load.events * 1e6,
+        # Opening (handshake) and closing one connection.
+        "connection_cpu_us": (load.open_cpu_s + load.close_cpu_s) / sessions * 1e6,
+        "open_cpu_us": load.open_cpu_s / sessions * 1e6,
+        "close_cpu_us": load.close_cpu_s / sessions * 1e6,
+        # Everything over the events, connections included (the figure of earlier reports).
+        "server_cpu_us_per_event": (load.open_cpu_s + load.run_cpu_s + load.close_cpu_s)
+        / load.events
+        * 1e6,
+        "loaded": _paced_figures(load.runs),
+        "baseline": _paced_figures(baseline),
+    }
+
+
+def _paced_request(deltas: int, delay_ms: int) -> str:
+    return json.dumps(
+        {
+            "type": "response.create",
+            "model": fixture.MODEL,
+            "store": False,
+            "input": f"rws:delay ms={delay_ms}\nrws:text length={deltas * 4} chunks={deltas}",
+        },
+        separators=(",", ":"),
+    )
+
+
+#: The events of a paced run of ``rws:text`` besides its deltas (created, in_progress, item
+#: and part added and done, text done, completed).
+_RUN_EVENTS_BESIDES_DELTAS = 8
+#: The size of each message of the echo server's paced stream: a delta event's.
+_PACED_FLOOR_BYTES = 150
+
+
 async def _concurrency(endpoint: Endpoint, settings: BenchSettings, log: Log) -> dict[str, Any]:
     deltas, delay = settings.session_deltas, settings.session_delay_ms
+    request = _paced_request(deltas, delay)
     log("  concurrency: 1 session (baseline)")
     baseline: list[_PacedRun] = []
     for _ in range(2):
-        runs, _rate = await _sessions(endpoint, 1, deltas, delay, 0.0)
-        baseline.extend(runs)
+        baseline.extend((await _sessions(endpoint, 1, request, delay, 0.0)).runs)
     log(f"  concurrency: {settings.sessions} sessions")
-    cpu = cpu_seconds(endpoint.pid)
     client_cpu = time.process_time()
-    began = time.perf_counter()
-    runs, rate = await _sessions(
-        endpoint, settings.sessions, deltas, delay, settings.session_ramp_s
-    )
-    elapsed = time.perf_counter() - began
-    server_cpu = cpu_seconds(endpoint.pid) - cpu
-    events = sum(len(run.gaps_ms) + 1 for run in runs)
+    load = await _sessions(endpoint, settings.sessions, request, delay, settings.session_ramp_s)
     return {
         "sessions": settings.sessions,
-        "events_per_session": deltas + 8,
+        "events_per_session": deltas + _RUN_EVENTS_BESIDES_DELTAS,
         "pacing_ms": delay,
         "ramp_s": settings.session_ramp_s,
         "offered_events_per_s": settings.sessions * 1000 / delay,
-        "achieved_events_per_s": rate,
-        "server_cpu_utilisation": server_cpu / elapsed,
-        # Handshakes and run set-up included: the server's CPU cost of one paced event.
-        "server_cpu_us_per_event": server_cpu / events * 1e6,
-        "client_cpu_utilisation": (time.process_time() - client_cpu) / elapsed,
-        "loaded": _paced_figures(runs),
-        "baseline": _paced_figures(baseline),
+        "client_cpu_utilisation": (time.process_time() - client_cpu) / load.elapsed_s,
+        **_load_figures(load, baseline, settings.sessions),
+    }
+
+
+async def _paced_floor(endpoint: Endpoint, settings: BenchSettings, log: Log) -> dict[str, Any]:
+    """The concurrency figure's sessions against the echo server's paced stream."""
+    messages = settings.session_deltas + _RUN_EVENTS_BESIDES_DELTAS
+    delay = settings.session_delay_ms
+    request = stream_request(messages, delay, _PACED_FLOOR_BYTES)
+    baseline: list[_PacedRun] = []
+    for _ in range(2):
+        baseline.extend((await _sessions(endpoint, 1, request, delay, 0.0, messages)).runs)
+    log(f"  paced stream: {settings.sessions} sessions")
+    load = await _sessions(
+        endpoint, settings.sessions, request, delay, settings.session_ramp_s, messages
+    )
+    return {
+        "sessions": settings.sessions,
+        "messages_per_session": messages,
+        "message_bytes": _PACED_FLOOR_BYTES,
+        "pacing_ms": delay,
+        **_load_figures(load, baseline, settings.sessions),
     }
 
 
@@ -551,12 +671,17 @@ async def _record_transcript(endpoint: Endpoint, settings: BenchSettings) -> lis
 
 
 def _check_transcript(transcript: list[dict[str, Any]]) -> dict[str, Any]:
-    """Check the transcript twice: cold (schemas compiled on first use), then warm."""
+    """Check the transcript cold (schemas compiled on first use), then warm three times (the
+    best pass counts: other programs on the machine only ever slow a pass down); and the
+    synthetic transcript of ``python -m conformance.checker.bench`` (short runs on two lanes,
+    a request per run), whose per-run work weighs more."""
     from conformance.checker import Checker, CheckerConfig
+    from conformance.checker import bench as checker_bench
 
     config = CheckerConfig.make(profiles=("core", "conformance-model"))
     timings = []
-    for _ in range(2):
+    cpus = []
+    for _ in range(4):
         began = time.perf_counter()
         checker = Checker(config)
         setup = time.perf_counter() - began
@@ -564,12 +689,17 @@ def _check_transcript(transcript: list[dict[str, Any]]) -> dict[str, Any]:
         cpu = time.process_time()
         report = checker.feed_all(transcript)
         timings.append((setup, time.perf_counter() - began))
-        cpu = time.process_time() - cpu
+        cpus.append(time.process_time() - cpu)
     events = sum(1 for r in transcript if r.get("kind") == "text" and r.get("dir") == "s2c")
     failed = sorted(
         {f.requirement or "transcript" for f in report.findings if f.verdict.value == "FAILED"}
     )
-    (cold_setup, cold), (setup, warm) = timings
+    cold_setup, cold = timings[0]
+    warm = min(t for _, t in timings[1:])
+    setup = min(s for s, _ in timings[1:])
+    cpu = min(cpus[1:])
+    synthetic = checker_bench.build_transcript(10_000)
+    synthetic_events = sum(1 for r in synthetic if r.dir == "s2c")
     return {
         "records": len(transcript),
         "server_events": events,
@@ -582,6 +712,8 @@ def _check_transcript(transcript: list[dict[str, Any]]) -> dict[str, Any]:
         "cold_seconds": cold + cold_setup,
         "cold_events_per_s": events / (cold + cold_setup),
         "failed_requirements": failed,
+        "synthetic_server_events": synthetic_events,
+        "synthetic_events_per_cpu_s": checker_bench.measure(synthetic, repeat=3),
     }
 
 
@@ -667,6 +799,7 @@ async def _bench(settings: BenchSettings, log: Log) -> dict[str, Any]:
             floor[io] = {
                 "request": await _echo(endpoint, request_size, settings.echo_round_trips),
                 "delta": await _echo(endpoint, 150, settings.echo_round_trips),
+                "paced": await _paced_floor(endpoint, settings, log),
             }
     report["floor"] = floor
     report["drivers"] = {io: await _driver(io, settings, log) for io in settings.drivers}
@@ -674,6 +807,13 @@ async def _bench(settings: BenchSettings, log: Log) -> dict[str, Any]:
     with reference_server("asyncio") as endpoint:
         transcript = await _record_transcript(endpoint, settings)
     report["checker"] = _check_transcript(transcript)
+    # The proxy's cost, beside direct figures of its own (conformance.bench.proxy).
+    report["proxy"] = await measure_proxy(settings, log)
+    # WebSocket mode against HTTP on the same tool loop (issue 17, conformance.bench.http_loop).
+    log("[http] WebSocket against HTTP")
+    report["http_baseline"] = await measure_http_baseline(
+        settings.turns, settings.loop_reps, settings.cost, log
+    )
     # Other programs on the machine inflate wall times (not CPU times): say how busy it was.
     report["machine"]["load_average_end"] = list(os.getloadavg())
     return report

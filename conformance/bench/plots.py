@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from conformance.bench.report import TARGETS
+
 __all__ = ["draw_all"]
 
 _MODE_LABELS = {
@@ -109,7 +111,8 @@ def _overhead(report: dict[str, Any], out: Path) -> Path:
             ax.plot(turns, cpu, "--", color=f"C{index}", label=f"{io} server, its CPU time")
     floor = report["floor"]["asyncio"]["request"]["p50_us"]
     ax.axhline(floor, color="black", linestyle=":", label=f"echo floor (asyncio), {floor:.0f} us")
-    ax.axhline(3 * floor, color="grey", linestyle="--", label="target: 3x floor")
+    bound = TARGETS["overhead_p50_over_floor"][2]
+    ax.axhline(bound * floor, color="grey", linestyle="--", label=f"target: {bound:g}x floor")
     ax.set_title("Continuation overhead: response.create -> response.created")
     ax.set_xlabel("turn (one connection, previous_response_id)")
     ax.set_ylabel("us (median)")

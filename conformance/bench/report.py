@@ -9,7 +9,11 @@ from figures in the same report, so a reader (and the test) can recompute it.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
+
+from conformance.bench.http_loop import HTTP_MODES, render_http_baseline
+from conformance.bench.proxy import PROXY_TARGETS, proxy_targets, render_proxy
 
 __all__ = ["RATIO_FIGURES", "TARGETS", "finish", "render_markdown", "render_text"]
 
@@ -23,13 +27,23 @@ RATIO_FIGURES: tuple[str, ...] = (
     "uncached_input_tokens_total",
 )
 
-#: The issue's targets on the 2-core machine: id -> (what, comparison, bound).
+#: The issues' targets on the 2-core machine: id -> (what, comparison, bound).
 TARGETS: dict[str, tuple[str, str, float]] = {
     "bytes_a_over_b": ("client->server bytes over 20 turns, (a)/(b)", "<=", 0.12),
     "overhead_turn50_over_turn1": ("continuation overhead, turn 50 / turn 1", "<=", 1.1),
-    "overhead_p50_over_floor": ("p50 continuation overhead / echo floor", "<=", 3.0),
+    "overhead_p50_over_floor": ("p50 continuation overhead / echo floor", "<=", 2.0),
     "delta_events_per_s": ("delta events/s on one connection", ">=", 40_000.0),
+    "paced_p99_over_single": (
+        "p99 event latency, concurrent paced sessions / 1 session",
+        "<=",
+        3.0,
+    ),
+    "paced_cpu_us_per_event": ("server CPU per paced event (us)", "<=", 60.0),
     "checker_events_per_s": ("checker events/s validated", ">=", 100_000.0),
+    # Issue 16: the hot path (parse, validate, rule steps) keeps up with a live proxy.
+    "checker_events_per_cpu_s": ("checker server events per CPU second", ">=", 200_000.0),
+    # The proxy's (conformance.bench.proxy).
+    **PROXY_TARGETS,
 }
 
 
@@ -79,6 +93,16 @@ def finish(raw: dict[str, Any]) -> dict[str, Any]:
         overhead["cpu_ratio_last_over_first"] = (
             overhead["server_cpu_turn_last_us"] / first_cpu if first_cpu > 0 else math.nan
         )
+        concurrency = driver["concurrency"]
+        loaded_p99 = concurrency["loaded"]["event_latency_ms"]["p99"]
+        single_p99 = concurrency["baseline"]["event_latency_ms"]["p99"]
+        concurrency["p99_over_single_p99"] = loaded_p99 / single_p99
+        # Beside the floor: the same paced sessions on the same websockets layer, echo server.
+        paced_floor = raw["floor"][io].get("paced")
+        if paced_floor is not None:
+            concurrency["run_cpu_over_floor"] = (
+                concurrency["run_cpu_us_per_event"] / paced_floor["run_cpu_us_per_event"]
+            )
         targets += [
             _target("bytes_a_over_b", bytes_ratio, driver=io, a_lean=lean_ratio),
             _target(
@@ -103,6 +127,25 @@ def finish(raw: dict[str, Any]) -> dict[str, Any]:
                 end_to_end=driver["throughput"]["end_to_end_events_per_s"],
                 server_cpu=driver["throughput"]["events_per_server_cpu_s"],
             ),
+            # Wall time against wall time of the same run; the server's CPU per paced event
+            # stands beside it.
+            _target(
+                "paced_p99_over_single",
+                concurrency["p99_over_single_p99"],
+                driver=io,
+                loaded_p99_ms=loaded_p99,
+                single_p99_ms=single_p99,
+                server_cpu=concurrency["run_cpu_us_per_event"],
+            ),
+            _target(
+                "paced_cpu_us_per_event",
+                concurrency["run_cpu_us_per_event"],
+                driver=io,
+                all_in=concurrency["server_cpu_us_per_event"],
+                connection_us=concurrency["connection_cpu_us"],
+                floor=None if paced_floor is None else paced_floor["run_cpu_us_per_event"],
+                server_cpu=concurrency["run_cpu_us_per_event"],
+            ),
         ]
     targets.append(
         _target(
@@ -111,7 +154,14 @@ def finish(raw: dict[str, Any]) -> dict[str, Any]:
             server_cpu=raw["checker"]["events_per_cpu_s"],
         )
     )
-    report["targets"] = targets
+    targets.append(
+        _target(
+            "checker_events_per_cpu_s",
+            raw["checker"]["events_per_cpu_s"],
+            synthetic=raw["checker"].get("synthetic_events_per_cpu_s"),
+        )
+    )
+    report["targets"] = targets + proxy_targets(report)
     return report
 
 
@@ -151,8 +201,12 @@ def render_text(report: dict[str, Any]) -> str:
             f"{io} {kind} ({f['message_bytes']} B) {_fmt(f['p50_us'])} / {_fmt(f['p99_us'])}"
             for io, kinds in floor.items()
             for kind, f in kinds.items()
+            if kind != "paced"
         ),
     ]
+    for io, kinds in floor.items():
+        if "paced" in kinds:
+            lines.append(f"  paced stream, websockets {io}: {_paced_text(kinds['paced'])}")
     for io, driver in report["drivers"].items():
         lines += ["", f"Driver {io}:"]
         for cost, modes in driver["tool_loop"].items():
@@ -190,22 +244,13 @@ def render_text(report: dict[str, Any]) -> str:
             f"{_fmt(tp['events_per_server_cpu_s'])} per server CPU second ({tp['chunks']} deltas)"
         )
         c = driver["concurrency"]
-        loaded, alone = c["loaded"], c["baseline"]
         lines.append(
             f"  {c['sessions']} sessions x {c['events_per_session']} events paced "
-            f"{c['pacing_ms']} ms (started over {c['ramp_s']} s): event latency p50 "
-            f"{_fmt(loaded['event_latency_ms']['p50'])} ms, p99 "
-            f"{_fmt(loaded['event_latency_ms']['p99'])} ms (1 session: "
-            f"{_fmt(alone['event_latency_ms']['p50'])} / {_fmt(alone['event_latency_ms']['p99'])})"
+            f"{c['pacing_ms']} ms (started over {c['ramp_s']} s): {_paced_text(c)}"
         )
         lines.append(
-            f"    create->created p50 {_fmt(loaded['created_ms']['p50'])} ms, p99 "
-            f"{_fmt(loaded['created_ms']['p99'])} ms; jitter p50 "
-            f"{_fmt(loaded['jitter_ms']['p50'])} ms, p99 "
-            f"{_fmt(loaded['jitter_ms']['p99'])} ms; "
-            f"{_fmt(c['achieved_events_per_s'])} events/s, server CPU "
-            f"{c['server_cpu_utilisation']:.0%} "
-            f"({_fmt(c.get('server_cpu_us_per_event', math.nan))} us per event), client CPU "
+            f"    create->created p50 {_fmt(c['loaded']['created_ms']['p50'])} ms, p99 "
+            f"{_fmt(c['loaded']['created_ms']['p99'])} ms; client CPU "
             f"{c['client_cpu_utilisation']:.0%}"
         )
         if "suite" in driver:
@@ -220,9 +265,44 @@ def render_text(report: dict[str, Any]) -> str:
         f"Checker: {_fmt(ch['events_per_s'])} server events/s "
         f"({_fmt(ch['records_per_s'])} records/s, {ch['records']} records; cold "
         f"{_fmt(ch['cold_events_per_s'])} events/s; "
-        f"{_fmt(ch.get('events_per_cpu_s', math.nan))} per CPU second)",
+        f"{_fmt(ch.get('events_per_cpu_s', math.nan))} per CPU second); synthetic short "
+        f"runs: {_fmt(ch.get('synthetic_events_per_cpu_s', math.nan))} per CPU second",
     ]
-    return "\n".join(lines)
+    return "\n".join(lines + render_proxy(report) + _http_text(report))
+
+
+def _http_text(report: dict[str, Any]) -> list[str]:
+    """One line per mode of the HTTP baseline (issue 17), when the report has it."""
+    raw = report.get("http_baseline")
+    if not raw:
+        return []
+    lines = ["", "WebSocket against HTTP (asyncio driver, wall ms per loop, cost off / on):"]
+    for mode in HTTP_MODES:
+        off, on = (raw[c]["modes"][mode]["wall_ms_per_loop"] for c in ("cost_off", "cost_on"))
+        lines.append(f"  {mode:12} {_fmt(off)} / {_fmt(on)}")
+    return lines
+
+
+def _paced_text(c: dict[str, Any]) -> str:
+    """One line of a paced-sessions figure: latency beside the server's CPU time."""
+    loaded, alone = c["loaded"], c["baseline"]
+    text = (
+        f"event latency p50 {_fmt(loaded['event_latency_ms']['p50'])} ms, p99 "
+        f"{_fmt(loaded['event_latency_ms']['p99'])} ms (1 session: "
+        f"{_fmt(alone['event_latency_ms']['p50'])} / {_fmt(alone['event_latency_ms']['p99'])}); "
+        f"jitter p99 {_fmt(loaded['jitter_ms']['p99'])} ms; "
+        f"{_fmt(c['achieved_events_per_s'])} events/s, server CPU "
+        f"{c['server_cpu_utilisation']:.0%}"
+    )
+    if "run_cpu_us_per_event" in c:
+        text += (
+            f", {_fmt(c['run_cpu_us_per_event'])} us per paced event "
+            f"(+ {_fmt(c['connection_cpu_us'])} us per connection opened and closed; "
+            f"all in {_fmt(c['server_cpu_us_per_event'])} us per event)"
+        )
+    elif "server_cpu_us_per_event" in c:  # reports before the CPU time was read by phase
+        text += f", {_fmt(c['server_cpu_us_per_event'])} us per event"
+    return text
 
 
 _MODE_NAMES = {
@@ -328,8 +408,24 @@ def render_markdown(report: dict[str, Any]) -> str:
         ),
     )
     row(
+        "event latency p99, loaded / 1 session",
+        lambda d: _fmt(d["concurrency"].get("p99_over_single_p99", math.nan)),
+    )
+    row(
         "server CPU per paced event (us)",
+        lambda d: _fmt(d["concurrency"].get("run_cpu_us_per_event", math.nan)),
+    )
+    row(
+        "server CPU per connection, opened and closed (us)",
+        lambda d: _fmt(d["concurrency"].get("connection_cpu_us", math.nan)),
+    )
+    row(
+        "server CPU per event, connections included (us)",
         lambda d: _fmt(d["concurrency"].get("server_cpu_us_per_event", math.nan)),
+    )
+    row(
+        "server CPU per paced event / the paced floor of its layer",
+        lambda d: _fmt(d["concurrency"].get("run_cpu_over_floor", math.nan)),
     )
     row(
         "conformance suite (s, exit status)",
@@ -337,4 +433,46 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"{d['suite']['seconds']:.1f}, {d['suite']['exit_status']}" if "suite" in d else "-"
         ),
     )
+    paced = {io: kinds["paced"] for io, kinds in report["floor"].items() if "paced" in kinds}
+    if paced:
+        first = next(iter(paced.values()))
+        out += [
+            "",
+            f"**The paced floor**: the echo server's paced stream, {first['sessions']} sessions "
+            f"x {first['messages_per_session']} messages of {first['message_bytes']} bytes, "
+            f"{first['pacing_ms']} ms apart",
+            "",
+            "| Figure | " + " | ".join(f"websockets {io}" for io in paced) + " |",
+            "|---|" + "---|" * len(paced),
+        ]
+        floor_rows: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
+            (
+                "message latency p50 / p99, 1 session (ms)",
+                lambda c: (
+                    f"{_fmt(c['baseline']['event_latency_ms']['p50'])} / "
+                    f"{_fmt(c['baseline']['event_latency_ms']['p99'])}"
+                ),
+            ),
+            (
+                "message latency p50 / p99, loaded (ms)",
+                lambda c: (
+                    f"{_fmt(c['loaded']['event_latency_ms']['p50'])} / "
+                    f"{_fmt(c['loaded']['event_latency_ms']['p99'])}"
+                ),
+            ),
+            ("server CPU per paced message (us)", lambda c: _fmt(c["run_cpu_us_per_event"])),
+            (
+                "server CPU per connection, opened and closed (us)",
+                lambda c: _fmt(c["connection_cpu_us"]),
+            ),
+        ]
+        for name, get in floor_rows:
+            out.append(f"| {name} | " + " | ".join(get(c) for c in paced.values()) + " |")
+    if report.get("http_baseline"):
+        out += [
+            "",
+            "**WebSocket against HTTP** (issue 17)",
+            "",
+            *render_http_baseline(report["http_baseline"]),
+        ]
     return "\n".join(out)
