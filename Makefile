@@ -59,6 +59,21 @@ bench: $(BIN)/.installed
 fuzz: $(BIN)/.installed
 	$(BIN)/responses-ws fuzz --spawn-reference --both
 
+# The stress probes (issue 18), each on a fresh reference server it starts: slow and stalled
+# readers, a queue flood, large and compressed inputs, a bad-frame flood. Prints a table of
+# figures (server RSS and CPU from its pid, another connection's latency) with WARNING or
+# INFORMATIONAL verdicts and writes the reports; about three minutes with the default
+# parameters (those of issue 18). Another server: responses-ws check --stress --server-url
+# URL [--server-pid PID]. STRESS_ARGS adds options, e.g. STRESS_ARGS='--stress-probe
+# slow-reader --stress-param slow-reader.seconds=10'. A locked SQLite store is no wire probe:
+# tests/reference_impl/test_store_faults.py covers it for the reference server.
+STRESS_REPORT_DIR ?= build/stress-report
+STRESS_ARGS ?=
+.PHONY: stress
+stress: $(BIN)/.installed
+	$(BIN)/responses-ws check --stress --spawn-reference --report-dir $(STRESS_REPORT_DIR) \
+		$(STRESS_ARGS)
+
 spec-check: $(BIN)/.installed
 	$(BIN)/responses-ws spec check
 

@@ -23,6 +23,7 @@ COMMANDS: tuple[str, ...] = (
     "check_client",
     "docs",
     "validate",
+    "proxy",
     "fuzz",
     "bench",
 )

@@ -33,7 +33,7 @@ __all__ = [
 # RECOMMENDED and OPTIONAL are synonyms the registry does not use as levels.
 LEVELS: tuple[str, ...] = ("MUST", "MUST NOT", "SHOULD", "SHOULD NOT", "MAY")
 ROLES: tuple[str, ...] = ("server", "client")
-PROFILES: tuple[str, ...] = ("core", "multiplex", "steering", "conformance-model")
+PROFILES: tuple[str, ...] = ("core", "multiplex", "steering", "conformance-model", "http")
 # A withdrawn requirement keeps its ID forever so that the number is never reused.
 STATUSES: tuple[str, ...] = ("active", "withdrawn")
 

@@ -134,7 +134,7 @@ OPTIONS: tuple[OptionSpec, ...] = (
     ),
     OptionSpec(
         "profile",
-        "profiles the server declares: core, multiplex, steering, conformance-model "
+        "profiles the server declares: core, multiplex, steering, conformance-model, http "
         f"(comma-separated or repeated; default core, plus conformance-model with "
         f"{CONFORMANCE_MODEL})",
         kind="list",

@@ -320,6 +320,41 @@ FAULTS: dict[str, Fault] = _table(
         "upgrades offering permessage-deflate are refused with 400",
     ),
     ("no-pong", "RWS-TRANS-9", "WebSocket pings are not answered"),
+    # The HTTP transport (profile http).
+    ("http-off", "RWS-HTTP-1", "every request goes to the WebSocket server: no HTTP is served"),
+    (
+        "http-keeps-cache",
+        "RWS-HTTP-2",
+        "HTTP requests share one cache, so store=false responses are continued over HTTP",
+    ),
+    (
+        "sse-content-type-json",
+        "RWS-HTTP-3",
+        "streamed answers are labelled application/json, not text/event-stream",
+    ),
+    ("sse-no-event-field", "RWS-HTTP-4", "server-sent events carry no event field"),
+    ("sse-event-mismatch", "RWS-HTTP-5", "the event field of every server-sent event is message"),
+    (
+        "sse-open-after-terminal",
+        "RWS-HTTP-7",
+        "streamed answers do not end their body: the connection drops after the terminal event",
+    ),
+    (
+        "http-error-in-stream",
+        "RWS-HTTP-8",
+        "request errors over HTTP are answered 200 with an error event in a stream",
+    ),
+    (
+        "http-nonstream-created",
+        "RWS-HTTP-9",
+        "answers without streaming carry response.created's response (in progress)",
+    ),
+    (
+        "http-get-any-key",
+        "RWS-HTTP-10",
+        "GET /v1/responses/{id} also finds responses stored by other API keys",
+    ),
+    ("http-no-auth", "RWS-HTTP-11", "HTTP requests are served without valid credentials"),
     # The conformance model.
     (
         "model-stops-early",

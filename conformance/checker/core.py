@@ -29,6 +29,7 @@ from conformance.checker.connection import Connection
 from conformance.checker.findings import Recorder, Report
 from conformance.checker.ordering import short
 from conformance.checker.rules import Rules, load_rules
+from conformance.checker.sse import HttpFraming
 from conformance.harness.config import DEFAULT_PARAMETERS
 from conformance.requirements import Requirement, load_requirements
 from conformance.transcript import Record, parse_line, parse_record
@@ -36,7 +37,7 @@ from conformance.wording import value_text
 
 __all__ = ["PROFILES", "ROLES", "Checker", "CheckerConfig", "EventValidator"]
 
-PROFILES: tuple[str, ...] = ("core", "multiplex", "steering", "conformance-model")
+PROFILES: tuple[str, ...] = ("core", "multiplex", "steering", "conformance-model", "http")
 ROLES: tuple[str, ...] = ("server", "client")
 _PER_MESSAGE = ("RWS-TRANS-5", "RWS-EVENT-2", "RWS-EVENT-1")
 _PER_UNKNOWN = _PER_MESSAGE[:2]
@@ -117,6 +118,7 @@ class Checker:
         self.run_tokens = frozenset(token for _, token in response.table)
         self.connections: dict[str, Connection] = {}
         self.count = 0
+        self._http: HttpFraming | None = None  # made for the first HTTP record
 
     # --- driver ----------------------------------------------------------------------------
 
@@ -131,7 +133,12 @@ class Checker:
                 # A server message as a record dict (a harness's transcript): checked without
                 # building a Record, when parse_record would find nothing wrong with it.
                 assert isinstance(record, dict)
-                if record.get("kind") == "text" and record.get("dir") == "s2c":
+                # An HTTP answer's record (spec section 13) goes through the HTTP layer first.
+                if (
+                    record.get("kind") == "text"
+                    and record.get("dir") == "s2c"
+                    and "http" not in record
+                ):
                     conn = record.get("conn")
                     text = record.get("text")
                     if conn.__class__ is str and conn and text.__class__ is str:
@@ -149,7 +156,7 @@ class Checker:
                     record = parse_record(record, index)
             assert isinstance(record, Record)
             # The common case first: a server message on an open connection.
-            if record.kind == "text" and record.dir == "s2c":
+            if record.kind == "text" and record.dir == "s2c" and "http" not in record.extra:
                 connection = self.connections.get(record.conn)
                 if connection is not None and not connection.closed:
                     self._server_text(
@@ -237,6 +244,8 @@ class Checker:
             connection = Connection(self, record.conn, _principal(record), record.ts)
             self.connections[record.conn] = connection
             if record.kind == "open":
+                if "http" in record.extra:
+                    self._http_layer().opened(record)
                 return
         if connection.closed:
             # RFC 6455 section 5.5.1: an endpoint sends nothing after its own close frame, but
@@ -277,8 +286,18 @@ class Checker:
                 record.conn,
                 (record.index,),
             )
+        elif "http" in record.extra:
+            # Spec section 13: the HTTP framing, then the event it carries, checked as usual.
+            text = self._http_layer().server_record(record)
+            if text is not None:
+                self._server_text(connection, text, record.conn, record.index, record.ts)
         else:
             self._server_text(connection, record.text or "", record.conn, record.index, record.ts)
+
+    def _http_layer(self) -> HttpFraming:
+        if self._http is None:
+            self._http = HttpFraming(self.recorder, self.rules.errors.get)
+        return self._http
 
     def _server_text(
         self, connection: Connection, text: str, conn: str, index: int, ts: float | None

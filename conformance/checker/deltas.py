@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 from conformance.checker.ordering import Sink, _Direct, short
 from conformance.checker.rules import MISSING, DeltaRules, Equality, SameAs, resolve
 
-__all__ = ["RunDeltas"]
+__all__ = ["DeltaPlan", "RunDeltas"]
 
 
 class _Acc:
@@ -31,7 +31,7 @@ class _Acc:
         return "".join(self.parts) if concat else self.value
 
 
-class _Plan(NamedTuple):
+class DeltaPlan(NamedTuple):
     """What a streaming event did: the deltas it extended (the list and the field of the
     event holding its delta) and the accounts its "*" places were compared with."""
 
@@ -42,7 +42,7 @@ class _Plan(NamedTuple):
 class RunDeltas:
     """The delta equalities of one run."""
 
-    __slots__ = ("_acc", "_collected", "_plans", "_rules", "_sink")
+    __slots__ = ("_acc", "_collected", "_plans", "_rules", "_sink", "version")
 
     def __init__(
         self,
@@ -57,10 +57,16 @@ class RunDeltas:
         # (event type, the values of the fields it is keyed by) -> what feed() did for the
         # last such streaming event: the deltas to extend and the "*" places to compare.
         # Valid while no value is added to the accounts: every new one empties it.
-        self._plans: dict[tuple[Any, ...], _Plan] = {}
+        self._plans: dict[tuple[Any, ...], DeltaPlan] = {}
+        #: Counts the new accounts: a plan :meth:`feed` returned holds while it is unchanged.
+        self.version = 0
 
-    def feed(self, event: Mapping[str, Any], etype: str) -> None:
-        """Account for one event of the run."""
+    def feed(self, event: Mapping[str, Any], etype: str) -> DeltaPlan | None:
+        """Account for one event of the run.
+
+        For a streaming event, returns what it did (:meth:`replay` does the same for an event
+        equal to it in the fields ``streaming`` reads, while :attr:`version` is unchanged);
+        else None."""
         rules = self._rules
         keyed = rules.streaming.get(etype)
         plan_key: tuple[Any, ...] | None = None
@@ -71,13 +77,8 @@ class RunDeltas:
             except (KeyError, TypeError):  # a key field absent, or a list/object
                 plan_key = plan = None
             if plan is not None:
-                for parts, name in plan.extend:
-                    delta = event.get(name)
-                    if isinstance(delta, str):
-                        parts.append(delta)
-                for eq, acc, key in plan.compare:
-                    self._check(eq, acc, key, event, etype, eq.same_as["*"])
-                return
+                self.replay(plan, event, etype)
+                return plan
         accounts = self._acc
         sources = rules.sources.get(etype)
         if sources is not None:
@@ -117,7 +118,18 @@ class RunDeltas:
                 account = accounts.get(eq.id, {}).get(eq.key_of(event))
                 if account is not None:
                     extend.append((account.parts, eq.concat_field or "delta"))
-            self._plans[plan_key] = _Plan(tuple(extend), tuple(compared))
+            plan = self._plans[plan_key] = DeltaPlan(tuple(extend), tuple(compared))
+            return plan
+        return None
+
+    def replay(self, plan: DeltaPlan, event: Mapping[str, Any], etype: str) -> None:
+        """Do for a streaming event what ``plan`` says the last one like it did."""
+        for parts, name in plan.extend:
+            delta = event.get(name)
+            if isinstance(delta, str):
+                parts.append(delta)
+        for eq, acc, key in plan.compare:
+            self._check(eq, acc, key, event, etype, eq.same_as["*"])
 
     def _source(self, eq: Equality, event: Mapping[str, Any], etype: str) -> None:
         try:
@@ -131,6 +143,7 @@ class RunDeltas:
         if acc is None:
             acc = accs[key] = _Acc()
             self._plans.clear()  # a new account: what a plan compares may have changed
+            self.version += 1
         if etype == eq.concat_event:
             delta = event.get(eq.concat_field or "delta")
             if isinstance(delta, str):

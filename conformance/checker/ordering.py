@@ -97,6 +97,7 @@ class RunOrdering:
         "_sink",
         "_unopened",
         "ended",
+        "version",
     )
 
     def __init__(
@@ -120,14 +121,20 @@ class RunOrdering:
         self._plans: dict[tuple[Any, ...], tuple[str, ...]] = {}
         #: Whether the response machine reached a final state.
         self.ended = False
+        #: Counts the state changes: a plan :meth:`feed` returned holds while it is unchanged.
+        self.version = 0
 
     @property
     def state(self) -> str:
         """The state of the response machine."""
         return self._response.state
 
-    def feed(self, event: Mapping[str, Any], etype: str) -> None:
-        """Run one event of the run through the machines of its scope and of the enclosing ones."""
+    def feed(self, event: Mapping[str, Any], etype: str) -> tuple[str, ...] | None:
+        """Run one event of the run through the machines of its scope and of the enclosing ones.
+
+        Returns the requirements it evaluated when its transitions changed no state (an event
+        equal to it in its scope and index fields evaluates the same while :attr:`version` is
+        unchanged), else None."""
         rules = self._rules
         target = rules.scopes[rules.route(event)]
         memo_key = (target.name, *map(event.get, target.key))
@@ -141,7 +148,7 @@ class RunOrdering:
         if plan is not None:
             # The same transitions as the last event like it, none of which changes a state.
             self._sink.exercise(plan)
-            return
+            return plan
         exercise = self._sink.exercise
         last = len(target.chain) - 1
         # Consecutive events of one part (deltas) find the same instances: remember them.
@@ -149,7 +156,7 @@ class RunOrdering:
         if chain is None:
             chain = self._chain(event, etype, target)
             if chain is None:
-                return
+                return None
             if hashable and len(chain) == last + 1:
                 self._memo = {memo_key: chain}
         # What this event evaluates, when every transition is pure and changes no state.
@@ -187,9 +194,12 @@ class RunOrdering:
             depth += 1
         if changed:
             self._plans.clear()
+            self.version += 1
             self.ended = self._response.state in self._final
         elif evaluated is not None and hashable:
-            self._plans[plan_key] = sum(evaluated, ())
+            plan = self._plans[plan_key] = sum(evaluated, ())
+            return plan
+        return None
 
     def _chain(
         self, event: Mapping[str, Any], etype: str, target: Scope

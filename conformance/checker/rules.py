@@ -81,6 +81,14 @@ def resolve(obj: Any, path: Path, subst: Mapping[str, Any] | None = None) -> Any
     """Return the value at ``path`` in ``obj``, or :data:`MISSING`; never raises."""
     node = obj
     for step in path:
+        # A name first: most steps are one (an exact class test, the cheapest on this path).
+        if step.__class__ is str:
+            if not isinstance(node, dict):
+                return MISSING
+            node = node.get(step, MISSING)
+            if node is MISSING:
+                return MISSING
+            continue
         if isinstance(step, Var):
             step_value = subst.get(step.name, MISSING) if subst is not None else MISSING
             if not isinstance(step_value, int | str) or isinstance(step_value, bool):
@@ -423,6 +431,8 @@ class DeltaRules:
     # "*" places): per type, the fields naming what it touches, read in one call. An executor
     # may reuse what it did for the last such event with the same values of those fields.
     streaming: Mapping[str, KeyOf] = field(default_factory=dict)
+    # The names of those fields, per type (what ``streaming`` reads).
+    streaming_fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def _compile_deltas(raw: Mapping[str, Any]) -> DeltaRules:
@@ -480,6 +490,7 @@ def _compile_deltas(raw: Mapping[str, Any]) -> DeltaRules:
             for name in terminal if event == "terminal" else () if event == "*" else (event,):
                 places.setdefault(name, []).append((eq, targets))
     streaming: dict[str, KeyOf] = {}
+    streaming_fields: dict[str, tuple[str, ...]] = {}
     star_keys = {k for eq in star for k in eq.key}
     for event, feeds in sources.items():
         if (
@@ -488,10 +499,12 @@ def _compile_deltas(raw: Mapping[str, Any]) -> DeltaRules:
             and event not in collect
             and event not in terminal
         ):
-            names = star_keys.union(*(eq.key for eq in feeds))
-            streaming[event] = key_getter(tuple(sorted(names)))
+            names = tuple(sorted(star_keys.union(*(eq.key for eq in feeds))))
+            streaming[event] = key_getter(names)
+            streaming_fields[event] = names
     return DeltaRules(
         streaming=streaming,
+        streaming_fields=streaming_fields,
         sources={k: tuple(v) for k, v in sources.items()},
         places={k: tuple(v) for k, v in places.items()},
         terminal=terminal,
@@ -568,6 +581,11 @@ class Rules:
     error_fields: tuple[Mapping[str, Any], ...] = ()
     # errors.json ``private_close_codes``: the range a server may use with documented meaning
     private_close_codes: tuple[int, int] = (0, -1)
+    # Per streaming event type (``deltas.streaming``): every field that decides how the
+    # ordering machines and the delta equalities take such an event - the routing keys, whose
+    # presence picks its scope, and the fields its equalities are keyed by. Two events of a
+    # run equal in these fields are taken the same way while no state changed in between.
+    streaming_fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def evicts(self, code: str) -> bool | str:
         """RWS-CACHE-5/13: whether error ``code`` evicts the entry its request continues."""
@@ -627,9 +645,16 @@ def _load_rules(folder: pathlib.Path) -> Rules:
     requests = _load(folder, "requests.json")
     errors = _load(folder, "errors.json")
     cache_raw = _load(folder, "cache.json")
+    ordering = _compile_ordering(_load(folder, "ordering.json"))
+    deltas = _compile_deltas(_load(folder, "deltas.json"))
+    routing = {k for keys, _scope in ordering.routing for k in keys}
     return Rules(
-        ordering=_compile_ordering(_load(folder, "ordering.json")),
-        deltas=_compile_deltas(_load(folder, "deltas.json")),
+        ordering=ordering,
+        deltas=deltas,
+        streaming_fields={
+            etype: tuple(sorted(routing.union(names)))
+            for etype, names in deltas.streaming_fields.items()
+        },
         cache=CacheRules(
             transitions=tuple(cache_raw["transitions"]),
             predictions=tuple(cache_raw["predictions"]),

@@ -11,15 +11,26 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any
 
 from conformance.checker.cache import Prediction, ResponseFacts
-from conformance.checker.deltas import RunDeltas
+from conformance.checker.deltas import DeltaPlan, RunDeltas
 from conformance.checker.findings import Recorder
 from conformance.checker.ordering import RunOrdering, short
 from conformance.checker.rules import MISSING, Rules
 
 __all__ = ["Expectation", "Request", "Run"]
+
+# What a streaming event of a run did, for the next one equal to it in the fields that decide
+# it (Rules.streaming_fields): the ordering machines' and the delta executor's plans, and the
+# versions they hold for.
+_Streamed = tuple[int, int, tuple[str, ...], DeltaPlan]
+# The value of a field an event does not carry, for every field read (map() stops at the
+# shortest of its iterables).
+_ABSENT = repeat(MISSING)
+# What a run remembers of its streaming events at most (each a part streaming at once).
+_STREAMED = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +105,7 @@ class Run:
         "ended",
         "expected_stream",
         "facts",
+        "fields",
         "first",
         "incomplete_item",
         "items",
@@ -105,6 +117,7 @@ class Run:
         "request",
         "response_id",
         "stream_reported",
+        "streamed",
         "terminal",
         "watched",
         "wire_lane",
@@ -148,6 +161,13 @@ class Run:
         if request.null_stream_id:
             lane_rule += ("RWS-CREATE-7",)
         self.per_event: tuple[str, ...] = (*lane_rule, "RWS-SEQ-1", "RWS-SEQ-2", "RWS-SEQ-3")
+        # Streaming events (deltas) repeat what the last one like them did: the fields that
+        # decide how a type is taken, and per their values what was done (see feed()).
+        # (A type the run keeps an account of is always taken the long way.)
+        self.fields = (
+            rules.streaming_fields if self.watched.isdisjoint(rules.streaming_fields) else {}
+        )
+        self.streamed: dict[tuple[Any, ...], _Streamed] = {}
 
     # --- Sink ----------------------------------------------------------------------------
 
@@ -181,8 +201,34 @@ class Run:
             self._stream_id(event, etype)
             self._sequence(event, etype)
         ordering = self.ordering
-        ordering.feed(event, etype)
-        self.deltas.feed(event, etype)
+        deltas = self.deltas
+        fields = self.fields.get(etype)
+        if fields is not None:
+            # A delta: when the last event of its type equal to it in every field that
+            # decides how it is taken changed no state, and nothing changed since, the
+            # ordering machines evaluate the same requirements and the delta executor does
+            # the same again (the work of both, without finding their plans again).
+            key: tuple[Any, ...] | None
+            try:
+                key = (etype, *map(event.get, fields, _ABSENT))
+                streamed = self.streamed.get(key)
+            except TypeError:  # a list or an object where an index belongs
+                key = streamed = None
+            if streamed is not None:
+                if streamed[0] == ordering.version and streamed[1] == deltas.version:
+                    self.recorder.exercise(streamed[2])
+                    deltas.replay(streamed[3], event, etype)
+                    return
+                self.streamed.clear()  # a state changed: no plan of before holds
+            evaluated = ordering.feed(event, etype)
+            plan = deltas.feed(event, etype)
+            if key is not None and evaluated is not None and plan is not None:
+                if len(self.streamed) >= _STREAMED:
+                    self.streamed.clear()
+                self.streamed[key] = (ordering.version, deltas.version, evaluated, plan)
+        else:
+            ordering.feed(event, etype)
+            deltas.feed(event, etype)
         if etype in self.watched:
             self._watched(event, etype)
         if ordering.ended and not self.ended:

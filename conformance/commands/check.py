@@ -3,7 +3,8 @@
 Points the suite's scenarios at ``--server-url`` (or at a reference server it starts itself
 with ``--spawn-reference``), prints progress while checks finish, writes the reports and
 prints the summary. The exit status is non-zero iff a check FAILED that the expected-failures
-file does not list, an entry of that file is stale, or no check ran.
+file does not list, an entry of that file is stale, or no check ran. With ``--stress`` it
+runs the stress probes instead (:mod:`conformance.stress.command`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from conformance.suite_options import (
     OptionError,
     SuiteOptions,
     add_options,
+    add_stress_options,
     read_options,
     resolve_model,
     suite_config,
@@ -70,6 +72,8 @@ def register(subparsers: Any) -> None:
     add("--server-url", help="the server's base URL (ws://host:port) or its /v1/responses URL")
     # The options that shape the run are the pytest plugin's too (--rws-*): one table.
     add_options(add)
+    # The stress mode (issue 18) is this command's only: not a profile, not a pytest run.
+    add_stress_options(add)
     add(
         "--check",
         action="append",
@@ -85,6 +89,13 @@ def register(subparsers: Any) -> None:
         help="run only the checks of this requirement (repeatable)",
     )
     add("--jobs", type=int, default=4, help="checks run at once (default %(default)s)")
+    add(
+        "--transport",
+        choices=("websocket", "http"),
+        default="websocket",
+        help="http: run the transport-independent checks over POST /v1/responses on the same "
+        "base URL, and the checks of profile http (spec section 13); default %(default)s",
+    )
     add(
         "--spec-base-url",
         default=DEFAULT_SPEC_BASE_URL,
@@ -169,8 +180,27 @@ def profile_warning(options: SuiteOptions, config: SuiteConfig) -> str | None:
     )
 
 
+def _with_transport(config: SuiteConfig, transport: str) -> SuiteConfig:
+    """The configuration over ``transport``: over HTTP the server serves the http profile."""
+    if transport == "websocket":
+        return config
+    return dataclasses.replace(config, transport=transport, profiles=config.profiles | {"http"})
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the suite; return the exit status."""
+    if args.stress:
+        # Imported here: the stress probes are not loaded by a conformance run.
+        from conformance.stress.command import list_probes, run_stress_command
+
+        if args.list:
+            print(list_probes())
+            return 0
+        try:
+            return run_stress_command(args, options_from_args(args))
+        except OptionError as exc:
+            print(f"responses-ws check: {exc}", file=sys.stderr)
+            return 2
     from conformance.scenarios import all_scenarios
 
     scenarios = select_scenarios(all_scenarios(), ids=args.check, requirements=args.requirement)
@@ -199,7 +229,7 @@ def run(args: argparse.Namespace) -> int:
             model = resolve_model(target)
         except ModelUnavailableError as exc:
             raise SystemExit(f"responses-ws check: {exc}") from exc
-        config = suite_config(target, model)
+        config = _with_transport(suite_config(target, model), args.transport)
         print(
             f"checking {config.url} with model {config.model!r}, profiles "
             f"{', '.join(sorted(config.profiles))}: {len(scenarios)} checks",

@@ -1,6 +1,7 @@
 """``responses-ws validate TRANSCRIPT.jsonl``: check a recorded transcript offline.
 
-Judges a JSON Lines transcript (format: ``docs/transcripts.md``) with
+Judges a JSON Lines transcript (format: ``docs/transcripts.md``), or a recorded stream of
+server-sent events as the HTTP exchange it is (:mod:`conformance.sse_transcript`), with
 :func:`conformance.checker.judge.judge_transcript`, the judgement the client suite uses too:
 the checker (:mod:`conformance.checker`) for the roles asked for and, when the client is
 judged, the whole-transcript client rules (``schemas/rules/client.json``). It prints the
@@ -12,17 +13,20 @@ or an option is wrong, 0 otherwise (warnings and informational findings do not f
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
 from conformance.checker import PROFILES, ROLES, CheckerConfig, Report
 from conformance.checker.judge import explain, judge_transcript
 from conformance.harness.config import DEFAULT_PARAMETERS
+from conformance.sse_transcript import looks_like_sse, sse_records
 from conformance.transcript import Record, read_jsonl
 
-__all__ = ["register", "run"]
+__all__ = ["add_declaration_arguments", "checker_config", "register", "run"]
 
 
 def register(subparsers: Any) -> None:
@@ -35,13 +39,16 @@ def register(subparsers: Any) -> None:
         "each finding says what the client sent and what came back. docs/transcripts.md lists "
         "what is judged.",
     )
-    parser.add_argument("transcript", help="the transcript, one JSON record per line")
     parser.add_argument(
-        "--profile",
-        action="append",
-        default=None,
-        help=f"profiles the server declares, comma-separated or repeated ({', '.join(PROFILES)}); "
-        "core is always declared",
+        "transcript",
+        help="the transcript, one JSON record per line, or a recorded stream of server-sent "
+        "events (the body of POST /v1/responses with stream true)",
+    )
+    parser.add_argument(
+        "--request",
+        metavar="BODY.json",
+        help="for a recorded stream: the JSON body that was sent (else it is rebuilt from "
+        "response.created)",
     )
     parser.add_argument(
         "--role",
@@ -50,6 +57,21 @@ def register(subparsers: Any) -> None:
         help="judge the server (its messages, runs and errors), the client (every message it "
         "sent, and over the whole transcript its continuations, retries, reconnections and "
         "backoff, from schemas/rules/client.json), or both (default)",
+    )
+    add_declaration_arguments(parser)
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.set_defaults(func=run)
+
+
+def add_declaration_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that say what the server declares (profiles and parameters), shared by
+    every command that judges traffic (``validate``, ``proxy``)."""
+    parser.add_argument(
+        "--profile",
+        action="append",
+        default=None,
+        help=f"profiles the server declares, comma-separated or repeated ({', '.join(PROFILES)}); "
+        "core is always declared",
     )
     parser.add_argument(
         "--busy-lane",
@@ -70,20 +92,17 @@ def register(subparsers: Any) -> None:
         metavar="NAME=VALUE",
         help="a declared server parameter (repeatable), e.g. max-connection-age=600",
     )
-    parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    """Check the transcript named in ``args``; return the exit status."""
-    out = out or sys.stdout
+def checker_config(args: argparse.Namespace) -> CheckerConfig:
+    """The checker's configuration from the options of :func:`add_declaration_arguments` and
+    ``--role``; a ValueError says what is wrong with them."""
     profiles = {"core"}
     for value in args.profile or ():
         profiles.update(p.strip() for p in value.split(",") if p.strip())
     unknown = profiles - set(PROFILES)
     if unknown:
-        print(f"responses-ws validate: unknown profile {sorted(unknown)[0]!r}", file=sys.stderr)
-        return 2
+        raise ValueError(f"unknown profile {sorted(unknown)[0]!r}")
     roles = ROLES if args.role == "both" else (args.role,)
     parameters = dict(DEFAULT_PARAMETERS)
     parameters["busy-lane"] = args.busy_lane
@@ -91,17 +110,30 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     for item in args.server_param:
         name, sep, value = item.partition("=")
         if not sep or not name.strip():
-            print(
-                f"responses-ws validate: --server-param wants NAME=VALUE: {item!r}", file=sys.stderr
-            )
-            return 2
+            raise ValueError(f"--server-param wants NAME=VALUE: {item!r}")
         parameters[name.strip()] = value.strip()
-    config = CheckerConfig(frozenset(profiles), parameters, frozenset(roles))
+    return CheckerConfig(frozenset(profiles), parameters, frozenset(roles))
+
+
+def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    """Check the transcript named in ``args``; return the exit status."""
+    out = out or sys.stdout
     try:
-        records = list(read_jsonl(args.transcript))
+        config = checker_config(args)
+    except ValueError as exc:
+        print(f"responses-ws validate: {exc}", file=sys.stderr)
+        return 2
+    try:
+        records = _read(args)
     except OSError as exc:
         print(f"responses-ws validate: cannot read {args.transcript}: {exc}", file=sys.stderr)
         return 2
+    except ValueError as exc:
+        print(f"responses-ws validate: {exc}", file=sys.stderr)
+        return 2
+    if any("http" in record.extra for record in records):
+        # A recorded HTTP exchange: the server declares the http profile (spec section 13).
+        config = dataclasses.replace(config, profiles=config.profiles | {"http"})
     report = judge_transcript(records, config)
     if args.json:
         data = report.to_dict()
@@ -112,6 +144,25 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     else:
         _print(report, records, out)
     return 1 if report.failed else 0
+
+
+def _read(args: argparse.Namespace) -> list[Record]:
+    """The records to judge: a transcript, or a recorded stream of server-sent events as the
+    HTTP exchange it is (spec section 13, which makes the profile http declared)."""
+    path = Path(args.transcript)
+    with path.open("rb") as handle:
+        head = handle.read(4096)
+    request = getattr(args, "request", None)
+    if not looks_like_sse(head):
+        if request is not None:
+            raise ValueError("--request is for a recorded stream of server-sent events")
+        return list(read_jsonl(path))
+    body = None
+    if request is not None:
+        body = json.loads(Path(request).read_text(encoding="utf-8"))
+        if not isinstance(body, dict):
+            raise ValueError(f"{request} does not hold a JSON object")
+    return sse_records(path.read_bytes(), request=body)
 
 
 def _print(report: Report, records: Sequence[Record], out: TextIO) -> None:

@@ -94,6 +94,9 @@ class SuiteConfig:
     quiet_period: float = DEFAULT_QUIET_PERIOD
     # Whole-scenario cap, so that one hung check cannot stall the run.
     scenario_timeout: float = 30.0
+    # "websocket", or "http": the transport-independent checks over POST /v1/responses on
+    # the same base URL (spec section 13, conformance.transport_http).
+    transport: str = "websocket"
 
     @property
     def url(self) -> str:
@@ -134,4 +137,5 @@ class SuiteConfig:
             "test_idle_timeout_s": self.test_idle_timeout,
             "idle_limit_url": self.idle_limit_url,
             "no_steering_url": self.no_steering_url,
+            "transport": self.transport,
         }

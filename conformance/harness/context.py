@@ -35,6 +35,7 @@ from conformance.harness.wire import (
 )
 from conformance.requirements import Requirement
 from conformance.results import Verdict
+from conformance.transport_http import open_http_connection
 
 __all__ = [
     "CheckFailure",
@@ -149,9 +150,29 @@ class ScenarioContext:
         headers: Mapping[str, str] | None = None,
         compression: str | None = None,
         url: str | None = None,
+        websocket: bool = False,
     ) -> Connection | Rejected:
-        """Open a connection; return the :class:`Rejected` outcome instead of raising."""
+        """Open a connection; return the :class:`Rejected` outcome instead of raising.
+
+        Over the HTTP transport the connection sends each request as ``POST /v1/responses``
+        unless ``websocket`` asks for a WebSocket (a check comparing the two).
+        """
         key = self.config.api_key if api_key is _DEFAULT_KEY else api_key
+        http = self.config.transport == "http" and not websocket
+        if http and not headers and compression is None:
+            # Spec section 13: each request one POST /v1/responses on the same base URL.
+            try:
+                over_http = await open_http_connection(
+                    self.nursery,
+                    self.recorder,
+                    url or self.config.url,
+                    api_key=key,
+                    timeout=self.config.timeout,
+                )
+            except Rejected as rejected:
+                return rejected
+            self.connections.append(over_http)
+            return over_http
         try:
             connection = await open_connection(
                 self.nursery,
@@ -174,10 +195,11 @@ class ScenarioContext:
         headers: Mapping[str, str] | None = None,
         compression: str | None = None,
         url: str | None = None,
+        websocket: bool = False,
     ) -> Connection:
         """Open a connection the scenario needs; a refusal is a failed prerequisite."""
         result = await self.try_connect(
-            api_key=api_key, headers=headers, compression=compression, url=url
+            api_key=api_key, headers=headers, compression=compression, url=url, websocket=websocket
         )
         if isinstance(result, Rejected):
             raise PrerequisiteFailed(f"could not open a WebSocket to {self.config.url}: {result}")

@@ -52,6 +52,13 @@ class Scenario:
                 f"not runnable with model {config.model!r}: needs the scripted model "
                 "'conformance-1' (profile conformance-model)"
             )
+        if config.transport == "http":
+            # Spec 13.6: what needs the WebSocket connection itself does not run over HTTP.
+            from conformance.transport_http import websocket_only
+
+            reason = websocket_only(self)
+            if reason is not None:
+                return reason
         return self.skip_if(config) if self.skip_if is not None else None
 
 

@@ -13,6 +13,7 @@ from conformance.scenarios import (  # noqa: F401 - imported to register their s
     errors,
     frames,
     handshake,
+    http,
     lanes,
     lanes_busy,
     limits,

@@ -64,6 +64,13 @@ def test_report_has_every_figure_for_both_drivers(run: tuple[dict[str, Any], str
             floor = report["floor"][io][kind]
             for key in ("p50_us", "p99_us", "message_bytes", "server_cpu_us"):
                 _positive(floor[key], f"floor.{io}.{kind}.{key}")
+        paced = report["floor"][io]["paced"]
+        # One lateness per message after the first, one first message per session.
+        assert paced["loaded"]["event_latency_ms"]["n"] == paced["sessions"] * (
+            paced["messages_per_session"] - 1
+        )
+        for key in ("run_cpu_us_per_event", "connection_cpu_us", "achieved_events_per_s"):
+            _positive(paced[key], f"floor.{io}.paced.{key}")
     for io in DRIVERS:
         driver = report["drivers"][io]
         for cost in COSTS:
@@ -101,8 +108,22 @@ def test_report_has_every_figure_for_both_drivers(run: tuple[dict[str, Any], str
         assert loaded["created_ms"]["n"] == concurrency["sessions"]
         for key in ("p50", "p99"):
             _positive(loaded["created_ms"][key], f"{io}.concurrency.created_ms.{key}")
-        for key in ("achieved_events_per_s", "server_cpu_utilisation"):
+        for key in (
+            "achieved_events_per_s",
+            "server_cpu_utilisation",
+            "run_cpu_us_per_event",
+            "connection_cpu_us",
+            "server_cpu_us_per_event",
+            "p99_over_single_p99",
+            "run_cpu_over_floor",
+        ):
             _positive(concurrency[key], f"{io}.concurrency.{key}")
+        # The CPU time by phase adds up to the whole: per event, connections included.
+        events = concurrency["sessions"] * concurrency["events_per_session"]
+        assert concurrency["server_cpu_us_per_event"] == pytest.approx(
+            concurrency["run_cpu_us_per_event"]
+            + concurrency["connection_cpu_us"] * concurrency["sessions"] / events
+        )
         for key in ("server_cpu_p50_us", "server_cpu_turn_1_us", "cpu_p50_over_floor_cpu"):
             _positive(driver["overhead"][key], f"{io}.overhead.{key}")
         suite = driver["suite"]
@@ -110,6 +131,8 @@ def test_report_has_every_figure_for_both_drivers(run: tuple[dict[str, Any], str
         assert suite["passed"] > 0
     checker = report["checker"]
     _positive(checker["events_per_s"], "checker.events_per_s")
+    _positive(checker["events_per_cpu_s"], "checker.events_per_cpu_s")
+    _positive(checker["synthetic_events_per_cpu_s"], "checker.synthetic_events_per_cpu_s")
     assert checker["server_events"] < checker["records"]
 
 
@@ -148,19 +171,35 @@ def test_targets_cite_the_figures_they_judge(run: tuple[dict[str, Any], str, Pat
     report, _, _ = run
     floor = report["floor"]["asyncio"]["request"]["p50_us"]
     by_key = {(t["id"], t.get("driver")): t for t in report["targets"]}
-    assert len(by_key) == 4 * len(DRIVERS) + 1
+    # Six per driver, the checker's two, and the proxy's two.
+    assert len(by_key) == 6 * len(DRIVERS) + 4
     for io in DRIVERS:
         driver = report["drivers"][io]
+        concurrency = driver["concurrency"]
         expected = {
             "bytes_a_over_b": driver["ratios"]["cost_off"]["a_over_b"]["c2s_payload_bytes_total"],
             "overhead_turn50_over_turn1": driver["overhead"]["turn_last_us"]
             / driver["overhead"]["turn_1_us"],
             "overhead_p50_over_floor": driver["overhead"]["p50_us"] / floor,
             "delta_events_per_s": driver["throughput"]["stream_events_per_s"],
+            "paced_p99_over_single": concurrency["loaded"]["event_latency_ms"]["p99"]
+            / concurrency["baseline"]["event_latency_ms"]["p99"],
+            "paced_cpu_us_per_event": concurrency["run_cpu_us_per_event"],
         }
         for name, value in expected.items():
             assert by_key[(name, io)]["measured"] == pytest.approx(value, rel=1e-12)
     assert by_key[("checker_events_per_s", None)]["measured"] == report["checker"]["events_per_s"]
+    checker_cpu = by_key[("checker_events_per_cpu_s", None)]
+    assert checker_cpu["measured"] == report["checker"]["events_per_cpu_s"]
+    assert checker_cpu["synthetic"] == report["checker"]["synthetic_events_per_cpu_s"]
+    proxy = report["proxy"]
+    assert by_key[("proxy_added_created_over_floor", None)]["measured"] == pytest.approx(
+        (proxy["created_proxied_p50_us"] - proxy["created_direct_p50_us"]) / floor, rel=1e-12
+    )
+    assert (
+        by_key[("proxy_delta_events_per_s", None)]["measured"]
+        == proxy["proxied_stream_events_per_s"]
+    )
     for target in report["targets"]:
         _, op, bound = TARGETS[target["id"]]
         assert target["target"] == bound
@@ -204,6 +243,27 @@ def test_text_summary_lists_every_target(run: tuple[dict[str, Any], str, Path]) 
     assert stdout.count("MISSED") + stdout.count("met ") >= len(report["targets"])
 
 
+def test_proxy_is_measured_beside_direct_figures_of_the_same_run(
+    run: tuple[dict[str, Any], str, Path],
+) -> None:
+    report, stdout, _ = run
+    proxy = report["proxy"]
+    for key in (
+        "created_direct_p50_us",
+        "created_proxied_p50_us",
+        "proxy_cpu_us_per_turn",
+        "direct_stream_events_per_s",
+        "proxied_stream_events_per_s",
+        "proxy_cpu_us_per_delta",
+        "events_per_proxy_cpu_s",
+    ):
+        _positive(proxy[key], f"proxy.{key}")
+    assert proxy["added_created_p50_us"] == pytest.approx(
+        proxy["created_proxied_p50_us"] - proxy["created_direct_p50_us"], rel=1e-12
+    )
+    assert "Proxy (in front of the asyncio reference server, checking on)" in stdout
+
+
 def test_plots_are_png_files(run: tuple[dict[str, Any], str, Path]) -> None:
     _, _, out = run
     plots = sorted((out / "plots").glob("*.png"))
@@ -225,8 +285,9 @@ def test_saved_report_renders_again_without_measuring(
     assert done.returncode == 0, done.stderr
     assert done.stdout == stdout.split("wrote ")[0]
     tables = (out / "t.md").read_text(encoding="utf-8")
-    # One row per target, one tool-loop table per driver and cost setting.
-    assert tables.count("| yes |") + tables.count("| **no** |") == 4 * len(DRIVERS) + 1
+    # One row per target (six per driver, the checker's two, the proxy's two), one tool-loop
+    # table per driver and cost setting.
+    assert tables.count("| yes |") + tables.count("| **no** |") == 6 * len(DRIVERS) + 4
     assert tables.count("**Tool loop,") == len(DRIVERS) * len(COSTS)
 
 

@@ -114,3 +114,52 @@ def test_a_fault_that_edits_events_does_not_reach_the_next_context() -> None:
     found = driver.session.cache.find(terminal(events)["response"]["id"])
     assert found is not None
     assert found[1].output[0]["content"][0]["text"] == model.pattern(12)
+
+
+_MESSAGES = st.lists(
+    st.sampled_from(
+        [
+            {"type": "message", "role": "user", "content": "u"},
+            {"role": "user", "content": "no type"},
+            {"type": "message", "role": "assistant", "content": "a"},
+            {"type": "function_call_output", "call_id": "c", "output": "o"},
+        ]
+    ),
+    max_size=4,
+)
+
+
+@given(st.lists(_MESSAGES, min_size=1, max_size=5))
+def test_latest_user_message_of_a_chain_is_that_of_its_items(chain: list[Any]) -> None:
+    """A context remembers where its latest user message is; each continuation looks at its
+    new items only, and finds what a search of the whole list finds."""
+    context = Context(chain[0])
+    plain = list(chain[0])
+    for new in chain[1:]:
+        assert model.latest_user_text(context) == model.latest_user_text(plain)
+        context = context.extended(new)
+        plain += new
+    assert model.context.latest_user_index(context) == model.context.latest_user_index(plain)
+    assert model.latest_user_text(context) == model.latest_user_text(plain)
+
+
+def test_a_chain_follows_the_directives_of_its_latest_user_message() -> None:
+    """The directives a context remembers are those of its latest user message: a
+    continuation that sends a new user message is planned by the new directives."""
+    driver = Driver()
+    first = terminal(driver.turn(create(input="rws:text length=7")))
+    text = first["response"]["output"][0]["content"][0]["text"]
+    assert len(text) == 7
+    same = terminal(
+        driver.turn(
+            create(
+                previous_response_id=first["response"]["id"],
+                input=[{"type": "message", "role": "assistant", "content": "noted"}],
+            )
+        )
+    )
+    assert len(same["response"]["output"][0]["content"][0]["text"]) == 7
+    changed = terminal(
+        driver.turn(create(previous_response_id=same["response"]["id"], input="rws:text length=3"))
+    )
+    assert len(changed["response"]["output"][0]["content"][0]["text"]) == 3

@@ -1,9 +1,11 @@
-"""Server events are encoded with orjson, and the text is exactly the json module's.
+"""Server events and canonical JSON are encoded with orjson, and the text is the json module's.
 
 ``run_events.dumps`` takes orjson's text only where it is the same as
 ``json.dumps(event, ensure_ascii=False, separators=(",", ":"))``, the encoding every event had
-before (what goes on the wire does not change): these tests compare the two on every code
-point, on floats of every decimal exponent, on integers of any size and on arbitrary JSON.
+before (what goes on the wire does not change), and ``canonical_json`` only where it is the same
+with ``sort_keys=True`` (A.1: what token counts and digests are computed from): these tests
+compare them on every code point, on floats of every decimal exponent, on integers of any size
+and on arbitrary JSON.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ import math
 import sys
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from reference_impl.model import Context, canonical_json
 from reference_impl.run_events import dumps
 
 __all__: list[str] = []
@@ -23,6 +27,10 @@ __all__: list[str] = []
 
 def _reference(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _canonical_reference(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 def test_every_code_point_is_written_as_the_json_module_writes_it() -> None:
@@ -82,3 +90,47 @@ _JSON = st.recursive(
 def test_any_json_value_is_written_as_the_json_module_writes_it(value: Any) -> None:
     """What json.loads makes (NaN and Infinity are refused by the session's parser)."""
     assert dumps({"value": value}) == _reference({"value": value})
+
+
+def test_a_float_exponent_after_many_dashes_is_still_found() -> None:
+    """The look-alike scan walks a few dashes, then searches the rest two bytes at a time."""
+    for dashes in (0, 1, 3, 4, 5, 200):
+        event = {"delta": "-" * dashes, "values": [1e-9, 2.5e-07]}
+        assert dumps(event) == _reference(event)
+        before = {"values": [1e-9], "delta": "x-" * dashes}
+        assert dumps(before) == _reference(before)
+
+
+def test_canonical_json_sorts_keys_in_code_point_order() -> None:
+    """Keys beyond the BMP sort after U+FFFF in code point (and UTF-8) order, not UTF-16's."""
+    keys = ["a", "B", "\u00e9", "\uffff", "\U00010000", "\ud7ff", "\ue000", "", "aa", "\x00"]
+    value = {key: index for index, key in enumerate(keys)}
+    assert canonical_json(value) == _canonical_reference(value)
+    assert canonical_json({"k": value, "a": [value]}) == _canonical_reference(
+        {"k": value, "a": [value]}
+    )
+
+
+def test_canonical_json_of_floats_big_integers_and_contexts() -> None:
+    """The float look-alikes and integers beyond 64 bits go through the json module; a Context
+    is written as the array of its items."""
+    for number in (1e-05, 1e-09, -2.5e-10, 1e16, 0.1, 2**64, -(2**63) - 1, 10**40):
+        assert canonical_json({"b": number, "a": 1}) == _canonical_reference({"b": number, "a": 1})
+    items = [{"type": "message", "role": "user", "content": "hi", "b": 1e-7}]
+    assert canonical_json(Context(items)) == _canonical_reference(items)
+    assert canonical_json([Context(items)]) == _canonical_reference([items])
+
+
+def test_canonical_json_keeps_the_json_modules_errors() -> None:
+    """What the json module refuses is refused the same way (an item of a foreign type)."""
+    with pytest.raises(TypeError):
+        canonical_json({"a": {1, 2}})
+    with pytest.raises(TypeError):
+        canonical_json({"a": object()})
+
+
+@settings(max_examples=200, deadline=None)
+@given(_JSON)
+def test_any_json_value_is_written_canonically_as_the_json_module_writes_it(value: Any) -> None:
+    """A.1's canonical JSON, the same text whatever writes it."""
+    assert canonical_json({"value": value}) == _canonical_reference({"value": value})

@@ -5,7 +5,7 @@ returns whether the rule held. The check must hold with no fault on and fail wit
 on - which is what lets the conformance suite prove its own checks fail. The checks are
 registered in fault_registry.py: the first ones below, the rest in fault_rules_events.py
 (a run's events), fault_rules_requests.py (requests, errors, cache, lanes, limits) and
-fault_rules_steering.py (the steering profile).
+fault_rules_steering.py (the steering profile) and fault_rules_http.py (the HTTP transport).
 
 The few faults that act before or around any session (the upgrade, pings, the command line)
 are SERVER_LEVEL: the conformance suite's proof matrix shows each of them caught instead.
@@ -28,14 +28,19 @@ from reference_impl.faults import FAULTS, NO_FAULTS, Faults, UnknownFaultError, 
 from reference_impl.session import Limits, RunDone, SendText, Session, StartRun
 from reference_impl.store import ResponseStore
 from reference_impl.validation import DeepInputError
-from tests.reference_impl import fault_rules_events, fault_rules_requests, fault_rules_steering
+from tests.reference_impl import (
+    fault_rules_events,
+    fault_rules_http,
+    fault_rules_requests,
+    fault_rules_steering,
+)
 from tests.reference_impl.driver import TERMINAL_TYPES, Driver, create, of_lane, terminal
 from tests.reference_impl.fault_registry import CHECKS, check
 
 __all__: list[str] = []
 
 # Imported for the rule checks they register.
-RULE_MODULES = (fault_rules_events, fault_rules_requests, fault_rules_steering)
+RULE_MODULES = (fault_rules_events, fault_rules_requests, fault_rules_steering, fault_rules_http)
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import uuid
 from pathlib import Path
 
 import pytest
@@ -12,10 +13,27 @@ from reference_impl.cli import build_parser, main, parse_size
 from reference_impl.errors import ProtocolError, RequestError, close_codes, code_info, error_event
 from reference_impl.faults import Faults
 from reference_impl.session import Limits
+from reference_impl.session_state import new_id
 from reference_impl.store import DATABASE_NAME, ResponseStore, StoredResponse
 from reference_impl.validation import check_stream_id
 
 __all__: list[str] = []
+
+
+def test_ids_are_random_version_4_uuids_after_their_prefix() -> None:
+    """Ids are written as uuid.uuid4().hex writes them (version 4, RFC 4122 variant)."""
+    ids = {new_id("resp") for _ in range(2000)}
+    assert len(ids) == 2000
+    for response_id in ids:
+        prefix, _, digits = response_id.partition("_")
+        assert prefix == "resp"
+        assert len(digits) == 32
+        assert digits == uuid.UUID(hex=digits).hex
+        assert uuid.UUID(hex=digits).version == 4
+        assert uuid.UUID(hex=digits).variant == uuid.RFC_4122
+    # Every other bit is drawn: each hex digit but the fixed version digit takes many values.
+    columns = [{digits[5 + i] for digits in ids} for i in range(32)]
+    assert [len(c) for c in columns].count(1) == 1
 
 
 class TestErrors:
@@ -144,12 +162,14 @@ class TestCommandLine:
     """python -m reference_impl serve."""
 
     def test_limits_header_lists_every_parameter(self) -> None:
-        """RWS-TRANS-11: the header carries the eight declared parameters."""
+        """RWS-TRANS-11: the header carries the nine declared parameters."""
         assert Limits().header() == (
             "max-connection-age=3600,idle-timeout=none,max-message-size=16777216,"
             "max-active-responses=16,max-named-lanes=32,busy-lane=queue,"
-            "max-queued-requests=64,storage=durable"
+            "max-queued-requests=64,write-timeout=30,storage=durable"
         )
+        assert "write-timeout=none" in Limits(write_timeout=None).header()
+        assert "write-timeout=2.5" in Limits(write_timeout=2.5).header()
 
     @pytest.mark.parametrize(
         ("text", "size"), [("1048576", 1 << 20), ("16MiB", 16 << 20), ("512KiB", 512 << 10)]
@@ -167,6 +187,13 @@ class TestCommandLine:
         assert (args.host, args.port, args.api_key, args.fault) == ("127.0.0.1", 8080, [], [])
         assert args.max_message_size == 16 << 20
         assert args.idle_timeout is None
+        assert args.write_timeout == 30.0
+
+    @pytest.mark.parametrize(("text", "seconds"), [("5", 5.0), ("0.5", 0.5), ("none", None)])
+    def test_write_timeout_is_seconds_or_none(self, text: str, seconds: float | None) -> None:
+        """RWS-LIMIT-13: --write-timeout takes seconds, or none for no timeout."""
+        args = build_parser().parse_args(["serve", "--write-timeout", text])
+        assert args.write_timeout == seconds
 
     def test_fault_help_lists_the_faults(self, capsys: pytest.CaptureFixture[str]) -> None:
         """--fault help prints the table and exits 0."""

@@ -23,6 +23,7 @@ from reference_impl import server as trio_server
 from reference_impl.faults import Faults
 from reference_impl.server import DEVELOPMENT_KEY, LIMITS_HEADER, RunningServer, ServerConfig, serve
 from reference_impl.session import Limits, RunStep, Session
+from reference_impl.trio_timers import Timers
 from tests.reference_impl.driver import TERMINAL_TYPES, create
 
 __all__: list[str] = []
@@ -301,7 +302,7 @@ async def test_timers_run_due_callbacks_in_time_order_and_skip_cancelled(
 ) -> None:
     """The server's one timer heap: due callbacks run in time order (ties in the order set),
     cancelled ones never, and cancelled entries are dropped once they are many."""
-    timers = trio_server._Timers()
+    timers = Timers()
     ran: list[tuple[float, int]] = []
     errors: list[Exception] = []
     async with trio.open_nursery() as nursery:
@@ -332,7 +333,7 @@ async def test_timers_run_due_callbacks_in_time_order_and_skip_cancelled(
 
 async def test_a_failing_timer_callback_goes_to_its_owner(clock: trio.testing.MockClock) -> None:
     """A callback's exception reaches its on_error; the timer task runs the later ones."""
-    timers = trio_server._Timers()
+    timers = Timers()
     errors: list[Exception] = []
     ran: list[str] = []
 

@@ -54,12 +54,14 @@ def reference_config(
     parameters: Mapping[str, str] | None = None,
     profiles: frozenset[str] = frozenset({"core", "multiplex", "conformance-model"}),
     model: str = CONFORMANCE_MODEL,
+    transport: str = "websocket",
 ) -> Iterator[SuiteConfig]:
     """Run the reference server with ``faults`` and yield the suite configuration for it.
 
     ``server_args`` go to every instance; ``parameters`` are what the suite is told the server
     declares (the defaults where None); ``model`` is the model the suite requests (the
-    reference server also serves ``freeform-1``, which behaves like a real model).
+    reference server also serves ``freeform-1``, which behaves like a real model);
+    ``transport`` is the suite's (``http``: spec section 13).
     """
     extra = [*(arg for name in faults for arg in ("--fault", name)), *server_args]
     if "steering" not in profiles:
@@ -96,6 +98,7 @@ def reference_config(
             idle_limit_url=idle_url,
             no_steering_url=plain_url,
             parameters={**DEFAULT_PARAMETERS, **(parameters or {})},
+            transport=transport,
         )
 
 
@@ -108,6 +111,7 @@ def run_reference(
     server_args: Sequence[str] = (),
     timeout: float = 3.0,
     jobs: int = 12,
+    transport: str = "websocket",
 ) -> RunResult:
     """Run ``scenarios`` against the reference server with ``faults``; the age-limit and
     idle-timeout instances are started when a scenario tests RWS-LIMIT-1 or RWS-LIMIT-4."""
@@ -121,6 +125,7 @@ def run_reference(
         with_idle_instance="RWS-LIMIT-4" in checked,
         with_plain_instance="RWS-STEER-1" in checked and "steering" in profiles,
         timeout=timeout,
+        transport=transport,
     ) as config:
         return trio.run(functools.partial(run_suite, config, list(scenarios), jobs=jobs))
 

@@ -25,7 +25,7 @@ from tests.suite.reference_server import fault_table
 
 ANY_MODEL = "freeform-1"
 _WANTED = {"MUST": "FAILED", "MUST NOT": "FAILED", "SHOULD": "WARNING", "SHOULD NOT": "WARNING"}
-_SETUPS = {"", "core-only", "slow-decode"}
+_SETUPS = {"", "core-only", "slow-decode", "http"}
 
 
 def _any_model(scenario: Scenario) -> bool:

@@ -36,7 +36,11 @@ _SETUPS: Mapping[str, tuple[tuple[str, ...], frozenset[str] | None]] = {
     # beside its source), when the client closes, or when another lane's request is refused.
     # Every row whose check needs a run in flight uses it; without it the row holds by luck.
     "slow-decode": (REAL_MODEL_PACE, None),
+    # The suite over HTTP (spec section 13): the profile http declared, requests as POSTs.
+    "http": ((), frozenset({"core", "multiplex", "steering", "conformance-model", "http"})),
 }
+# The suite's transport per setup (websocket unless named here).
+_TRANSPORTS: Mapping[str, str] = {"http": "http"}
 # Long enough for a loaded machine, short enough for the faults that leave a server silent;
 # the connection-age checks wait for runs that span the test age limit (3 s).
 _TIMEOUT = 3.0
@@ -63,6 +67,7 @@ def _run(group: Group, check_ids: Sequence[str]) -> dict[str, CheckResult]:
         profiles=profiles,
         server_args=server_args,
         timeout=_TIMEOUT,
+        transport=_TRANSPORTS.get(setup, "websocket"),
     )
     return {check.id: check for check in run.checks}
 
