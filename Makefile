@@ -118,7 +118,7 @@ docs-generate: $(BIN)/.installed
 # The site's second column of server verdicts: the reference server with its model that
 # behaves like a real one, tested as a server that runs its own model is (import-report files
 # the run by the model its report names).
-ANY_MODEL_ARGS := --model freeform-1 --profile core,multiplex,steering
+ANY_MODEL_ARGS := --model freeform-1 --profile core,multiplex,steering,http
 
 # Run the server suite against the reference server (with conformance-1, and with a model of
 # its own) and the client suite against the shipped raw-websockets adapter, and record their

@@ -157,7 +157,10 @@ def _target(options: SuiteOptions, args: argparse.Namespace) -> Iterator[SuiteOp
             server_url=main.url,
             api_key=options.api_key or main.api_keys[0],
             api_key2=options.api_key2 or main.api_keys[1],
-            profiles=options.profiles or ("core", "multiplex", "steering", "conformance-model"),
+            # The reference server serves every profile, the HTTP baseline (spec section 13)
+            # on the same port included.
+            profiles=options.profiles
+            or ("core", "multiplex", "steering", "conformance-model", "http"),
             test_connection_age=options.test_connection_age or _REFERENCE_TEST_AGE,
             age_limit_url=aged.url,
             test_idle_timeout=options.test_idle_timeout or _REFERENCE_TEST_IDLE,

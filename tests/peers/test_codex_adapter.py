@@ -28,9 +28,6 @@ __all__: list[str] = []
 
 pytestmark = [pytest.mark.peers, pytest.mark.slow]
 
-# The budget of the SDK adapters' runs; Codex starts a native program per prompt.
-RUN_BUDGET_S = 45.0
-
 
 @pytest.fixture(scope="module")
 def codex() -> Path:
@@ -88,7 +85,6 @@ def test_codex_adapter_matches_its_expected_failures(codex: Path) -> None:
         check = by_scenario[scenario_id]
         assert check.requirement_verdicts["RWS-CLIENT-5"] is Verdict.PASSED, check.message
         assert _warm_ups(check.wire_log) >= 2
-    assert run.duration_s < RUN_BUDGET_S
 
 
 def _warm_ups(wire_log: Sequence[Mapping[str, Any]]) -> int:

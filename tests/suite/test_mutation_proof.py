@@ -24,7 +24,7 @@ async def test_suite_reports_no_failure_against_the_healthy_reference_server() -
         with_age_instance=True,
         with_idle_instance=True,
         with_plain_instance=True,
-        profiles=frozenset({"core", "multiplex", "steering", "conformance-model"}),
+        profiles=frozenset({"core", "multiplex", "steering", "conformance-model", "http"}),
         timeout=10.0,
     ) as config:
         run = await run_suite(config, all_scenarios(), jobs=6)
