@@ -144,7 +144,7 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "server-param",
         "a server parameter the server declares (repeatable): max-connection-age, "
         "idle-timeout, max-message-size, max-active-responses, max-named-lanes, busy-lane, "
-        "max-queued-requests, storage",
+        "max-queued-requests, max-queued-bytes, storage",
         kind="list",
         metavar="NAME=VALUE",
     ),

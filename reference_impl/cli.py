@@ -43,6 +43,13 @@ def parse_size(text: str) -> int:
     return int(match.group(1)) * _UNITS[match.group(2).lower()]
 
 
+def _positive_size(text: str) -> int:
+    value = parse_size(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1 byte")
+    return value
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -178,8 +185,17 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         default=DEFAULT_LIMITS.max_queued_requests,
         metavar="N",
-        help="requests waiting on one connection; the next gets rate_limit_exceeded "
-        "(RWS-LANE-11, default %(default)s)",
+        help="requests waiting on one connection; the next that would wait gets "
+        "rate_limit_exceeded (RWS-LANE-11, default %(default)s)",
+    )
+    add(
+        "--max-queued-bytes",
+        type=_positive_size,
+        default=DEFAULT_LIMITS.max_queued_bytes,
+        metavar="SIZE",
+        help="total size of the messages of the requests waiting on one connection, e.g. "
+        "16MiB; a request that would wait beyond it gets rate_limit_exceeded (RWS-LANE-11, "
+        "default 16MiB)",
     )
     add(
         "--write-timeout",
@@ -236,6 +252,7 @@ def _config(args: argparse.Namespace) -> ServerConfig:
             max_named_lanes=args.max_named_lanes,
             busy_lane=args.busy_lane,
             max_queued_requests=args.max_queued_requests,
+            max_queued_bytes=args.max_queued_bytes,
             write_timeout=args.write_timeout,
             storage=args.storage,
         ),

@@ -58,6 +58,9 @@ class PendingRequest:
     create: CreateRequest | None  # None when it was rejected on arrival
     rejection: RequestError | None
     previous_response_id: str | None  # as sent, for eviction even when the request is invalid
+    # The size of its message in bytes: what a waiting request counts against max-queued-bytes
+    # (RWS-LANE-11), for it holds the parsed message until it starts.
+    size: int = 0
 
 
 @dataclass(slots=True)

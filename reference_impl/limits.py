@@ -31,8 +31,12 @@ class Limits:
     max_named_lanes: int = 32  # RWS-LANE-5
     busy_lane: Literal["queue", "reject"] = "queue"  # RWS-LANE-2
     # RWS-LANE-11: requests waiting on one connection (not started); the next one is refused
-    # with rate_limit_exceeded. Each holds its whole message, so the bound bounds memory.
+    # with rate_limit_exceeded. Each holds its whole message, so the count alone does not
+    # bound memory: max_queued_bytes bounds the total size of their messages as well, and a
+    # request that would wait beyond either bound is refused. As large as max_message_size, so
+    # that any request may wait when nothing else does.
     max_queued_requests: int = 64
+    max_queued_bytes: int = 16 * MiB  # RWS-LANE-11, bytes
     # RWS-LIMIT-13: a connection whose client takes nothing of what the server sends for this
     # long (its outbound buffer stays full) is closed with 1011; None: never, seconds.
     write_timeout: float | None = 30.0
@@ -49,6 +53,7 @@ class Limits:
             "max-named-lanes": str(self.max_named_lanes),
             "busy-lane": self.busy_lane,
             "max-queued-requests": str(self.max_queued_requests),
+            "max-queued-bytes": str(self.max_queued_bytes),
             "write-timeout": "none" if self.write_timeout is None else _number(self.write_timeout),
             "storage": self.storage,
         }

@@ -60,7 +60,7 @@ class SessionRequests(SessionSteering):
             if event["type"] == "response.steer":
                 self._receive_steer(event)
             else:
-                self._receive_create(event, now, bounded=bounded)
+                self._receive_create(event, now, bounded=bounded, size=_size(text))
         except DeepInputError:
             raise  # the crash-on-deep-input fault: deliberately unhandled
         except Exception:
@@ -74,6 +74,39 @@ class SessionRequests(SessionSteering):
     def _queued(self) -> int:
         """The valid requests waiting on the connection, not started yet (RWS-LANE-11)."""
         return sum(1 for lane in self._lanes.values() for r in lane.queue if r.create is not None)
+
+    def _queued_bytes(self) -> int:
+        """The total size of their messages (RWS-LANE-11): a request leaves its lane's queue
+        when it starts, so its bytes are released then."""
+        return sum(
+            r.size for lane in self._lanes.values() for r in lane.queue if r.create is not None
+        )
+
+    def _would_wait(self, lane: Lane) -> bool:
+        """Whether a request for ``lane`` would wait rather than start at once: behind the
+        lane's queue or its run (RWS-LANE-1), or for a free slot (RWS-LANE-4)."""
+        busy = lane.state is not LaneState.IDLE and not self._overlaps(lane)
+        return bool(lane.queue) or busy or self._active >= self.limits.max_active_responses
+
+    def _queue_refusal(self, lane: Lane, size: int) -> str | None:
+        """Why a request of ``size`` bytes for ``lane`` may not wait: the message of its
+        refusal, naming the bound and its value; None when it starts at once or fits both."""
+        # RWS-LANE-11 bounds the requests *waiting*: one that starts at once is never refused
+        # by it, whatever its size (the fuzzer's oracle reads the requirement the same way).
+        if not self._would_wait(lane):
+            return None
+        limits = self.limits
+        if self._queued() >= limits.max_queued_requests:
+            return (
+                "Too many requests are waiting on this connection "
+                f"(max-queued-requests {limits.max_queued_requests})."
+            )
+        if self._queued_bytes() + size > limits.max_queued_bytes:
+            return (
+                "The requests waiting on this connection would exceed their total size "
+                f"(max-queued-bytes {limits.max_queued_bytes})."
+            )
+        return None
 
     def _swap_frame_code(self, error: ProtocolError) -> ProtocolError:
         """The invalid-json-as-unknown-type and unknown-type-as-invalid-json faults."""
@@ -105,7 +138,9 @@ class SessionRequests(SessionSteering):
 
     # --- private methods: requests -------------------------------------------------------
 
-    def _receive_create(self, event: dict[str, Any], now: float, *, bounded: bool) -> None:
+    def _receive_create(
+        self, event: dict[str, Any], now: float, *, bounded: bool, size: int = 0
+    ) -> None:
         # RWS-LIMIT-1: once aged, every response.create gets the connection-scoped error
         # (held until the runs in flight end, RWS-LIMIT-11).
         if self._aged:
@@ -182,6 +217,7 @@ class SessionRequests(SessionSteering):
             create=None,
             rejection=None,
             previous_response_id=previous if isinstance(previous, str) else None,
+            size=size,
         )
         self._arrivals += 1
         try:
@@ -216,19 +252,17 @@ class SessionRequests(SessionSteering):
             if self.faults.active("schema-error-no-param") and exc.code != "model_not_found":
                 exc.param = None  # Fault: RWS-CREATE-5, the error names the offending field.
             request.rejection = exc
-        if request.create is not None and self._queued() >= self.limits.max_queued_requests:
-            # RWS-LANE-11: a bounded number of requests wait on the connection; the next one
-            # is refused at once (a refusal to queue may precede the outcomes before it), and
-            # its message is not kept. Its parent is evicted as by a busy-lane refusal
-            # (RWS-CACHE-13: either is permitted).
+        too_many = self._queue_refusal(lane, size) if request.create is not None else None
+        if too_many is not None:
+            # RWS-LANE-11: a bounded number of requests, of a bounded total size, wait on the
+            # connection; one that would wait beyond either bound is refused at once (a
+            # refusal to queue may precede the outcomes before it), its message is not kept,
+            # and the error says which bound (the server's words only, no client input). Its
+            # parent is evicted as by a busy-lane refusal (RWS-CACHE-13: either is permitted).
             if request.previous_response_id is not None and not self.faults.active("no-evict"):
                 self.cache.evict(self._owner, lane_name, request.previous_response_id)
             self._reject_now(
-                RequestError(
-                    "rate_limit_exceeded",
-                    f"Too many requests are waiting on this connection (limit "
-                    f"{self.limits.max_queued_requests}).",
-                ),
+                RequestError("rate_limit_exceeded", too_many),
                 stream_id=lane_name,
             )
             return
@@ -236,3 +270,9 @@ class SessionRequests(SessionSteering):
         # its turn in the lane's FIFO, so outcomes arrive in the order of the requests.
         lane.queue.append(request)
         self._pump(now)
+
+
+def _size(text: str) -> int:
+    """The size of a text message in bytes (UTF-8): its length when it is ASCII, which CPython
+    knows without reading it, so only other texts are encoded again."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))

@@ -6,10 +6,10 @@ issue 18: a slow reader at 2 MB/s for 40 s, 100 queued requests of 1 MB, a 15 MB
 three compressed copies of it, and the limits its "done when" states (peak RSS 200 MB,
 growth 40 MB, another connection's ``response.created`` within 0.5 s).
 
-The limits a *server* declares (``max-message-size``, ``max-queued-requests``) are not here:
-they come from the server's ``responses-ws-limits`` header or ``--server-param``
-(:func:`declared_limits`), because a figure that breaks a declared limit is judged against
-what the server said, not against a suite default.
+The limits a *server* declares (``max-message-size``, ``max-queued-requests``,
+``max-queued-bytes``) are not here: they come from the server's ``responses-ws-limits``
+header or ``--server-param`` (:func:`declared_limits`), because a figure that breaks a
+declared limit is judged against what the server said, not against a suite default.
 """
 
 from __future__ import annotations

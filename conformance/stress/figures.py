@@ -5,8 +5,8 @@ A probe measures; this module decides (sans-I/O, so that the rules are unit-test
 * :class:`Figure` is one measured value with its unit (``None``: not measured, and the
   probe says why in a note);
 * :class:`Rule` compares one figure with a limit. The limits are those the server declared
-  (``max-message-size``, ``max-queued-requests``) or the thresholds of the stress parameters
-  (issue 18's numbers by default, ``--stress-param`` to change them);
+  (``max-message-size``, ``max-queued-requests``, ``max-queued-bytes``) or the thresholds of
+  the stress parameters (issue 18's numbers by default, ``--stress-param`` to change them);
 * :class:`ProbeReport` is a probe's outcome: what was sent, what came back, how it was
   measured, its figures and rules. Its verdict is WARNING when a rule is broken and
   INFORMATIONAL otherwise: stress figures are data about a server, never a conformance

@@ -3,18 +3,19 @@
 One connection starts a long run on its default lane (conformance-1: one paced delta every
 100 ms for ``queue-flood.hold-seconds``), waits for its ``response.created``, then sends
 ``queue-flood.requests`` requests of ``queue-flood.request-mb`` each on the same lane. They
-must wait (RWS-LANE-2, ``busy-lane`` ``queue``) or be refused: a server may bound the queue
-and answer beyond its bound with ``rate_limit_exceeded`` (RWS-LANE-11; the bound is the
-``max-queued-requests`` parameter). The connection reads everything as it arrives. Once the
+must wait (RWS-LANE-2, ``busy-lane`` ``queue``) or be refused: a server may bound the number
+or the total size of the requests waiting and answer beyond either bound with
+``rate_limit_exceeded`` (RWS-LANE-11; the bounds are the ``max-queued-requests`` and
+``max-queued-bytes`` parameters). The connection reads everything as it arrives. Once the
 long run has ended, the probe waits up to ``queue-flood.answer-seconds`` for every queued
 request's outcome (``response.created``: it was accepted; an error: refused). Figures: how
-many were accepted and refused, the server's RSS growth while the queue was held (from the
-first queued request to the long run's end) and what it still held once the connection
-left, the latency monitor. Rules: growth within ``limits.growth-mib`` unless the server
-refused every request beyond its declared ``max-queued-requests`` (then the growth is what
-its bound lets wait: a figure, not a finding); what is kept within
-``limits.retained-mib``; no more accepted than a declared ``max-queued-requests``; the
-monitor within ``limits.latency-s``.
+many were accepted and refused, and their bytes, the server's RSS growth while the queue was
+held (from the first queued request to the long run's end) and what it still held once the
+connection left, the latency monitor. Rules: growth within ``limits.growth-mib`` unless the
+server refused every request beyond one of its declared bounds (then the growth is what its
+bound lets wait: a figure, not a finding); what is kept within ``limits.retained-mib``; no
+more accepted than a declared ``max-queued-requests``, nor more bytes than a declared
+``max-queued-bytes``; the monitor within ``limits.latency-s``.
 """
 
 from __future__ import annotations
@@ -162,12 +163,63 @@ async def run(ctx: ProbeContext) -> ProbeReport:
     return judge(obs, memory, latency, ctx)
 
 
-def _growth_rule(
-    memory: MemoryStats, limit: float, bounded: bool, declared: int | None
-) -> Rule | None:
+@dataclass(frozen=True)
+class _Bound:
+    """One declared bound of RWS-LANE-11 and what the flood amounted to in its unit."""
+
+    name: str  # the server parameter: max-queued-requests, max-queued-bytes
+    declared: int | None
+    source: str
+    sent: int  # what the queued requests came to
+    taken: int  # of that, what the server did not refuse
+    step: int  # what one more request adds
+
+    @property
+    def full(self) -> bool:
+        """One more request would have gone beyond the bound: it explains a refusal."""
+        return self.declared is not None and self.taken + self.step > self.declared
+
+    @property
+    def reached(self) -> bool:
+        """The flood went beyond the bound and the server refused what did (so the queue,
+        and what it costs, is bounded)."""
+        return self.declared is not None and self.sent > self.declared >= self.taken
+
+    def rule(self, label: str) -> Rule | None:
+        """No more taken than declared; None when nothing is declared."""
+        if self.declared is None:
+            return None
+        ok = self.taken <= self.declared
+        return Rule(
+            f"{label} {self.taken:,} {'<=' if ok else '>'} {self.name} {self.declared:,} "
+            f"({self.source})",
+            not ok,
+        )
+
+
+def _bounds(obs: QueueObservation, ctx: ProbeContext) -> tuple[_Bound, _Bound]:
+    """The count and the byte bound (RWS-LANE-11), with the requests not refused: those
+    without an outcome were not refused, so they count as accepted."""
+    taken = obs.requests - obs.refused - obs.other_errors
+    count, count_source = ctx.target.limit("max-queued-requests")
+    size, size_source = ctx.target.limit("max-queued-bytes")
+    return (
+        _Bound("max-queued-requests", count, count_source, obs.requests, taken, 1),
+        _Bound(
+            "max-queued-bytes",
+            size,
+            size_source,
+            obs.requests * obs.request_bytes,
+            taken * obs.request_bytes,
+            obs.request_bytes,
+        ),
+    )
+
+
+def _growth_rule(memory: MemoryStats, limit: float, bounds: tuple[_Bound, ...]) -> Rule | None:
     """Growth within ``limit``, or (issue 18: "or refused per the declared limit") a queue
-    the server bounds at its declared ``max-queued-requests``: then what the bound lets wait
-    costs what it costs, and the growth is a figure, not a finding."""
+    the server bounds at one of its declared bounds: then what the bound lets wait costs what
+    it costs, and the growth is a figure, not a finding."""
     rule = at_most(
         "server RSS growth while the queue was held",
         memory.growth,
@@ -175,11 +227,12 @@ def _growth_rule(
         "MiB",
         "limits.growth-mib",
     )
-    if rule is None or not rule.broken or not bounded:
+    reached = [f"{b.name} {b.declared}" for b in bounds if b.reached]
+    if rule is None or not rule.broken or not reached:
         return rule
     return Rule(
         f"{rule.text}, but the server refused every request beyond its declared "
-        f"max-queued-requests {declared}: the queue, and so this growth, is bounded",
+        f"{' and '.join(reached)}: the queue, and so this growth, is bounded",
         False,
     )
 
@@ -192,7 +245,7 @@ def judge(
 ) -> ProbeReport:
     """The report of an observation (pure)."""
     p = ctx.params
-    declared, source = ctx.target.limit("max-queued-requests")
+    count, size = _bounds(obs, ctx)
     figures = [
         Figure("requests_sent", "queued requests sent", obs.requests),
         Figure("request_mb", "size of each", obs.request_bytes / 1e6, "MB"),
@@ -207,13 +260,12 @@ def judge(
             obs.held_seconds,
             "s",
         ),
-        Figure("max_queued_requests", f"max-queued-requests ({source})", declared),
+        Figure("max_queued_requests", f"max-queued-requests ({count.source})", count.declared),
+        Figure("accepted_bytes", "bytes of the requests not refused", size.taken, "B"),
+        Figure("max_queued_bytes", f"max-queued-bytes ({size.source})", size.declared, "B"),
     ]
     rules: list[Rule | None] = []
-    # Unresolved requests were not refused: they count as accepted.
-    taken = obs.requests - obs.refused - obs.other_errors
-    # The queue is bounded when the server refused what went beyond its declared bound.
-    bounded = declared is not None and obs.requests > declared and taken <= declared
+    taken = count.taken
     if memory is not None:
         figures += memory.figures()
         if memory.growth is not None and taken > 0:
@@ -225,25 +277,26 @@ def judge(
                     "MiB",
                 )
             )
-        rules.append(_growth_rule(memory, p.growth_limit_mib, bounded, declared))
+        rules.append(_growth_rule(memory, p.growth_limit_mib, (count, size)))
         rules.append(retained_rule(memory, p.retained_limit_mib))
-    if declared is not None:
-        ok = taken <= declared
-        rules.append(
-            Rule(
-                f"requests not refused {taken} {'<=' if ok else '>'} max-queued-requests "
-                f"{declared} ({source})",
-                not ok,
-            )
-        )
+    rules.append(count.rule("requests not refused"))
+    rules.append(size.rule("bytes of the requests not refused"))
     if latency is not None:
         figures += latency.figures()
     rules.append(latency_rule(latency, p.latency_limit_s, "while the queue is held"))
     notes = ctx.notes(memory, latency)
-    if obs.refused and declared is None:
+    if obs.refused and count.declared is None and size.declared is None:
         notes.append(
             f"the server refused {obs.refused} requests with rate_limit_exceeded without "
-            "declaring max-queued-requests (declare it with --server-param or advertise it)"
+            "declaring max-queued-requests or max-queued-bytes (declare them with "
+            "--server-param or advertise them)"
+        )
+    elif obs.refused and not (count.full or size.full):
+        # RWS-LANE-11 permits the refusal; its declared bounds do not explain it.
+        notes.append(
+            f"the server refused {obs.refused} requests with rate_limit_exceeded before "
+            "the requests not refused reached a declared max-queued-requests or "
+            "max-queued-bytes"
         )
     if not obs.long_run_started:
         notes.append(

@@ -162,11 +162,11 @@ class TestCommandLine:
     """python -m reference_impl serve."""
 
     def test_limits_header_lists_every_parameter(self) -> None:
-        """RWS-TRANS-11: the header carries the nine declared parameters."""
+        """RWS-TRANS-11: the header carries the ten declared parameters."""
         assert Limits().header() == (
             "max-connection-age=3600,idle-timeout=none,max-message-size=16777216,"
             "max-active-responses=16,max-named-lanes=32,busy-lane=queue,"
-            "max-queued-requests=64,write-timeout=30,storage=durable"
+            "max-queued-requests=64,max-queued-bytes=16777216,write-timeout=30,storage=durable"
         )
         assert "write-timeout=none" in Limits(write_timeout=None).header()
         assert "write-timeout=2.5" in Limits(write_timeout=2.5).header()
@@ -194,6 +194,15 @@ class TestCommandLine:
         """RWS-LIMIT-13: --write-timeout takes seconds, or none for no timeout."""
         args = build_parser().parse_args(["serve", "--write-timeout", text])
         assert args.write_timeout == seconds
+
+    def test_max_queued_bytes_is_a_positive_size(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """RWS-LANE-11: --max-queued-bytes takes a size (16MiB by default); 0 is refused."""
+        assert build_parser().parse_args(["serve"]).max_queued_bytes == 16 << 20
+        args = build_parser().parse_args(["serve", "--max-queued-bytes", "4MiB"])
+        assert args.max_queued_bytes == 4 << 20
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(["serve", "--max-queued-bytes", "0"])
+        assert "at least 1 byte" in capsys.readouterr().err
 
     def test_fault_help_lists_the_faults(self, capsys: pytest.CaptureFixture[str]) -> None:
         """--fault help prints the table and exits 0."""

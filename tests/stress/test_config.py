@@ -10,6 +10,7 @@ from conformance.stress.config import (
     param_help,
     parse_limits_header,
 )
+from conformance.stress.context import Target
 
 __all__: list[str] = []
 
@@ -72,3 +73,16 @@ def test_a_declared_parameter_wins_over_the_advertised_one_which_wins_over_the_d
         "busy-lane": ("queue", "default"),
         "max-queued-requests": ("4", "declared"),
     }
+
+
+def test_the_reference_servers_queue_bounds_are_read_from_its_header() -> None:
+    """RWS-LANE-11, RWS-TRANS-11: both queue bounds, as numbers; an absent or non-numeric
+    bound is no bound."""
+    header = "max-queued-requests=64,max-queued-bytes=16777216,write-timeout=30"
+    limits = declared_limits({}, parse_limits_header(header), {})
+    target = Target("ws://127.0.0.1:9/v1/responses", None, "conformance-1", limits)
+    assert target.limit("max-queued-requests") == (64, "advertised")
+    assert target.limit("max-queued-bytes") == (16_777_216, "advertised")
+    none = Target(target.url, None, target.model, {"max-queued-bytes": ("none", "declared")})
+    assert none.limit("max-queued-bytes") == (None, "declared")
+    assert none.limit("max-queued-requests") == (None, "not declared")

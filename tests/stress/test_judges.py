@@ -181,8 +181,65 @@ def test_queue_flood_warns_when_more_are_accepted_than_the_declared_bound() -> N
 def test_queue_flood_notes_refusals_the_server_did_not_declare() -> None:
     report = queue_flood.judge(_queue(17, 84), _memory(55, 60, 56), None, context())
     assert report.verdict is Verdict.INFORMATIONAL
-    assert any("without declaring max-queued-requests" in note for note in report.notes)
+    assert any(
+        "without declaring max-queued-requests or max-queued-bytes" in note for note in report.notes
+    )
     assert figure(report, "unresolved").value == 0
+
+
+# The reference server's bounds: 64 requests, 16 MiB; 16 of the flood's 1 MB requests fit.
+BOTH_BOUNDS = {
+    "max-queued-requests": ("64", "advertised"),
+    "max-queued-bytes": ("16777216", "advertised"),
+}
+
+
+def test_queue_flood_refusals_within_the_byte_budget_conform() -> None:
+    """RWS-LANE-11: refusals well before max-queued-requests are explained by a declared
+    max-queued-bytes; the bytes accepted are reported against it."""
+    report = queue_flood.judge(
+        _queue(17, 84), _memory(50, 68, 52), None, context(limits=BOTH_BOUNDS)
+    )
+    assert report.verdict is Verdict.INFORMATIONAL
+    assert figure(report, "accepted_bytes").value == 16_000_000
+    assert figure(report, "max_queued_bytes").value == 16_777_216
+    assert "bytes of the requests not refused 16,000,000 <= max-queued-bytes 16,777,216 " in (
+        report.headline()
+    )
+    assert "requests not refused 16 <= max-queued-requests 64 (advertised)" in report.headline()
+    assert not any("before the requests not refused reached" in n for n in report.notes)
+
+
+def test_queue_flood_warns_when_more_bytes_are_accepted_than_declared() -> None:
+    report = queue_flood.judge(_queue(21, 80), None, None, context(limits=BOTH_BOUNDS))
+    assert report.verdict is Verdict.WARNING
+    assert "bytes of the requests not refused 20,000,000 > max-queued-bytes 16,777,216 " in (
+        report.headline()
+    )
+
+
+def test_queue_flood_growth_bounded_by_the_byte_budget_is_a_figure_not_a_finding() -> None:
+    limits = {"max-queued-bytes": ("16777216", "declared")}
+    tight = StressParams(growth_limit_mib=10.0)
+    report = queue_flood.judge(
+        _queue(17, 84), _memory(50, 70, 52), None, context(tight, limits=limits)
+    )
+    assert report.verdict is Verdict.INFORMATIONAL
+    (growth,) = (r for r in report.rules if "growth" in r.text)
+    assert "beyond its declared max-queued-bytes 16777216: the queue, and so this growth" in (
+        growth.text
+    )
+    # Without the declaration the same figures are a finding, refusals or not.
+    assert (
+        queue_flood.judge(_queue(17, 84), _memory(50, 70, 52), None, context(tight)).verdict
+        is Verdict.WARNING
+    )
+
+
+def test_queue_flood_notes_refusals_no_declared_bound_explains() -> None:
+    report = queue_flood.judge(_queue(6, 95), None, None, context(limits=BOTH_BOUNDS))
+    assert report.verdict is Verdict.INFORMATIONAL
+    assert any("before the requests not refused reached" in n for n in report.notes)
 
 
 def _phase(name: str, *results: large_input.SenderResult) -> large_input.PhaseObservation:
