@@ -39,11 +39,9 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 from hypothesis.control import current_build_context
 from hypothesis.stateful import (
-    Bundle,
     RuleBasedStateMachine,
     initialize,
     invariant,
-    multiple,
     precondition,
     rule,
     run_state_machine_as_test,
@@ -112,6 +110,13 @@ def _user_input(text: str, shape: int) -> Any:
 directive_tails = st.lists(directive_lines(), max_size=2)
 shapes = st.integers(min_value=0, max_value=2)
 picks = st.integers(min_value=0, max_value=15)
+# Which earlier response a rule continues: an index taken modulo the number of responses the
+# session has, not a draw from a Hypothesis Bundle. How many responses a session has depends on
+# the server's answers (a pipelined request refused under load, a steered run with or without a
+# successor), and a Bundle's draw is bounded by that number: two sessions with the same choices
+# but answers timed differently then draw with different bounds, which Hypothesis rejects as
+# FlakyStrategyDefinition. A fixed range keeps every draw the same whatever the server did.
+earlier = st.integers(min_value=0, max_value=63)
 # What a message says depends on the model: the machine (Hypothesis's runner) knows it.
 texts: st.SearchStrategy[str] = st.runner().flatmap(lambda machine: machine.texts)
 light_mutations: st.SearchStrategy[Any] = st.runner().flatmap(lambda machine: machine.mutations)
@@ -202,8 +207,6 @@ class ServerMachine(RuleBasedStateMachine):
     texts: ClassVar[st.SearchStrategy[str]]
     mutations: ClassVar[st.SearchStrategy[Any]]
 
-    responses = Bundle("responses")
-
     def __init__(self) -> None:
         if not self.progress.started(current_build_context().is_final):
             reject()  # the shrink budget is spent: Hypothesis keeps the smallest failure
@@ -217,6 +220,8 @@ class ServerMachine(RuleBasedStateMachine):
         self.multiplex = "multiplex" in self.target.profiles
         self.scripted = self.target.model == MODEL_ID
         self.digests = self.scripted and "conformance-model" in self.target.profiles
+        # The ids of the responses made so far, for the rules that continue one (``earlier``).
+        self.responses: list[str] = []
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -233,6 +238,15 @@ class ServerMachine(RuleBasedStateMachine):
 
     def _has_conn(self) -> bool:
         return bool(self.model.conns)
+
+    def _has_response(self) -> bool:
+        return bool(self.model.conns) and bool(self.responses)
+
+    def _earlier(self, pick: int) -> str:
+        return self.responses[pick % len(self.responses)]
+
+    def _made(self, *ids: str) -> None:
+        self.responses.extend(ids)
 
     def _open(self, second_key: bool = False) -> None:
         client = WireClient(self.target, self.tape, second_key=second_key)
@@ -419,10 +433,8 @@ class ServerMachine(RuleBasedStateMachine):
         self.model.closed(conn)
 
     @precondition(_has_conn)
-    @rule(
-        target=responses, pick=picks, lane_pick=picks, text=texts, shape=shapes, store=st.booleans()
-    )
-    def create(self, pick: int, lane_pick: int, text: str, shape: int, store: bool) -> Any:
+    @rule(pick=picks, lane_pick=picks, text=texts, shape=shapes, store=st.booleans())
+    def create(self, pick: int, lane_pick: int, text: str, shape: int, store: bool) -> None:
         """A new conversation (with conformance-1 the model reports its context)."""
         conn = self._conn(pick)
         lane = self._lane(lane_pick)
@@ -432,14 +444,13 @@ class ServerMachine(RuleBasedStateMachine):
         if error is not None:
             self.model.request_error(conn, lane, body, _code(error))
             if _code(error) in self._other_codes(body):
-                return multiple()
+                return
             raise self._fail(f"expected a run for a new conversation / actual error {error}")
-        return self._record(conn, lane, body, run, normalize_input(new) or []).id
+        self._made(self._record(conn, lane, body, run, normalize_input(new) or []).id)
 
-    @precondition(_has_conn)
+    @precondition(_has_response)
     @rule(
-        target=responses,
-        previous_id=responses,
+        previous=earlier,
         pick=picks,
         lane_pick=picks,
         text=texts,
@@ -449,32 +460,32 @@ class ServerMachine(RuleBasedStateMachine):
     )
     def continue_(
         self,
-        previous_id: str,
+        previous: int,
         pick: int,
         lane_pick: int,
         text: str,
         shape: int,
         store: bool,
         generate: bool,
-    ) -> Any:
+    ) -> None:
         """Continue a response with only the new input: on its lane, another lane (a fork,
         with multiplex) or another connection; ``generate: false`` is a warm-up."""
         conn = self._conn(pick)
         new = _user_input(text, shape)
         made = self._continue(
-            conn, previous_id, self._lane(lane_pick), new, store, generate=generate
+            conn, self._earlier(previous), self._lane(lane_pick), new, store, generate=generate
         )
-        return multiple() if made is None else made
+        if made is not None:
+            self._made(made)
 
     @precondition(_has_conn)
     @rule(
-        target=responses,
         pick=picks,
         lane_picks=st.lists(picks, min_size=2, max_size=4),
         messages=st.lists(texts, min_size=4, max_size=4),
         paced=st.booleans(),
     )
-    def pipeline(self, pick: int, lane_picks: list[int], messages: list[str], paced: bool) -> Any:
+    def pipeline(self, pick: int, lane_picks: list[int], messages: list[str], paced: bool) -> None:
         """Several new conversations sent at once, on the same or different lanes.
 
         Runs of one lane answer in order (RWS-LANE-1, RWS-LANE-2 ``queue``); lanes may
@@ -542,11 +553,11 @@ class ServerMachine(RuleBasedStateMachine):
                     raise self._fail(f"expected a run for a new conversation / actual {run[0]}")
                 context = normalize_input(body["input"]) or []
                 ids.append(self._record(conn, lane, body, run, context).id)
-        return multiple(*ids)
+        self._made(*ids)
 
-    @precondition(_has_conn)
-    @rule(previous_id=responses, pick=picks, store=st.booleans(), fail_run=st.booleans())
-    def retry_after_failure(self, previous_id: str, pick: int, store: bool, fail_run: bool) -> None:
+    @precondition(_has_response)
+    @rule(previous=earlier, pick=picks, store=st.booleans(), fail_run=st.booleans())
+    def retry_after_failure(self, previous: int, pick: int, store: bool, fail_run: bool) -> None:
         """A continuation that fails, then the same continuation again.
 
         It fails by carrying an invalid parameter value (any model: a request-scoped error,
@@ -556,6 +567,7 @@ class ServerMachine(RuleBasedStateMachine):
         ``previous_response_not_found``.
         """
         conn = self._conn(pick)
+        previous_id = self._earlier(previous)
         lanes = [lane for lane, (rid, _) in conn.cache.entries.items() if rid == previous_id]
         lane = self._lane(self._pick_for(lanes[0] if lanes else None))
         if self.scripted and fail_run:
@@ -567,13 +579,14 @@ class ServerMachine(RuleBasedStateMachine):
             text = "rws:context" if self.scripted else "Say it once more."
             self._continue(conn, previous_id, lane, text, store)
 
-    @precondition(_has_conn)
-    @rule(previous_id=responses, pick=picks)
-    def steer(self, previous_id: str, pick: int) -> None:
+    @precondition(_has_response)
+    @rule(previous=earlier, pick=picks)
+    def steer(self, previous: int, pick: int) -> None:
         """``response.steer`` at a response that is not running (every run of the machine has
         ended): without ``steering``, ``steering_not_supported`` (RWS-STEER-1); with it, a
         refusal without ``steer.id`` (RWS-STEER-2)."""
         conn = self._conn(pick)
+        previous_id = self._earlier(previous)
         body = {"type": "response.steer", "previous_response_id": previous_id, "input": "more"}
         reply = self._steer_reply(conn, body)
         code = (reply.get("error") or {}).get("code")
@@ -650,13 +663,8 @@ class SteeringMachine(ServerMachine):
     """
 
     @precondition(ServerMachine._has_conn)
-    @rule(
-        target=ServerMachine.responses,
-        pick=picks,
-        lane_pick=picks,
-        steers=st.integers(min_value=1, max_value=2),
-    )
-    def steer_running(self, pick: int, lane_pick: int, steers: int) -> Any:
+    @rule(pick=picks, lane_pick=picks, steers=st.integers(min_value=1, max_value=2))
+    def steer_running(self, pick: int, lane_pick: int, steers: int) -> None:
         """A run that lasts, steered after its ``response.created``: each steer answered
         once; accepted input ends in a successor that continues the run on its lane (or comes
         back with its id). The cache model follows: the run, then its successor, is the
@@ -675,7 +683,7 @@ class SteeringMachine(ServerMachine):
                 lambda e: e.get("type") in ("error", "response.created")
             )
             if events[-1].get("type") == "error":
-                return multiple()  # refused (a declared rate limit): nothing to steer
+                return  # refused (a declared rate limit): nothing to steer
             target = str((events[-1].get("response") or {}).get("id"))
             for steer_input in inputs:
                 conn.client.send_event(
@@ -705,7 +713,8 @@ class SteeringMachine(ServerMachine):
         run = run[: next(i for i, e in enumerate(run) if e.get("type") in TERMINAL_TYPES) + 1]
         self._record(conn, lane, body, run, normalize_input(text) or [])
         if state.successor is None:
-            return multiple(target)
+            self._made(target)
+            return
         previous = self.model.response(target)
         accepted = [inputs[i] for i in state.accepted_order]
         items = [item for value in accepted for item in normalize_input(value) or []]
@@ -716,7 +725,7 @@ class SteeringMachine(ServerMachine):
         # is the last steer (an earlier one alone answers with no directive).
         last = bool(accepted) and accepted[-1] == inputs[-1]
         self._record(conn, lane, successor_body, after, context, check_digest=last)
-        return multiple(target, state.successor)
+        self._made(target, state.successor)
 
 
 def machine_for(
