@@ -87,8 +87,16 @@ lint: $(BIN)/.installed
 typecheck: $(BIN)/.installed
 	$(BIN)/mypy
 
+# Worker processes for the tests: most of a test's time is spent waiting on the servers and
+# clients it starts, so two workers keep two cores busy (three made timing-sensitive checks
+# miss their margins). --dist loadfile keeps each file in one worker, so that a module's
+# fixture (one server per fault, the proof matrix's runs) starts once. PYTEST_WORKERS=0 runs them in this process; PYTEST_ARGS adds options, e.g.
+# PYTEST_ARGS='-m "not slow"' for the quick subset.
+PYTEST_WORKERS ?= 2
+PYTEST_ARGS ?=
 pytest: $(BIN)/.installed peers
-	RWS_PEERS_PYTHON=$(abspath $(PEERS_BIN))/python RWS_CODEX=$(abspath $(CODEX)) $(BIN)/pytest
+	RWS_PEERS_PYTHON=$(abspath $(PEERS_BIN))/python RWS_CODEX=$(abspath $(CODEX)) $(BIN)/pytest \
+		-n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test: lint typecheck spec-check docs-check browser pytest
 
