@@ -5,6 +5,10 @@ A transcript is what the checker (:mod:`conformance.checker`) consumes and what
 documented in ``docs/transcripts.md``. Reading never raises on bad content: a line that is not
 a valid record becomes a :class:`Record` of kind ``"malformed"`` whose ``problem`` says why, so
 the checker can report it and go on with the rest.
+
+A text message whose bytes are not valid UTF-8 is still a ``text`` record (``utf8`` false):
+its ``text`` holds the bytes decoded with U+FFFD replacement and its ``b64`` the bytes exactly,
+so that a recording keeps what crossed and the checker can report it as the sender's fault.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ _KNOWN_KEYS = frozenset(
         "headers",
         "note",
         "principal",
+        "utf8",
     }
 )
 
@@ -61,7 +66,9 @@ class Record:
 
     ``index`` is the record's position in the transcript (0-based), used by findings to point
     at the records involved. ``kind`` is one of :data:`KINDS`, or ``"malformed"`` when the line
-    could not be read (``problem`` says why).
+    could not be read (``problem`` says why). A ``text`` record with ``utf8`` false is a text
+    message whose bytes are not valid UTF-8: ``text`` holds them decoded with U+FFFD
+    replacement, ``data`` the bytes as they were.
     """
 
     index: int
@@ -82,6 +89,8 @@ class Record:
     principal: str | None = None
     problem: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # False: a text message whose bytes are not valid UTF-8 (docs/transcripts.md).
+    utf8: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         """The record as a JSON-ready dict in the transcript format (``index`` is implicit)."""
@@ -94,6 +103,8 @@ class Record:
             value = getattr(self, name)
             if value is not None:
                 out[name] = value
+        if not self.utf8:
+            out["utf8"] = False
         if self.data is not None:
             out["b64"] = base64.b64encode(self.data).decode("ascii")
         if self.headers or self.kind in ("open", "rejected"):
@@ -150,6 +161,14 @@ def parse_record(obj: Any, index: int) -> Record:
     if kind == "text" and not isinstance(text, str):
         return _malformed(index, "text record has no string 'text'", conn)
     data: bytes | None = None
+    utf8 = obj.get("utf8", True)
+    if kind == "text" and utf8 is not True:
+        if utf8 is not False:
+            return _malformed(index, f"text record 'utf8' is not true or false: {utf8!r}", conn)
+        raw = _not_utf8_bytes(obj.get("b64"))
+        if isinstance(raw, str):
+            return _malformed(index, raw, conn)
+        data = raw
     if kind in _PAYLOAD_KINDS:
         b64 = obj.get("b64", None if kind == "binary" else "")
         if not isinstance(b64, str):
@@ -181,7 +200,24 @@ def parse_record(obj: Any, index: int) -> Record:
         note=_opt_str(obj.get("note")),
         principal=_opt_str(obj.get("principal")),
         extra=extra,
+        utf8=kind != "text" or utf8 is True,
     )
+
+
+def _not_utf8_bytes(b64: Any) -> bytes | str:
+    """The bytes of a text record with ``utf8`` false, or what is wrong with its ``b64``."""
+    if not isinstance(b64, str):
+        return "text record with 'utf8' false has no string 'b64' (the message's bytes)"
+    try:
+        data = base64.b64decode(b64, validate=True)
+    except (binascii.Error, ValueError):
+        return "text record 'b64' is not base64"
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data
+    # A recorder that marks valid UTF-8 as invalid would make the checker blame the sender.
+    return "text record with 'utf8' false whose 'b64' is valid UTF-8"
 
 
 def parse_line(line: str | bytes, index: int) -> Record:

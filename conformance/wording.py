@@ -19,6 +19,7 @@ __all__ = [
     "event_text",
     "lane_name",
     "not_exercised",
+    "not_utf8",
     "server_events",
     "server_sent",
     "unnamed_error",
@@ -45,6 +46,20 @@ def value_text(value: Any, limit: int = _CUT) -> str:
     except (TypeError, ValueError):
         text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def not_utf8(data: bytes | None) -> str:
+    """A text message whose bytes are not valid UTF-8, with the first bytes that are not
+    (``a text message that is not valid UTF-8 (bytes ed a0 at offset 12 of 40)``)."""
+    words = "a text message that is not valid UTF-8"
+    if data is None:
+        return words
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        bad = data[exc.start : min(exc.end, exc.start + 8)]
+        return f"{words} (bytes {bad.hex(' ')} at offset {exc.start} of {len(data)})"
+    return words
 
 
 def lane_name(lane: str | None) -> str:

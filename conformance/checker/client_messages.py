@@ -2,7 +2,8 @@
 
 A text message is a ``response.create`` (queued on its lane with the expectation
 ``requests.json`` gives it, or with a cache prediction when it continues a response), a
-``response.steer``, or a bad frame the server owes an error for (``requests.json`` "frames").
+``response.steer``, or a bad frame the server owes an answer for (``requests.json`` "frames":
+an error event, or for a text message that is not valid UTF-8 the close that RFC 6455 gives).
 The client-role rules of ``requests.json`` are judged here as well, as each message is read.
 """
 
@@ -19,7 +20,7 @@ from conformance.checker.ordering import short
 from conformance.checker.outcomes import Outcomes
 from conformance.checker.run import Expectation, Request
 from conformance.transcript import Record
-from conformance.wording import lane_name
+from conformance.wording import lane_name, not_utf8
 
 __all__ = ["ClientMessages"]
 
@@ -29,6 +30,16 @@ class ClientMessages(Outcomes):
 
     def client_text(self, record: Record) -> None:
         """A text message from the client."""
+        if not record.utf8:
+            # RWS-TRANS-6: JSON text is UTF-8; a message that is not is no client event, and
+            # the WebSocket layer answers it (D18; requests.json "frames").
+            self._bad_frame(
+                "invalid_utf8",
+                record.index,
+                expected="one JSON object in UTF-8 per text message",
+                actual=not_utf8(record.data),
+            )
+            return
         text = record.text or ""
         deep = self.rules.requests.deep
         # RWS-CREATE-21: a message nested past the limit may also be answered invalid_json,
@@ -62,10 +73,19 @@ class ClientMessages(Outcomes):
         """A binary message from the client."""
         self._bad_frame("binary", record.index)
 
-    def _bad_frame(self, kind: str, index: int, *, deep: bool = False) -> None:
+    def _bad_frame(
+        self,
+        kind: str,
+        index: int,
+        *,
+        deep: bool = False,
+        expected: str = "one JSON object per text message",
+        actual: str | None = None,
+    ) -> None:
         row = self.rules.requests.frames.get(kind)
         if row is not None:
-            codes: tuple[str, ...] = (str(row["code"]),)
+            # A row without a code is answered by its close alone (closing.py).
+            codes: tuple[str, ...] = (str(row["code"]),) if "code" in row else ()
             requirements = tuple(row.get("requirements", ()))
             if deep and self.rules.requests.deep is not None:
                 # RWS-CREATE-21: or invalid_json, from a parser that stops at the depth.
@@ -79,7 +99,7 @@ class ClientMessages(Outcomes):
                 self.recorder.exercise(requirements)
                 self._fail(
                     requirements,
-                    f"expected one JSON object per text message / actual {kind.replace('_', ' ')}",
+                    f"expected {expected} / actual {actual or kind.replace('_', ' ')}",
                     index,
                 )
 

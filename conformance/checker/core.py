@@ -33,7 +33,7 @@ from conformance.checker.sse import HttpFraming
 from conformance.harness.config import DEFAULT_PARAMETERS
 from conformance.requirements import Requirement, load_requirements
 from conformance.transcript import Record, parse_line, parse_record
-from conformance.wording import value_text
+from conformance.wording import not_utf8, value_text
 
 __all__ = ["PROFILES", "ROLES", "Checker", "CheckerConfig", "EventValidator"]
 
@@ -138,6 +138,7 @@ class Checker:
                     record.get("kind") == "text"
                     and record.get("dir") == "s2c"
                     and "http" not in record
+                    and "utf8" not in record
                 ):
                     conn = record.get("conn")
                     text = record.get("text")
@@ -156,7 +157,12 @@ class Checker:
                     record = parse_record(record, index)
             assert isinstance(record, Record)
             # The common case first: a server message on an open connection.
-            if record.kind == "text" and record.dir == "s2c" and "http" not in record.extra:
+            if (
+                record.kind == "text"
+                and record.dir == "s2c"
+                and record.utf8
+                and "http" not in record.extra
+            ):
                 connection = self.connections.get(record.conn)
                 if connection is not None and not connection.closed:
                     self._server_text(
@@ -291,6 +297,17 @@ class Checker:
             text = self._http_layer().server_record(record)
             if text is not None:
                 self._server_text(connection, text, record.conn, record.index, record.ts)
+        elif not record.utf8:
+            # RWS-TRANS-5: an event is JSON text, which is UTF-8 (spec section 2.3); a message
+            # that is not is no event, and is judged no further.
+            self.recorder.exercise1("RWS-TRANS-5")
+            self.recorder.report(
+                ("RWS-TRANS-5",),
+                f"expected one JSON object in UTF-8 per server message / actual "
+                f"{not_utf8(record.data)}",
+                record.conn,
+                (record.index,),
+            )
         else:
             self._server_text(connection, record.text or "", record.conn, record.index, record.ts)
 

@@ -24,6 +24,7 @@ from conformance.checker.findings import Finding, Report
 from conformance.checker.ordering import short
 from conformance.requirements import Requirement, load_requirements
 from conformance.transcript import Record, parse_line, parse_record
+from conformance.wording import not_utf8
 
 __all__ = ["describe", "explain", "judge_transcript", "records_of"]
 
@@ -158,6 +159,8 @@ def describe(record: Record) -> str:
         size = len(record.data or b"")
         noun = "a binary message" if record.kind == "binary" else f"a {record.kind}"
         return f"{who} sent {noun} of {size} bytes"
+    if not record.utf8:
+        return f"{who} sent {not_utf8(record.data)}"
     text = record.text or ""
     try:
         body = json.loads(text)
@@ -209,7 +212,7 @@ def explain(finding: Finding, records: Sequence[Record]) -> list[str]:
     positions = [_position(records, i) for i in finding.records[:_EXPLAINED_RECORDS]]
     named = [records[p] for p in positions if p is not None]
     lines = [f"{describe(r)} ({_where(r)})" for r in named]
-    requests = [r for r in named if r.kind == "text" and r.dir == "c2s"]
+    requests = [r for r in named if r.kind == "text" and r.dir == "c2s" and r.utf8]
     if not requests:
         return lines
     request = requests[-1]

@@ -118,8 +118,6 @@ class Tape:
     records: list[dict[str, Any]] = field(default_factory=list)
     t0: float = field(default_factory=time.monotonic)
     connections: int = 0
-    # a note for the next record of a connection (what the format cannot record itself)
-    pending: dict[str, str] = field(default_factory=dict)
 
     def new_conn(self) -> str:
         """The next connection name: ``c1``, ``c2``, ..."""
@@ -134,9 +132,6 @@ class Tape:
             "kind": kind,
         }
         record.update({k: v for k, v in fields.items() if v is not None})
-        pending = self.pending.pop(conn, None)
-        if pending is not None:
-            record["note"] = f"{record['note']}; {pending}" if "note" in record else pending
         self.records.append(record)
         return len(self.records) - 1
 
@@ -209,14 +204,16 @@ class WireClient:
         elif frame.valid_utf8():
             self.tape.add(self.conn, "text", dir="c2s", text=frame.payload.decode(), note=note)
         else:
-            # A transcript text record holds a JSON string, which cannot carry bytes that are
-            # not UTF-8: the frame is described in a note on the connection's next record
-            # instead (with its bytes in base64), so that a replay by the checker sees the
-            # server's answer (a close, 1007) without a message it cannot represent.
-            self.tape.pending[self.conn] = (
-                "after the client sent a text frame that is not valid UTF-8 (base64 "
-                + base64.b64encode(frame.payload).decode("ascii")
-                + ")"
+            # A text frame that is not UTF-8 (docs/transcripts.md): its text with U+FFFD
+            # replacement, its bytes in base64; the checker expects the server's close 1007.
+            self.tape.add(
+                self.conn,
+                "text",
+                dir="c2s",
+                text=frame.payload.decode("utf-8", "replace"),
+                utf8=False,
+                b64=base64.b64encode(frame.payload).decode("ascii"),
+                note=note,
             )
         try:
             # text=True sends the bytes in a text frame as they are, valid UTF-8 or not.

@@ -14,8 +14,8 @@ Kinds (:data:`MUTATIONS`, one named strategy each): ``malformed_json``, ``non_ob
 ``huge_array``, ``deep_nesting``, ``lone_surrogate``, ``stream_false``.
 
 ``invalid_utf8`` is sent as a text frame holding the raw bytes (``websockets`` sends bytes
-in a text frame unchecked); the transcript format cannot hold such a message, so it is
-recorded as a note (see :mod:`conformance.fuzz.client`).
+in a text frame unchecked), and recorded as a text record with ``utf8`` false and its bytes
+(docs/transcripts.md; see :mod:`conformance.fuzz.client`).
 """
 
 from __future__ import annotations

@@ -48,6 +48,8 @@ def describe(record: Mapping[str, Any]) -> str:
     kind = record.get("kind")
     where = f"{record['dir']} " if record.get("dir") else ""
     if kind == "text":
+        if record.get("utf8") is False:
+            return f"{where}text (not UTF-8)"
         try:
             body = orjson.loads(record.get("text") or "")
         except ValueError:
@@ -96,7 +98,8 @@ class LiveJudge:
         index = checker.count
         self.records = index + 1
         kind = record.get("kind")
-        server_text = kind == "text" and record.get("dir") == "s2c"
+        # A server message that is not UTF-8 ("utf8": false) goes the record's way.
+        server_text = kind == "text" and record.get("dir") == "s2c" and "utf8" not in record
         if server_text:
             # Most of the traffic: the checker's hot path, without reading the record again.
             ts = record.get("ts")

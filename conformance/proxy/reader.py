@@ -4,7 +4,8 @@ The proxy forwards each side's bytes as they come; a :class:`Reader` gets a copy
 (:meth:`Reader.data`) and of each side's end of stream (:meth:`Reader.eof`) and says what
 crossed, in transcript terms (:class:`Seen`): text and binary messages (fragmented ones
 assembled), pings, pongs, close frames with their codes and reasons, and a side that ended its
-TCP connection without a closing handshake (``gone``, RFC 6455 code 1006). It reads each
+TCP connection without a closing handshake and without a close frame of its own (``gone``,
+RFC 6455 code 1006). It reads each
 direction with a ``websockets`` sans-I/O protocol that answers nothing (its output is thrown
 away: the answers are the other side's, and they are in the other direction's copy) and
 decompresses with the parameters both sides agreed on (:mod:`.compression`).
@@ -47,6 +48,8 @@ class Seen:
     ``kind``: ``text``, ``binary``, ``ping``, ``pong``, ``close``, ``gone`` (a side ended its
     TCP connection without a closing handshake) or ``unread`` (the direction can no longer be
     read; ``note`` says why). ``dir``: ``c2s`` from the client, ``s2c`` from the upstream.
+    A ``text`` message whose bytes are not valid UTF-8 has them in ``data`` (``text`` holds
+    them decoded with U+FFFD replacement); a valid one has no ``data``.
     """
 
     kind: str
@@ -224,7 +227,10 @@ class Reader:
         state.ended = True
         seen: list[Seen] = []
         both_closed = all(d.closed for d in self._dirs.values())
-        if not both_closed and not self.gone:
+        # A side that sent its close frame may end its stream without waiting for the answer:
+        # it failed the connection (RFC 6455 section 7.1.7, e.g. 1007 for text that is not
+        # UTF-8), and the close record says so; that is no drop.
+        if not both_closed and not state.closed and not self.gone:
             # No closing handshake: the connection was dropped (RFC 6455 code 1006).
             self.gone = True
             seen.append(Seen("gone", direction, code=CloseCode.ABNORMAL_CLOSURE))
@@ -297,13 +303,10 @@ class Reader:
             try:
                 seen.append(Seen("text", direction, text=data.decode("utf-8")))
             except UnicodeDecodeError:
+                # The bytes are kept: the transcript records them (docs/transcripts.md), and the
+                # checker reports the sender (RWS-TRANS-5/6).
                 seen.append(
-                    Seen(
-                        "text",
-                        direction,
-                        text=data.decode("utf-8", "replace"),
-                        note="the text message is not valid UTF-8",
-                    )
+                    Seen("text", direction, text=data.decode("utf-8", "replace"), data=data)
                 )
         else:
             seen.append(Seen("binary", direction, data=data))

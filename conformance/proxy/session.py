@@ -288,6 +288,10 @@ class Connection:
             if kind == "text":
                 record["dir"] = item.dir
                 record["text"] = item.text
+                if item.data is not None:
+                    # Not valid UTF-8: its bytes as they crossed (docs/transcripts.md).
+                    record["utf8"] = False
+                    record["b64"] = base64.b64encode(item.data).decode("ascii")
                 stats[item.dir] += 1
             elif kind == "unread":
                 # Not a record: the transcript cannot hold what the proxy could not read.

@@ -114,6 +114,19 @@ def test_side_ending_its_stream_without_a_closing_handshake_is_a_drop() -> None:
     assert wire.reader.eof(CLIENT) == []  # one drop per connection
 
 
+def test_side_ending_its_stream_after_its_own_close_frame_is_no_drop() -> None:
+    """RFC 6455 section 7.1.7: a side that fails the connection (a 1007 for text that is not
+    UTF-8) sends its close frame and may end the TCP connection before the answer."""
+    wire = connected()
+    wire.server.send_close(1007, "invalid start byte")
+    wire.from_server()
+    assert wire.reader.eof(UPSTREAM) == []
+    [answer], _ = wire.from_client()  # the client's close still crosses, and is read
+    assert (answer.kind, answer.code) == ("close", 1007)
+    assert wire.reader.eof(CLIENT) == []
+    assert not wire.reader.gone
+
+
 def test_binary_message_is_seen_as_bytes() -> None:
     wire = connected()
     wire.client.send_binary(b"\x00\x01\x02")

@@ -152,7 +152,7 @@ def test_compressed_message_above_the_limit_once_inflated_is_not_read() -> None:
 
 
 @pytest.mark.parametrize("fragmented", [False, True], ids=["whole", "fragmented"])
-def test_text_that_is_no_utf8_is_seen_replaced_with_a_note(fragmented: bool) -> None:
+def test_text_that_is_no_utf8_is_seen_replaced_with_its_bytes(fragmented: bool) -> None:
     payload = b'{"delta":"\xff"}'
     if fragmented:
         data = Frame(Opcode.TEXT, payload[:5], fin=False).serialize(mask=False) + Frame(
@@ -162,4 +162,9 @@ def test_text_that_is_no_utf8_is_seen_replaced_with_a_note(fragmented: bool) -> 
         data = Frame(Opcode.TEXT, payload).serialize(mask=False)
     [seen] = Reader().data(UPSTREAM, data)
     assert (seen.kind, seen.text) == ("text", '{"delta":"\ufffd"}')
-    assert seen.note == "the text message is not valid UTF-8"
+    # The bytes as they crossed, for the transcript's "utf8": false record.
+    assert seen.data == payload
+    [valid] = Reader().data(
+        UPSTREAM, Frame(Opcode.TEXT, b'{"delta":"\xc3\xa9"}').serialize(mask=False)
+    )
+    assert (valid.text, valid.data) == ('{"delta":"\u00e9"}', None)
