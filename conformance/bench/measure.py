@@ -16,7 +16,17 @@ JSON-ready dict (``conformance.bench.report`` adds the targets and ratios). Defi
 * **continuation overhead**: ``response.create`` sent to ``response.created`` received, turns
   1..50 of mode ``a`` on one connection.
 * **floor**: round trip of one message through a raw ``websockets`` echo server (a separate
-  program), for a message the size of a continuation request and for a delta-sized message.
+  program). *Hot*: round trips back to back, for a message the size of a continuation request
+  and for a delta-sized message. *Loop-shaped* (the floor of the continuation-overhead
+  target): each timed round trip of a continuation-sized request comes where a continuation
+  comes in the tool loop - after the server has streamed a run and gone idle. The client asks
+  the echo server for a stream of as many messages as the server sends in one continuation
+  turn of a recorded tool loop (``stream COUNT 0 SIZE``, SIZE their mean size), receives them
+  all, parsing the recorded turn's events one by one as :func:`run_turn` parses a turn's,
+  builds the next continuation request as the tool loop does, sends it no sooner than the
+  recorded loop's client sent its requests after a turn's last event (the server idles
+  meanwhile, and the longer it idles the slower it wakes) and times its echo: the same
+  exchange as a continuation, without the protocol work.
 * **throughput**: ``output_text.delta`` events per second on one connection, first delta to
   last delta; and end to end, ``response.create`` to the terminal event.
 * **concurrency**: S sessions on S connections, each one paced run (``rws:delay``); the
@@ -67,7 +77,7 @@ from conformance.bench.servers import (
 )
 from conformance.bench.stats import median, percentile, slope, summary
 
-__all__ = ["DRIVERS", "MODES", "BenchSettings", "run_bench"]
+__all__ = ["DRIVERS", "MODES", "BenchSettings", "TurnShape", "run_bench", "turn_shape"]
 
 DRIVERS: tuple[str, ...] = ("trio", "asyncio")
 MODES: tuple[str, ...] = ("a", "a_lean", "b", "c")
@@ -356,6 +366,104 @@ async def _echo(endpoint: Endpoint, size: int, round_trips: int) -> dict[str, An
     return {
         "message_bytes": size,
         "server_cpu_us": cpu / round_trips * 1e6,
+        **{f"{k}_us" if k != "n" else k: v for k, v in summary(samples).items()},
+    }
+
+
+@dataclass(frozen=True)
+class TurnShape:
+    """One continuation turn of the tool loop as recorded: what the server sent, and how long
+    the client took from the last event of a turn to sending the next request."""
+
+    events: tuple[str, ...]  # the text of each server event of the turn, in order
+    client_gap_s: float  # p50 over the recorded turns: last event received -> next request sent
+
+    @property
+    def messages(self) -> int:
+        """How many messages the turn sends."""
+        return len(self.events)
+
+    @property
+    def mean_bytes(self) -> int:
+        """Their mean size in UTF-8 bytes, rounded."""
+        return round(sum(len(text.encode()) for text in self.events) / len(self.events))
+
+
+def turn_shape(transcript: Sequence[dict[str, Any]], turn: int = 2) -> TurnShape:
+    """The server events of ``turn`` (1-based) of the tool loop recorded on connection ``c1``,
+    and the client's gap before each of its requests after the first (their median).
+
+    Turn 2 is the first continuation: like every later one but the last, it ends with a
+    function call, the shape of the turns the continuation overhead is measured on.
+    """
+    turns: list[list[str]] = []
+    gaps: list[float] = []
+    last_event: float | None = None
+    for record in transcript:
+        if record.get("conn") != "c1" or record.get("kind") != "text":
+            continue
+        if record.get("dir") == "c2s":
+            if last_event is not None:
+                gaps.append(float(record["ts"]) - last_event)
+            turns.append([])
+            last_event = None
+        elif turns:
+            turns[-1].append(str(record["text"]))
+            last_event = float(record["ts"])
+    if len(turns) < turn or not turns[turn - 1]:
+        raise BenchError(f"the recorded tool loop has no server events for turn {turn}")
+    if not gaps:
+        raise BenchError("the recorded tool loop has no continuation request")
+    return TurnShape(tuple(turns[turn - 1]), max(0.0, median(gaps)))
+
+
+async def _echo_loop_shaped(
+    endpoint: Endpoint, shape: TurnShape, round_trips: int
+) -> dict[str, Any]:
+    """The loop-shaped floor (see the module docstring): each timed echo of a continuation
+    request follows a stream of a turn's messages and the client's work between turns."""
+    conn = await Connection.open(endpoint.url, "")
+    stream = stream_request(shape.messages, 0, shape.mean_bytes)
+    created = json.loads(shape.events[0])
+    previous = str(created["response"]["id"])
+    samples = []
+    size = 0
+    try:
+        for index in range(20 + round_trips):  # the first 20: warm-up
+            await conn.send_text(stream)
+            call_id = "call_" + "0" * 24
+            last = 0.0
+            for text in shape.events:
+                await conn.recv_text()
+                last = time.perf_counter()  # as the transcript's time of a received event
+                # What run_turn does with each event of a turn: parse it, keep its items.
+                item = json.loads(text).get("item")
+                if isinstance(item, dict) and item.get("type") == "function_call":
+                    call_id = str(item["call_id"])
+            # What the tool loop does between two turns: the tool's output, the next request
+            # (turn 3's: the recorded turn is turn 2), encoded as send_event encodes it.
+            output = fixture.tool_output(2, call_id)
+            text = json.dumps(_create("a", 3, previous, [output]), separators=(",", ":"))
+            # The server sits idle until the next request, and how long matters: the longer
+            # it idles, the slower it wakes up. The client here does the loop's work, but the
+            # loop's client takes longer (its bookkeeping, its collector): it sends no sooner
+            # than the recorded loop's client did, busy meanwhile as that client is.
+            deadline = last + shape.client_gap_s
+            while time.perf_counter() < deadline:
+                pass
+            before = conn.count.payload
+            sent = await conn.send_text(text)
+            size = conn.count.payload - before
+            await conn.recv_text()
+            if index >= 20:
+                samples.append((time.perf_counter() - sent) * 1e6)
+    finally:
+        await conn.close()
+    return {
+        "message_bytes": size,
+        "stream_messages": shape.messages,
+        "stream_message_bytes": shape.mean_bytes,
+        "client_gap_us": shape.client_gap_s * 1e6,
         **{f"{k}_us" if k != "n" else k: v for k, v in summary(samples).items()},
     }
 
@@ -786,6 +894,12 @@ async def _bench(settings: BenchSettings, log: Log) -> dict[str, Any]:
         "machine": _machine(),
         "settings": asdict(settings),
     }
+    # The transcript the checker is timed on, recorded first: one of its continuation turns
+    # gives the shape of the loop-shaped floor.
+    log("[floor] recording a tool loop (asyncio reference server)")
+    with reference_server("asyncio") as endpoint:
+        transcript = await _record_transcript(endpoint, settings)
+    shape = turn_shape(transcript)
     floor: dict[str, Any] = {}
     request_size = len(
         json.dumps(
@@ -797,15 +911,17 @@ async def _bench(settings: BenchSettings, log: Log) -> dict[str, Any]:
         log(f"[floor] websockets {io} echo")
         with echo_server(io) as endpoint:
             floor[io] = {
+                # The hot floor: round trips back to back.
                 "request": await _echo(endpoint, request_size, settings.echo_round_trips),
+                # The floor of the continuation-overhead target (the module docstring).
+                "request_loop_shaped": await _echo_loop_shaped(
+                    endpoint, shape, settings.echo_round_trips
+                ),
                 "delta": await _echo(endpoint, 150, settings.echo_round_trips),
                 "paced": await _paced_floor(endpoint, settings, log),
             }
     report["floor"] = floor
     report["drivers"] = {io: await _driver(io, settings, log) for io in settings.drivers}
-    log("[checker] recording a transcript")
-    with reference_server("asyncio") as endpoint:
-        transcript = await _record_transcript(endpoint, settings)
     report["checker"] = _check_transcript(transcript)
     # The proxy's cost, beside direct figures of its own (conformance.bench.proxy).
     report["proxy"] = await measure_proxy(settings, log)

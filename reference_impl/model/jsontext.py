@@ -16,6 +16,8 @@ writes ``1e-05`` and ``1e-09`` (found by the tests that compare the two on every
 and on floats of every exponent). Nothing else orjson writes holds ``0.0000`` or a one-digit
 negative exponent; a text that holds either (in a string, say) only costs the slower path.
 Keys sorted by orjson are in code point order, as Python sorts them: UTF-8 keeps that order.
+A long text whose value is one object of strings, integers, booleans and nulls (a tool's output,
+a large delta event) holds no float: it is not scanned for those look-alikes at all.
 """
 
 from __future__ import annotations
@@ -33,6 +35,14 @@ _COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 #: How many dashes the look-alike scan looks at one by one (each found by a fast single-byte
 #: search) before it searches ``e-`` in the rest instead: bounded work for any text.
 _DASH_WALK = 4
+#: The byte ``e``: a dash that does not follow it starts no exponent.
+_E = ord("e")
+#: Texts at least this long are looked at as a value before they are scanned (_same_as_json):
+#: below it the scan costs less than the look.
+_LOOK_FROM = 512
+#: The types of the values in an object that holds no float (exact types: a subclass may
+#: encode otherwise).
+_NOT_FLOATS = frozenset({str, int, bool, type(None)})
 
 
 def _short_exponent(data: bytes) -> bool:
@@ -52,7 +62,8 @@ def _short_exponent(data: bytes) -> bool:
                     return True
                 at = data.find(b"e-", at + 2)
             return False
-        if _exponent_at(data, at - 1):
+        # A one-byte look first: most dashes follow no ``e`` (code, rules, command lines).
+        if at > 1 and data[at - 1] == _E and _exponent_at(data, at - 1):
             return True
         walked += 1
         at = data.find(b"-", at + 1)
@@ -75,13 +86,29 @@ def _differs(data: bytes) -> bool:
     return b"0.0000" in data or _short_exponent(data)
 
 
+def _same_as_json(value: Any, data: bytes) -> bool:
+    """Whether ``data``, orjson's text of ``value``, is the ``json`` module's text.
+
+    Only floats are written otherwise (integers orjson refuses never get here): an object
+    whose values are strings, integers, booleans and nulls holds none, which costs a look at
+    a few values instead of a scan of a long text.
+    """
+    if (
+        len(data) >= _LOOK_FROM
+        and type(value) is dict
+        and all(type(item) in _NOT_FLOATS for item in value.values())
+    ):
+        return True
+    return not _differs(data)
+
+
 def compact(value: Any) -> str:
     """``json.dumps(value, ensure_ascii=False, separators=(",", ":"))``, fast."""
     try:
         data = orjson.dumps(value)
     except orjson.JSONEncodeError:  # integers beyond 64 bits, nesting beyond 255 levels
         return _COMPACT.encode(value)
-    if _differs(data):
+    if not _same_as_json(value, data):
         return _COMPACT.encode(value)
     return data.decode()
 
@@ -119,4 +146,4 @@ def _orjson_canonical(value: Any, default: Callable[[Any], Any]) -> bytes | None
         )
     except orjson.JSONEncodeError:
         return None
-    return None if _differs(data) else data
+    return data if _same_as_json(value, data) else None

@@ -93,7 +93,14 @@ def test_report_has_every_figure_for_both_drivers(run: tuple[dict[str, Any], str
         overhead = driver["overhead"]
         assert overhead["turns"] == 50
         assert len(overhead["us_per_turn"]) == 50
-        for key in ("turn_1_us", "turn_last_us", "p50_us", "p99_us", "p50_over_floor"):
+        for key in (
+            "turn_1_us",
+            "turn_last_us",
+            "p50_us",
+            "p99_us",
+            "p50_over_loop_floor",
+            "p50_over_hot_floor",
+        ):
             _positive(overhead[key], f"{io}.overhead.{key}")
         throughput = driver["throughput"]
         assert throughput["deltas"] == throughput["chunks"]
@@ -136,6 +143,47 @@ def test_report_has_every_figure_for_both_drivers(run: tuple[dict[str, Any], str
     assert checker["server_events"] < checker["records"]
 
 
+def test_report_carries_both_floors_and_the_target_divides_by_the_loop_shaped_one(
+    run: tuple[dict[str, Any], str, Path],
+) -> None:
+    report, stdout, _ = run
+    for io in ("asyncio", "trio"):
+        hot = report["floor"][io]["request"]
+        loop = report["floor"][io]["request_loop_shaped"]
+        for key in (
+            "p50_us",
+            "p99_us",
+            "message_bytes",
+            "stream_messages",
+            "stream_message_bytes",
+            "client_gap_us",
+        ):
+            _positive(loop[key], f"floor.{io}.request_loop_shaped.{key}")
+        assert loop["min_us"] <= loop["p50_us"] <= loop["p99_us"] <= loop["max_us"]
+        # The same continuation request as the hot floor's (ids and digits aside), after a
+        # stream of a continuation turn's events (created ... completed: several).
+        assert abs(loop["message_bytes"] - hot["message_bytes"]) <= 64
+        assert loop["stream_messages"] >= 3
+    loop_floor = report["floor"]["asyncio"]["request_loop_shaped"]["p50_us"]
+    hot_floor = report["floor"]["asyncio"]["request"]["p50_us"]
+    by_key = {(t["id"], t.get("driver")): t for t in report["targets"]}
+    for io in DRIVERS:
+        overhead = report["drivers"][io]["overhead"]
+        assert overhead["p50_over_loop_floor"] == pytest.approx(
+            overhead["p50_us"] / loop_floor, rel=1e-12
+        )
+        assert overhead["p50_over_hot_floor"] == pytest.approx(
+            overhead["p50_us"] / hot_floor, rel=1e-12
+        )
+        target = by_key[("overhead_p50_over_floor", io)]
+        assert target["measured"] == overhead["p50_over_loop_floor"]
+        assert target["floor_us"] == loop_floor
+        assert target["hot_floor_us"] == hot_floor
+        assert target["over_hot_floor"] == overhead["p50_over_hot_floor"]
+    assert "request, loop-shaped" in stdout
+    assert "p50 / loop-shaped echo floor" in stdout
+
+
 def test_percentiles_are_ordered(run: tuple[dict[str, Any], str, Path]) -> None:
     report, _, _ = run
     for io in DRIVERS:
@@ -170,6 +218,7 @@ def test_ratios_are_the_quotients_of_their_parts(run: tuple[dict[str, Any], str,
 def test_targets_cite_the_figures_they_judge(run: tuple[dict[str, Any], str, Path]) -> None:
     report, _, _ = run
     floor = report["floor"]["asyncio"]["request"]["p50_us"]
+    loop_floor = report["floor"]["asyncio"]["request_loop_shaped"]["p50_us"]
     by_key = {(t["id"], t.get("driver")): t for t in report["targets"]}
     # Six per driver, the checker's two, and the proxy's two.
     assert len(by_key) == 6 * len(DRIVERS) + 4
@@ -180,7 +229,7 @@ def test_targets_cite_the_figures_they_judge(run: tuple[dict[str, Any], str, Pat
             "bytes_a_over_b": driver["ratios"]["cost_off"]["a_over_b"]["c2s_payload_bytes_total"],
             "overhead_turn50_over_turn1": driver["overhead"]["turn_last_us"]
             / driver["overhead"]["turn_1_us"],
-            "overhead_p50_over_floor": driver["overhead"]["p50_us"] / floor,
+            "overhead_p50_over_floor": driver["overhead"]["p50_us"] / loop_floor,
             "delta_events_per_s": driver["throughput"]["stream_events_per_s"],
             "paced_p99_over_single": concurrency["loaded"]["event_latency_ms"]["p99"]
             / concurrency["baseline"]["event_latency_ms"]["p99"],

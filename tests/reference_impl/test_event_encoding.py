@@ -101,6 +101,46 @@ def test_a_float_exponent_after_many_dashes_is_still_found() -> None:
         assert dumps(before) == _reference(before)
 
 
+_SCALAR = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(st.characters(exclude_categories=["Cs"]))
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.text(st.characters(exclude_categories=["Cs"])), _SCALAR, max_size=6))
+def test_a_long_object_of_scalars_is_written_as_the_json_module_writes_it(
+    fields: dict[str, Any],
+) -> None:
+    """A long object of strings, integers, booleans and nulls is not scanned for float
+    look-alikes (it holds no float); one with a float is, as are shorter ones."""
+    event = {"output": "x-" * 400, **fields}
+    assert dumps(event) == _reference(event)
+    assert canonical_json(event) == _canonical_reference(event)
+
+
+def test_a_long_object_with_a_float_is_still_scanned() -> None:
+    """The floats orjson writes otherwise, in a long object of scalars and nested in one."""
+    for number in (1e-05, 1e-09, -2.5e-10):
+        for event in (
+            {"output": "e-" * 400, "n": number},
+            {"output": "0.0000" * 200, "values": [number]},
+            {"output": "x" * 800, "nested": {"n": number}},
+        ):
+            assert dumps(event) == _reference(event)
+            assert canonical_json(event) == _canonical_reference(event)
+
+
+def test_a_dash_after_an_e_is_still_looked_at() -> None:
+    """The one-byte look before each dash: an exponent right after a few dashes of text."""
+    for prefix in ("-", "--", "a-b-", "e-e-", "re-run "):
+        event = {"delta": prefix, "values": [3e-7]}
+        assert dumps(event) == _reference(event)
+
+
 def test_canonical_json_sorts_keys_in_code_point_order() -> None:
     """Keys beyond the BMP sort after U+FFFF in code point (and UTF-8) order, not UTF-16's."""
     keys = ["a", "B", "\u00e9", "\uffff", "\U00010000", "\ud7ff", "\ue000", "", "aa", "\x00"]
