@@ -194,6 +194,10 @@ SCENARIOS: tuple[ClientScenario, ...] = (
         prompts=("first question", "second question"),
         faults={1: "close-after:1001"},
         min_reconnects=1,
+        # A client that retries after previous_response_not_found (the Agents SDK) opens
+        # connections and runs turns beyond the plain three: 25 s was too short for it on a
+        # loaded machine. A client that completes ends the scenario at once.
+        timeout=40.0,
         # A request the client sends while the 1001 close is on its way stays unanswered.
         server_deviations=("RWS-CREATE-12",),
     ),
@@ -209,6 +213,10 @@ SCENARIOS: tuple[ClientScenario, ...] = (
         store=True,
         faults={1: "close-after:1001"},
         min_reconnects=1,
+        # A client that retries after previous_response_not_found (the Agents SDK) opens
+        # connections and runs turns beyond the plain three: 25 s was too short for it on a
+        # loaded machine. A client that completes ends the scenario at once.
+        timeout=40.0,
         # A request the client sends while the 1001 close is on its way stays unanswered.
         server_deviations=("RWS-CREATE-12",),
     ),
