@@ -16,6 +16,7 @@ __all__ = [
     "INSTRUCTIONS",
     "MODEL",
     "TOOLS",
+    "create_event",
     "first_user_message",
     "text_pattern",
     "tool_output",
@@ -74,3 +75,22 @@ def tool_output(turn: int, call_id: str) -> dict[str, Any]:
     """The ``function_call_output`` the client sends after turn ``turn``: about 2 KB."""
     body = f"--- src/module.py (turn {turn}) ---\n" + text_pattern(2000 - 32)
     return {"type": "function_call_output", "call_id": call_id, "output": body}
+
+
+def create_event(
+    mode: str, turn: int, previous: str | None, new_items: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The ``response.create`` of ``turn`` (1-based) of the tool loop in ``mode`` (the modes of
+    :mod:`conformance.bench.measure`)."""
+    event: dict[str, Any] = {
+        "type": "response.create",
+        "model": MODEL,
+        "store": mode == "c",
+    }
+    if mode != "a_lean" or turn == 1:
+        event["instructions"] = INSTRUCTIONS
+        event["tools"] = TOOLS
+    if previous is not None and mode != "b":
+        event["previous_response_id"] = previous
+    event["input"] = new_items
+    return event

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from conformance.bench.client import BenchError
-from conformance.bench.measure import turn_shape
+from conformance.bench.floor import turn_shape
 from conformance.bench.report import overhead_floor_us
 
 __all__: list[str] = []
